@@ -1,0 +1,609 @@
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+#define ENVFILE_MAX_BYTES	(1024 * 1024)
+#define SECRET_FILE_MAX		(64 * 1024)
+
+/* The env-file, parsed: parallel arrays owned by struct envfile. */
+struct envfile {
+	char	**keys;
+	char	**vals;
+	size_t	  n;
+};
+
+static void
+envfile_free(struct envfile *ef)
+{
+	size_t	 i;
+
+	for (i = 0; i < ef->n; i++) {
+		free(ef->keys[i]);
+		free(ef->vals[i]);
+	}
+	free(ef->keys);
+	free(ef->vals);
+	memset(ef, 0, sizeof(*ef));
+}
+
+static void
+problem(struct buf *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+problem(struct buf *p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(p, fmt, ap);
+	va_end(ap);
+	buf_putc(p, '\n');
+}
+
+static int
+valid_key(const char *k, size_t n)
+{
+	size_t	 i;
+
+	if (n == 0 || isdigit((unsigned char)k[0]))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)k[i]) && k[i] != '_')
+			return 0;
+	return 1;
+}
+
+/*
+ * Reads KEY=VALUE lines. Blank lines and '#' comments are skipped, an
+ * optional "export " prefix is allowed, and a value wrapped in matching
+ * single or double quotes is unwrapped (no escapes are interpreted).
+ */
+static int
+envfile_read(const char *path, struct envfile *ef, struct buf *problems)
+{
+	FILE	*fp;
+	char	*line = NULL, *k, *v, *eq, *end;
+	size_t	 cap = 0, lineno = 0, total = 0;
+	ssize_t	 n;
+	int	 bad = 0;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		problem(problems, "--config %s: cannot open: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	while ((n = getline(&line, &cap, fp)) != -1) {
+		lineno++;
+		total += (size_t)n;
+		if (total > ENVFILE_MAX_BYTES) {
+			problem(problems, "%s: larger than %d bytes", path,
+			    ENVFILE_MAX_BYTES);
+			bad = 1;
+			break;
+		}
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		for (k = line; *k == ' ' || *k == '\t'; k++)
+			;
+		if (*k == '\0' || *k == '#')
+			continue;
+		if (strncmp(k, "export ", 7) == 0)
+			k += 7;
+		if ((eq = strchr(k, '=')) == NULL) {
+			problem(problems, "%s:%zu: expected KEY=VALUE", path,
+			    lineno);
+			bad = 1;
+			continue;
+		}
+		for (end = eq; end > k && (end[-1] == ' ' || end[-1] == '\t'); end--)
+			;
+		if (!valid_key(k, (size_t)(end - k))) {
+			problem(problems, "%s:%zu: invalid variable name", path,
+			    lineno);
+			bad = 1;
+			continue;
+		}
+		*end = '\0';
+		v = eq + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		n = (ssize_t)strlen(v);
+		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			v[--n] = '\0';
+		if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+			v[n - 1] = '\0';
+			v++;
+		}
+		ef->keys = reallocarray(ef->keys, ef->n + 1, sizeof(char *));
+		ef->vals = reallocarray(ef->vals, ef->n + 1, sizeof(char *));
+		if (ef->keys == NULL || ef->vals == NULL) {
+			fclose(fp);
+			free(line);
+			return -1;
+		}
+		ef->keys[ef->n] = strdup(k);
+		ef->vals[ef->n] = strdup(v);
+		ef->n++;
+	}
+	free(line);
+	fclose(fp);
+	return bad ? -1 : 0;
+}
+
+/* Last assignment in the file wins, like a shell would do. */
+static const char *
+envfile_get(const struct envfile *ef, const char *key)
+{
+	size_t	 i;
+
+	for (i = ef->n; i > 0; i--)
+		if (strcmp(ef->keys[i - 1], key) == 0)
+			return ef->vals[i - 1];
+	return NULL;
+}
+
+static const char *
+lookup(const struct envfile *ef, const char *key)
+{
+	const char	*v;
+
+	if ((v = getenv(key)) != NULL)
+		return v;
+	return envfile_get(ef, key);
+}
+
+/* Reads a secret file; trailing newlines are trimmed (Docker secrets). */
+static char *
+read_secret_file(const char *name, const char *path, struct buf *problems)
+{
+	char	 data[SECRET_FILE_MAX + 1];
+	ssize_t	 n, total = 0;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		problem(problems, "%s_FILE: cannot read %s: %s", name, path,
+		    strerror(errno));
+		return NULL;
+	}
+	while ((n = read(fd, data + total, sizeof(data) - 1 - (size_t)total)) > 0)
+		total += n;
+	close(fd);
+	if (n == -1 || total >= SECRET_FILE_MAX) {
+		problem(problems, "%s_FILE: %s is unreadable or larger than %d bytes",
+		    name, path, SECRET_FILE_MAX);
+		return NULL;
+	}
+	while (total > 0 && (data[total - 1] == '\n' || data[total - 1] == '\r'))
+		total--;
+	data[total] = '\0';
+	return strdup(data);
+}
+
+/*
+ * A secret: NAME from the environment, else NAME_FILE from the environment,
+ * else NAME, else NAME_FILE from the env-file. Returns an owned copy or NULL.
+ */
+static char *
+lookup_secret(const struct envfile *ef, const char *name, struct buf *problems)
+{
+	char		 fkey[128];
+	const char	*v;
+
+	snprintf(fkey, sizeof(fkey), "%s_FILE", name);
+	if ((v = getenv(name)) != NULL)
+		return strdup(v);
+	if ((v = getenv(fkey)) != NULL)
+		return read_secret_file(name, v, problems);
+	if ((v = envfile_get(ef, name)) != NULL)
+		return strdup(v);
+	if ((v = envfile_get(ef, fkey)) != NULL)
+		return read_secret_file(name, v, problems);
+	return NULL;
+}
+
+int
+config_parse_ll(const char *s, long long *out)
+{
+	char		*end;
+	long long	 v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+config_parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on" };
+	static const char *const no[] = { "0", "false", "no", "off", "" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strcasecmp(s, yes[i]) == 0)
+			return *out = 1, 0;
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (strcasecmp(s, no[i]) == 0)
+			return *out = 0, 0;
+	return -1;
+}
+
+static void
+get_ll(const struct envfile *ef, const char *key, long long def, long long lo,
+    long long hi, long long *out, struct buf *problems)
+{
+	const char	*v = lookup(ef, key);
+	long long	 n;
+
+	*out = def;
+	if (v == NULL)
+		return;
+	if (config_parse_ll(v, &n) == -1) {
+		problem(problems, "%s: not an integer: \"%.64s\"", key, v);
+		return;
+	}
+	if (n < lo || n > hi) {
+		problem(problems, "%s: %lld is out of range %lld..%lld", key,
+		    n, lo, hi);
+		return;
+	}
+	*out = n;
+}
+
+static void
+get_int(const struct envfile *ef, const char *key, int def, int lo, int hi,
+    int *out, struct buf *problems)
+{
+	long long	 v;
+
+	get_ll(ef, key, def, lo, hi, &v, problems);
+	*out = (int)v;
+}
+
+static char *
+get_str(const struct envfile *ef, const char *key, const char *def)
+{
+	const char	*v = lookup(ef, key);
+
+	if (v == NULL || *v == '\0')
+		v = def;
+	return v ? strdup(v) : NULL;
+}
+
+int
+config_parse_redis_url(const char *url, char **host, int *port,
+    char **unixpath, int *db, char **password)
+{
+	const char	*p, *at, *slash, *colon, *q;
+	long long	 n;
+	char		 tmp[32];
+
+	*host = *unixpath = *password = NULL;
+	*port = 6379;
+	*db = 0;
+	if (strncmp(url, "unix://", 7) == 0) {
+		p = url + 7;
+		if (*p != '/')
+			return -1;
+		q = strchr(p, '?');
+		*unixpath = q ? strndup(p, (size_t)(q - p)) : strdup(p);
+		if (q != NULL) {
+			if (strncmp(q + 1, "db=", 3) != 0 ||
+			    config_parse_ll(q + 4, &n) == -1 || n < 0 || n > 15)
+				goto bad;
+			*db = (int)n;
+		}
+		if (strlen(*unixpath) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			goto bad;
+		return 0;
+	}
+	if (strncmp(url, "redis://", 8) != 0)
+		return -1;
+	p = url + 8;
+	slash = strchr(p, '/');
+	at = strchr(p, '@');
+	if (at != NULL && (slash == NULL || at < slash)) {
+		/* userinfo: [user]:password; the user part is ignored. */
+		colon = memchr(p, ':', (size_t)(at - p));
+		if (colon != NULL && at > colon + 1)
+			*password = strndup(colon + 1, (size_t)(at - colon - 1));
+		p = at + 1;
+	}
+	slash = strchr(p, '/');
+	colon = strchr(p, ':');
+	if (colon != NULL && slash != NULL && colon > slash)
+		colon = NULL;
+	q = colon ? colon : (slash ? slash : p + strlen(p));
+	if (q == p)
+		goto bad;
+	*host = strndup(p, (size_t)(q - p));
+	if (colon != NULL) {
+		size_t	 len = (slash ? (size_t)(slash - colon - 1) : strlen(colon + 1));
+
+		if (len == 0 || len >= sizeof(tmp))
+			goto bad;
+		memcpy(tmp, colon + 1, len);
+		tmp[len] = '\0';
+		if (config_parse_ll(tmp, &n) == -1 || n < 1 || n > 65535)
+			goto bad;
+		*port = (int)n;
+	}
+	if (slash != NULL && slash[1] != '\0') {
+		if (config_parse_ll(slash + 1, &n) == -1 || n < 0 || n > 15)
+			goto bad;
+		*db = (int)n;
+	}
+	return 0;
+bad:
+	free(*host);
+	free(*unixpath);
+	free(*password);
+	*host = *unixpath = *password = NULL;
+	return -1;
+}
+
+/*
+ * A directory we must write into. Creates it (one level) if missing, since
+ * a fresh STATE_DIR is normal; anything else that fails is a problem.
+ */
+static void
+check_dir_writable(const char *key, const char *dir, struct buf *problems)
+{
+	struct stat	 st;
+
+	if (stat(dir, &st) == -1) {
+		if (errno == ENOENT && mkdir(dir, 0750) == 0)
+			return;
+		problem(problems, "%s: %s: %s", key, dir, strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		problem(problems, "%s: %s is not a directory", key, dir);
+		return;
+	}
+	if (access(dir, W_OK | X_OK) == -1)
+		problem(problems, "%s: %s is not writable", key, dir);
+}
+
+/* The directory part of a file path must exist and be writable. */
+static void
+check_parent_writable(const char *key, const char *path, struct buf *problems)
+{
+	char	 dir[PATH_MAX];
+	char	*slash;
+
+	if (strlen(path) >= sizeof(dir)) {
+		problem(problems, "%s: path too long", key);
+		return;
+	}
+	memcpy(dir, path, strlen(path) + 1);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		memcpy(dir, ".", 2);
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (access(dir, W_OK | X_OK) == -1)
+		problem(problems, "%s: directory %s is not writable: %s", key,
+		    dir, strerror(errno));
+}
+
+static void
+check_socket_path(const char *key, const char *path, struct buf *problems)
+{
+	if (path[0] != '/') {
+		problem(problems, "%s: must be an absolute path", key);
+		return;
+	}
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		problem(problems, "%s: longer than %zu bytes (unix socket limit)",
+		    key, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return;
+	}
+	check_parent_writable(key, path, problems);
+}
+
+/* Each origin must be scheme://host[:port] with no path; "*" only in development. */
+static void
+check_origins(const char *list, enum config_env env, struct buf *problems)
+{
+	const char	*p = list, *e, *host;
+	size_t		 len;
+
+	while (*p != '\0') {
+		e = strchr(p, ',');
+		len = e ? (size_t)(e - p) : strlen(p);
+		while (len > 0 && *p == ' ')
+			p++, len--;
+		while (len > 0 && p[len - 1] == ' ')
+			len--;
+		if (len == 1 && *p == '*') {
+			if (env != ENV_DEVELOPMENT)
+				problem(problems, "ALLOWED_ORIGINS: \"*\" is only "
+				    "allowed when ENVIRONMENT=development");
+		} else if (len > 0) {
+			host = NULL;
+			if (len > 8 && strncmp(p, "https://", 8) == 0)
+				host = p + 8;
+			else if (len > 7 && strncmp(p, "http://", 7) == 0)
+				host = p + 7;
+			if (host == NULL || memchr(host, '/', len - (size_t)(host - p)) != NULL)
+				problem(problems, "ALLOWED_ORIGINS: \"%.*s\" is not "
+				    "an origin like https://host[:port]",
+				    (int)(len > 128 ? 128 : len), p);
+		}
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+}
+
+const char *
+config_env_name(enum config_env e)
+{
+	switch (e) {
+	case ENV_DEVELOPMENT: return "development";
+	case ENV_STAGING: return "staging";
+	default: return "production";
+	}
+}
+
+void
+config_free(struct config *c)
+{
+	free(c->log_file);
+	free(c->pid_file);
+	free(c->anthropic_api_key);
+	free(c->anthropic_base_url);
+	free(c->claude_model);
+	free(c->redis_url);
+	free(c->redis_host);
+	free(c->redis_unix);
+	free(c->redis_password);
+	free(c->allowed_origins);
+	free(c->secret_key);
+	free(c->workspace_path);
+	free(c->api_socket);
+	free(c->stream_socket);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+config_load(struct config *c, const char *envfile, struct buf *problems)
+{
+	struct envfile	 ef;
+	const char	*v;
+	char		*url_pw = NULL;
+	size_t		 before = problems->len;
+	enum log_level	 lvl;
+	int		 nprob = 0;
+	size_t		 i;
+
+	memset(c, 0, sizeof(*c));
+	memset(&ef, 0, sizeof(ef));
+	if (envfile != NULL)
+		envfile_read(envfile, &ef, problems);
+
+	v = lookup(&ef, "ENVIRONMENT");
+	c->environment = ENV_PRODUCTION;
+	if (v != NULL) {
+		if (strcmp(v, "development") == 0)
+			c->environment = ENV_DEVELOPMENT;
+		else if (strcmp(v, "staging") == 0)
+			c->environment = ENV_STAGING;
+		else if (strcmp(v, "production") != 0)
+			problem(problems, "ENVIRONMENT: \"%.32s\" is not one of "
+			    "development|staging|production", v);
+	}
+	v = lookup(&ef, "DEBUG");
+	if (v != NULL && config_parse_bool(v, &c->debug) == -1)
+		problem(problems, "DEBUG: \"%.32s\" is not a boolean (true|false)", v);
+	v = lookup(&ef, "LOG_LEVEL");
+	c->log_level = LOG_INFO;
+	if (v != NULL) {
+		if (log_level_parse(v, &lvl) == -1)
+			problem(problems, "LOG_LEVEL: \"%.32s\" is not one of "
+			    "debug|info|warning|error", v);
+		else
+			c->log_level = (int)lvl;
+	}
+	c->log_file = get_str(&ef, "LOG_FILE", NULL);
+	if (c->log_file != NULL)
+		check_parent_writable("LOG_FILE", c->log_file, problems);
+	c->pid_file = get_str(&ef, "PID_FILE", NULL);
+	if (c->pid_file != NULL)
+		check_parent_writable("PID_FILE", c->pid_file, problems);
+
+	c->anthropic_api_key = lookup_secret(&ef, "ANTHROPIC_API_KEY", problems);
+	c->anthropic_base_url = get_str(&ef, "ANTHROPIC_BASE_URL",
+	    "https://api.anthropic.com");
+	if (strncmp(c->anthropic_base_url, "https://", 8) != 0 &&
+	    strncmp(c->anthropic_base_url, "http://", 7) != 0)
+		problem(problems, "ANTHROPIC_BASE_URL: must start with https:// or http://");
+	c->claude_model = get_str(&ef, "CLAUDE_MODEL", "claude-sonnet-4-5");
+	get_ll(&ef, "MAX_TOKENS", 8192, 1, 128000, &c->max_tokens, problems);
+
+	c->redis_url = get_str(&ef, "REDIS_URL", "redis://127.0.0.1:6379/0");
+	if (config_parse_redis_url(c->redis_url, &c->redis_host, &c->redis_port,
+	    &c->redis_unix, &c->redis_db, &url_pw) == -1)
+		problem(problems, "REDIS_URL: expected redis://[:password@]host[:port][/db] "
+		    "or unix:///path/to/redis.sock[?db=N]");
+	c->redis_password = lookup_secret(&ef, "REDIS_PASSWORD", problems);
+	if (c->redis_password == NULL || *c->redis_password == '\0') {
+		free(c->redis_password);
+		c->redis_password = url_pw;
+	} else
+		free(url_pw);
+	get_ll(&ef, "REDIS_MAX_CONNECTIONS", 50, 1, 100000,
+	    &c->redis_max_connections, problems);
+
+	get_ll(&ef, "SESSION_TIMEOUT", 3600, 60, 30LL * 86400,
+	    &c->session_timeout, problems);
+	get_ll(&ef, "MAX_SESSIONS", 100, 1, 100000, &c->max_sessions, problems);
+	c->allowed_origins = get_str(&ef, "ALLOWED_ORIGINS", "");
+	check_origins(c->allowed_origins, c->environment, problems);
+	c->secret_key = lookup_secret(&ef, "SECRET_KEY", problems);
+	if (c->secret_key == NULL || *c->secret_key == '\0')
+		problem(problems, "SECRET_KEY: required (at least 32 characters; "
+		    "generate one with: openssl rand -hex 32)");
+	else if (strlen(c->secret_key) < 32)
+		problem(problems, "SECRET_KEY: must be at least 32 characters "
+		    "(got %zu)", strlen(c->secret_key));
+
+	c->workspace_path = get_str(&ef, "WORKSPACE_PATH", "/app/workspace");
+	check_dir_writable("WORKSPACE_PATH", c->workspace_path, problems);
+	get_ll(&ef, "MAX_FILE_SIZE", 10485760, 1024, 4LL << 30,
+	    &c->max_file_size, problems);
+	get_ll(&ef, "RATE_LIMIT_PER_MINUTE", 30, 1, 1000000,
+	    &c->rate_limit_per_minute, problems);
+
+	c->api_socket = get_str(&ef, "API_SOCKET", "/run/claude-web/api.sock");
+	check_socket_path("API_SOCKET", c->api_socket, problems);
+	c->stream_socket = get_str(&ef, "STREAM_SOCKET",
+	    "/run/claude-web/stream.sock");
+	check_socket_path("STREAM_SOCKET", c->stream_socket, problems);
+	if (strcmp(c->api_socket, c->stream_socket) == 0)
+		problem(problems, "STREAM_SOCKET: must differ from API_SOCKET");
+	get_int(&ef, "API_WORKERS", 4, 1, 256, &c->api_workers, problems);
+	get_int(&ef, "STREAM_WORKERS", 8, 1, 256, &c->stream_workers, problems);
+	get_int(&ef, "RUNNER_WORKERS", 2, 0, 64, &c->runner_workers, problems);
+	get_ll(&ef, "MAX_REQUESTS", 10000, 0, 1000000000, &c->max_requests,
+	    problems);
+	get_ll(&ef, "REQUEST_TIMEOUT", 60, 1, 86400, &c->request_timeout,
+	    problems);
+	get_ll(&ef, "STREAM_TIMEOUT", 3600, 0, 7 * 86400, &c->stream_timeout,
+	    problems);
+	get_ll(&ef, "PROCESS_CONTROL_TIMEOUT", 10, 1, 3600,
+	    &c->process_control_timeout, problems);
+	/* Every worker holds one Redis connection. */
+	if (c->api_workers + c->stream_workers + c->runner_workers >
+	    c->redis_max_connections)
+		problem(problems, "REDIS_MAX_CONNECTIONS: %lld is less than the "
+		    "%d workers that each hold a connection "
+		    "(API_WORKERS + STREAM_WORKERS + RUNNER_WORKERS)",
+		    c->redis_max_connections,
+		    c->api_workers + c->stream_workers + c->runner_workers);
+
+	envfile_free(&ef);
+	for (i = before; i < problems->len; i++)
+		if (problems->p[i] == '\n')
+			nprob++;
+	if (nprob > 0)
+		config_free(c);
+	return nprob;
+}

@@ -1,0 +1,135 @@
+/*
+ * Liveness, readiness and health: the endpoints load balancers, Docker and
+ * start.sh poll. live never touches Redis; ready is Redis only; health adds
+ * disk and the worker pools as the scoreboard sees them.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "handlers.h"
+#include "http.h"
+#include "scoreboard.h"
+#include "store.h"
+
+#define DISK_MIN_FREE_FLOOR	(100LL * 1024 * 1024)
+
+int
+h_live(struct http_req *r, struct app *app)
+{
+	return http_json(r, 200, "{\"status\":\"alive\"}");
+}
+
+int
+h_ready(struct http_req *r, struct app *app)
+{
+	struct buf	*b = &r->body;
+	double		 ms;
+
+	if (store_ping(app->store, &ms) == 0)
+		return http_json(r, 200, "{\"status\":\"ready\"}");
+	http_error(r, 503, "service_unavailable", "Redis is not reachable: %s",
+	    app->store->errstr);
+	/* Keep the error object and add the probe's own status beside it. */
+	if (b->len > 2 && b->p[b->len - 2] == '}') {
+		b->len -= 2;
+		buf_puts(b, ",\"status\":\"not_ready\"}\n");
+	}
+	return 0;
+}
+
+/*
+ * The disk threshold: enough room for ten maximum-size uploads, and never
+ * less than 100 MiB, below which history and file writes start failing.
+ */
+static long long
+disk_min_free(const struct config *cfg)
+{
+	long long	 t = cfg->max_file_size * 10;
+
+	return t > DISK_MIN_FREE_FLOOR ? t : DISK_MIN_FREE_FLOOR;
+}
+
+int
+h_health(struct http_req *r, struct app *app)
+{
+	const struct config	*cfg = app->cfg;
+	struct buf		*b = &r->body;
+	struct statvfs		 vfs;
+	double			 ms;
+	int			 redis_ok, disk_ok, pools_ok = 1, pool, live, exp;
+	long long		 free_b = -1, min_free = disk_min_free(cfg);
+	uint32_t		 gen = __atomic_load_n(&app->sb->generation, __ATOMIC_ACQUIRE);
+
+	redis_ok = store_ping(app->store, &ms) == 0;
+	disk_ok = statvfs(cfg->workspace_path, &vfs) == 0;
+	if (disk_ok) {
+		free_b = (long long)vfs.f_bavail * (long long)vfs.f_frsize;
+		disk_ok = free_b >= min_free;
+	}
+	for (pool = 0; pool < POOL_COUNT; pool++)
+		if (app->sb->expected[pool] > 0 &&
+		    scoreboard_live(app->sb, pool, gen) == 0)
+			pools_ok = 0;
+
+	r->status = (redis_ok && disk_ok && pools_ok) ? 200 : 503;
+	r->content_type_out = "application/json";
+	buf_reset(b);
+	buf_printf(b, "{\"status\":\"%s\",\"version\":\"%s\",\"environment\":\"%s\","
+	    "\"uptime_s\":%lld,\"checks\":{",
+	    r->status == 200 ? "healthy" : "degraded", app->version,
+	    config_env_name(cfg->environment),
+	    (long long)((scoreboard_now_ms() - app->sb->master_start_ms) / 1000));
+	if (redis_ok)
+		buf_printf(b, "\"redis\":{\"status\":\"ok\",\"latency_ms\":%.3f}", ms);
+	else {
+		buf_puts(b, "\"redis\":{\"status\":\"down\",\"error\":\"");
+		buf_json_escape(b, app->store->errstr, strlen(app->store->errstr));
+		buf_puts(b, "\"}");
+	}
+	buf_printf(b, ",\"disk\":{\"status\":\"%s\",\"path\":\"",
+	    disk_ok ? "ok" : "low");
+	buf_json_escape(b, cfg->workspace_path, strlen(cfg->workspace_path));
+	buf_printf(b, "\",\"free_bytes\":%lld,\"min_free_bytes\":%lld}", free_b,
+	    min_free);
+	buf_printf(b, ",\"pools\":{\"status\":\"%s\"", pools_ok ? "ok" : "down");
+	for (pool = 0; pool < POOL_COUNT; pool++) {
+		live = scoreboard_live(app->sb, pool, gen);
+		exp = app->sb->expected[pool];
+		buf_printf(b, ",\"%s\":{\"live\":%d,\"expected\":%d}",
+		    scoreboard_pool_name(pool), live, exp);
+	}
+	if (buf_puts(b, "}}}\n") == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * GET /api/debug/sleep?ms=N: a deliberately slow request, so the lifecycle
+ * tests (graceful stop, reload, request timeout) have one to hold open.
+ * Exists only with DEBUG=true outside production; otherwise it is a 404
+ * like any unknown route.
+ */
+int
+h_debug_sleep(struct http_req *r, struct app *app)
+{
+	char		 v[32];
+	long long	 ms = 1000;
+	struct timespec	 ts;
+
+	if (!app->cfg->debug || app->cfg->environment == ENV_PRODUCTION)
+		return http_error(r, 404, NULL, "no such endpoint");
+	if (http_query_get(&r->uri, "ms", v, sizeof(v)) == 1 &&
+	    (config_parse_ll(v, &ms) == -1 || ms < 0 || ms > 600000))
+		return http_error(r, 400, NULL, "ms must be an integer 0..600000");
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) == -1)
+		;
+	char	 out[64];
+	snprintf(out, sizeof(out), "{\"slept_ms\":%lld}", ms);
+	return http_json(r, 200, out);
+}

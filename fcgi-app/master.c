@@ -1,0 +1,585 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "master.h"
+#include "scoreboard.h"
+#include "worker.h"
+
+#define TICK_MS			200
+#define CRASH_LOOP_COUNT	5	/* this many crashes ... */
+#define CRASH_LOOP_WINDOW_MS	10000	/* ... within this window = a loop */
+#define CRASH_BACKOFF_MAX_MS	30000
+#define RETIRE_WAIT_MS		5000	/* max wait for a new generation to be ready */
+#define RUNNER_STALL_MS		60000
+#define LISTEN_BACKLOG		511
+
+enum master_state {
+	M_RUNNING = 0,
+	M_STOPPING,		/* graceful: let requests finish */
+	M_STOPPING_FAST
+};
+
+/* Master-only bookkeeping, indexed like the scoreboard slots. */
+struct child {
+	pid_t		 pid;
+	int		 pool;
+	uint32_t	 gen;
+	int64_t		 spawned_ms;
+	int64_t		 quit_ms;	/* when SIGQUIT was sent, 0 if not */
+	int		 term_sent;
+	int		 kill_sent;
+	int		 timed_out;	/* killed by us for a request timeout */
+};
+
+struct pool_state {
+	int64_t		 crashes[CRASH_LOOP_COUNT];	/* ring of crash times */
+	unsigned	 ncrash;
+	int64_t		 backoff_ms;
+	int64_t		 respawn_after_ms;
+};
+
+static struct config		*cfg;
+static const char		*cfg_path;
+static struct scoreboard	*sb;
+static struct child		 children[SB_SLOTS];
+static struct pool_state	 pools[POOL_COUNT];
+static int			 listen_fds[POOL_COUNT] = { -1, -1, -1 };
+static int			 sigpipe_fds[2] = { -1, -1 };
+static uint32_t			 cur_gen = 1;
+static int			 retire_pending;
+static int64_t			 retire_deadline_ms;
+static enum master_state	 state = M_RUNNING;
+static int64_t			 stop_started_ms;
+
+static void
+on_signal(int sig)
+{
+	unsigned char	 c = (unsigned char)sig;
+	int		 saved = errno;
+
+	(void)!write(sigpipe_fds[1], &c, 1);
+	errno = saved;
+}
+
+static int
+install_signals(void)
+{
+	struct sigaction	 sa;
+	const int		 sigs[] = { SIGCHLD, SIGHUP, SIGQUIT, SIGTERM,
+				    SIGINT, SIGUSR1 };
+	size_t			 i;
+
+	if (pipe2(sigpipe_fds, O_NONBLOCK | O_CLOEXEC) == -1)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	return 0;
+}
+
+/*
+ * Binds a unix listen socket. A leftover path is removed only when nothing
+ * answers on it; a live one means another master owns it.
+ */
+static int
+open_listener(const char *path)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, probe;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -1;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		close(probe);
+		log_kv(LOG_ERROR, "socket already in use: is another claude-web "
+		    "running?", "s:path", path, NULL);
+		errno = EADDRINUSE;
+		return -1;
+	}
+	close(probe);
+	unlink(path);
+	/* Not CLOEXEC: workers inherit it across fork (no exec happens). */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(path, 0660) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
+		log_kv(LOG_ERROR, "cannot listen", "s:path", path,
+		    "s:error", strerror(errno), NULL);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+pool_size(int pool)
+{
+	switch (pool) {
+	case POOL_API: return cfg->api_workers;
+	case POOL_STREAM: return cfg->stream_workers;
+	default: return cfg->runner_workers;
+	}
+}
+
+static int
+nchildren(void)
+{
+	size_t	 i;
+	int	 n = 0;
+
+	for (i = 0; i < SB_SLOTS; i++)
+		if (children[i].pid > 0)
+			n++;
+	return n;
+}
+
+static void
+spawn(int pool)
+{
+	struct worker_args	 wa;
+	struct sb_slot		*slot;
+	sigset_t		 all, old;
+	size_t			 idx;
+	pid_t			 pid;
+	int			 i;
+
+	if ((slot = scoreboard_alloc(sb, pool, cur_gen)) == NULL) {
+		log_msg(LOG_ERROR, "scoreboard full: cannot spawn a %s worker",
+		    scoreboard_pool_name(pool));
+		return;
+	}
+	idx = (size_t)(slot - sb->slots);
+	/* Block signals so the child cannot run the master's handlers. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		for (i = 1; i < NSIG; i++)
+			sigaction(i, &sa, NULL);
+		close(sigpipe_fds[0]);
+		close(sigpipe_fds[1]);
+		for (i = 0; i < POOL_COUNT; i++)
+			if (i != pool && listen_fds[i] >= 0)
+				close(listen_fds[i]);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		slot->pid = getpid();
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (getppid() == 1)
+			_exit(0);
+		wa.pool = pool;
+		wa.listen_fd = listen_fds[pool];
+		wa.cfg = cfg;
+		wa.sb = sb;
+		wa.slot = slot;
+		worker_main(&wa);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid == -1) {
+		log_msg(LOG_ERROR, "fork: %s", strerror(errno));
+		scoreboard_release(slot);
+		pools[pool].respawn_after_ms = scoreboard_now_ms() + 1000;
+		return;
+	}
+	slot->pid = pid;
+	memset(&children[idx], 0, sizeof(children[idx]));
+	children[idx].pid = pid;
+	children[idx].pool = pool;
+	children[idx].gen = cur_gen;
+	children[idx].spawned_ms = scoreboard_now_ms();
+	log_kv(LOG_DEBUG, "worker spawned", "s:worker_pool",
+	    scoreboard_pool_name(pool), "i:worker_pid", (long long)pid,
+	    "i:generation", (long long)cur_gen, NULL);
+}
+
+static int
+count_pool(int pool, uint32_t gen)
+{
+	size_t	 i;
+	int	 n = 0;
+
+	for (i = 0; i < SB_SLOTS; i++)
+		if (children[i].pid > 0 && children[i].pool == pool &&
+		    children[i].gen == gen)
+			n++;
+	return n;
+}
+
+/* Records a crash and decides how long the next respawn must wait. */
+static void
+note_crash(int pool, int64_t now)
+{
+	struct pool_state	*ps = &pools[pool];
+	int64_t			 oldest;
+
+	ps->crashes[ps->ncrash % CRASH_LOOP_COUNT] = now;
+	ps->ncrash++;
+	if (ps->ncrash < CRASH_LOOP_COUNT)
+		return;
+	oldest = ps->crashes[ps->ncrash % CRASH_LOOP_COUNT];
+	if (now - oldest > CRASH_LOOP_WINDOW_MS) {
+		ps->backoff_ms = 0;
+		return;
+	}
+	ps->backoff_ms = ps->backoff_ms ? ps->backoff_ms * 2 : 1000;
+	if (ps->backoff_ms > CRASH_BACKOFF_MAX_MS)
+		ps->backoff_ms = CRASH_BACKOFF_MAX_MS;
+	ps->respawn_after_ms = now + ps->backoff_ms;
+	log_kv(LOG_ERROR, "crash loop: workers keep dying; delaying respawn",
+	    "s:worker_pool", scoreboard_pool_name(pool),
+	    "i:crashes", (long long)CRASH_LOOP_COUNT,
+	    "i:window_ms", (long long)(now - oldest),
+	    "i:respawn_delay_ms", (long long)ps->backoff_ms, NULL);
+}
+
+static void
+reap(void)
+{
+	struct child	*c;
+	int64_t		 now;
+	pid_t		 pid;
+	size_t		 i;
+	int		 st, crashed;
+	char		 how[64];
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		now = scoreboard_now_ms();
+		for (i = 0; i < SB_SLOTS; i++)
+			if (children[i].pid == pid)
+				break;
+		if (i == SB_SLOTS)
+			continue;
+		c = &children[i];
+		crashed = 0;
+		if (WIFEXITED(st)) {
+			snprintf(how, sizeof(how), "exit %d", WEXITSTATUS(st));
+			crashed = WEXITSTATUS(st) != 0;
+		} else {
+			snprintf(how, sizeof(how), "signal %d (%s)", WTERMSIG(st),
+			    strsignal(WTERMSIG(st)));
+			/*
+			 * A worker told to terminate (SIGTERM from an admin or a
+			 * process-group signal) is replaced but is not a crash.
+			 */
+			crashed = !c->timed_out && !c->term_sent && !c->kill_sent &&
+			    WTERMSIG(st) != SIGTERM && WTERMSIG(st) != SIGINT;
+		}
+		log_kv(crashed ? LOG_WARNING : LOG_INFO, "worker exited",
+		    "s:worker_pool", scoreboard_pool_name(c->pool),
+		    "i:worker_pid", (long long)pid, "s:status", how,
+		    "i:generation", (long long)c->gen,
+		    "i:uptime_ms", (long long)(now - c->spawned_ms),
+		    "i:requests", (long long)sb->slots[i].requests, NULL);
+		if (crashed && state == M_RUNNING && c->gen == cur_gen)
+			note_crash(c->pool, now);
+		scoreboard_release(&sb->slots[i]);
+		memset(c, 0, sizeof(*c));
+	}
+}
+
+static void
+signal_children(int sig, int only_old)
+{
+	int64_t	 now = scoreboard_now_ms();
+	size_t	 i;
+
+	for (i = 0; i < SB_SLOTS; i++) {
+		struct child *c = &children[i];
+
+		if (c->pid <= 0 || (only_old && c->gen >= cur_gen))
+			continue;
+		if (sig == SIGQUIT && c->quit_ms == 0)
+			c->quit_ms = now;
+		if (sig == SIGTERM)
+			c->term_sent = 1;
+		if (sig == SIGKILL)
+			c->kill_sent = 1;
+		kill(c->pid, sig);
+	}
+}
+
+/* The heartbeat: timeouts, stop escalation, respawns and retirement. */
+static void
+tick(void)
+{
+	int64_t		 now = scoreboard_now_ms(), limit, pctl;
+	struct sb_slot	*s;
+	struct child	*c;
+	size_t		 i;
+	int		 pool, need, ready;
+
+	pctl = cfg->process_control_timeout * 1000;
+	for (i = 0; i < SB_SLOTS; i++) {
+		c = &children[i];
+		if (c->pid <= 0)
+			continue;
+		s = &sb->slots[i];
+		/* Escalate a graceful quit that takes too long. */
+		if (c->quit_ms > 0 && !c->term_sent && now - c->quit_ms > pctl) {
+			log_kv(LOG_WARNING, "worker ignored graceful quit; terminating",
+			    "i:worker_pid", (long long)c->pid, NULL);
+			c->term_sent = 1;
+			kill(c->pid, SIGTERM);
+		} else if (c->quit_ms > 0 && c->term_sent && !c->kill_sent &&
+		    now - c->quit_ms > pctl + 1000) {
+			c->kill_sent = 1;
+			kill(c->pid, SIGKILL);
+		}
+		if (c->timed_out)
+			continue;
+		limit = 0;
+		if (c->pool == POOL_API)
+			limit = cfg->request_timeout * 1000;
+		else if (c->pool == POOL_STREAM)
+			limit = cfg->stream_timeout * 1000;
+		if (limit > 0 && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SB_BUSY &&
+		    now - __atomic_load_n(&s->req_start_ms, __ATOMIC_RELAXED) > limit) {
+			log_kv(LOG_ERROR, "request timeout: killing worker",
+			    "s:worker_pool", scoreboard_pool_name(c->pool),
+			    "i:worker_pid", (long long)c->pid,
+			    "s:request_id", s->request_id, "s:method", s->method,
+			    "s:route", s->route, "i:limit_ms", (long long)limit, NULL);
+			c->timed_out = 1;
+			kill(c->pid, SIGKILL);
+		}
+		if (c->pool == POOL_RUNNER && c->quit_ms == 0 &&
+		    now - __atomic_load_n(&s->heartbeat_ms, __ATOMIC_RELAXED) >
+		    RUNNER_STALL_MS) {
+			log_kv(LOG_ERROR, "runner stopped reporting: killing it",
+			    "i:worker_pid", (long long)c->pid, NULL);
+			c->timed_out = 1;
+			kill(c->pid, SIGKILL);
+		}
+	}
+
+	if (state == M_STOPPING_FAST && now - stop_started_ms > 1000)
+		signal_children(SIGKILL, 0);
+	if (state != M_RUNNING)
+		return;
+
+	for (pool = 0; pool < POOL_COUNT; pool++) {
+		if (now < pools[pool].respawn_after_ms)
+			continue;
+		need = pool_size(pool) - count_pool(pool, cur_gen);
+		while (need-- > 0)
+			spawn(pool);
+	}
+
+	/* Retire the old generation once the new one accepts (or waited enough). */
+	if (retire_pending) {
+		ready = 1;
+		for (i = 0; i < SB_SLOTS; i++)
+			if (children[i].pid > 0 && children[i].gen == cur_gen &&
+			    __atomic_load_n(&sb->slots[i].state, __ATOMIC_ACQUIRE) ==
+			    SB_STARTING)
+				ready = 0;
+		if (ready || now >= retire_deadline_ms) {
+			__atomic_store_n(&sb->generation, cur_gen, __ATOMIC_RELEASE);
+			for (pool = 0; pool < POOL_COUNT; pool++)
+				sb->expected[pool] = pool_size(pool);
+			signal_children(SIGQUIT, 1);
+			retire_pending = 0;
+			log_kv(LOG_INFO, "reload complete: old workers draining",
+			    "i:generation", (long long)cur_gen, NULL);
+		}
+	}
+}
+
+/* Keeps an unchangeable setting from the running config, with a warning. */
+static void
+keep_setting(char **newv, char *const *oldv, const char *name)
+{
+	if (strcmp(*newv, *oldv) == 0)
+		return;
+	log_kv(LOG_WARNING, "setting needs a restart to change; keeping the old value",
+	    "s:setting", name, NULL);
+	free(*newv);
+	*newv = strdup(*oldv);
+}
+
+static void
+reload(void)
+{
+	struct config	*ncfg;
+	struct buf	 problems;
+	char		*line, *save = NULL;
+
+	log_msg(LOG_INFO, "reloading configuration");
+	ncfg = calloc(1, sizeof(*ncfg));
+	buf_init(&problems, 64 * 1024);
+	if (ncfg == NULL || config_load(ncfg, cfg_path, &problems) > 0) {
+		for (line = strtok_r(problems.p, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			log_kv(LOG_ERROR, "reload refused: invalid configuration; "
+			    "keeping the running one", "s:problem", line, NULL);
+		buf_free(&problems);
+		free(ncfg);
+		return;
+	}
+	buf_free(&problems);
+	keep_setting(&ncfg->api_socket, &cfg->api_socket, "API_SOCKET");
+	keep_setting(&ncfg->stream_socket, &cfg->stream_socket, "STREAM_SOCKET");
+	keep_setting(&ncfg->pid_file, &cfg->pid_file, "PID_FILE");
+	if ((ncfg->log_file == NULL) != (cfg->log_file == NULL) ||
+	    (ncfg->log_file && strcmp(ncfg->log_file, cfg->log_file) != 0))
+		log_init(ncfg->log_file, (enum log_level)ncfg->log_level);
+	log_set_level((enum log_level)ncfg->log_level);
+	/*
+	 * Old workers keep their copy of the old config (their own address
+	 * space), so the master's copy can go now.
+	 */
+	config_free(cfg);
+	free(cfg);
+	cfg = ncfg;
+	cur_gen++;
+	memset(pools, 0, sizeof(pools));
+	retire_pending = 1;
+	retire_deadline_ms = scoreboard_now_ms() + RETIRE_WAIT_MS;
+	log_kv(LOG_INFO, "starting new generation", "i:generation",
+	    (long long)cur_gen, NULL);
+	tick();
+}
+
+static void
+begin_stop(int fast)
+{
+	int	 i;
+
+	if (state == M_STOPPING_FAST || (state == M_STOPPING && !fast))
+		return;
+	state = fast ? M_STOPPING_FAST : M_STOPPING;
+	stop_started_ms = scoreboard_now_ms();
+	log_kv(LOG_INFO, fast ? "fast stop" : "graceful stop: waiting for "
+	    "in-flight requests", "i:workers", (long long)nchildren(), NULL);
+	/* New connections now fail fast instead of queueing for no one. */
+	unlink(cfg->api_socket);
+	unlink(cfg->stream_socket);
+	for (i = 0; i < POOL_COUNT; i++)
+		if (listen_fds[i] >= 0) {
+			close(listen_fds[i]);
+			listen_fds[i] = -1;
+		}
+	signal_children(fast ? SIGTERM : SIGQUIT, 0);
+}
+
+static void
+write_pid_file(void)
+{
+	FILE	*fp;
+
+	if (cfg->pid_file == NULL)
+		return;
+	if ((fp = fopen(cfg->pid_file, "we")) == NULL) {
+		log_kv(LOG_WARNING, "cannot write pid file", "s:path",
+		    cfg->pid_file, "s:error", strerror(errno), NULL);
+		return;
+	}
+	fprintf(fp, "%ld\n", (long)getpid());
+	fclose(fp);
+}
+
+int
+master_run(struct config *c, const char *path)
+{
+	struct pollfd	 pfd;
+	unsigned char	 sigs[64];
+	ssize_t		 n, k;
+	int		 pool;
+
+	cfg = c;
+	cfg_path = path;
+	if ((sb = scoreboard_create()) == NULL) {
+		log_msg(LOG_ERROR, "cannot map the scoreboard: %s", strerror(errno));
+		return 1;
+	}
+	if (install_signals() == -1) {
+		log_msg(LOG_ERROR, "cannot install signal handlers: %s",
+		    strerror(errno));
+		return 1;
+	}
+	if ((listen_fds[POOL_API] = open_listener(cfg->api_socket)) == -1 ||
+	    (listen_fds[POOL_STREAM] = open_listener(cfg->stream_socket)) == -1)
+		return 1;
+	write_pid_file();
+	sb->generation = cur_gen;
+	for (pool = 0; pool < POOL_COUNT; pool++)
+		sb->expected[pool] = pool_size(pool);
+	log_kv(LOG_INFO, "master started", "s:version", PACKAGE_VERSION,
+	    "s:environment", config_env_name(cfg->environment),
+	    "i:api_workers", (long long)cfg->api_workers,
+	    "i:stream_workers", (long long)cfg->stream_workers,
+	    "i:runner_workers", (long long)cfg->runner_workers,
+	    "s:api_socket", cfg->api_socket,
+	    "s:stream_socket", cfg->stream_socket, NULL);
+	if (cfg->anthropic_api_key == NULL)
+		log_msg(LOG_WARNING, "ANTHROPIC_API_KEY is not set: agent runs "
+		    "will fail until it is");
+	tick();
+
+	pfd.fd = sigpipe_fds[0];
+	pfd.events = POLLIN;
+	for (;;) {
+		if (poll(&pfd, 1, TICK_MS) > 0) {
+			while ((n = read(sigpipe_fds[0], sigs, sizeof(sigs))) > 0) {
+				for (k = 0; k < n; k++) {
+					switch (sigs[k]) {
+					case SIGHUP:
+						if (state == M_RUNNING)
+							reload();
+						break;
+					case SIGQUIT:
+						begin_stop(0);
+						break;
+					case SIGTERM:
+					case SIGINT:
+						begin_stop(1);
+						break;
+					case SIGUSR1:
+						log_reopen();
+						log_msg(LOG_INFO, "log reopened");
+						signal_children(SIGUSR1, 0);
+						break;
+					default:
+						break;
+					}
+				}
+			}
+		}
+		reap();
+		if (state != M_RUNNING && nchildren() == 0)
+			break;
+		tick();
+	}
+	if (cfg->pid_file != NULL)
+		unlink(cfg->pid_file);
+	log_msg(LOG_INFO, "master exiting");
+	config_free(cfg);
+	free(cfg);
+	return 0;
+}

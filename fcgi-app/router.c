@@ -1,0 +1,92 @@
+#include <string.h>
+
+#include "handlers.h"
+#include "router.h"
+
+#define GETS	(HTTP_GET | HTTP_HEAD)
+
+const struct route router_table[] = {
+	{ GETS, "/api/live", h_live },
+	{ GETS, "/api/ready", h_ready },
+	{ GETS, "/api/health", h_health },
+	{ GETS, "/api/debug/sleep", h_debug_sleep },
+};
+const size_t router_table_len = sizeof(router_table) / sizeof(router_table[0]);
+
+/* Does pattern match segs? Captures go to params (max 4). */
+static int
+pattern_match(const char *pat, const char *const *segs, size_t nsegs,
+    const char **params)
+{
+	const char	*p = pat, *e;
+	size_t		 i = 0, len, np = 0;
+
+	while (*p == '/')
+		p++;
+	while (*p != '\0') {
+		e = strchr(p, '/');
+		len = e ? (size_t)(e - p) : strlen(p);
+		if (i >= nsegs)
+			return 0;
+		if (p[0] == ':') {
+			if (np < 4)
+				params[np++] = segs[i];
+		} else if (strlen(segs[i]) != len || memcmp(segs[i], p, len) != 0)
+			return 0;
+		i++;
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	return i == nsegs;
+}
+
+enum router_result
+router_match(const struct route *table, size_t n, const char *const *segs,
+    size_t nsegs, enum http_method m, const struct route **out,
+    const char **params, unsigned *allow)
+{
+	const char	*caps[4];
+	size_t		 i;
+	int		 path_hit = 0;
+
+	*allow = 0;
+	for (i = 0; i < n; i++) {
+		memset(caps, 0, sizeof(caps));
+		if (!pattern_match(table[i].pattern, segs, nsegs, caps))
+			continue;
+		path_hit = 1;
+		*allow |= table[i].methods;
+		if (table[i].methods & m) {
+			*out = &table[i];
+			memcpy(params, caps, sizeof(caps));
+			return ROUTE_FOUND;
+		}
+	}
+	return path_hit ? ROUTE_BAD_METHOD : ROUTE_NOT_FOUND;
+}
+
+int
+router_dispatch(struct http_req *r, struct app *app)
+{
+	const struct route	*rt = NULL;
+	unsigned		 allow;
+	char			 list[128];
+
+	switch (router_match(router_table, router_table_len, r->uri.segs,
+	    r->uri.nsegs, r->method, &rt, r->params, &allow)) {
+	case ROUTE_FOUND:
+		r->route = rt->pattern;
+		return rt->fn(r, app);
+	case ROUTE_BAD_METHOD:
+		r->route = "(method_not_allowed)";
+		http_methods_list(allow | ((allow & HTTP_GET) ? HTTP_HEAD : 0),
+		    list, sizeof(list));
+		http_add_header(r, "Allow", list);
+		return http_error(r, 405, NULL, "method %s is not allowed here; "
+		    "allowed: %s", r->method_str ? r->method_str : "?", list);
+	default:
+		r->route = "(not_found)";
+		return http_error(r, 404, NULL, "no such endpoint");
+	}
+}

@@ -1,0 +1,41 @@
+/*
+ * store: this process's one Redis connection (hiredis), created after fork.
+ *
+ * The connection is opened lazily and re-opened on the next command after
+ * any error, so a Redis that restarts or pauses never wedges a worker: a
+ * command either answers within the command timeout or fails, and the one
+ * after Redis returns works. Replies are owned by the caller and released
+ * with freeReplyObject().
+ */
+#ifndef CW_STORE_H
+#define CW_STORE_H
+
+#include <hiredis/hiredis.h>
+
+struct config;
+
+struct store {
+	redisContext		*c;
+	const struct config	*cfg;
+	int			 timeout_ms;
+	char			 errstr[128];	/* last failure, for health */
+	unsigned long		 errors;
+};
+
+void		 store_init(struct store *, const struct config *, int timeout_ms);
+void		 store_close(struct store *);
+/*
+ * Runs one command (argv form: user data never goes through a format
+ * string). Returns the reply (caller frees), or NULL when Redis is
+ * unreachable or answered with an error (see s->errstr). A command that
+ * fails because a stale connection was closed is retried once on a fresh
+ * connection: the server never received it.
+ */
+redisReply	*store_cmd(struct store *, int argc, const char **argv,
+		    const size_t *lens);
+/* Convenience for fixed-text commands without user data. */
+redisReply	*store_cmdf(struct store *, const char *fmt, ...);
+/* PING; returns 0 and the round-trip in *ms, or -1. */
+int		 store_ping(struct store *, double *ms);
+
+#endif

@@ -1,0 +1,262 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "app.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "router.h"
+#include "scoreboard.h"
+#include "store.h"
+#include "worker.h"
+
+#define REDIS_TIMEOUT_MS	1000
+
+static volatile sig_atomic_t	 quit_requested;
+static volatile sig_atomic_t	 reopen_requested;
+static int			 listen_fd = -1;
+static int			 dead_fd = -1;
+
+/*
+ * SIGQUIT: stop accepting. libfcgi's accept loop would sit in accept(2)
+ * forever, so the listen descriptor is swapped for a socket that is not
+ * listening: a restarted accept() fails at once and FCGX_Accept_r returns.
+ * Requests in flight are untouched (SA_RESTART keeps their reads going).
+ */
+static void
+on_quit(int sig)
+{
+	quit_requested = 1;
+	FCGX_ShutdownPending();
+	if (listen_fd >= 0 && dead_fd >= 0)
+		dup2(dead_fd, listen_fd);
+}
+
+static void
+on_usr1(int sig)
+{
+	reopen_requested = 1;
+}
+
+static void
+install_signals(void)
+{
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = on_quit;
+	sigaction(SIGQUIT, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_flags = 0;
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGTERM, &sa, NULL);
+	/* Ctrl-C reaches the whole process group; the master decides. */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static const char *
+param(FCGX_Request *f, const char *name)
+{
+	return FCGX_GetParam(name, f->envp);
+}
+
+/* Fills r from the FastCGI environment; returns 0 or an error status. */
+static int
+req_from_fcgi(struct http_req *r, FCGX_Request *f)
+{
+	const char	*cl;
+
+	r->fcgi = f;
+	r->method_str = param(f, "REQUEST_METHOD");
+	r->method = http_method_parse(r->method_str);
+	r->request_uri = param(f, "REQUEST_URI");
+	r->content_type = param(f, "CONTENT_TYPE");
+	r->request_id = param(f, "REQUEST_ID");
+	r->remote_addr = param(f, "REMOTE_ADDR");
+	cl = param(f, "CONTENT_LENGTH");
+	if (cl != NULL && *cl != '\0' &&
+	    (config_parse_ll(cl, &r->content_length) == -1 ||
+	    r->content_length < 0)) {
+		http_error(r, 400, NULL, "invalid Content-Length");
+		return 400;
+	}
+	return 0;
+}
+
+/*
+ * Routes one request whose fields are already set (method, request_uri,
+ * content_length) and leaves the response in r. Never fails: a handler that
+ * cannot build its answer becomes a 500.
+ */
+void
+worker_handle(struct http_req *r, struct app *app)
+{
+	enum http_uri_err	 e;
+
+	if (r->request_uri == NULL) {
+		http_error(r, 400, NULL, "missing request URI");
+		return;
+	}
+	e = http_uri_parse(r->request_uri, strlen(r->request_uri), &r->uri);
+	if (e == URI_TOO_LONG) {
+		http_error(r, 414, "invalid_request", "request URI is too long");
+		return;
+	}
+	if (e != URI_OK) {
+		http_error(r, 400, NULL, "malformed request path");
+		return;
+	}
+	if (r->method == HTTP_OTHER) {
+		r->route = "(bad_method)";
+		http_add_header(r, "Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+		http_error(r, 405, NULL, "unsupported method");
+		return;
+	}
+	if (router_dispatch(r, app) == -1) {
+		buf_reset(&r->headers);
+		http_error(r, 500, NULL, "internal error");
+	}
+}
+
+static void
+send_response(struct http_req *r, FCGX_Request *f)
+{
+	struct buf	 out;
+
+	if (r->sent)
+		return;
+	buf_init(&out, HTTP_RESP_MAX + HTTP_HDRS_MAX + 256);
+	if (http_serialize(r, &out) == -1) {
+		buf_reset(&out);
+		buf_reset(&r->headers);
+		http_error(r, 500, NULL, "response too large");
+		http_serialize(r, &out);
+	}
+	FCGX_PutStr(out.p, (int)out.len, f->out);
+	buf_free(&out);
+	r->sent = 1;
+}
+
+static double
+elapsed_ms(const struct timespec *a)
+{
+	struct timespec	 b;
+
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a->tv_sec) * 1e3 +
+	    (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static void
+serve_fcgi(const struct worker_args *wa, struct app *app)
+{
+	FCGX_Request	 f;
+	struct http_req	 r;
+	struct timespec	 t0;
+	unsigned long	 served = 0;
+	int		 st;
+
+	listen_fd = wa->listen_fd;
+	dead_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (FCGX_InitRequest(&f, wa->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_msg(LOG_ERROR, "FCGX_InitRequest failed");
+		_exit(1);
+	}
+	scoreboard_set_state(wa->slot, SB_IDLE);
+	while (!quit_requested) {
+		if (reopen_requested) {
+			reopen_requested = 0;
+			log_reopen();
+		}
+		if (FCGX_Accept_r(&f) < 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		http_req_init(&r, wa->cfg);
+		st = req_from_fcgi(&r, &f);
+		scoreboard_begin_request(wa->slot, r.method_str, r.request_id);
+		if (st == 0)
+			worker_handle(&r, app);
+		scoreboard_set_route(wa->slot, r.route ? r.route : "");
+		send_response(&r, &f);
+		FCGX_Finish_r(&f);
+		log_kv(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
+		    "s:request_id", r.request_id, "s:method", r.method_str,
+		    "s:route", r.route ? r.route : "(invalid)",
+		    "i:status", (long long)r.status,
+		    "d:duration_ms", elapsed_ms(&t0), NULL);
+		http_req_free(&r);
+		scoreboard_end_request(wa->slot);
+		served++;
+		if (wa->cfg->max_requests > 0 &&
+		    served >= (unsigned long long)wa->cfg->max_requests) {
+			log_kv(LOG_INFO, "recycling worker after max requests",
+			    "i:requests", (long long)served, NULL);
+			break;
+		}
+	}
+	scoreboard_set_state(wa->slot, SB_QUITTING);
+}
+
+/* Runners take agent jobs in a later release; for now they report liveness. */
+static void
+serve_runner(const struct worker_args *wa)
+{
+	struct timespec	 ts = { 1, 0 };
+
+	scoreboard_set_state(wa->slot, SB_IDLE);
+	while (!quit_requested) {
+		if (reopen_requested) {
+			reopen_requested = 0;
+			log_reopen();
+		}
+		scoreboard_heartbeat(wa->slot);
+		nanosleep(&ts, NULL);
+	}
+	scoreboard_set_state(wa->slot, SB_QUITTING);
+}
+
+void
+worker_main(const struct worker_args *wa)
+{
+	struct app	 app;
+	struct store	 store;
+
+	log_set_pool(scoreboard_pool_name(wa->pool));
+	if (wa->pool != POOL_RUNNER && FCGX_Init() != 0) {
+		log_msg(LOG_ERROR, "FCGX_Init failed");
+		_exit(1);
+	}
+	/* After FCGX_Init: it installs handlers of its own that we replace. */
+	install_signals();
+	store_init(&store, wa->cfg, REDIS_TIMEOUT_MS);
+	memset(&app, 0, sizeof(app));
+	app.cfg = wa->cfg;
+	app.store = &store;
+	app.sb = wa->sb;
+	app.slot = wa->slot;
+	app.pool = wa->pool;
+	app.version = PACKAGE_VERSION;
+	log_msg(LOG_DEBUG, "worker started");
+	if (wa->pool == POOL_RUNNER)
+		serve_runner(wa);
+	else
+		serve_fcgi(wa, &app);
+	store_close(&store);
+	log_msg(LOG_DEBUG, "worker exiting");
+	_exit(0);
+}

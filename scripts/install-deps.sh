@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# install-deps.sh [--bench] [--lint] [--check]
+#
+# Installs the Debian packages claude-web needs to build, test and run, but
+# only those that are missing (`apt-get update` runs at most once, and only if
+# something is to be installed). Idempotent. Uses sudo when not root.
+#
+#   --bench  also wrk and hyperfine (bench/bench.sh)
+#   --lint   also shellcheck (scripts/test.sh lints the shell scripts)
+#   --check  install nothing; list what is missing, exit 1 if anything is
+set -euo pipefail
+
+CW_PROG=install-deps
+# shellcheck source=scripts/lib-common.sh
+. "$(dirname "$0")/lib-common.sh"
+
+# Build, runtime and test packages.
+packages=(
+	build-essential autoconf automake libtool pkg-config
+	libfcgi-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libjwt-dev libssl-dev
+	nginx-light redis-server bubblewrap openssl curl ca-certificates
+	# clang for the sanitizer and libFuzzer builds; the sanitizer runtimes are
+	# only a Recommends of clang, so name them explicitly.
+	clang libclang-rt-dev
+)
+check_only=0
+for arg in "$@"; do
+	case $arg in
+	--bench) packages+=(wrk hyperfine) ;;
+	--lint) packages+=(shellcheck) ;;
+	--check) check_only=1 ;;
+	-h | --help)
+		sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*) cw_die "unknown option: $arg (try --help)" ;;
+	esac
+done
+
+is_installed() {
+	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+	is_installed "$p" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	cw_log "all packages present"
+	exit 0
+fi
+if [ "$check_only" -eq 1 ]; then
+	cw_log "missing packages: ${missing[*]}"
+	exit 1
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+	sudo=(sudo)
+else
+	cw_die "not root and sudo is not installed; as root run: apt-get install ${missing[*]}"
+fi
+
+# Remember whether the distro services were there before: installing them
+# auto-starts them on :80 / :6379 (harmless for us, but not wanted).
+had_nginx=0 had_redis=0
+is_installed nginx-light && had_nginx=1
+is_installed redis-server && had_redis=1
+
+cw_log "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+
+if [ "$had_nginx" -eq 0 ] && is_installed nginx-light; then
+	cw_log "stopping the distro nginx service (claude-web runs its own nginx)"
+	"${sudo[@]}" service nginx stop >/dev/null 2>&1 || true
+	"${sudo[@]}" update-rc.d nginx disable >/dev/null 2>&1 || true
+fi
+if [ "$had_redis" -eq 0 ] && is_installed redis-server; then
+	cw_log "stopping the distro redis service (claude-web runs its own redis)"
+	"${sudo[@]}" service redis-server stop >/dev/null 2>&1 || true
+	"${sudo[@]}" update-rc.d redis-server disable >/dev/null 2>&1 || true
+fi
+
+still=()
+for p in "${missing[@]}"; do
+	is_installed "$p" || still+=("$p")
+done
+[ "${#still[@]}" -eq 0 ] || cw_die "could not install: ${still[*]}"
+cw_log "done"

@@ -1,0 +1,154 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/*.sh and bench/bench.sh. Source it; do not run it.
+#
+# After sourcing:
+#   CW_ROOT   absolute path of the repository
+#   cw_state_init  sets STATE_DIR (absolute) and the derived CW_* paths below
+
+CW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CW_PROG=${CW_PROG:-${0##*/}}
+
+# nginx lives in /usr/sbin, which is not on a normal user's PATH on Debian.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
+
+cw_log() { printf '%s: %s\n' "$CW_PROG" "$*" >&2; }
+cw_warn() { printf '%s: warning: %s\n' "$CW_PROG" "$*" >&2; }
+cw_die() {
+	printf '%s: error: %s\n' "$CW_PROG" "$*" >&2
+	exit 1
+}
+
+# cw_abspath PATH: absolute form of PATH (need not exist), relative to $PWD.
+cw_abspath() {
+	case $1 in
+	/*) printf '%s\n' "$1" ;;
+	*) printf '%s/%s\n' "$PWD" "${1#./}" ;;
+	esac
+}
+
+# Paths of one stack instance. STATE_DIR defaults to <repo>/var.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+cw_state_init() {
+	STATE_DIR=$(cw_abspath "${STATE_DIR:-$CW_ROOT/var}")
+	STATE_DIR=${STATE_DIR%/}
+	CW_RUN_DIR=$STATE_DIR/run
+	CW_LOG_DIR=$STATE_DIR/log
+	CW_SECRETS_DIR=$STATE_DIR/secrets
+	CW_TLS_DIR=$STATE_DIR/tls
+	CW_NGINX_DIR=$STATE_DIR/nginx
+	CW_REDIS_DIR=$STATE_DIR/redis
+	CW_ENV_FILE=$STATE_DIR/claude-web.env
+	CW_STACK_FILE=$CW_RUN_DIR/stack.env # ports etc. recorded by start.sh
+	CW_NGINX_CONF=$CW_NGINX_DIR/nginx.conf
+	CW_NGINX_PIDFILE=$CW_NGINX_DIR/nginx.pid
+	CW_REDIS_CONF=$CW_REDIS_DIR/redis.conf
+	CW_REDIS_PIDFILE=$CW_RUN_DIR/redis.pid
+	CW_REDIS_SOCKET=$CW_RUN_DIR/redis.sock
+	CW_MASTER_PIDFILE=$CW_RUN_DIR/claude-web.pid
+}
+
+# cw_read_pid FILE: prints the pid in FILE (digits only) or nothing.
+cw_read_pid() {
+	local pid=''
+	[ -r "$1" ] || return 0
+	read -r pid <"$1" 2>/dev/null || true
+	case $pid in
+	'' | *[!0-9]*) return 0 ;;
+	esac
+	printf '%s\n' "$pid"
+}
+
+# cw_pid_is PID NAME: true if PID is alive and is NAME (by comm or argv),
+# so a recycled pid from a stale pid file is not mistaken for ours.
+cw_pid_is() {
+	local pid=$1 name=$2 comm='' cmd=''
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	read -r comm <"/proc/$pid/comm" 2>/dev/null || true
+	case $comm in *"$name"*) return 0 ;; esac
+	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+	case $cmd in *"$name"*) return 0 ;; esac
+	return 1
+}
+
+# cw_running PIDFILE NAME: prints the pid and succeeds if it is running.
+cw_running() {
+	local pid
+	pid=$(cw_read_pid "$1")
+	if [ -n "$pid" ] && cw_pid_is "$pid" "$2"; then
+		printf '%s\n' "$pid"
+		return 0
+	fi
+	return 1
+}
+
+# cw_wait_gone PID SECONDS: waits for PID to exit; false on timeout.
+cw_wait_gone() {
+	local pid=$1 i=0 n=$(($2 * 10))
+	while kill -0 "$pid" 2>/dev/null; do
+		[ "$i" -ge "$n" ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+
+# cw_stop NAME PIDFILE GRACE_SIGNAL GRACE_SECONDS: graceful signal, then
+# SIGTERM, then SIGKILL. Removes the pid file. Idempotent.
+cw_stop() {
+	local name=$1 pidfile=$2 sig=$3 grace=$4 pid
+	if ! pid=$(cw_running "$pidfile" "$name"); then
+		rm -f -- "$pidfile"
+		cw_log "$name: not running"
+		return 0
+	fi
+	cw_log "$name: stopping (pid $pid, SIG$sig)"
+	kill -s "$sig" "$pid" 2>/dev/null || true
+	if ! cw_wait_gone "$pid" "$grace"; then
+		cw_warn "$name: still running after ${grace}s; sending SIGTERM"
+		kill -s TERM "$pid" 2>/dev/null || true
+		if ! cw_wait_gone "$pid" 5; then
+			cw_warn "$name: still running; sending SIGKILL"
+			kill -s KILL "$pid" 2>/dev/null || true
+			cw_wait_gone "$pid" 2 || true
+		fi
+	fi
+	rm -f -- "$pidfile"
+	cw_log "$name: stopped"
+}
+
+# cw_tail FILE [LINES]: prints the end of a log file to stderr, framed.
+cw_tail() {
+	local f=$1 n=${2:-30}
+	if [ -s "$f" ]; then
+		printf -- '----- last %s lines of %s -----\n' "$n" "$f" >&2
+		tail -n "$n" -- "$f" >&2
+		printf -- '-----\n' >&2
+	fi
+}
+
+# cw_port_in_use PORT: true if something listens on 127.0.0.1:PORT.
+cw_port_in_use() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# cw_free_port: prints a random TCP port that nothing listens on.
+cw_free_port() {
+	local p i
+	for i in $(seq 1 200); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		if ! cw_port_in_use "$p"; then
+			printf '%s\n' "$p"
+			return 0
+		fi
+		: "$i"
+	done
+	return 1
+}
+
+# cw_missing_cmds CMD...: prints the commands that are not on PATH.
+cw_missing_cmds() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || printf '%s\n' "$c"
+	done
+}

@@ -1,0 +1,366 @@
+#!/usr/bin/env bash
+# start.sh: build (if needed) and start claude-web: redis, the claude-web
+# master (FastCGI worker pools) and nginx (TLS), all private to STATE_DIR.
+#
+# Prints exactly "ready: https://localhost:<HTTPS_PORT>/" on stdout when
+# /api/health answers 200; progress goes to stderr. Idempotent: if the stack
+# of this STATE_DIR is already running it says so and exits 0.
+#
+# Environment (all optional):
+#   STATE_DIR        state, logs, secrets, sockets      (default: <repo>/var)
+#   HTTPS_PORT       TLS port                           (default: 8443)
+#   HTTP_PORT        plain port, redirects to HTTPS     (default: 8080)
+#   TLS_CERT/TLS_KEY use this certificate instead of a generated self-signed one
+#   CLAUDE_WEB_BIN   use this binary instead of building build/claude-web
+#   NGINX_WORKER_PROCESSES  (default: auto)
+#   REDIS_MAXMEMORY  (default: 256mb)
+#   SSE_MAX_CONN     concurrent SSE streams nginx admits (default: STREAM_WORKERS or 8)
+#   START_TIMEOUT    seconds to wait for /api/health     (default: 30)
+#   REDIS_URL        if set, use that Redis and do not start a private one
+#   ...and every claude-web variable (docs/configuration.md), e.g.
+#   ANTHROPIC_API_KEY, ENVIRONMENT, LOG_LEVEL, API_WORKERS. The environment
+#   overrides the generated env-file STATE_DIR/claude-web.env.
+set -euo pipefail
+
+CW_PROG=start
+# shellcheck source=scripts/lib-common.sh
+. "$(dirname "$0")/lib-common.sh"
+
+case ${1:-} in
+-h | --help)
+	sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+	;;
+'') ;;
+*) cw_die "unknown argument: $1 (try --help)" ;;
+esac
+
+cw_state_init
+HTTPS_PORT=${HTTPS_PORT:-8443}
+HTTP_PORT=${HTTP_PORT:-8080}
+START_TIMEOUT=${START_TIMEOUT:-30}
+for v in HTTPS_PORT HTTP_PORT START_TIMEOUT; do
+	case ${!v} in '' | *[!0-9]*) cw_die "$v must be a number, got '${!v}'" ;; esac
+done
+[ "$HTTPS_PORT" != "$HTTP_PORT" ] || cw_die "HTTPS_PORT and HTTP_PORT must differ"
+case $STATE_DIR in
+*[[:space:]\"\'\;\{\}\$\\]*) cw_die "STATE_DIR must not contain spaces, quotes, ; { } \$ or \\: $STATE_DIR" ;;
+esac
+URL="https://localhost:$HTTPS_PORT/"
+
+# ---- already running? --------------------------------------------------------
+external_redis=0
+[ -n "${REDIS_URL:-}" ] && external_redis=1
+
+nginx_pid=$(cw_running "$CW_NGINX_PIDFILE" nginx || true)
+master_pid=$(cw_running "$CW_MASTER_PIDFILE" claude-web || true)
+redis_pid=$(cw_running "$CW_REDIS_PIDFILE" redis-server || true)
+if [ -n "$nginx_pid" ] && [ -n "$master_pid" ] && { [ -n "$redis_pid" ] || [ "$external_redis" -eq 1 ]; }; then
+	running_port=$HTTPS_PORT
+	if [ -r "$CW_STACK_FILE" ]; then
+		running_port=$(sed -n 's/^HTTPS_PORT=//p' "$CW_STACK_FILE")
+	fi
+	echo "already running: https://localhost:${running_port:-$HTTPS_PORT}/"
+	exit 0
+fi
+if [ -n "$nginx_pid$master_pid$redis_pid" ]; then
+	cw_warn "only part of the stack is running in $STATE_DIR; restarting it"
+	STATE_DIR=$STATE_DIR "$CW_ROOT/scripts/stop.sh"
+fi
+
+# ---- dependencies ------------------------------------------------------------
+mapfile -t missing < <(cw_missing_cmds nginx redis-server redis-cli openssl curl)
+if [ -z "${CLAUDE_WEB_BIN:-}" ]; then
+	mapfile -t -O "${#missing[@]}" missing < <(cw_missing_cmds autoreconf make cc pkg-config)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+	cw_log "missing commands: ${missing[*]}; running scripts/install-deps.sh"
+	"$CW_ROOT/scripts/install-deps.sh"
+fi
+
+# ---- build -------------------------------------------------------------------
+build_needed() {
+	local bin=$1
+	[ -x "$bin" ] || return 0
+	[ -n "$(find "$CW_ROOT/fcgi-app" "$CW_ROOT/configure.ac" "$CW_ROOT/Makefile.am" \
+		-newer "$bin" \( -name '*.[ch]' -o -name '*.ac' -o -name '*.am' -o -name '*.m4' \) \
+		-print -quit 2>/dev/null)" ]
+}
+if [ -n "${CLAUDE_WEB_BIN:-}" ]; then
+	BIN=$(cw_abspath "$CLAUDE_WEB_BIN")
+	[ -x "$BIN" ] || cw_die "CLAUDE_WEB_BIN is not executable: $BIN"
+else
+	BUILD_DIR=$CW_ROOT/build
+	BIN=$BUILD_DIR/claude-web
+	if build_needed "$BIN"; then
+		[ -f "$CW_ROOT/configure.ac" ] || cw_die "no configure.ac in $CW_ROOT"
+		if [ ! -x "$CW_ROOT/configure" ]; then
+			cw_log "autoreconf -fi"
+			(cd "$CW_ROOT" && autoreconf -fi) || cw_die "autoreconf failed"
+		fi
+		mkdir -p "$BUILD_DIR"
+		if [ ! -f "$BUILD_DIR/Makefile" ]; then
+			cw_log "configuring in $BUILD_DIR"
+			(cd "$BUILD_DIR" && ../configure -q) || cw_die "configure failed (see $BUILD_DIR/config.log)"
+		fi
+		cw_log "building claude-web (make -j2)"
+		make -C "$BUILD_DIR" -j2 >&2 || cw_die "build failed"
+		[ -x "$BIN" ] || cw_die "the build did not produce $BIN"
+	fi
+fi
+
+# ---- directories, secrets, TLS -------------------------------------------------
+umask 077
+mkdir -p "$STATE_DIR" "$CW_RUN_DIR" "$CW_LOG_DIR" "$CW_SECRETS_DIR" "$CW_NGINX_DIR" \
+	"$CW_REDIS_DIR" "$STATE_DIR/workspace/sessions" \
+	"$STATE_DIR/workspace/shared/templates" "$STATE_DIR/workspace/shared/libraries"
+chmod 0700 "$CW_SECRETS_DIR" "$CW_RUN_DIR"
+
+# secret_file NAME: creates STATE_DIR/secrets/NAME (32 random bytes, hex) once.
+secret_file() {
+	local f=$CW_SECRETS_DIR/$1
+	if [ ! -s "$f" ]; then
+		cw_log "generating secret $f"
+		openssl rand -hex 32 >"$f.tmp"
+		chmod 0600 "$f.tmp"
+		mv -f "$f.tmp" "$f"
+	fi
+	printf '%s\n' "$f"
+}
+
+if [ -n "${TLS_CERT:-}" ] || [ -n "${TLS_KEY:-}" ]; then
+	if [ -z "${TLS_CERT:-}" ] || [ -z "${TLS_KEY:-}" ]; then
+		cw_die "set both TLS_CERT and TLS_KEY, or neither"
+	fi
+	TLS_CERT=$(cw_abspath "$TLS_CERT")
+	TLS_KEY=$(cw_abspath "$TLS_KEY")
+	[ -r "$TLS_CERT" ] || cw_die "TLS_CERT not readable: $TLS_CERT"
+	[ -r "$TLS_KEY" ] || cw_die "TLS_KEY not readable: $TLS_KEY"
+else
+	mkdir -p "$CW_TLS_DIR"
+	TLS_CERT=$CW_TLS_DIR/cert.pem
+	TLS_KEY=$CW_TLS_DIR/key.pem
+	if [ ! -s "$TLS_CERT" ] || [ ! -s "$TLS_KEY" ]; then
+		cw_log "generating a self-signed certificate for localhost in $CW_TLS_DIR"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-days 825 -subj "/CN=localhost" \
+			-addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
+			-addext "extendedKeyUsage=serverAuth" \
+			-keyout "$TLS_KEY.tmp" -out "$TLS_CERT.tmp" >/dev/null 2>&1 ||
+			cw_die "openssl could not generate a certificate"
+		chmod 0600 "$TLS_KEY.tmp"
+		chmod 0644 "$TLS_CERT.tmp"
+		mv -f "$TLS_KEY.tmp" "$TLS_KEY"
+		mv -f "$TLS_CERT.tmp" "$TLS_CERT"
+	fi
+fi
+
+# ---- the env-file ----------------------------------------------------------------
+# Values come from the environment when set there (the environment wins in
+# claude-web anyway), else from defaults for this STATE_DIR.
+API_SOCKET=$(cw_abspath "${API_SOCKET:-$CW_RUN_DIR/api.sock}")
+STREAM_SOCKET=$(cw_abspath "${STREAM_SOCKET:-$CW_RUN_DIR/stream.sock}")
+PID_FILE=$CW_MASTER_PIDFILE # status/stop rely on it: not overridable
+CW_LOG_FILE=$(cw_abspath "${LOG_FILE:-$CW_LOG_DIR/claude-web.log}")
+CW_WORKSPACE=$(cw_abspath "${WORKSPACE_PATH:-$STATE_DIR/workspace}")
+MAX_FILE_SIZE=${MAX_FILE_SIZE:-10485760}
+case $MAX_FILE_SIZE in '' | *[!0-9]*) cw_die "MAX_FILE_SIZE must be a number of bytes, got '$MAX_FILE_SIZE'" ;; esac
+# Room for multipart framing and the other form fields.
+MAX_BODY_SIZE=$((MAX_FILE_SIZE + 1048576))
+SSE_MAX_CONN=${SSE_MAX_CONN:-${STREAM_WORKERS:-8}}
+
+for s in "$API_SOCKET" "$STREAM_SOCKET" "$CW_REDIS_SOCKET"; do
+	# sun_path is 108 bytes including the terminating NUL.
+	[ "${#s}" -le 107 ] || cw_die "socket path too long (${#s} > 107 bytes): $s; use a shorter STATE_DIR"
+done
+
+if [ -n "${ANTHROPIC_API_KEY:-}" ]; then
+	# Keep it for later starts that do not have it in the environment.
+	umask 077
+	printf '%s\n' "$ANTHROPIC_API_KEY" >"$CW_SECRETS_DIR/anthropic_api_key.tmp"
+	mv -f "$CW_SECRETS_DIR/anthropic_api_key.tmp" "$CW_SECRETS_DIR/anthropic_api_key"
+fi
+
+{
+	echo "# Generated by scripts/start.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ); rewritten at every start."
+	echo "# The environment of the claude-web process overrides these values."
+	echo "ENVIRONMENT=${ENVIRONMENT:-production}"
+	echo "LOG_LEVEL=${LOG_LEVEL:-info}"
+	echo "LOG_FILE=$CW_LOG_FILE"
+	echo "PID_FILE=$PID_FILE"
+	echo "API_SOCKET=$API_SOCKET"
+	echo "STREAM_SOCKET=$STREAM_SOCKET"
+	echo "WORKSPACE_PATH=$CW_WORKSPACE"
+	echo "MAX_FILE_SIZE=$MAX_FILE_SIZE"
+	echo "ALLOWED_ORIGINS=${ALLOWED_ORIGINS:-https://localhost:$HTTPS_PORT}"
+	if [ "$external_redis" -eq 0 ]; then
+		echo "REDIS_URL=unix://$CW_REDIS_SOCKET?db=0"
+		echo "REDIS_PASSWORD_FILE=$(secret_file redis_password)"
+	fi
+	if [ -z "${SECRET_KEY:-}" ] && [ -z "${SECRET_KEY_FILE:-}" ]; then
+		echo "SECRET_KEY_FILE=$(secret_file secret_key)"
+	fi
+	if [ -z "${ANTHROPIC_API_KEY_FILE:-}" ] && [ -s "$CW_SECRETS_DIR/anthropic_api_key" ]; then
+		echo "ANTHROPIC_API_KEY_FILE=$CW_SECRETS_DIR/anthropic_api_key"
+	fi
+} >"$CW_ENV_FILE.tmp"
+chmod 0600 "$CW_ENV_FILE.tmp"
+mv -f "$CW_ENV_FILE.tmp" "$CW_ENV_FILE"
+
+{
+	echo "HTTPS_PORT=$HTTPS_PORT"
+	echo "HTTP_PORT=$HTTP_PORT"
+	echo "BIN=$BIN"
+	echo "EXTERNAL_REDIS=$external_redis"
+} >"$CW_STACK_FILE"
+
+# ---- failure handling ---------------------------------------------------------------
+started=0
+on_exit() {
+	local rc=$?
+	if [ "$rc" -ne 0 ] && [ "$started" -eq 1 ]; then
+		cw_log "start failed; stopping what was started"
+		STATE_DIR=$STATE_DIR "$CW_ROOT/scripts/stop.sh" >/dev/null 2>&1 || true
+	fi
+	exit "$rc"
+}
+trap on_exit EXIT
+fail() { # fail MESSAGE LOG...
+	local msg=$1
+	shift
+	for f in "$@"; do cw_tail "$f"; done
+	cw_die "$msg"
+}
+
+# ---- 0. ports ----------------------------------------------------------------
+for p in "$HTTPS_PORT" "$HTTP_PORT"; do
+	if cw_port_in_use "$p"; then
+		cw_die "port $p is already in use (choose others with HTTPS_PORT / HTTP_PORT)"
+	fi
+done
+
+# ---- 1. redis -----------------------------------------------------------------
+if [ "$external_redis" -eq 0 ]; then
+	cw_log "starting redis (socket $CW_REDIS_SOCKET)"
+	redis_log=$CW_LOG_DIR/redis.log
+	(
+		REDIS_SOCKET=$CW_REDIS_SOCKET
+		REDIS_DIR=$CW_REDIS_DIR
+		REDIS_PIDFILE=$CW_REDIS_PIDFILE
+		REDIS_LOG=$redis_log
+		REDIS_PASSWORD=$(cat "$CW_SECRETS_DIR/redis_password")
+		REDIS_MAXMEMORY=${REDIS_MAXMEMORY:-256mb}
+		export REDIS_SOCKET REDIS_DIR REDIS_PIDFILE REDIS_LOG REDIS_PASSWORD REDIS_MAXMEMORY
+		"$CW_ROOT/scripts/render-conf.sh" "$CW_ROOT/redis/redis.conf.in" "$CW_REDIS_CONF"
+	) || cw_die "could not render the redis configuration"
+	started=1
+	rm -f -- "$CW_REDIS_SOCKET"
+	setsid redis-server "$CW_REDIS_CONF" </dev/null >>"$redis_log" 2>&1 &
+	redis_launch=$!
+	REDISCLI_AUTH=$(cat "$CW_SECRETS_DIR/redis_password")
+	export REDISCLI_AUTH
+	ok=0
+	for _ in $(seq 1 100); do
+		if [ -S "$CW_REDIS_SOCKET" ] &&
+			[ "$(redis-cli -s "$CW_REDIS_SOCKET" ping 2>/dev/null)" = PONG ]; then
+			ok=1
+			break
+		fi
+		kill -0 "$redis_launch" 2>/dev/null || break
+		sleep 0.1
+	done
+	unset REDISCLI_AUTH
+	[ "$ok" -eq 1 ] || fail "redis did not start" "$redis_log"
+	cw_log "redis: ready (pid $(cw_read_pid "$CW_REDIS_PIDFILE"))"
+fi
+
+# ---- 2. claude-web ------------------------------------------------------------------
+master_err=$CW_LOG_DIR/claude-web.stderr
+cw_log "checking the claude-web configuration ($CW_ENV_FILE)"
+rc=0
+problems=$("$BIN" --config "$CW_ENV_FILE" -t 2>&1) || rc=$?
+if [ "$rc" -ne 0 ]; then
+	printf '%s\n' "$problems" | sed 's/^/  /' >&2
+	cw_log "invalid configuration (claude-web -t exited $rc)"
+	[ "$rc" -eq 78 ] && exit 78
+	exit 1
+fi
+
+cw_log "starting claude-web ($BIN)"
+started=1
+rm -f -- "$PID_FILE"
+setsid "$BIN" --config "$CW_ENV_FILE" </dev/null >>"$master_err" 2>&1 &
+master_launch=$!
+ok=0
+for _ in $(seq 1 150); do
+	if [ -n "$(cw_running "$PID_FILE" claude-web || true)" ] &&
+		[ -S "$API_SOCKET" ] && [ -S "$STREAM_SOCKET" ]; then
+		ok=1
+		break
+	fi
+	kill -0 "$master_launch" 2>/dev/null || break
+	sleep 0.1
+done
+if [ "$ok" -ne 1 ]; then
+	if kill -0 "$master_launch" 2>/dev/null; then
+		fail "claude-web started but did not write $PID_FILE and create its sockets within 15 s" \
+			"$master_err" "$CW_LOG_FILE"
+	fi
+	fail "claude-web exited during startup" "$master_err" "$CW_LOG_FILE"
+fi
+cw_log "claude-web: running (pid $(cw_read_pid "$PID_FILE"))"
+
+# ---- 3. nginx --------------------------------------------------------------------
+if [ -d "$CW_ROOT/static/dist" ] && [ -f "$CW_ROOT/static/dist/index.html" ]; then
+	STATIC_ROOT=$CW_ROOT/static/dist
+else
+	STATIC_ROOT=$CW_ROOT/static
+fi
+(
+	NGINX_USER="$(id -un) $(id -gn)"
+	NGINX_DIR=$CW_NGINX_DIR
+	LOG_DIR=$CW_LOG_DIR
+	export NGINX_USER NGINX_DIR LOG_DIR HTTP_PORT HTTPS_PORT TLS_CERT TLS_KEY \
+		MAX_BODY_SIZE STATIC_ROOT API_SOCKET STREAM_SOCKET SSE_MAX_CONN
+	"$CW_ROOT/scripts/render-conf.sh" "$CW_ROOT/nginx/nginx.conf.in" "$CW_NGINX_CONF"
+) || cw_die "could not render the nginx configuration"
+
+nginx_args=(-p "$CW_NGINX_DIR" -c "$CW_NGINX_CONF"
+	-g "worker_processes ${NGINX_WORKER_PROCESSES:-auto};")
+if [ "$(id -u)" -ne 0 ]; then
+	# The user directive only works for root; drop it instead of warning.
+	sed -i '/^user /d' "$CW_NGINX_CONF"
+fi
+nginx_test=$(nginx "${nginx_args[@]}" -t 2>&1) ||
+	{
+		printf '%s\n' "$nginx_test" >&2
+		fail "nginx configuration test failed ($CW_NGINX_CONF)"
+	}
+cw_log "starting nginx (https port $HTTPS_PORT, http port $HTTP_PORT)"
+nginx "${nginx_args[@]}" 2>>"$CW_LOG_DIR/nginx-error.log" ||
+	fail "nginx failed to start" "$CW_LOG_DIR/nginx-error.log"
+
+# ---- 4. wait for health ---------------------------------------------------------------
+cw_log "waiting for ${URL}api/health (up to ${START_TIMEOUT}s)"
+deadline=$((SECONDS + START_TIMEOUT))
+body=''
+code=''
+while :; do
+	code=$(curl -ks -o "$CW_RUN_DIR/health.json" -w '%{http_code}' --max-time 3 "${URL}api/health" 2>/dev/null || true)
+	[ "$code" = 200 ] && break
+	if [ -z "$(cw_running "$PID_FILE" claude-web || true)" ]; then
+		fail "claude-web exited" "$master_err" "$CW_LOG_FILE"
+	fi
+	if [ -z "$(cw_running "$CW_NGINX_PIDFILE" nginx || true)" ]; then
+		fail "nginx exited" "$CW_LOG_DIR/nginx-error.log"
+	fi
+	if [ "$SECONDS" -ge "$deadline" ]; then
+		body=$(cat "$CW_RUN_DIR/health.json" 2>/dev/null || true)
+		[ -n "$body" ] && printf 'last /api/health answer (HTTP %s): %s\n' "$code" "$body" >&2
+		fail "not healthy after ${START_TIMEOUT}s" "$CW_LOG_FILE" "$master_err" "$CW_LOG_DIR/nginx-error.log"
+	fi
+	sleep 0.5
+done
+rm -f -- "$CW_RUN_DIR/health.json"
+started=0
+echo "ready: $URL"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# stop.sh: stops the claude-web stack of STATE_DIR (default <repo>/var):
+# nginx (SIGQUIT: finish in-flight requests), then the claude-web master
+# (SIGQUIT: graceful; SIGTERM after STOP_TIMEOUT, default 15 s), then redis
+# (SIGTERM: flushes the AOF and saves). Idempotent: stopping a stopped stack
+# succeeds.
+#
+# Open SSE streams keep a gracefully quitting nginx alive, so nginx gets
+# NGINX_STOP_TIMEOUT seconds (default 10) before SIGTERM.
+set -euo pipefail
+
+CW_PROG=stop
+# shellcheck source=scripts/lib-common.sh
+. "$(dirname "$0")/lib-common.sh"
+
+case ${1:-} in
+-h | --help)
+	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+	;;
+'') ;;
+*) cw_die "unknown argument: $1 (try --help)" ;;
+esac
+
+cw_state_init
+STOP_TIMEOUT=${STOP_TIMEOUT:-15}
+NGINX_STOP_TIMEOUT=${NGINX_STOP_TIMEOUT:-10}
+
+if [ ! -d "$STATE_DIR" ]; then
+	cw_log "nothing to stop: $STATE_DIR does not exist"
+	exit 0
+fi
+
+cw_stop nginx "$CW_NGINX_PIDFILE" QUIT "$NGINX_STOP_TIMEOUT"
+cw_stop claude-web "$CW_MASTER_PIDFILE" QUIT "$STOP_TIMEOUT"
+cw_stop redis-server "$CW_REDIS_PIDFILE" TERM 30
+
+# Sockets a crashed process may have left behind (each server unlinks its own
+# on a clean exit; a stale one would only confuse the next start's checks).
+for s in "$CW_RUN_DIR"/*.sock; do
+	[ -S "$s" ] && rm -f -- "$s"
+done
+exit 0
