@@ -24,7 +24,7 @@ CW_PROG=bench
 
 case ${1:-} in
 -h | --help)
-	sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+	cw_usage "$0"
 	exit 0
 	;;
 esac
@@ -103,9 +103,10 @@ run_wrk() {
 	printf -v "${name}_errors" '%s' "${non2xx:-0} non-2xx${sockerr:+; socket errors: $sockerr}"
 }
 
-# private_kb PID: sum of Private_* lines of smaps_rollup, in kB.
-private_kb() {
-	awk '/^Private_/ { s += $2 } END { print s + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0
+# mem_kb PID: "PRIVATE PSS RSS" in kB from smaps_rollup (Private_* summed).
+mem_kb() {
+	awk '/^Private_/ { p += $2 } /^Pss:/ { pss = $2 } /^Rss:/ { rss = $2 }
+		END { print p + 0, pss + 0, rss + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo "0 0 0"
 }
 
 # api_workers MASTER: the children of MASTER that hold the api listen socket.
@@ -135,7 +136,7 @@ ratio=$(awk -v a="$live_rps" -v b="$ceiling_rps" 'BEGIN { printf "%.1f", (b > 0 
 sleep 1 # let the workers go idle
 master=$(cw_read_pid "$CW_MASTER_PIDFILE")
 [ -n "$master" ] || cw_die "no master pid in $CW_MASTER_PIDFILE"
-master_kb=$(private_kb "$master")
+read -r master_kb master_pss master_rss < <(mem_kb "$master")
 mapfile -t workers < <(api_workers "$master")
 if [ "${#workers[@]}" -gt 0 ]; then
 	worker=${workers[0]}
@@ -144,8 +145,8 @@ else
 	worker=$(pgrep -P "$master" | head -n 1 || true)
 	worker_kind="worker (api pool not identified)"
 fi
-worker_kb=0
-[ -n "$worker" ] && worker_kb=$(private_kb "$worker")
+worker_kb=0 worker_pss=0 worker_rss=0
+[ -z "$worker" ] || read -r worker_kb worker_pss worker_rss < <(mem_kb "$worker")
 nchildren=$(pgrep -c -P "$master" || true)
 
 startup=''
@@ -164,8 +165,9 @@ fi
 # shellcheck disable=SC2154 # set by run_wrk via printf -v
 report=$(
 	echo "claude-web benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "host: $(nproc) cpu, $(uname -sr); claude-web $("$BIN" --version 2>/dev/null | head -n 1)"
-	echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency over HTTPS (HTTP/1.1), one nginx"
+	echo "host: $(nproc) cpu, $(uname -sr); $("$BIN" --version 2>/dev/null | head -n 1)"
+	echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency over HTTPS (HTTP/1.1);" \
+		"nginx worker_processes ${NGINX_WORKER_PROCESSES:-auto}; ${#workers[@]} api workers"
 	echo
 	printf '%-18s %12s %10s %10s  %s\n' path req/s p50_ms p99_ms errors
 	printf '%-18s %12s %10s %10s  %s\n' /__nginx_ceiling "$ceiling_rps" "$ceiling_p50" "$ceiling_p99" "$ceiling_errors"
@@ -173,9 +175,10 @@ report=$(
 	echo
 	echo "live/ceiling: ${ratio}%   (target >= 20%; p99 target < 10 ms)"
 	echo
-	echo "private memory (smaps_rollup Private_*):"
-	printf '  master            %8s kB  (pid %s, %s children)\n' "$master_kb" "$master" "$nchildren"
-	printf '  idle %-12s %8s kB  (pid %s)\n' "${worker_kind%% *}" "$worker_kb" "${worker:-none}"
+	echo "memory, kB (/proc/PID/smaps_rollup; private = sum of Private_*):"
+	printf '  %-16s %9s %9s %9s\n' process private pss rss
+	printf '  %-16s %9s %9s %9s  (pid %s, %s children)\n' master "$master_kb" "$master_pss" "$master_rss" "$master" "$nchildren"
+	printf '  %-16s %9s %9s %9s  (pid %s)\n' "idle ${worker_kind%% *} worker" "$worker_kb" "$worker_pss" "$worker_rss" "${worker:-none}"
 	[ "$worker_kind" = "api worker" ] || echo "  note: $worker_kind"
 	[ -z "$startup" ] || echo "claude-web -t (hyperfine mean): $startup"
 )

@@ -569,8 +569,14 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	check_dir_writable("WORKSPACE_PATH", c->workspace_path, problems);
 	get_ll(&ef, "MAX_FILE_SIZE", 10485760, 1024, 4LL << 30,
 	    &c->max_file_size, problems);
-	get_ll(&ef, "RATE_LIMIT_PER_MINUTE", 30, 1, 1000000,
+	get_ll(&ef, "RATE_LIMIT_PER_MINUTE", 120, 1, 1000000,
 	    &c->rate_limit_per_minute, problems);
+	get_ll(&ef, "LOGIN_RATE_LIMIT_PER_MINUTE", 30, 1, 1000000,
+	    &c->login_rate_limit_per_minute, problems);
+	get_ll(&ef, "LOGIN_MAX_FAILURES", 5, 1, 1000, &c->login_max_failures,
+	    problems);
+	get_ll(&ef, "LOGIN_LOCKOUT_SECONDS", 900, 1, 86400,
+	    &c->login_lockout_seconds, problems);
 
 	c->api_socket = get_str(&ef, "API_SOCKET", "/run/claude-web/api.sock");
 	check_socket_path("API_SOCKET", c->api_socket, problems);

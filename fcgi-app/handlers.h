@@ -14,4 +14,26 @@ int	h_ready(struct http_req *, struct app *);
 int	h_health(struct http_req *, struct app *);
 int	h_debug_sleep(struct http_req *, struct app *);
 
+/* h_auth.c */
+int	h_login(struct http_req *, struct app *);
+int	h_logout(struct http_req *, struct app *);
+int	h_me(struct http_req *, struct app *);
+int	h_auth_check(struct http_req *, struct app *);
+
+/* h_sessions.c */
+int	h_sessions(struct http_req *, struct app *);
+int	h_session(struct http_req *, struct app *);
+
+/* h_metrics.c */
+int	h_metrics(struct http_req *, struct app *);
+
+#include <json-c/json.h>
+struct auth_user;
+struct session;
+struct config;
+json_object *h_user_json(const struct auth_user *);
+json_object *h_session_json(const struct config *, const struct session *);
+int	h_session_load(struct http_req *, struct app *, const struct auth_user *,
+	    struct session *);
+
 #endif

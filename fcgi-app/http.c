@@ -189,6 +189,7 @@ http_req_init(struct http_req *r, const struct config *cfg)
 	memset(r, 0, sizeof(*r));
 	r->cfg = cfg;
 	r->content_length = -1;
+	r->route_idx = 63;	/* ROUTE_IDX_INVALID until routed */
 	r->status = 200;
 	buf_init(&r->headers, HTTP_HDRS_MAX);
 	buf_init(&r->body, HTTP_RESP_MAX);

@@ -64,6 +64,7 @@ struct http_req {
 	const char		*request_id;
 	const char		*remote_addr;
 	const char		*route;		/* matched pattern, for logs */
+	int			 route_idx;	/* router table index, for metrics */
 	const char		*params[4];	/* route captures, into uri */
 	const struct config	*cfg;
 

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "scoreboard.h"
 #include "worker.h"
 
@@ -296,8 +297,17 @@ reap(void)
 		    "i:generation", (long long)c->gen,
 		    "i:uptime_ms", (long long)(now - c->spawned_ms),
 		    "i:requests", (long long)sb->slots[i].requests, NULL);
-		if (crashed && state == M_RUNNING && c->gen == cur_gen)
-			note_crash(c->pool, now);
+		if (crashed) {
+			metrics_inc(M_WORKER_CRASHES);
+			if (state == M_RUNNING && c->gen == cur_gen)
+				note_crash(c->pool, now);
+		}
+		if (c->timed_out)
+			metrics_inc(M_REQUEST_TIMEOUTS);
+		if (state == M_RUNNING && c->gen == cur_gen)
+			metrics_inc(c->pool == POOL_API ? M_WORKER_RESTARTS_API :
+			    c->pool == POOL_STREAM ? M_WORKER_RESTARTS_STREAM :
+			    M_WORKER_RESTARTS_RUNNER);
 		scoreboard_release(&sb->slots[i]);
 		memset(c, 0, sizeof(*c));
 	}
@@ -516,6 +526,10 @@ master_run(struct config *c, const char *path)
 	cfg_path = path;
 	if ((sb = scoreboard_create()) == NULL) {
 		log_msg(LOG_ERROR, "cannot map the scoreboard: %s", strerror(errno));
+		return 1;
+	}
+	if (metrics_create() == -1) {
+		log_msg(LOG_ERROR, "cannot map the metrics: %s", strerror(errno));
 		return 1;
 	}
 	if (install_signals() == -1) {

@@ -10,6 +10,13 @@ const struct route router_table[] = {
 	{ GETS, "/api/ready", h_ready },
 	{ GETS, "/api/health", h_health },
 	{ GETS, "/api/debug/sleep", h_debug_sleep },
+	{ GETS, "/api/metrics", h_metrics },
+	{ HTTP_POST, "/api/auth/login", h_login },
+	{ HTTP_POST, "/api/auth/logout", h_logout },
+	{ GETS, "/api/auth/me", h_me },
+	{ GETS, "/api/auth/check", h_auth_check },
+	{ GETS | HTTP_POST, "/api/sessions", h_sessions },
+	{ GETS | HTTP_PATCH | HTTP_DELETE, "/api/sessions/:id", h_session },
 };
 const size_t router_table_len = sizeof(router_table) / sizeof(router_table[0]);
 
@@ -77,9 +84,11 @@ router_dispatch(struct http_req *r, struct app *app)
 	    r->uri.nsegs, r->method, &rt, r->params, &allow)) {
 	case ROUTE_FOUND:
 		r->route = rt->pattern;
+		r->route_idx = (int)(rt - router_table);
 		return rt->fn(r, app);
 	case ROUTE_BAD_METHOD:
 		r->route = "(method_not_allowed)";
+		r->route_idx = ROUTE_IDX_BAD_METHOD;
 		http_methods_list(allow | ((allow & HTTP_GET) ? HTTP_HEAD : 0),
 		    list, sizeof(list));
 		http_add_header(r, "Allow", list);
@@ -87,6 +96,7 @@ router_dispatch(struct http_req *r, struct app *app)
 		    "allowed: %s", r->method_str ? r->method_str : "?", list);
 	default:
 		r->route = "(not_found)";
+		r->route_idx = ROUTE_IDX_NOT_FOUND;
 		return http_error(r, 404, NULL, "no such endpoint");
 	}
 }

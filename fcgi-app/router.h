@@ -18,6 +18,11 @@ struct route {
 	handler_fn	 fn;
 };
 
+/* Metric indexes for requests that matched no route. */
+#define ROUTE_IDX_NOT_FOUND	61
+#define ROUTE_IDX_BAD_METHOD	62
+#define ROUTE_IDX_INVALID	63
+
 enum router_result {
 	ROUTE_FOUND = 0,
 	ROUTE_NOT_FOUND,

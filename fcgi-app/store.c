@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 void
@@ -31,6 +32,7 @@ store_fail(struct store *s, const char *what)
 {
 	snprintf(s->errstr, sizeof(s->errstr), "%s", what);
 	s->errors++;
+	metrics_inc(M_REDIS_ERRORS);
 }
 
 static int
@@ -123,6 +125,24 @@ store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
 		store_close(s);
 	}
 	return NULL;
+}
+
+redisReply *
+store_cmdv(struct store *s, const char *arg0, ...)
+{
+	const char	*argv[32];
+	size_t		 lens[32];
+	int		 argc = 0;
+	va_list		 ap;
+	const char	*a;
+
+	va_start(ap, arg0);
+	for (a = arg0; a != NULL && argc < 32; a = va_arg(ap, const char *)) {
+		argv[argc] = a;
+		lens[argc++] = strlen(a);
+	}
+	va_end(ap);
+	return store_cmd(s, argc, argv, lens);
 }
 
 redisReply *

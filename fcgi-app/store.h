@@ -33,6 +33,9 @@ void		 store_close(struct store *);
  */
 redisReply	*store_cmd(struct store *, int argc, const char **argv,
 		    const size_t *lens);
+/* argv from NUL-terminated strings, NULL-terminated list. */
+redisReply	*store_cmdv(struct store *, const char *arg0, ...)
+		    __attribute__((sentinel));
 /* Convenience for fixed-text commands without user data. */
 redisReply	*store_cmdf(struct store *, const char *fmt, ...);
 /* PING; returns 0 and the round-trip in *ms, or -1. */

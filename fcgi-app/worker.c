@@ -12,6 +12,8 @@
 
 #include "app.h"
 #include "config.h"
+#include "cors.h"
+#include "metrics.h"
 #include "http.h"
 #include "log.h"
 #include "router.h"
@@ -127,6 +129,8 @@ worker_handle(struct http_req *r, struct app *app)
 		http_error(r, 405, NULL, "unsupported method");
 		return;
 	}
+	if (cors_handle(r))
+		return;
 	if (router_dispatch(r, app) == -1) {
 		buf_reset(&r->headers);
 		http_error(r, 500, NULL, "internal error");
@@ -199,6 +203,7 @@ serve_fcgi(const struct worker_args *wa, struct app *app)
 		    "s:route", r.route ? r.route : "(invalid)",
 		    "i:status", (long long)r.status,
 		    "d:duration_ms", elapsed_ms(&t0), NULL);
+		metrics_observe(r.route_idx, r.method, r.status, elapsed_ms(&t0));
 		http_req_free(&r);
 		scoreboard_end_request(wa->slot);
 		served++;

@@ -19,6 +19,8 @@ packages=(
 	build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libjwt-dev libssl-dev
 	nginx-light redis-server bubblewrap openssl curl ca-certificates
+	# jq: the integration tests read JSON responses and logs with it.
+	jq
 	# clang for the sanitizer and libFuzzer builds; the sanitizer runtimes are
 	# only a Recommends of clang, so name them explicitly.
 	clang libclang-rt-dev
@@ -30,7 +32,7 @@ for arg in "$@"; do
 	--lint) packages+=(shellcheck) ;;
 	--check) check_only=1 ;;
 	-h | --help)
-		sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+		cw_usage "$0"
 		exit 0
 		;;
 	*) cw_die "unknown option: $arg (try --help)" ;;

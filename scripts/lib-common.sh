@@ -58,11 +58,22 @@ cw_read_pid() {
 	printf '%s\n' "$pid"
 }
 
+# cw_alive PID: true if PID exists and is not a zombie. (A zombie whose
+# parent has exited lingers until init reaps it, which some inits, e.g. in
+# containers and microVMs, do only every few seconds.)
+cw_alive() {
+	local stat=''
+	kill -0 "$1" 2>/dev/null || return 1
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[ "${stat%% *}" != Z ]
+}
+
 # cw_pid_is PID NAME: true if PID is alive and is NAME (by comm or argv),
 # so a recycled pid from a stale pid file is not mistaken for ours.
 cw_pid_is() {
 	local pid=$1 name=$2 comm='' cmd=''
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	[ -n "$pid" ] && cw_alive "$pid" || return 1
 	read -r comm <"/proc/$pid/comm" 2>/dev/null || true
 	case $comm in *"$name"*) return 0 ;; esac
 	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
@@ -84,7 +95,7 @@ cw_running() {
 # cw_wait_gone PID SECONDS: waits for PID to exit; false on timeout.
 cw_wait_gone() {
 	local pid=$1 i=0 n=$(($2 * 10))
-	while kill -0 "$pid" 2>/dev/null; do
+	while cw_alive "$pid"; do
 		[ "$i" -ge "$n" ] && return 1
 		sleep 0.1
 		i=$((i + 1))
@@ -151,4 +162,10 @@ cw_missing_cmds() {
 	for c in "$@"; do
 		command -v "$c" >/dev/null 2>&1 || printf '%s\n' "$c"
 	done
+}
+
+# cw_usage FILE: prints the comment block at the top of FILE (after the
+# shebang, up to the first line that is not a comment) as its help text.
+cw_usage() {
+	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
 }

@@ -28,7 +28,7 @@ CW_PROG=start
 
 case ${1:-} in
 -h | --help)
-	sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+	cw_usage "$0"
 	exit 0
 	;;
 '') ;;
@@ -69,13 +69,15 @@ if [ -n "$nginx_pid$master_pid$redis_pid" ]; then
 fi
 
 # ---- dependencies ------------------------------------------------------------
-mapfile -t missing < <(cw_missing_cmds nginx redis-server redis-cli openssl curl)
-if [ -z "${CLAUDE_WEB_BIN:-}" ]; then
-	mapfile -t -O "${#missing[@]}" missing < <(cw_missing_cmds autoreconf make cc pkg-config)
-fi
-if [ "${#missing[@]}" -gt 0 ]; then
-	cw_log "missing commands: ${missing[*]}; running scripts/install-deps.sh"
-	"$CW_ROOT/scripts/install-deps.sh"
+if command -v dpkg-query >/dev/null 2>&1; then
+	# Debian: check every package (libraries too), install only what is missing.
+	if ! "$CW_ROOT/scripts/install-deps.sh" --check >/dev/null 2>&1; then
+		cw_log "installing missing packages (scripts/install-deps.sh)"
+		"$CW_ROOT/scripts/install-deps.sh"
+	fi
+else
+	mapfile -t missing < <(cw_missing_cmds nginx redis-server redis-cli openssl curl)
+	[ "${#missing[@]}" -eq 0 ] || cw_die "missing commands: ${missing[*]} (not Debian: install them yourself)"
 fi
 
 # ---- build -------------------------------------------------------------------
@@ -232,6 +234,18 @@ fail() { # fail MESSAGE LOG...
 	cw_die "$msg"
 }
 
+# ---- configuration check (before anything is started) ---------------------------------
+master_err=$CW_LOG_DIR/claude-web.stderr
+cw_log "checking the claude-web configuration ($CW_ENV_FILE)"
+rc=0
+problems=$("$BIN" --config "$CW_ENV_FILE" -t 2>&1) || rc=$?
+if [ "$rc" -ne 0 ]; then
+	printf '%s\n' "$problems" | sed 's/^/  /' >&2
+	cw_log "invalid configuration (claude-web -t exited $rc)"
+	[ "$rc" -eq 78 ] && exit 78
+	exit 1
+fi
+
 # ---- 0. ports ----------------------------------------------------------------
 for p in "$HTTPS_PORT" "$HTTP_PORT"; do
 	if cw_port_in_use "$p"; then
@@ -266,7 +280,7 @@ if [ "$external_redis" -eq 0 ]; then
 			ok=1
 			break
 		fi
-		kill -0 "$redis_launch" 2>/dev/null || break
+		cw_alive "$redis_launch" || break
 		sleep 0.1
 	done
 	unset REDISCLI_AUTH
@@ -275,20 +289,10 @@ if [ "$external_redis" -eq 0 ]; then
 fi
 
 # ---- 2. claude-web ------------------------------------------------------------------
-master_err=$CW_LOG_DIR/claude-web.stderr
-cw_log "checking the claude-web configuration ($CW_ENV_FILE)"
-rc=0
-problems=$("$BIN" --config "$CW_ENV_FILE" -t 2>&1) || rc=$?
-if [ "$rc" -ne 0 ]; then
-	printf '%s\n' "$problems" | sed 's/^/  /' >&2
-	cw_log "invalid configuration (claude-web -t exited $rc)"
-	[ "$rc" -eq 78 ] && exit 78
-	exit 1
-fi
-
 cw_log "starting claude-web ($BIN)"
 started=1
 rm -f -- "$PID_FILE"
+echo "=== scripts/start.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) ===" >>"$master_err"
 setsid "$BIN" --config "$CW_ENV_FILE" </dev/null >>"$master_err" 2>&1 &
 master_launch=$!
 ok=0
@@ -298,11 +302,11 @@ for _ in $(seq 1 150); do
 		ok=1
 		break
 	fi
-	kill -0 "$master_launch" 2>/dev/null || break
+	cw_alive "$master_launch" || break
 	sleep 0.1
 done
 if [ "$ok" -ne 1 ]; then
-	if kill -0 "$master_launch" 2>/dev/null; then
+	if cw_alive "$master_launch"; then
 		fail "claude-web started but did not write $PID_FILE and create its sockets within 15 s" \
 			"$master_err" "$CW_LOG_FILE"
 	fi

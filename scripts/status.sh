@@ -11,7 +11,7 @@ CW_PROG=status
 
 case ${1:-} in
 -h | --help)
-	sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+	cw_usage "$0"
 	exit 0
 	;;
 '') ;;

@@ -15,7 +15,7 @@ CW_PROG=stop
 
 case ${1:-} in
 -h | --help)
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	cw_usage "$0"
 	exit 0
 	;;
 '') ;;

@@ -17,7 +17,8 @@ static const char *const vars[] = {
 	"WORKSPACE_PATH", "MAX_FILE_SIZE", "RATE_LIMIT_PER_MINUTE", "API_SOCKET",
 	"STREAM_SOCKET", "API_WORKERS", "STREAM_WORKERS", "RUNNER_WORKERS",
 	"MAX_REQUESTS", "REQUEST_TIMEOUT", "STREAM_TIMEOUT",
-	"PROCESS_CONTROL_TIMEOUT",
+	"PROCESS_CONTROL_TIMEOUT", "LOGIN_RATE_LIMIT_PER_MINUTE", "LOGIN_MAX_FAILURES",
+	"LOGIN_LOCKOUT_SECONDS",
 };
 
 static void
@@ -69,7 +70,7 @@ main(void)
 	ok(load(&c, NULL, &pr) == 0, "minimal valid environment loads");
 	ok(c.api_workers == 4 && c.stream_workers == 8 && c.runner_workers == 2,
 	    "pool sizes default to 4/8/2");
-	ok(c.max_file_size == 10485760 && c.rate_limit_per_minute == 30 &&
+	ok(c.max_file_size == 10485760 && c.rate_limit_per_minute == 120 &&
 	    c.session_timeout == 3600 && c.max_sessions == 100,
 	    "defaults from the original design");
 	ok(c.environment == ENV_PRODUCTION, "ENVIRONMENT defaults to production");
