@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "models.h"
 
 #define ENVFILE_MAX_BYTES	(1024 * 1024)
 #define SECRET_FILE_MAX		(64 * 1024)
@@ -536,7 +537,37 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	    strncmp(c->anthropic_base_url, "http://", 7) != 0)
 		problem(problems, "ANTHROPIC_BASE_URL: must start with https:// or http://");
 	c->claude_model = get_str(&ef, "CLAUDE_MODEL", "claude-sonnet-4-5");
+	if (models_find(c->claude_model) == NULL)
+		problem(problems, "CLAUDE_MODEL: \"%.64s\" is not a known model id "
+		    "(see docs/configuration.md for the catalogue)", c->claude_model);
 	get_ll(&ef, "MAX_TOKENS", 8192, 1, 128000, &c->max_tokens, problems);
+	get_ll(&ef, "CLAUDE_MAX_RETRIES", 4, 0, 20, &c->claude_max_retries, problems);
+	get_ll(&ef, "CLAUDE_RETRY_BASE_MS", 1000, 1, 60000,
+	    &c->claude_retry_base_ms, problems);
+	get_ll(&ef, "CLAUDE_RETRY_MAX_SECONDS", 120, 1, 3600,
+	    &c->claude_retry_max_seconds, problems);
+	get_ll(&ef, "CLAUDE_CONNECT_TIMEOUT", 10, 1, 300,
+	    &c->claude_connect_timeout, problems);
+	get_ll(&ef, "CLAUDE_STALL_TIMEOUT", 60, 1, 3600, &c->claude_stall_timeout,
+	    problems);
+	get_ll(&ef, "CLAUDE_REQUEST_TIMEOUT", 900, 1, 86400,
+	    &c->claude_request_timeout, problems);
+	get_ll(&ef, "CLAUDE_THINKING_BUDGET", 0, 0, 128000,
+	    &c->claude_thinking_budget, problems);
+	if (c->claude_thinking_budget > 0 && (c->claude_thinking_budget < 1024 ||
+	    c->claude_thinking_budget >= c->max_tokens))
+		problem(problems, "CLAUDE_THINKING_BUDGET: must be 0 (off) or at "
+		    "least 1024 and less than MAX_TOKENS");
+	get_ll(&ef, "MAX_TURNS", 50, 1, 1000, &c->max_turns, problems);
+	get_ll(&ef, "COMPACT_THRESHOLD", 80, 10, 100, &c->compact_threshold,
+	    problems);
+	get_ll(&ef, "RUN_LOCK_TTL", 30, 2, 3600, &c->run_lock_ttl, problems);
+	get_ll(&ef, "EVENTS_MAXLEN", 10000, 100, 10000000, &c->events_maxlen,
+	    problems);
+	get_ll(&ef, "SSE_MAX_DURATION", 1800, 1, 7 * 86400, &c->sse_max_duration,
+	    problems);
+	get_ll(&ef, "SSE_PING_INTERVAL", 15, 1, 300, &c->sse_ping_interval,
+	    problems);
 
 	c->redis_url = get_str(&ef, "REDIS_URL", "redis://127.0.0.1:6379/0");
 	if (config_parse_redis_url(c->redis_url, &c->redis_host, &c->redis_port,
@@ -586,7 +617,7 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	if (strcmp(c->api_socket, c->stream_socket) == 0)
 		problem(problems, "STREAM_SOCKET: must differ from API_SOCKET");
 	get_int(&ef, "API_WORKERS", 4, 1, 256, &c->api_workers, problems);
-	get_int(&ef, "STREAM_WORKERS", 8, 1, 256, &c->stream_workers, problems);
+	get_int(&ef, "STREAM_WORKERS", 8, 1, 4096, &c->stream_workers, problems);
 	get_int(&ef, "RUNNER_WORKERS", 2, 0, 64, &c->runner_workers, problems);
 	get_ll(&ef, "MAX_REQUESTS", 10000, 0, 1000000000, &c->max_requests,
 	    problems);
@@ -597,6 +628,10 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	get_ll(&ef, "PROCESS_CONTROL_TIMEOUT", 10, 1, 3600,
 	    &c->process_control_timeout, problems);
 	/* Every worker holds one Redis connection. */
+	if (c->stream_timeout > 0 && c->sse_max_duration >= c->stream_timeout)
+		problem(problems, "SSE_MAX_DURATION: must be less than STREAM_TIMEOUT "
+		    "(%lld), or streams are killed instead of ending cleanly",
+		    c->stream_timeout);
 	if (c->api_workers + c->stream_workers + c->runner_workers >
 	    c->redis_max_connections)
 		problem(problems, "REDIS_MAX_CONNECTIONS: %lld is less than the "

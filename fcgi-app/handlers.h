@@ -24,6 +24,14 @@ int	h_auth_check(struct http_req *, struct app *);
 int	h_sessions(struct http_req *, struct app *);
 int	h_session(struct http_req *, struct app *);
 
+/* h_runs.c */
+int	h_messages(struct http_req *, struct app *);
+int	h_cancel(struct http_req *, struct app *);
+int	h_compact(struct http_req *, struct app *);
+
+/* h_events.c */
+int	h_events(struct http_req *, struct app *);
+
 /* h_metrics.c */
 int	h_metrics(struct http_req *, struct app *);
 

@@ -12,6 +12,8 @@
 #include "log.h"
 #include "master.h"
 
+#include <curl/curl.h>
+
 static void
 usage(FILE *fp)
 {
@@ -79,6 +81,7 @@ main(int argc, char **argv)
 		free(cfg);
 		return CONFIG_EX_INVALID;
 	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rc = master_run(cfg, path);
 	return rc;
 }

@@ -17,6 +17,10 @@ const struct route router_table[] = {
 	{ GETS, "/api/auth/check", h_auth_check },
 	{ GETS | HTTP_POST, "/api/sessions", h_sessions },
 	{ GETS | HTTP_PATCH | HTTP_DELETE, "/api/sessions/:id", h_session },
+	{ GETS | HTTP_POST, "/api/sessions/:id/messages", h_messages },
+	{ HTTP_POST, "/api/sessions/:id/cancel", h_cancel },
+	{ HTTP_POST, "/api/sessions/:id/compact", h_compact },
+	{ GETS, "/api/sessions/:id/events", h_events },
 };
 const size_t router_table_len = sizeof(router_table) / sizeof(router_table[0]);
 

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SB_SLOTS	1024
+#define SB_SLOTS	8192
 
 enum sb_pool {
 	POOL_API = 0,

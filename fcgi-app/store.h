@@ -37,7 +37,8 @@ redisReply	*store_cmd(struct store *, int argc, const char **argv,
 redisReply	*store_cmdv(struct store *, const char *arg0, ...)
 		    __attribute__((sentinel));
 /* Convenience for fixed-text commands without user data. */
-redisReply	*store_cmdf(struct store *, const char *fmt, ...);
+redisReply	*store_cmdf(struct store *, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
 /* PING; returns 0 and the round-trip in *ms, or -1. */
 int		 store_ping(struct store *, double *ms);
 

@@ -17,11 +17,13 @@
 #include "http.h"
 #include "log.h"
 #include "router.h"
+#include "runner.h"
 #include "scoreboard.h"
 #include "store.h"
 #include "worker.h"
 
 #define REDIS_TIMEOUT_MS	1000
+#define REDIS_BLOCKING_TIMEOUT_MS	6000
 
 static volatile sig_atomic_t	 quit_requested;
 static volatile sig_atomic_t	 reopen_requested;
@@ -197,12 +199,13 @@ serve_fcgi(const struct worker_args *wa, struct app *app)
 			worker_handle(&r, app);
 		scoreboard_set_route(wa->slot, r.route ? r.route : "");
 		send_response(&r, &f);
-		FCGX_Finish_r(&f);
+		/* Log before finishing: the params r points into die with it. */
 		log_kv(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
 		    "s:request_id", r.request_id, "s:method", r.method_str,
 		    "s:route", r.route ? r.route : "(invalid)",
 		    "i:status", (long long)r.status,
 		    "d:duration_ms", elapsed_ms(&t0), NULL);
+		FCGX_Finish_r(&f);
 		metrics_observe(r.route_idx, r.method, r.status, elapsed_ms(&t0));
 		http_req_free(&r);
 		scoreboard_end_request(wa->slot);
@@ -217,22 +220,14 @@ serve_fcgi(const struct worker_args *wa, struct app *app)
 	scoreboard_set_state(wa->slot, SB_QUITTING);
 }
 
-/* Runners take agent jobs in a later release; for now they report liveness. */
-static void
-serve_runner(const struct worker_args *wa)
+int
+worker_quitting(void)
 {
-	struct timespec	 ts = { 1, 0 };
-
-	scoreboard_set_state(wa->slot, SB_IDLE);
-	while (!quit_requested) {
-		if (reopen_requested) {
-			reopen_requested = 0;
-			log_reopen();
-		}
-		scoreboard_heartbeat(wa->slot);
-		nanosleep(&ts, NULL);
+	if (reopen_requested) {
+		reopen_requested = 0;
+		log_reopen();
 	}
-	scoreboard_set_state(wa->slot, SB_QUITTING);
+	return quit_requested != 0;
 }
 
 void
@@ -248,7 +243,9 @@ worker_main(const struct worker_args *wa)
 	}
 	/* After FCGX_Init: it installs handlers of its own that we replace. */
 	install_signals();
-	store_init(&store, wa->cfg, REDIS_TIMEOUT_MS);
+	/* Stream and runner workers block in Redis: the timeout must outlast BLOCK. */
+	store_init(&store, wa->cfg, wa->pool == POOL_API ? REDIS_TIMEOUT_MS :
+	    REDIS_BLOCKING_TIMEOUT_MS);
 	memset(&app, 0, sizeof(app));
 	app.cfg = wa->cfg;
 	app.store = &store;
@@ -257,9 +254,10 @@ worker_main(const struct worker_args *wa)
 	app.pool = wa->pool;
 	app.version = PACKAGE_VERSION;
 	log_msg(LOG_DEBUG, "worker started");
-	if (wa->pool == POOL_RUNNER)
-		serve_runner(wa);
-	else
+	if (wa->pool == POOL_RUNNER) {
+		runner_main(&app);
+		scoreboard_set_state(wa->slot, SB_QUITTING);
+	} else
 		serve_fcgi(wa, &app);
 	store_close(&store);
 	log_msg(LOG_DEBUG, "worker exiting");

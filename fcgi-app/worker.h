@@ -21,6 +21,9 @@ struct worker_args {
 	struct sb_slot		*slot;
 };
 
+/* 1 once SIGQUIT asked this worker to finish up. */
+int	worker_quitting(void);
+
 /* Never returns. */
 void	worker_main(const struct worker_args *) __attribute__((noreturn));
 

@@ -1,0 +1,828 @@
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "app.h"
+#include "claude.h"
+#include "config.h"
+#include "events.h"
+#include "history.h"
+#include "log.h"
+#include "models.h"
+#include "runs.h"
+#include "scoreboard.h"
+#include "sessions.h"
+#include "store.h"
+#include "tools.h"
+
+#define CHECK_EVERY_MS		200
+#define CLAUDE_MD_MAX		(32 * 1024)
+
+static const char renew_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+
+static const char system_base[] =
+    "You are Claude, a coding agent in claude-web, a web version of Claude "
+    "Code. You work on the files of one session for the person you are "
+    "talking to.\n\n"
+    "Environment:\n"
+    "- The session's project is the working directory /workspace. Give the "
+    "tools paths under /workspace (or relative to it).\n"
+    "- `bash` runs each command in a fresh Linux sandbox (bubblewrap): only "
+    "/workspace and a small /tmp are writable, there is no network access "
+    "unless the administrator enabled it, and the working directory "
+    "persists between calls. Commands have time, memory and output limits.\n"
+    "- `str_replace_based_edit_tool` views, creates and edits files.\n"
+    "- The person watches your answer stream in and may have to approve "
+    "commands and edits before they run; a denied call comes back with "
+    "their reason.\n\n"
+    "Work in small, verifiable steps and keep answers concise.";
+
+/* Adds run_id and appends a fenced event; marks the run lost when fenced out. */
+static void
+emit(struct run_ctx *c, const char *type, json_object *data)
+{
+	int	 rv;
+
+	json_object_object_add(data, "run_id", json_object_new_string(c->run_id));
+	rv = events_append(c->app->store, c->sid, c->fence, c->app->cfg->events_maxlen,
+	    type, data, NULL);
+	if (rv == 1) {
+		log_kv(LOG_WARNING, "fenced out: another runner owns the session",
+		    "s:session", c->sid, "s:run_id", c->run_id, NULL);
+		c->lost = 1;
+	}
+	json_object_put(data);
+}
+
+static int
+still_owner(struct run_ctx *c)
+{
+	redisReply	*r;
+	char		 key[96], f[32];
+	int		 ok;
+
+	snprintf(key, sizeof(key), "cw:fence:%s", c->sid);
+	snprintf(f, sizeof(f), "%lld", c->fence);
+	if ((r = store_cmdv(c->app->store, "GET", key, NULL)) == NULL)
+		return 1;	/* Redis hiccup: the next fenced write decides */
+	ok = r->type == REDIS_REPLY_STRING && strcmp(r->str, f) == 0;
+	freeReplyObject(r);
+	if (!ok)
+		c->lost = 1;
+	return ok;
+}
+
+/* Persists the history only while this runner still owns the session. */
+static int
+save(struct run_ctx *c, json_object *h)
+{
+	if (!still_owner(c))
+		return -1;
+	if (history_save(c->app->cfg, c->sid, h) == -1) {
+		log_kv(LOG_ERROR, "cannot save history", "s:session", c->sid, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+agent_should_abort(void *arg)
+{
+	struct run_ctx	*c = arg;
+	redisReply	*r;
+	char		 key[96], ms[32], id[48];
+	int64_t		 now = scoreboard_now_ms();
+	long long	 ttl_ms = c->app->cfg->run_lock_ttl * 1000;
+
+	scoreboard_heartbeat(c->app->slot);
+	if (c->lost || c->cancelled)
+		return 1;
+	if (now - c->last_check_ms < CHECK_EVERY_MS)
+		return 0;
+	c->last_check_ms = now;
+	if (runs_cancel_requested(c->app->store, c->run_id) == 1) {
+		c->cancelled = 1;
+		return 1;
+	}
+	if (now - c->last_renew_ms >= ttl_ms / 3) {
+		c->last_renew_ms = now;
+		snprintf(key, sizeof(key), "cw:lock:%s", c->sid);
+		snprintf(ms, sizeof(ms), "%lld", ttl_ms);
+		r = store_cmdv(c->app->store, "EVAL", renew_script, "1", key,
+		    c->lock_token, ms, NULL);
+		if (r != NULL) {
+			if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+				log_kv(LOG_WARNING, "run lock lost", "s:session", c->sid,
+				    NULL);
+				c->lost = 1;
+			}
+			freeReplyObject(r);
+		}
+		/* Keep the job's idle time low so no one reclaims it while we work. */
+		snprintf(id, sizeof(id), "%s", c->job_id);
+		r = store_cmdv(c->app->store, "XCLAIM", RUNS_JOBS, RUNS_GROUP,
+		    c->consumer, "0", id, "JUSTID", NULL);
+		if (r != NULL)
+			freeReplyObject(r);
+	}
+	return c->lost;
+}
+
+/* The system prompt: fixed text plus files/CLAUDE.md (byte-stable per turn). */
+static json_object *
+system_blocks(struct run_ctx *c)
+{
+	json_object	*arr = json_object_new_array(), *b, *cc;
+	struct buf	 txt;
+	char		 path[PATH_MAX], data[CLAUDE_MD_MAX + 1];
+	ssize_t		 n = 0;
+	int		 fd;
+
+	buf_init(&txt, CLAUDE_MD_MAX + sizeof(system_base) + 256);
+	buf_puts(&txt, system_base);
+	if (sessions_path(c->app->cfg, c->sid, "files/CLAUDE.md", path,
+	    sizeof(path)) == 0 &&
+	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
+		n = read(fd, data, CLAUDE_MD_MAX);
+		close(fd);
+		if (n > 0) {
+			buf_puts(&txt, "\n\n# Project memory (CLAUDE.md in /workspace)\n\n");
+			buf_append(&txt, data, (size_t)n);
+			if (n == CLAUDE_MD_MAX)
+				buf_puts(&txt, "\n[CLAUDE.md truncated]");
+		}
+	}
+	b = json_object_new_object();
+	json_object_object_add(b, "type", json_object_new_string("text"));
+	json_object_object_add(b, "text", json_object_new_string_len(txt.p, (int)txt.len));
+	cc = json_object_new_object();
+	json_object_object_add(cc, "type", json_object_new_string("ephemeral"));
+	json_object_object_add(b, "cache_control", cc);
+	json_object_array_add(arr, b);
+	buf_free(&txt);
+	return arr;
+}
+
+/*
+ * The request body. The history is deep-copied so cache_control markers on
+ * the last block of the two newest user turns never reach the file.
+ */
+static char *
+build_request(struct run_ctx *c, const char *model, json_object *messages,
+    int stream)
+{
+	const struct config	*cfg = c->app->cfg;
+	json_object		*req = json_object_new_object(), *msgs = NULL, *m,
+				*role, *content, *last, *cc, *th;
+	char			*out;
+	size_t			 i, n;
+	int			 marked = 0;
+
+	json_object_deep_copy(messages, &msgs, NULL);
+	n = json_object_array_length(msgs);
+	for (i = n; i > 0 && marked < 2; i--) {
+		m = json_object_array_get_idx(msgs, i - 1);
+		if (!json_object_object_get_ex(m, "role", &role) ||
+		    strcmp(json_object_get_string(role), "user") != 0 ||
+		    !json_object_object_get_ex(m, "content", &content))
+			continue;
+		if (!json_object_is_type(content, json_type_array)) {
+			content = history_as_blocks(content);
+			json_object_object_add(m, "content", content);
+		}
+		if (json_object_array_length(content) == 0)
+			continue;
+		last = json_object_array_get_idx(content,
+		    json_object_array_length(content) - 1);
+		cc = json_object_new_object();
+		json_object_object_add(cc, "type", json_object_new_string("ephemeral"));
+		json_object_object_add(last, "cache_control", cc);
+		marked++;
+	}
+	json_object_object_add(req, "model", json_object_new_string(model));
+	json_object_object_add(req, "max_tokens", json_object_new_int64(cfg->max_tokens));
+	json_object_object_add(req, "system", system_blocks(c));
+	json_object_object_add(req, "tools", tools_declarations());
+	json_object_object_add(req, "messages", msgs);
+	if (cfg->claude_thinking_budget > 0) {
+		th = json_object_new_object();
+		json_object_object_add(th, "type", json_object_new_string("enabled"));
+		json_object_object_add(th, "budget_tokens",
+		    json_object_new_int64(cfg->claude_thinking_budget));
+		json_object_object_add(req, "thinking", th);
+	}
+	if (stream)
+		json_object_object_add(req, "stream", json_object_new_boolean(1));
+	out = strdup(json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(req);
+	return out;
+}
+
+/* Hooks: every streamed piece becomes an event. */
+static void
+hk_message_start(void *arg, const struct claude_msg *m)
+{
+	struct run_ctx	*c = arg;
+	json_object	*d = json_object_new_object();
+
+	json_object_object_add(d, "message_id", json_object_new_string(m->id));
+	json_object_object_add(d, "model", json_object_new_string(m->model));
+	json_object_object_add(d, "turn", json_object_new_int(c->turn));
+	emit(c, "message.start", d);
+}
+
+static void
+hk_text(void *arg, int idx, const char *s, size_t n)
+{
+	json_object	*d = json_object_new_object();
+
+	json_object_object_add(d, "index", json_object_new_int(idx));
+	json_object_object_add(d, "text", json_object_new_string_len(s, (int)n));
+	emit(arg, "text.delta", d);
+}
+
+static void
+hk_thinking(void *arg, int idx, const char *s, size_t n)
+{
+	json_object	*d = json_object_new_object();
+
+	json_object_object_add(d, "index", json_object_new_int(idx));
+	json_object_object_add(d, "thinking", json_object_new_string_len(s, (int)n));
+	emit(arg, "thinking.delta", d);
+}
+
+static void
+hk_block_stop(void *arg, int idx, const struct claude_block *b)
+{
+	json_object	*d;
+
+	if (b->type != CB_TOOL_USE)
+		return;
+	d = json_object_new_object();
+	json_object_object_add(d, "index", json_object_new_int(idx));
+	json_object_object_add(d, "id", json_object_new_string(b->id));
+	json_object_object_add(d, "name", json_object_new_string(b->name));
+	json_object_object_add(d, "input", json_object_get(b->input));
+	emit(arg, "tool.use", d);
+}
+
+static void
+hk_retrying(void *arg, int attempt, long delay_ms, const char *reason)
+{
+	json_object	*d = json_object_new_object();
+
+	json_object_object_add(d, "attempt", json_object_new_int(attempt));
+	json_object_object_add(d, "delay_ms", json_object_new_int64(delay_ms));
+	json_object_object_add(d, "reason", json_object_new_string(reason));
+	emit(arg, "run.retrying", d);
+}
+
+static json_object *
+usage_json(long long in, long long out, long long cw, long long cr, double cost)
+{
+	json_object	*u = json_object_new_object();
+
+	json_object_object_add(u, "input_tokens", json_object_new_int64(in));
+	json_object_object_add(u, "output_tokens", json_object_new_int64(out));
+	json_object_object_add(u, "cache_creation_input_tokens", json_object_new_int64(cw));
+	json_object_object_add(u, "cache_read_input_tokens", json_object_new_int64(cr));
+	json_object_object_add(u, "cost_usd", json_object_new_double(cost));
+	return u;
+}
+
+/* Adds one call's usage to the run, the session and the user; emits usage. */
+static void
+account(struct run_ctx *c, const struct claude_msg *m, const struct model_info *mi)
+{
+	struct store	*st = c->app->store;
+	redisReply	*r;
+	json_object	*d, *sess;
+	const char	*keys[2];
+	char		 key[2][200], v[4][32], cost[64];
+	double		 dc;
+	long long	 tot[4] = { 0, 0, 0, 0 };
+	double		 tcost = 0;
+	size_t		 i;
+	int		 k;
+
+	dc = models_cost(mi, m->input_tokens, m->output_tokens,
+	    m->cache_creation_tokens, m->cache_read_tokens);
+	c->in += m->input_tokens;
+	c->out += m->output_tokens;
+	c->cache_write += m->cache_creation_tokens;
+	c->cache_read += m->cache_read_tokens;
+	c->cost += dc;
+	snprintf(key[0], sizeof(key[0]), "cw:usage:session:%s", c->sid);
+	snprintf(key[1], sizeof(key[1]), "cw:usage:user:%s", c->user);
+	keys[0] = key[0];
+	keys[1] = key[1];
+	snprintf(v[0], sizeof(v[0]), "%lld", m->input_tokens);
+	snprintf(v[1], sizeof(v[1]), "%lld", m->output_tokens);
+	snprintf(v[2], sizeof(v[2]), "%lld", m->cache_creation_tokens);
+	snprintf(v[3], sizeof(v[3]), "%lld", m->cache_read_tokens);
+	snprintf(cost, sizeof(cost), "%.10f", dc);
+	for (k = 0; k < 2; k++) {
+		static const char *const f[4] = { "input_tokens", "output_tokens",
+		    "cache_creation_input_tokens", "cache_read_input_tokens" };
+		for (i = 0; i < 4; i++)
+			if ((r = store_cmdv(st, "HINCRBY", keys[k], f[i], v[i], NULL)) != NULL)
+				freeReplyObject(r);
+		if ((r = store_cmdv(st, "HINCRBYFLOAT", keys[k], "cost_usd", cost,
+		    NULL)) != NULL)
+			freeReplyObject(r);
+	}
+	if ((r = store_cmdv(st, "HMGET", key[0], "input_tokens", "output_tokens",
+	    "cache_creation_input_tokens", "cache_read_input_tokens", "cost_usd",
+	    NULL)) != NULL) {
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
+			for (i = 0; i < 4; i++)
+				if (r->element[i]->str)
+					tot[i] = strtoll(r->element[i]->str, NULL, 10);
+			if (r->element[4]->str)
+				tcost = strtod(r->element[4]->str, NULL);
+		}
+		freeReplyObject(r);
+	}
+	d = json_object_new_object();
+	sess = usage_json(tot[0], tot[1], tot[2], tot[3], tcost);
+	json_object_object_add(d, "session", sess);
+	json_object_object_add(d, "run", usage_json(c->in, c->out, c->cache_write,
+	    c->cache_read, c->cost));
+	json_object_object_add(d, "model", json_object_new_string(mi->id));
+	emit(c, "usage", d);
+}
+
+/* Last message's role and whether it has tool_use blocks. */
+static json_object *
+last_message(json_object *h, const char **role)
+{
+	json_object	*msgs = history_messages(h), *m, *r;
+	size_t		 n = json_object_array_length(msgs);
+
+	*role = NULL;
+	if (n == 0)
+		return NULL;
+	m = json_object_array_get_idx(msgs, n - 1);
+	if (json_object_object_get_ex(m, "role", &r))
+		*role = json_object_get_string(r);
+	return m;
+}
+
+static json_object *
+tool_uses(json_object *msg)
+{
+	json_object	*content, *out = json_object_new_array(), *b, *t;
+	size_t		 i;
+
+	if (msg != NULL && json_object_object_get_ex(msg, "content", &content) &&
+	    json_object_is_type(content, json_type_array))
+		for (i = 0; i < json_object_array_length(content); i++) {
+			b = json_object_array_get_idx(content, i);
+			if (json_object_object_get_ex(b, "type", &t) &&
+			    strcmp(json_object_get_string(t), "tool_use") == 0)
+				json_object_array_add(out, json_object_get(b));
+		}
+	return out;
+}
+
+static json_object *
+tool_result(const char *id, const char *text, int is_error)
+{
+	json_object	*r = json_object_new_object();
+
+	json_object_object_add(r, "type", json_object_new_string("tool_result"));
+	json_object_object_add(r, "tool_use_id", json_object_new_string(id));
+	json_object_object_add(r, "content", json_object_new_string(text));
+	if (is_error)
+		json_object_object_add(r, "is_error", json_object_new_boolean(1));
+	return r;
+}
+
+static void
+emit_tool_result(struct run_ctx *c, const char *id, const char *text, int is_error)
+{
+	json_object	*d = json_object_new_object();
+
+	json_object_object_add(d, "tool_use_id", json_object_new_string(id));
+	json_object_object_add(d, "content", json_object_new_string(text));
+	json_object_object_add(d, "is_error", json_object_new_boolean(is_error));
+	emit(c, "tool.result", d);
+}
+
+static const char *
+jget(json_object *o, const char *k)
+{
+	json_object	*v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+/* Runs every tool_use of msg and appends one user message with the results. */
+static int
+run_tools(struct run_ctx *c, json_object *h, json_object *msg)
+{
+	json_object	*uses = tool_uses(msg), *results = json_object_new_array(),
+			*u, *input;
+	struct tool_ctx	 tc = { c->app->cfg, c->sid };
+	struct buf	 out;
+	size_t		 i;
+	int		 err;
+
+	for (i = 0; i < json_object_array_length(uses); i++) {
+		u = json_object_array_get_idx(uses, i);
+		buf_init(&out, 1024 * 1024);
+		if (c->cancelled || agent_should_abort(c)) {
+			buf_puts(&out, "The run was cancelled before this tool ran.");
+			err = 1;
+		} else {
+			json_object_object_get_ex(u, "input", &input);
+			err = tools_run(&tc, jget(u, "name"), input, &out);
+		}
+		emit_tool_result(c, jget(u, "id"), out.p ? out.p : "", err);
+		json_object_array_add(results, tool_result(jget(u, "id"),
+		    out.p ? out.p : "", err));
+		buf_free(&out);
+	}
+	json_object_put(uses);
+	history_append_user(h, results);
+	return save(c, h);
+}
+
+/* First real user turn (text, not tool results) at or after from. */
+static int
+is_prompt_turn(json_object *m)
+{
+	json_object	*r, *content, *b, *t;
+	size_t		 i;
+
+	if (!json_object_object_get_ex(m, "role", &r) ||
+	    strcmp(json_object_get_string(r), "user") != 0 ||
+	    !json_object_object_get_ex(m, "content", &content))
+		return 0;
+	if (!json_object_is_type(content, json_type_array))
+		return 1;
+	for (i = 0; i < json_object_array_length(content); i++) {
+		b = json_object_array_get_idx(content, i);
+		if (json_object_object_get_ex(b, "type", &t) &&
+		    strcmp(json_object_get_string(t), "tool_result") == 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Compaction: the turns before the newest prompt are summarised by Claude
+ * (same model, system and tools, so the cached prefix is reused) and
+ * replaced by the summary, which is prepended to that prompt. Returns 1
+ * compacted, 0 nothing to compact, -1 failure.
+ */
+static int
+compact(struct run_ctx *c, json_object *h, const char *model)
+{
+	json_object		*msgs = history_messages(h), *head, *req_msgs, *m,
+				*content, *blocks, *nb, *newmsgs, *d;
+	struct claude_hooks	 hooks;
+	struct claude_msg	 cm;
+	struct claude_result	 res;
+	struct buf		 summary;
+	size_t			 n = json_object_array_length(msgs), k, i;
+	char			*body;
+	int			 rc = -1, b;
+
+	for (k = n; k > 0; k--)
+		if (is_prompt_turn(json_object_array_get_idx(msgs, k - 1)))
+			break;
+	if (k <= 1)
+		return 0;
+	k--;	/* index of the newest prompt */
+	head = json_object_array_get_idx(msgs, k - 1);
+	{
+		json_object *uses = tool_uses(head);
+		int pending = json_object_array_length(uses) > 0;
+
+		json_object_put(uses);
+		if (pending)
+			return 0;
+	}
+	req_msgs = json_object_new_array();
+	for (i = 0; i < k; i++)
+		json_object_array_add(req_msgs, json_object_get(
+		    json_object_array_get_idx(msgs, i)));
+	m = json_object_new_object();
+	json_object_object_add(m, "role", json_object_new_string("user"));
+	json_object_object_add(m, "content", json_object_new_string(
+	    "Summarize our conversation so far for your own future reference: the "
+	    "goals, decisions, files touched and their state, commands that "
+	    "mattered and their outcome, and open questions. Be complete but "
+	    "terse; this summary will replace the conversation."));
+	json_object_array_add(req_msgs, m);
+	body = build_request(c, model, req_msgs, 1);
+	json_object_put(req_msgs);
+
+	memset(&hooks, 0, sizeof(hooks));
+	hooks.arg = c;
+	hooks.should_abort = agent_should_abort;
+	claude_msg_init(&cm);
+	claude_stream(c->claude, body, &hooks, &cm, &res);
+	free(body);
+	if (res.code != CLAUDE_OK)
+		goto out;
+	buf_init(&summary, 8 * 1024 * 1024);
+	for (b = 0; b < cm.nblocks; b++)
+		if (cm.blocks[b].type == CB_TEXT && cm.blocks[b].text.len > 0)
+			buf_append(&summary, cm.blocks[b].text.p, cm.blocks[b].text.len);
+	if (summary.len == 0) {
+		buf_free(&summary);
+		goto out;
+	}
+	/* New history: [prompt k with the summary in front] + the rest. */
+	m = json_object_array_get_idx(msgs, k);
+	json_object_object_get_ex(m, "content", &content);
+	blocks = json_object_new_array();
+	nb = json_object_new_object();
+	json_object_object_add(nb, "type", json_object_new_string("text"));
+	{
+		struct buf t;
+
+		buf_init(&t, summary.len + 256);
+		buf_puts(&t, "<summary of the earlier conversation>\n");
+		buf_append(&t, summary.p, summary.len);
+		buf_puts(&t, "\n</summary>");
+		json_object_object_add(nb, "text",
+		    json_object_new_string_len(t.p, (int)t.len));
+		buf_free(&t);
+	}
+	json_object_array_add(blocks, nb);
+	content = history_as_blocks(content);
+	for (i = 0; i < json_object_array_length(content); i++)
+		json_object_array_add(blocks, json_object_get(
+		    json_object_array_get_idx(content, i)));
+	json_object_put(content);
+	newmsgs = json_object_new_array();
+	m = json_object_new_object();
+	json_object_object_add(m, "role", json_object_new_string("user"));
+	json_object_object_add(m, "content", blocks);
+	json_object_array_add(newmsgs, m);
+	for (i = k + 1; i < n; i++)
+		json_object_array_add(newmsgs, json_object_get(
+		    json_object_array_get_idx(msgs, i)));
+	json_object_object_add(h, "messages", newmsgs);
+	json_object_object_add(h, "last_input_tokens", json_object_new_int64(0));
+	if (save(c, h) == 0) {
+		d = json_object_new_object();
+		json_object_object_add(d, "messages_before", json_object_new_int64((int64_t)n));
+		json_object_object_add(d, "messages_after",
+		    json_object_new_int64((int64_t)(n - k)));
+		json_object_object_add(d, "summary", json_object_new_string_len(
+		    summary.p, (int)summary.len));
+		emit(c, "compacted", d);
+		rc = 1;
+	}
+	buf_free(&summary);
+out:
+	claude_msg_free(&cm);
+	return rc;
+}
+
+static long long
+last_input(json_object *h)
+{
+	json_object	*v;
+
+	return json_object_object_get_ex(h, "last_input_tokens", &v) ?
+	    json_object_get_int64(v) : 0;
+}
+
+/* The one final event (with the run's final state, atomically). */
+static void
+finish(struct run_ctx *c, const char *status, const char *event,
+    json_object *d)
+{
+	json_object_object_add(d, "run_id", json_object_new_string(c->run_id));
+	json_object_object_add(d, "usage", usage_json(c->in, c->out,
+	    c->cache_write, c->cache_read, c->cost));
+	if (events_append_final(c->app->store, c->sid, c->fence,
+	    c->app->cfg->events_maxlen, event, d, c->run_id, status) == 1)
+		c->lost = 1;
+	json_object_put(d);
+}
+
+static void
+finish_error(struct run_ctx *c, const char *type, const char *msg)
+{
+	json_object	*d = json_object_new_object();
+
+	json_object_object_add(d, "type", json_object_new_string(type));
+	json_object_object_add(d, "message", json_object_new_string(msg));
+	finish(c, "error", "run.error", d);
+	runs_set(c->app->store, c->run_id, "error", msg);
+}
+
+void
+agent_run(struct run_ctx *c)
+{
+	const struct config	*cfg = c->app->cfg;
+	struct session		 s;
+	struct claude_hooks	 hooks;
+	struct claude_msg	 cm;
+	struct claude_result	 res;
+	const struct model_info	*mi;
+	json_object		*h = NULL, *content, *last, *uses, *d;
+	const char		*role;
+	char			 buf[1 << 16], *body;
+	int			 resumed, rc, ntools;
+
+	if (sessions_get(c->app->store, c->sid, &s) != 1) {
+		finish_error(c, "not_found", "the session no longer exists");
+		return;
+	}
+	if ((mi = models_find(s.model)) == NULL)
+		mi = models_find(cfg->claude_model);
+	if ((h = history_load(cfg, c->sid)) == NULL) {
+		finish_error(c, "internal_error", "the session history is unreadable");
+		return;
+	}
+	resumed = history_has_run(h, c->run_id);
+	d = json_object_new_object();
+	json_object_object_add(d, "kind", json_object_new_string(c->kind));
+	json_object_object_add(d, "resumed", json_object_new_boolean(resumed));
+	json_object_object_add(d, "model", json_object_new_string(mi->id));
+	emit(c, "run.started", d);
+	runs_set(c->app->store, c->run_id, "status", "running");
+
+	if (cfg->anthropic_api_key == NULL || *cfg->anthropic_api_key == '\0') {
+		finish_error(c, "configuration_error", "ANTHROPIC_API_KEY is not set "
+		    "on the server; ask the administrator to configure it");
+		goto out;
+	}
+	if (strcmp(c->kind, "compact") == 0) {
+		rc = compact(c, h, mi->id);
+		d = json_object_new_object();
+		json_object_object_add(d, "stop_reason", json_object_new_string(
+		    rc == 1 ? "compacted" : rc == 0 ? "nothing_to_compact" : "error"));
+		if (rc == -1 && !c->cancelled)
+			finish_error(c, "api_error", "compaction failed");
+		else if (c->cancelled)
+			finish(c, "cancelled", "run.cancelled", d), d = NULL;
+		else
+			finish(c, "finished", "run.finished", d), d = NULL;
+		if (d != NULL)
+			json_object_put(d);
+		goto out;
+	}
+	if (!resumed) {
+		if (runs_get(c->app->store, c->run_id, "content", buf, sizeof(buf)) != 1 ||
+		    (content = json_tokener_parse(buf)) == NULL) {
+			finish_error(c, "invalid_request", "the message content is missing");
+			goto out;
+		}
+		history_append_user(h, content);
+		history_add_run(h, c->run_id);
+		if (save(c, h) == -1)
+			goto lost_or_fail;
+	} else {
+		/* A runner died here: answer any tool call it left unanswered. */
+		last = last_message(h, &role);
+		if (role != NULL && strcmp(role, "assistant") == 0) {
+			uses = tool_uses(last);
+			if (json_object_array_length(uses) > 0) {
+				json_object *results = json_object_new_array();
+				size_t i;
+				const char *msg = "Error: this tool call was interrupted "
+				    "(the server process running it stopped); it may or may "
+				    "not have taken effect. Check before retrying.";
+
+				for (i = 0; i < json_object_array_length(uses); i++) {
+					const char *id = jget(json_object_array_get_idx(uses, i), "id");
+
+					json_object_array_add(results, tool_result(id, msg, 1));
+					emit_tool_result(c, id, msg, 1);
+				}
+				history_append_user(h, results);
+				if (save(c, h) == -1) {
+					json_object_put(uses);
+					goto lost_or_fail;
+				}
+			}
+			json_object_put(uses);
+		}
+	}
+
+	memset(&hooks, 0, sizeof(hooks));
+	hooks.arg = c;
+	hooks.message_start = hk_message_start;
+	hooks.text_delta = hk_text;
+	hooks.thinking_delta = hk_thinking;
+	hooks.block_stop = hk_block_stop;
+	hooks.retrying = hk_retrying;
+	hooks.should_abort = agent_should_abort;
+
+	for (c->turn = 0;; c->turn++) {
+		last = last_message(h, &role);
+		if (role != NULL && strcmp(role, "assistant") == 0) {
+			/* Resumed after the final answer was saved. */
+			d = json_object_new_object();
+			json_object_object_add(d, "stop_reason", json_object_new_string("end_turn"));
+			finish(c, "finished", "run.finished", d);
+			break;
+		}
+		if (c->turn >= cfg->max_turns) {
+			d = json_object_new_object();
+			json_object_object_add(d, "stop_reason",
+			    json_object_new_string("max_turns"));
+			finish(c, "finished", "run.finished", d);
+			break;
+		}
+		if (last_input(h) * 100 > (long long)mi->context_window *
+		    cfg->compact_threshold && compact(c, h, mi->id) == -1 && c->lost)
+			goto lost_or_fail;
+		body = build_request(c, mi->id, history_messages(h), 1);
+		claude_msg_init(&cm);
+		claude_stream(c->claude, body, &hooks, &cm, &res);
+		free(body);
+		if (c->lost) {
+			claude_msg_free(&cm);
+			goto lost_or_fail;
+		}
+		if (res.code == CLAUDE_CANCELLED) {
+			/* Keep what was said; unanswerable tool calls are dropped. */
+			content = claude_msg_content(&cm);
+			{
+				json_object *kept = json_object_new_array(), *b, *t;
+				size_t i;
+
+				for (i = 0; i < json_object_array_length(content); i++) {
+					b = json_object_array_get_idx(content, i);
+					if (json_object_object_get_ex(b, "type", &t) &&
+					    strcmp(json_object_get_string(t), "tool_use") == 0)
+						continue;
+					json_object_array_add(kept, json_object_get(b));
+				}
+				json_object_put(content);
+				if (json_object_array_length(kept) > 0) {
+					history_append_assistant(h, kept);
+					save(c, h);
+				} else
+					json_object_put(kept);
+			}
+			claude_msg_free(&cm);
+			finish(c, "cancelled", "run.cancelled", json_object_new_object());
+			break;
+		}
+		if (res.code != CLAUDE_OK) {
+			claude_msg_free(&cm);
+			finish_error(c, res.err_type[0] ? res.err_type : "api_error",
+			    res.err_msg[0] ? res.err_msg : "the Claude API call failed");
+			break;
+		}
+		content = claude_msg_content(&cm);
+		history_append_assistant(h, content);
+		json_object_object_add(h, "last_input_tokens", json_object_new_int64(
+		    cm.input_tokens + cm.cache_read_tokens + cm.cache_creation_tokens));
+		if (save(c, h) == -1) {
+			claude_msg_free(&cm);
+			goto lost_or_fail;
+		}
+		d = json_object_new_object();
+		json_object_object_add(d, "stop_reason", json_object_new_string(
+		    cm.stop_reason[0] ? cm.stop_reason : "end_turn"));
+		json_object_object_add(d, "usage", usage_json(cm.input_tokens,
+		    cm.output_tokens, cm.cache_creation_tokens, cm.cache_read_tokens,
+		    models_cost(mi, cm.input_tokens, cm.output_tokens,
+		    cm.cache_creation_tokens, cm.cache_read_tokens)));
+		emit(c, "message.stop", d);
+		account(c, &cm, mi);
+		uses = tool_uses(last_message(h, &role));
+		ntools = (int)json_object_array_length(uses);
+		json_object_put(uses);
+		if (strcmp(cm.stop_reason, "tool_use") != 0 || ntools == 0) {
+			d = json_object_new_object();
+			json_object_object_add(d, "stop_reason", json_object_new_string(
+			    cm.stop_reason[0] ? cm.stop_reason : "end_turn"));
+			claude_msg_free(&cm);
+			finish(c, "finished", "run.finished", d);
+			break;
+		}
+		claude_msg_free(&cm);
+		if (run_tools(c, h, last_message(h, &role)) == -1)
+			goto lost_or_fail;
+		if (c->cancelled) {
+			finish(c, "cancelled", "run.cancelled", json_object_new_object());
+			break;
+		}
+	}
+	goto out;
+lost_or_fail:
+	if (!c->lost)
+		finish_error(c, "internal_error", "the session history could not be saved");
+out:
+	json_object_put(h);
+}

@@ -1,0 +1,107 @@
+/*
+ * config: the whole configuration, read from the environment plus an
+ * optional env-file (KEY=VALUE lines; the environment wins), validated in
+ * one pass that lists every problem.
+ *
+ * struct config owns every string in it; config_free() releases them.
+ * Secrets (SECRET_KEY, ANTHROPIC_API_KEY, REDIS_PASSWORD) may come from
+ * NAME_FILE; their values are never written into a problem message.
+ */
+#ifndef CW_CONFIG_H
+#define CW_CONFIG_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+#define CONFIG_EX_INVALID	78	/* EX_CONFIG from sysexits.h */
+
+enum config_env {
+	ENV_DEVELOPMENT = 0,
+	ENV_STAGING,
+	ENV_PRODUCTION
+};
+
+struct config {
+	/* Application */
+	enum config_env	 environment;
+	int		 debug;
+	int		 log_level;		/* enum log_level */
+	char		*log_file;		/* NULL: stderr */
+	char		*pid_file;		/* NULL: none */
+
+	/* Claude API */
+	char		*anthropic_api_key;	/* secret; NULL when unset */
+	char		*anthropic_base_url;
+	char		*claude_model;
+	long long	 max_tokens;
+
+	long long	 claude_max_retries;
+	long long	 claude_retry_base_ms;
+	long long	 claude_retry_max_seconds;
+	long long	 claude_connect_timeout;	/* seconds */
+	long long	 claude_stall_timeout;		/* seconds below 1 byte/s */
+	long long	 claude_request_timeout;	/* seconds, whole transfer */
+	long long	 claude_thinking_budget;	/* 0: thinking off */
+	long long	 max_turns;			/* model calls per run */
+	long long	 compact_threshold;		/* % of the context window */
+
+	/* Runs and events */
+	long long	 run_lock_ttl;			/* seconds */
+	long long	 events_maxlen;
+	long long	 sse_max_duration;		/* seconds */
+	long long	 sse_ping_interval;		/* seconds */
+
+	/* Redis */
+	char		*redis_url;
+	char		*redis_host;		/* TCP host, or NULL */
+	int		 redis_port;
+	char		*redis_unix;		/* unix socket path, or NULL */
+	int		 redis_db;
+	char		*redis_password;	/* secret; NULL when unset */
+	long long	 redis_max_connections;
+
+	/* Sessions and security */
+	long long	 session_timeout;
+	long long	 max_sessions;
+	char		*allowed_origins;
+	char		*secret_key;		/* secret */
+
+	/* Workspace */
+	char		*workspace_path;
+	long long	 max_file_size;
+	long long	 rate_limit_per_minute;
+	long long	 login_rate_limit_per_minute;	/* attempts per client address */
+	long long	 login_max_failures;		/* per user before lockout */
+	long long	 login_lockout_seconds;
+
+	/* Process model */
+	char		*api_socket;
+	char		*stream_socket;
+	int		 api_workers;
+	int		 stream_workers;
+	int		 runner_workers;
+	long long	 max_requests;		/* 0: never recycle */
+	long long	 request_timeout;	/* seconds, api pool */
+	long long	 stream_timeout;	/* seconds, stream pool; 0 off */
+	long long	 process_control_timeout; /* seconds */
+};
+
+/*
+ * Loads and validates. Returns the number of problems found (0 = valid);
+ * each problem is appended to *problems as one line. On success the caller
+ * owns cfg and frees it with config_free(); on failure cfg is freed here.
+ */
+int	config_load(struct config *cfg, const char *envfile, struct buf *problems);
+void	config_free(struct config *);
+const char *config_env_name(enum config_env);
+
+/* Parses "redis://[:pass@]host[:port][/db]" or "unix:///path[?db=N]". */
+int	config_parse_redis_url(const char *url, char **host, int *port,
+	    char **unixpath, int *db, char **password);
+
+/* Checked decimal parse of the whole string; -1 on junk or overflow. */
+int	config_parse_ll(const char *s, long long *out);
+int	config_parse_bool(const char *s, int *out);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * events: the per-session event log, a capped Redis stream
+ * cw:events:<sid> whose entries are {type, data(JSON)}. The stream id is
+ * the SSE id. Appends from a runner carry its fencing token and are refused
+ * (atomically, in Lua) once another runner has taken the session over.
+ */
+#ifndef CW_EVENTS_H
+#define CW_EVENTS_H
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+struct store;
+
+#define EVENTS_ID_MAX	48
+
+/*
+ * Appends (type, data). fence 0 = unfenced (API-side events). Returns 0
+ * with the new id in id_out (may be NULL), 1 when fenced out, -1 on a Redis
+ * error. data is not consumed.
+ */
+int	events_append(struct store *, const char *sid, long long fence,
+	    long long maxlen, const char *type, json_object *data, char *id_out);
+/*
+ * The same, and in the same atomic step sets status=<status> and
+ * finished_at in the run hash cw:run:<run_id>: a run's final event and its
+ * final state can never disagree after a crash.
+ */
+int	events_append_final(struct store *, const char *sid, long long fence,
+	    long long maxlen, const char *type, json_object *data,
+	    const char *run_id, const char *status);
+/* Last id in the stream into out ("0-0" when empty); -1 on error. */
+int	events_last_id(struct store *, const char *sid, char *out, size_t cap);
+/* 1 when s is a stream id "ms-seq" (digits), else 0. */
+int	events_valid_id(const char *s);
+/* The id just before s, so XREAD (exclusive) starts at s itself. */
+void	events_id_before(const char *s, char *out, size_t cap);
+
+#endif

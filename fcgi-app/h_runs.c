@@ -1,0 +1,160 @@
+/*
+ * Runs of a session: send a message (queues a run), read the history,
+ * cancel the active run, compact on demand.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "config.h"
+#include "handlers.h"
+#include "history.h"
+#include "http.h"
+#include "jsonio.h"
+#include "runs.h"
+#include "sessions.h"
+#include "store.h"
+
+#define CONTENT_MAX	(200 * 1024)
+#define BLOCKS_MAX	64
+
+/* content: a non-empty string, or an array of text blocks. */
+static json_object *
+valid_content(struct http_req *r, json_object *body)
+{
+	json_object	*c, *b, *t, *txt, *out;
+	size_t		 i, n;
+
+	if (!json_object_object_get_ex(body, "content", &c) || c == NULL) {
+		http_error(r, 400, NULL, "field 'content' is required");
+		return NULL;
+	}
+	if (json_object_is_type(c, json_type_string)) {
+		n = (size_t)json_object_get_string_len(c);
+		if (n == 0 || n > CONTENT_MAX) {
+			http_error(r, 400, NULL, "field 'content' must be 1 to %d "
+			    "characters", CONTENT_MAX);
+			return NULL;
+		}
+		return json_object_new_string_len(json_object_get_string(c), (int)n);
+	}
+	if (!json_object_is_type(c, json_type_array) ||
+	    (n = json_object_array_length(c)) == 0 || n > BLOCKS_MAX) {
+		http_error(r, 400, NULL, "field 'content' must be a string or an "
+		    "array of 1 to %d content blocks", BLOCKS_MAX);
+		return NULL;
+	}
+	out = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		b = json_object_array_get_idx(c, i);
+		if (!json_object_is_type(b, json_type_object) ||
+		    !json_object_object_get_ex(b, "type", &t) ||
+		    !json_object_is_type(t, json_type_string) ||
+		    strcmp(json_object_get_string(t), "text") != 0 ||
+		    !json_object_object_get_ex(b, "text", &txt) ||
+		    !json_object_is_type(txt, json_type_string) ||
+		    json_object_get_string_len(txt) == 0 ||
+		    json_object_get_string_len(txt) > CONTENT_MAX) {
+			json_object_put(out);
+			http_error(r, 400, NULL, "field 'content[%zu]' must be "
+			    "{\"type\":\"text\",\"text\":\"...\"} with non-empty text", i);
+			return NULL;
+		}
+		b = json_object_new_object();
+		json_object_object_add(b, "type", json_object_new_string("text"));
+		json_object_object_add(b, "text", json_object_get(txt));
+		json_object_array_add(out, b);
+	}
+	return out;
+}
+
+static int
+queue(struct http_req *r, struct app *app, const struct auth_user *u,
+    const struct session *s, const char *kind, json_object *content)
+{
+	json_object	*o;
+	char		 run_id[RUN_ID_LEN + 1];
+	const char	*js = NULL;
+	int		 rv;
+
+	if (content != NULL)
+		js = json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE);
+	rv = runs_queue(app->store, s->id, u->name, kind, js,
+	    app->cfg->events_maxlen, run_id);
+	if (rv == -1)
+		return http_error(r, 503, "service_unavailable",
+		    "session store unavailable");
+	if (rv == 1)
+		return http_error(r, 409, "conflict", "a run is already active in "
+		    "this session (run %s); wait for it or cancel it", run_id);
+	o = json_object_new_object();
+	json_object_object_add(o, "run_id", json_object_new_string(run_id));
+	json_object_object_add(o, "session_id", json_object_new_string(s->id));
+	json_object_object_add(o, "kind", json_object_new_string(kind));
+	json_object_object_add(o, "status", json_object_new_string("queued"));
+	return jsonio_reply_put(r, 202, o);
+}
+
+int
+h_messages(struct http_req *r, struct app *app)
+{
+	struct auth_user	 u;
+	struct session		 s;
+	json_object		*body, *content, *h, *o, *v;
+
+	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
+		return 0;
+	if (r->method == HTTP_POST) {
+		if (jsonio_body(r, &body) == -1)
+			return 0;
+		if ((content = valid_content(r, body)) != NULL) {
+			queue(r, app, &u, &s, "message", content);
+			json_object_put(content);
+		}
+		json_object_put(body);
+		return 0;
+	}
+	if ((h = history_load(app->cfg, s.id)) == NULL)
+		return http_error(r, 500, NULL, "the session history is unreadable");
+	o = json_object_new_object();
+	json_object_object_add(o, "session_id", json_object_new_string(s.id));
+	json_object_object_get_ex(h, "messages", &v);
+	json_object_object_add(o, "messages", json_object_get(v));
+	json_object_put(h);
+	return jsonio_reply_put(r, 200, o);
+}
+
+int
+h_cancel(struct http_req *r, struct app *app)
+{
+	struct auth_user	 u;
+	struct session		 s;
+	json_object		*o;
+	char			 run_id[RUN_ID_LEN + 8];
+	int			 rv;
+
+	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
+		return 0;
+	if ((rv = runs_active(app->store, s.id, run_id, sizeof(run_id))) == -1 ||
+	    (rv == 1 && runs_request_cancel(app->store, run_id) == -1))
+		return http_error(r, 503, "service_unavailable",
+		    "session store unavailable");
+	if (rv == 0)
+		return http_error(r, 409, "conflict", "no run is active in this session");
+	o = json_object_new_object();
+	json_object_object_add(o, "run_id", json_object_new_string(run_id));
+	json_object_object_add(o, "status", json_object_new_string("cancelling"));
+	return jsonio_reply_put(r, 202, o);
+}
+
+int
+h_compact(struct http_req *r, struct app *app)
+{
+	struct auth_user	 u;
+	struct session		 s;
+
+	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
+		return 0;
+	return queue(r, app, &u, &s, "compact", NULL);
+}

@@ -1,0 +1,226 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "app.h"
+#include "auth.h"
+#include "claude.h"
+#include "config.h"
+#include "log.h"
+#include "runner.h"
+#include "runs.h"
+#include "scoreboard.h"
+#include "store.h"
+#include "worker.h"
+
+#define BLOCK_MS		"2000"
+#define RECLAIM_EVERY_MS	1000
+
+static const char release_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('DEL', KEYS[1]) end return 0";
+
+static void
+ensure_group(struct store *st)
+{
+	redisReply	*r;
+
+	r = store_cmdv(st, "XGROUP", "CREATE", RUNS_JOBS, RUNS_GROUP, "0",
+	    "MKSTREAM", NULL);
+	if (r != NULL)
+		freeReplyObject(r);	/* BUSYGROUP when it exists: fine */
+}
+
+static void
+ack(struct store *st, const char *job_id)
+{
+	redisReply	*r;
+
+	if ((r = store_cmdv(st, "XACK", RUNS_JOBS, RUNS_GROUP, job_id, NULL)) != NULL)
+		freeReplyObject(r);
+	if ((r = store_cmdv(st, "XDEL", RUNS_JOBS, job_id, NULL)) != NULL)
+		freeReplyObject(r);
+}
+
+/* Field value of a stream entry [id, [k, v, ...]]. */
+static const char *
+entry_field(redisReply *e, const char *name)
+{
+	redisReply	*kv;
+	size_t		 i;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements < 2)
+		return NULL;
+	kv = e->element[1];
+	if (kv->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	for (i = 0; i + 1 < kv->elements; i += 2)
+		if (kv->element[i]->str && strcmp(kv->element[i]->str, name) == 0)
+			return kv->element[i + 1]->str;
+	return NULL;
+}
+
+/*
+ * One job. The lock decides who runs a session; the fence (bumped on every
+ * acquisition) makes a stale holder's writes fail. A job we cannot lock
+ * stays pending and is reclaimed later.
+ */
+static void
+process(struct app *app, struct claude_client *cl, const char *consumer,
+    const char *job_id, const char *run_id, const char *sid)
+{
+	struct store	*st = app->store;
+	struct run_ctx	 c;
+	redisReply	*r;
+	char		 lkey[96], fkey[96], ttl[32], status[32] = "";
+	int		 got;
+
+	if (run_id == NULL || sid == NULL) {
+		ack(st, job_id);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.app = app;
+	c.claude = cl;
+	snprintf(c.sid, sizeof(c.sid), "%s", sid);
+	snprintf(c.run_id, sizeof(c.run_id), "%s", run_id);
+	snprintf(c.job_id, sizeof(c.job_id), "%s", job_id);
+	snprintf(c.consumer, sizeof(c.consumer), "%s", consumer);
+
+	/* Already finished (a runner died between the final event and the ack)? */
+	if (runs_get(st, run_id, "status", status, sizeof(status)) == 1 &&
+	    (strcmp(status, "finished") == 0 || strcmp(status, "error") == 0 ||
+	    strcmp(status, "cancelled") == 0)) {
+		ack(st, job_id);
+		return;
+	}
+	if (auth_random_hex(c.lock_token, 16) == -1)
+		return;
+	snprintf(lkey, sizeof(lkey), "cw:lock:%s", sid);
+	snprintf(ttl, sizeof(ttl), "%lld", app->cfg->run_lock_ttl * 1000);
+	if ((r = store_cmdv(st, "SET", lkey, c.lock_token, "NX", "PX", ttl, NULL)) == NULL)
+		return;
+	got = r->type == REDIS_REPLY_STATUS;
+	freeReplyObject(r);
+	if (!got) {
+		log_kv(LOG_DEBUG, "session locked by another runner; job left pending",
+		    "s:session", sid, "s:run_id", run_id, NULL);
+		return;
+	}
+	snprintf(fkey, sizeof(fkey), "cw:fence:%s", sid);
+	if ((r = store_cmdv(st, "INCR", fkey, NULL)) == NULL)
+		goto release;
+	c.fence = r->integer;
+	freeReplyObject(r);
+	runs_get(st, run_id, "user", c.user, sizeof(c.user));
+	if (runs_get(st, run_id, "kind", c.kind, sizeof(c.kind)) != 1)
+		snprintf(c.kind, sizeof(c.kind), "message");
+	c.last_renew_ms = scoreboard_now_ms();
+	log_kv(LOG_INFO, "run started", "s:session", sid, "s:run_id", run_id,
+	    "i:fence", c.fence, NULL);
+	scoreboard_begin_request(app->slot, "RUN", run_id);
+	scoreboard_set_route(app->slot, c.kind);
+	agent_run(&c);
+	scoreboard_end_request(app->slot);
+	if (c.lost) {
+		/* Someone else owns the session now; its runner finishes the job. */
+		log_kv(LOG_WARNING, "run abandoned: lock lost", "s:run_id", run_id, NULL);
+		return;
+	}
+	runs_clear_active(st, sid, run_id);
+	if (runs_get(st, run_id, "status", status, sizeof(status)) == 1)
+		runs_set_session_status(st, sid, strcmp(status, "error") == 0 ?
+		    "error" : "idle");
+	snprintf(fkey, sizeof(fkey), "cw:cancel:%s", run_id);
+	if ((r = store_cmdv(st, "DEL", fkey, NULL)) != NULL)
+		freeReplyObject(r);
+	ack(st, job_id);
+	log_kv(LOG_INFO, "run done", "s:session", sid, "s:run_id", run_id,
+	    "s:status", status, NULL);
+release:
+	if ((r = store_cmdv(st, "EVAL", release_script, "1", lkey, c.lock_token,
+	    NULL)) != NULL)
+		freeReplyObject(r);
+}
+
+/* Handles the entries of an XREADGROUP/XAUTOCLAIM entry array. */
+static void
+handle_entries(struct app *app, struct claude_client *cl, const char *me,
+    redisReply *entries)
+{
+	redisReply	*e;
+	size_t		 i;
+
+	for (i = 0; i < entries->elements; i++) {
+		e = entries->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+		    e->element[0]->str == NULL)
+			continue;
+		if (e->element[1]->type != REDIS_REPLY_ARRAY) {
+			/* The entry was trimmed away: nothing to run. */
+			ack(app->store, e->element[0]->str);
+			continue;
+		}
+		process(app, cl, me, e->element[0]->str, entry_field(e, "run_id"),
+		    entry_field(e, "session"));
+	}
+}
+
+void
+runner_main(struct app *app)
+{
+	struct claude_client	*cl;
+	redisReply		*r;
+	char			 me[64], host[40], idle[32];
+	int64_t			 last_reclaim = 0, now;
+
+	gethostname(host, sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	snprintf(me, sizeof(me), "%s-%ld", host, (long)getpid());
+	snprintf(idle, sizeof(idle), "%lld", app->cfg->run_lock_ttl * 1000);
+	if ((cl = claude_client_new(app->cfg)) == NULL) {
+		log_msg(LOG_ERROR, "cannot create the Claude client");
+		_exit(1);
+	}
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+	ensure_group(app->store);
+	scoreboard_set_state(app->slot, SB_IDLE);
+	while (!worker_quitting()) {
+		scoreboard_heartbeat(app->slot);
+		now = scoreboard_now_ms();
+		if (now - last_reclaim >= RECLAIM_EVERY_MS) {
+			last_reclaim = now;
+			r = store_cmdv(app->store, "XAUTOCLAIM", RUNS_JOBS, RUNS_GROUP,
+			    me, idle, "0-0", "COUNT", "1", NULL);
+			if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+			    r->element[1]->type == REDIS_REPLY_ARRAY &&
+			    r->element[1]->elements > 0) {
+				log_msg(LOG_INFO, "reclaimed a job from a stalled runner");
+				handle_entries(app, cl, me, r->element[1]);
+			}
+			if (r != NULL)
+				freeReplyObject(r);
+			else
+				ensure_group(app->store);
+			if (worker_quitting())
+				break;
+		}
+		r = store_cmdv(app->store, "XREADGROUP", "GROUP", RUNS_GROUP, me,
+		    "COUNT", "1", "BLOCK", BLOCK_MS, "STREAMS", RUNS_JOBS, ">", NULL);
+		if (r == NULL) {
+			/* Redis down or group missing: back off a little. */
+			ensure_group(app->store);
+			sleep(1);
+			continue;
+		}
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+		    r->element[0]->type == REDIS_REPLY_ARRAY &&
+		    r->element[0]->elements == 2)
+			handle_entries(app, cl, me, r->element[0]->element[1]);
+		freeReplyObject(r);
+	}
+	claude_client_free(cl);
+}
