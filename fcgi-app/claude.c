@@ -276,26 +276,27 @@ claude_feed_event(struct claude_msg *m, const struct claude_hooks *h,
 			} else
 				b->type = CB_OTHER;
 		} else if (strcmp(type, "content_block_delta") == 0) {
+			const char *dt;
+
 			json_object_object_get_ex(o, "delta", &d);
-			s = jstr(d, "type");
-			if (s == NULL)
+			if ((dt = jstr(d, "type")) == NULL)
 				goto out;
-			if (strcmp(s, "text_delta") == 0 && (s = jstr(d, "text"))) {
+			if (strcmp(dt, "text_delta") == 0 && (s = jstr(d, "text"))) {
 				if (buf_puts(&b->text, s) == -1)
 					goto toobig;
 				if (h && h->text_delta)
 					h->text_delta(h->arg, (int)idx, s, strlen(s));
-			} else if (strcmp(s, "thinking_delta") == 0 &&
+			} else if (strcmp(dt, "thinking_delta") == 0 &&
 			    (s = jstr(d, "thinking"))) {
 				if (buf_puts(&b->text, s) == -1)
 					goto toobig;
 				if (h && h->thinking_delta)
 					h->thinking_delta(h->arg, (int)idx, s, strlen(s));
-			} else if (strcmp(s, "signature_delta") == 0 &&
+			} else if (strcmp(dt, "signature_delta") == 0 &&
 			    (s = jstr(d, "signature"))) {
 				if (buf_puts(&b->sig, s) == -1)
 					goto toobig;
-			} else if (strcmp(s, "input_json_delta") == 0 &&
+			} else if (strcmp(dt, "input_json_delta") == 0 &&
 			    (s = jstr(d, "partial_json"))) {
 				if (buf_puts(&b->text, s) == -1)
 					goto toobig;
@@ -547,6 +548,9 @@ claude_stream(struct claude_client *c, const char *body,
 		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 
 		cc = curl_easy_perform(c->curl);
+		if (cc == CURLE_OK && a.status == 200 && !m->got_stop &&
+		    !a.stream_error && !a.proto_error)
+			sse_finish(&a.sse);
 		sse_free(&a.sse);
 		res->attempts = attempt;
 		res->http_status = (int)a.status;

@@ -113,3 +113,18 @@ fail:
 	p->failed = 1;
 	return -1;
 }
+
+int
+sse_finish(struct sse_parser *p)
+{
+	if (p->failed)
+		return -1;
+	if (p->line.len > 0) {
+		if (line(p, p->line.p, p->line.len) == -1)
+			return p->failed = 1, -1;
+		buf_reset(&p->line);
+	}
+	if (dispatch(p) == -1)
+		return p->failed = 1, -1;
+	return 0;
+}

@@ -37,5 +37,10 @@ void	sse_init(struct sse_parser *, sse_event_fn, void *arg);
 void	sse_free(struct sse_parser *);
 /* 0 ok, -1 when a cap was exceeded or the callback asked to stop. */
 int	sse_feed(struct sse_parser *, const char *p, size_t len);
+/*
+ * End of stream: a last event that lacks its blank line is dispatched
+ * (leniently; the spec would drop it). Same returns as sse_feed().
+ */
+int	sse_finish(struct sse_parser *);
 
 #endif
