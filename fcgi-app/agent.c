@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -14,6 +15,8 @@
 #include "history.h"
 #include "log.h"
 #include "models.h"
+#include "perm.h"
+#include "sandbox.h"
 #include "runs.h"
 #include "scoreboard.h"
 #include "sessions.h"
@@ -425,31 +428,160 @@ jget(json_object *o, const char *k)
 	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
 }
 
+static void
+tool_emit(void *arg, const char *type, json_object *data)
+{
+	emit(arg, type, data);
+}
+
+/*
+ * Asks the person about one call and waits for the answer, an expiry, or a
+ * cancel. Returns 1 allowed, 0 denied (why filled), -1 cancelled/lost.
+ */
+static int
+ask_permission(struct run_ctx *c, const char *tool, const char *tool_use_id,
+    json_object *input, char *why, size_t whycap)
+{
+	const struct config	*cfg = c->app->cfg;
+	struct store		*st = c->app->store;
+	struct timespec		 ts = { 0, 100 * 1000000L };
+	json_object		*d;
+	char			 rid[40], summary[512], status[32], msg[1024];
+	long			 expires;
+	int			 remember, verdict = -1;
+
+	perm_summary(tool, input, summary, sizeof(summary));
+	if (perm_create(st, c->sid, c->run_id, tool_use_id, tool, input, summary,
+	    cfg->permission_timeout, rid, &expires) == -1) {
+		snprintf(why, whycap, "the permission request could not be recorded");
+		return 0;
+	}
+	runs_set_session_status(st, c->sid, "waiting");
+	d = json_object_new_object();
+	json_object_object_add(d, "request_id", json_object_new_string(rid));
+	json_object_object_add(d, "tool_use_id", json_object_new_string(tool_use_id));
+	json_object_object_add(d, "tool", json_object_new_string(tool));
+	json_object_object_add(d, "input", json_object_get(input));
+	json_object_object_add(d, "summary", json_object_new_string(summary));
+	json_object_object_add(d, "expires_at", json_object_new_int64(expires));
+	emit(c, "permission.request", d);
+	for (;;) {
+		if (agent_should_abort(c)) {
+			perm_close(st, c->sid, rid, "cancelled");
+			snprintf(status, sizeof(status), "cancelled");
+			break;
+		}
+		if (time(NULL) > expires) {
+			perm_close(st, c->sid, rid, "expired");
+			snprintf(status, sizeof(status), "expired");
+			verdict = 0;
+			snprintf(why, whycap, "Permission denied: nobody approved this "
+			    "call within %lld seconds.", cfg->permission_timeout);
+			break;
+		}
+		if (perm_status(st, c->sid, rid, status, sizeof(status), &remember,
+		    msg, sizeof(msg)) == 0 && (strcmp(status, "allow") == 0 ||
+		    strcmp(status, "deny") == 0)) {
+			perm_close(st, c->sid, rid, status);
+			if (strcmp(status, "allow") == 0) {
+				verdict = 1;
+				if (remember)
+					perm_remember(st, c->sid, tool, input);
+			} else {
+				verdict = 0;
+				snprintf(why, whycap, "The user denied this tool call.%s%s",
+				    msg[0] ? " Their message: " : "", msg);
+			}
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	runs_set_session_status(st, c->sid, "running");
+	d = json_object_new_object();
+	json_object_object_add(d, "request_id", json_object_new_string(rid));
+	json_object_object_add(d, "tool_use_id", json_object_new_string(tool_use_id));
+	json_object_object_add(d, "decision", json_object_new_string(status));
+	if (verdict == 1)
+		json_object_object_add(d, "remember", json_object_new_boolean(remember));
+	if (verdict == 0 && strcmp(status, "deny") == 0 && msg[0])
+		json_object_object_add(d, "message", json_object_new_string(msg));
+	emit(c, "permission.resolved", d);
+	return verdict;
+}
+
 /* Runs every tool_use of msg and appends one user message with the results. */
 static int
 run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 {
 	json_object	*uses = tool_uses(msg), *results = json_object_new_array(),
-			*u, *input;
-	struct tool_ctx	 tc = { c->app->cfg, c->sid };
+			*u, *input, *detail, *d;
+	struct tool_ctx	 tc;
+	struct session	 s;
 	struct buf	 out;
+	const char	*name, *id, *mode;
+	char		 why[1400];
 	size_t		 i;
-	int		 err;
+	int		 err, allowed;
 
 	for (i = 0; i < json_object_array_length(uses); i++) {
 		u = json_object_array_get_idx(uses, i);
-		buf_init(&out, 1024 * 1024);
-		if (c->cancelled || agent_should_abort(c)) {
+		name = jget(u, "name");
+		id = jget(u, "id");
+		if (!json_object_object_get_ex(u, "input", &input))
+			input = NULL;
+		buf_init(&out, 2 * 1024 * 1024);
+		detail = json_object_new_object();
+		/* The mode may have changed since the run started. */
+		mode = sessions_get(c->app->store, c->sid, &s) == 1 ?
+		    s.permission_mode : "default";
+		allowed = 1;
+		why[0] = '\0';
+		if (c->cancelled || agent_should_abort(c))
+			allowed = -1;
+		else switch (perm_policy(mode, name, input)) {
+		case PERM_ALLOW:
+			break;
+		case PERM_DENY_PLAN:
+			allowed = 0;
+			snprintf(why, sizeof(why), "Permission denied: this session is in "
+			    "plan mode (read-only). You can view files, but not edit them "
+			    "or run commands; describe the plan instead and the user will "
+			    "switch modes when they want it carried out.");
+			break;
+		default:
+			if (!perm_remembered(c->app->store, c->sid, name, input))
+				allowed = ask_permission(c, name, id, input, why, sizeof(why));
+			break;
+		}
+		if (allowed == 1) {
+			memset(&tc, 0, sizeof(tc));
+			tc.cfg = c->app->cfg;
+			tc.store = c->app->store;
+			tc.sid = c->sid;
+			tc.tool_use_id = id;
+			tc.should_abort = agent_should_abort;
+			tc.arg = c;
+			tc.emit = tool_emit;
+			err = tools_run(&tc, name, input, &out, detail);
+		} else if (allowed == 0) {
+			buf_puts(&out, why);
+			err = 1;
+			json_object_object_add(detail, "denied", json_object_new_boolean(1));
+		} else {
 			buf_puts(&out, "The run was cancelled before this tool ran.");
 			err = 1;
-		} else {
-			json_object_object_get_ex(u, "input", &input);
-			err = tools_run(&tc, jget(u, "name"), input, &out);
 		}
-		emit_tool_result(c, jget(u, "id"), out.p ? out.p : "", err);
-		json_object_array_add(results, tool_result(jget(u, "id"),
-		    out.p ? out.p : "", err));
+		d = detail;
+		json_object_object_add(d, "tool_use_id", json_object_new_string(id));
+		json_object_object_add(d, "name", json_object_new_string(name));
+		json_object_object_add(d, "content", json_object_new_string_len(
+		    out.p ? out.p : "", (int)out.len));
+		json_object_object_add(d, "is_error", json_object_new_boolean(err));
+		emit(c, "tool.result", d);
+		json_object_array_add(results, tool_result(id, out.p ? out.p : "", err));
 		buf_free(&out);
+		if (c->lost)
+			break;
 	}
 	json_object_put(uses);
 	history_append_user(h, results);
@@ -661,6 +793,10 @@ agent_run(struct run_ctx *c)
 	if (cfg->anthropic_api_key == NULL || *cfg->anthropic_api_key == '\0') {
 		finish_error(c, "configuration_error", "ANTHROPIC_API_KEY is not set "
 		    "on the server; ask the administrator to configure it");
+		goto out;
+	}
+	if (sandbox_unavailable(cfg) != NULL) {
+		finish_error(c, "sandbox_unavailable", sandbox_unavailable(cfg));
 		goto out;
 	}
 	if (strcmp(c->kind, "compact") == 0) {

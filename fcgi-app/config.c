@@ -473,6 +473,7 @@ config_free(struct config *c)
 	free(c->anthropic_base_url);
 	free(c->claude_model);
 	free(c->redis_url);
+	free(c->sandbox_bwrap);
 	free(c->redis_host);
 	free(c->redis_unix);
 	free(c->redis_password);
@@ -567,6 +568,28 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	get_ll(&ef, "SSE_MAX_DURATION", 1800, 1, 7 * 86400, &c->sse_max_duration,
 	    problems);
 	get_ll(&ef, "SSE_PING_INTERVAL", 15, 1, 300, &c->sse_ping_interval,
+	    problems);
+
+	c->sandbox_bwrap = get_str(&ef, "SANDBOX_BWRAP", "/usr/bin/bwrap");
+	v = lookup(&ef, "SANDBOX_NETWORK");
+	if (v != NULL && config_parse_bool(v, &c->sandbox_network) == -1)
+		problem(problems, "SANDBOX_NETWORK: \"%.32s\" is not on|off", v);
+	get_ll(&ef, "SANDBOX_TIMEOUT", 120, 1, 86400, &c->sandbox_timeout, problems);
+	get_ll(&ef, "SANDBOX_CPU_SECONDS", 120, 1, 86400, &c->sandbox_cpu_seconds,
+	    problems);
+	get_ll(&ef, "SANDBOX_MEMORY_MB", 4096, 64, 1048576, &c->sandbox_memory_mb,
+	    problems);
+	get_ll(&ef, "SANDBOX_MAX_PROCS", 256, 8, 65536, &c->sandbox_max_procs,
+	    problems);
+	get_ll(&ef, "SANDBOX_FILE_SIZE_MB", 256, 1, 1048576,
+	    &c->sandbox_file_size_mb, problems);
+	get_ll(&ef, "SANDBOX_TMP_SIZE_MB", 256, 1, 65536, &c->sandbox_tmp_size_mb,
+	    problems);
+	get_ll(&ef, "SANDBOX_OPEN_FILES", 1024, 16, 1048576,
+	    &c->sandbox_open_files, problems);
+	get_ll(&ef, "SANDBOX_OUTPUT_LIMIT", 30000, 1024, 64LL << 20,
+	    &c->sandbox_output_limit, problems);
+	get_ll(&ef, "PERMISSION_TIMEOUT", 600, 1, 86400, &c->permission_timeout,
 	    problems);
 
 	c->redis_url = get_str(&ef, "REDIS_URL", "redis://127.0.0.1:6379/0");

@@ -52,6 +52,19 @@ struct config {
 	long long	 sse_max_duration;		/* seconds */
 	long long	 sse_ping_interval;		/* seconds */
 
+	/* Sandbox (bash tool) */
+	char		*sandbox_bwrap;
+	int		 sandbox_network;
+	long long	 sandbox_timeout;		/* wall clock, seconds */
+	long long	 sandbox_cpu_seconds;
+	long long	 sandbox_memory_mb;		/* address space */
+	long long	 sandbox_max_procs;
+	long long	 sandbox_file_size_mb;
+	long long	 sandbox_tmp_size_mb;
+	long long	 sandbox_open_files;
+	long long	 sandbox_output_limit;		/* bytes per stream */
+	long long	 permission_timeout;		/* seconds */
+
 	/* Redis */
 	char		*redis_url;
 	char		*redis_host;		/* TCP host, or NULL */

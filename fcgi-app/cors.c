@@ -1,5 +1,7 @@
 #include <string.h>
 
+#include <fcgiapp.h>
+
 #include "config.h"
 #include "cors.h"
 #include "http.h"
@@ -32,18 +34,30 @@ cors_listed(const struct http_req *r, const char *origin)
 	return 0;
 }
 
+/*
+ * The UI's own origin. nginx passes the Host without a port ($host), so the
+ * listening port is added back unless it is 443.
+ */
 int
 cors_same_origin(const struct http_req *r, const char *origin)
 {
-	const char	*host = http_header(r, "Host");
+	const char	*host = http_header(r, "Host"), *port, *o;
+	size_t		 hl;
 
-	if (origin == NULL || host == NULL)
+	if (origin == NULL || host == NULL || strncmp(origin, "https://", 8) != 0)
 		return 0;
-	if (strncmp(origin, "https://", 8) == 0)
-		return strcasecmp(origin + 8, host) == 0;
-	if (strncmp(origin, "http://", 7) == 0)
-		return strcasecmp(origin + 7, host) == 0;
-	return 0;
+	o = origin + 8;
+	hl = strlen(host);
+	if (strncasecmp(o, host, hl) != 0)
+		return 0;
+	if (o[hl] == '\0')
+		return strchr(host, ':') != NULL || (port = r->fcgi ?
+		    FCGX_GetParam("SERVER_PORT", r->fcgi->envp) : NULL) == NULL ||
+		    strcmp(port, "443") == 0;
+	if (o[hl] != ':' || strchr(host, ':') != NULL)
+		return 0;
+	port = r->fcgi ? FCGX_GetParam("SERVER_PORT", r->fcgi->envp) : NULL;
+	return port != NULL && strcmp(o + hl + 1, port) == 0;
 }
 
 int

@@ -21,6 +21,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "jsonio.h"
+#include "perm.h"
 #include "runs.h"
 #include "scoreboard.h"
 #include "sessions.h"
@@ -71,7 +72,7 @@ static int
 snapshot(struct http_req *r, struct app *app, const struct session *s,
     const char *run_id, const char *last_id, const char *start_after)
 {
-	json_object	*o = json_object_new_object(), *run = NULL;
+	json_object	*o = json_object_new_object(), *run = NULL, *pending;
 	char		 v[64];
 	const char	*js;
 	int		 rc;
@@ -90,7 +91,9 @@ snapshot(struct http_req *r, struct app *app, const struct session *s,
 			    json_object_new_string(v));
 	}
 	json_object_object_add(o, "active_run", run);
-	json_object_object_add(o, "pending_permissions", json_object_new_array());
+	pending = perm_pending(app->store, s->id);
+	json_object_object_add(o, "pending_permissions", pending ? pending :
+	    json_object_new_array());
 	json_object_object_add(o, "last_event_id", json_object_new_string(last_id));
 	json_object_object_add(o, "resume_after", json_object_new_string(start_after));
 	js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |

@@ -3,6 +3,7 @@
  * counters. nginx only lets loopback and internal addresses reach it; the
  * handler checks REMOTE_ADDR again so a misconfigured proxy fails closed.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -16,9 +17,13 @@ internal_addr(const char *a)
 {
 	if (a == NULL)
 		return 0;
+	if (strncmp(a, "172.", 4) == 0) {
+		long second = strtol(a + 4, NULL, 10);
+
+		return second >= 16 && second <= 31;
+	}
 	return strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0 ||
-	    strncmp(a, "10.", 3) == 0 || strncmp(a, "192.168.", 8) == 0 ||
-	    strncmp(a, "unix:", 5) == 0;
+	    strncmp(a, "10.", 3) == 0 || strncmp(a, "192.168.", 8) == 0;
 }
 
 int

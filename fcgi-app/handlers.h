@@ -32,6 +32,17 @@ int	h_compact(struct http_req *, struct app *);
 /* h_events.c */
 int	h_events(struct http_req *, struct app *);
 
+/* h_files.c */
+int	h_files(struct http_req *, struct app *);
+int	h_file_content(struct http_req *, struct app *);
+int	h_files_mkdir(struct http_req *, struct app *);
+int	h_files_move(struct http_req *, struct app *);
+int	h_archive(struct http_req *, struct app *);
+int	h_permission(struct http_req *, struct app *);
+int	h_permissions(struct http_req *, struct app *);
+int	h_edits(struct http_req *, struct app *);
+int	h_edits_revert(struct http_req *, struct app *);
+
 /* h_metrics.c */
 int	h_metrics(struct http_req *, struct app *);
 

@@ -83,6 +83,18 @@ jsonio_body(struct http_req *r, json_object **out)
 	return 0;
 }
 
+/* Length in characters (UTF-8 code points), which is what people count. */
+static size_t
+utf8_chars(const char *s, size_t n)
+{
+	size_t	 i, c = 0;
+
+	for (i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xC0) != 0x80)
+			c++;
+	return c;
+}
+
 int
 jsonio_str(struct http_req *r, json_object *obj, const char *field,
     int required, size_t maxlen, const char **out)
@@ -101,14 +113,15 @@ jsonio_str(struct http_req *r, json_object *obj, const char *field,
 		http_error(r, 400, NULL, "field '%s' must be a string", field);
 		return -1;
 	}
-	len = (size_t)json_object_get_string_len(v);
+	len = utf8_chars(json_object_get_string(v),
+	    (size_t)json_object_get_string_len(v));
 	if (len > maxlen) {
 		http_error(r, 400, NULL, "field '%s' is longer than %zu characters",
 		    field, maxlen);
 		return -1;
 	}
 	*out = json_object_get_string(v);
-	if (strlen(*out) != len) {
+	if (strlen(*out) != (size_t)json_object_get_string_len(v)) {
 		http_error(r, 400, NULL, "field '%s' contains a NUL character", field);
 		return -1;
 	}

@@ -117,6 +117,8 @@ open_listener(const char *path)
 		close(probe);
 		log_kv(LOG_ERROR, "socket already in use: is another claude-web "
 		    "running?", "s:path", path, NULL);
+		fprintf(stderr, "claude-web: %s is in use: is another claude-web "
+		    "running?\n", path);
 		errno = EADDRINUSE;
 		return -1;
 	}
@@ -129,6 +131,8 @@ open_listener(const char *path)
 	    chmod(path, 0660) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
 		log_kv(LOG_ERROR, "cannot listen", "s:path", path,
 		    "s:error", strerror(errno), NULL);
+		fprintf(stderr, "claude-web: cannot listen on %s: %s\n", path,
+		    strerror(errno));
 		close(fd);
 		return -1;
 	}

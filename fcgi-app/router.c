@@ -2,6 +2,7 @@
 
 #include "handlers.h"
 #include "router.h"
+#include "scoreboard.h"
 
 #define GETS	(HTTP_GET | HTTP_HEAD)
 
@@ -21,6 +22,16 @@ const struct route router_table[] = {
 	{ HTTP_POST, "/api/sessions/:id/cancel", h_cancel },
 	{ HTTP_POST, "/api/sessions/:id/compact", h_compact },
 	{ GETS, "/api/sessions/:id/events", h_events },
+	{ GETS, "/api/sessions/:id/files", h_files },
+	{ GETS | HTTP_PUT | HTTP_DELETE, "/api/sessions/:id/files/content",
+	    h_file_content },
+	{ HTTP_POST, "/api/sessions/:id/files/mkdir", h_files_mkdir },
+	{ HTTP_POST, "/api/sessions/:id/files/move", h_files_move },
+	{ GETS, "/api/sessions/:id/archive", h_archive },
+	{ GETS, "/api/sessions/:id/permissions", h_permissions },
+	{ HTTP_POST, "/api/sessions/:id/permissions/:request_id", h_permission },
+	{ GETS, "/api/sessions/:id/edits", h_edits },
+	{ HTTP_POST, "/api/sessions/:id/edits/revert", h_edits_revert },
 };
 const size_t router_table_len = sizeof(router_table) / sizeof(router_table[0]);
 
@@ -89,6 +100,9 @@ router_dispatch(struct http_req *r, struct app *app)
 	case ROUTE_FOUND:
 		r->route = rt->pattern;
 		r->route_idx = (int)(rt - router_table);
+		/* Visible to the master before the handler runs (timeout logs). */
+		if (app != NULL && app->slot != NULL)
+			scoreboard_set_route(app->slot, rt->pattern);
 		return rt->fn(r, app);
 	case ROUTE_BAD_METHOD:
 		r->route = "(method_not_allowed)";

@@ -1,7 +1,24 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "config.h"
+#include "editor.h"
+#include "fsutil.h"
+#include "log.h"
+#include "pathsafe.h"
+#include "sandbox.h"
+#include "sessions.h"
 #include "tools.h"
+
+#define EDITS_MAX_LOG	(4 * 1024 * 1024)
 
 json_object *
 tools_declarations(void)
@@ -16,6 +33,8 @@ tools_declarations(void)
 		    json_object_new_string("text_editor_20250728"));
 		json_object_object_add(t, "name",
 		    json_object_new_string("str_replace_based_edit_tool"));
+		json_object_object_add(t, "max_characters",
+		    json_object_new_int(EDITOR_MAX_CHARS));
 		json_object_array_add(decl, t);
 		t = json_object_new_object();
 		json_object_object_add(t, "type", json_object_new_string("bash_20250124"));
@@ -25,15 +44,340 @@ tools_declarations(void)
 	return json_object_get(decl);
 }
 
-/*
- * Tool execution arrives with the sandbox; until then every call is
- * answered honestly as unavailable so the model can tell the person.
- */
+static int
+edits_dir(const struct config *cfg, const char *sid, char *out, size_t cap)
+{
+	if (sessions_path(cfg, sid, ".claude/edits", out, cap) == -1)
+		return -1;
+	return fsutil_mkdirs(out);
+}
+
+/* Appends one line to the edit index (O_APPEND, one write). */
+static int
+edits_append(const char *dir, json_object *rec)
+{
+	char		 path[PATH_MAX];
+	const char	*s;
+	struct buf	 line;
+	int		 fd, rc = -1;
+
+	snprintf(path, sizeof(path), "%s/index.jsonl", dir);
+	s = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN);
+	buf_init(&line, strlen(s) + 2);
+	buf_puts(&line, s);
+	buf_putc(&line, '\n');
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) != -1) {
+		rc = write(fd, line.p, line.len) == (ssize_t)line.len ? 0 : -1;
+		fsync(fd);
+		close(fd);
+	}
+	buf_free(&line);
+	return rc;
+}
+
+static void
+record_edit(const struct config *cfg, const char *sid, const char *tool_use_id,
+    const struct editor_change *chg)
+{
+	char		 dir[PATH_MAX], path[PATH_MAX + 64];
+	struct timeval	 tv;
+	long long	 seq;
+	json_object	*rec;
+
+	if (edits_dir(cfg, sid, dir, sizeof(dir)) == -1)
+		return;
+	gettimeofday(&tv, NULL);
+	seq = (long long)tv.tv_sec * 1000000 + tv.tv_usec;
+	if (!chg->created) {
+		snprintf(path, sizeof(path), "%s/%lld.before", dir, seq);
+		if (fsutil_write_atomic(path, chg->before.p ? chg->before.p : "",
+		    chg->before.len) == -1)
+			return;
+	}
+	rec = json_object_new_object();
+	json_object_object_add(rec, "seq", json_object_new_int64(seq));
+	json_object_object_add(rec, "path", json_object_new_string(chg->path));
+	json_object_object_add(rec, "rel", json_object_new_string(chg->rel));
+	json_object_object_add(rec, "created", json_object_new_boolean(chg->created));
+	json_object_object_add(rec, "ts", json_object_new_int64(tv.tv_sec));
+	json_object_object_add(rec, "tool_use_id",
+	    json_object_new_string(tool_use_id ? tool_use_id : ""));
+	edits_append(dir, rec);
+	json_object_put(rec);
+}
+
+json_object *
+tools_edit_log(const struct config *cfg, const char *sid)
+{
+	char		 path[PATH_MAX];
+	json_object	*arr = json_object_new_array(), *o;
+	FILE		*fp;
+	char		*line = NULL;
+	size_t		 cap = 0;
+
+	if (sessions_path(cfg, sid, ".claude/edits/index.jsonl", path,
+	    sizeof(path)) == -1 || (fp = fopen(path, "re")) == NULL)
+		return arr;
+	while (getline(&line, &cap, fp) != -1)
+		if ((o = json_tokener_parse(line)) != NULL)
+			json_object_array_add(arr, o);
+	free(line);
+	fclose(fp);
+	return arr;
+}
+
+static long long
+jint(json_object *o, const char *k)
+{
+	json_object	*v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+static const char *
+jstr(json_object *o, const char *k)
+{
+	json_object	*v;
+
+	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v,
+	    json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+int
+tools_revert_last_edit(const struct config *cfg, const char *sid,
+    const char *rel, char *err, size_t errcap)
+{
+	json_object	*log = tools_edit_log(cfg, sid), *e, *rec, *cr;
+	char		 dir[PATH_MAX], files[PATH_MAX], bpath[PATH_MAX + 64];
+	struct buf	 before;
+	long long	 seq = 0;
+	size_t		 i, n = json_object_array_length(log);
+	int		 root, created = 0, rc = -1;
+	long long	 reverted;
+
+	/* Newest edit of rel that was not itself reverted. */
+	for (i = n; i > 0; i--) {
+		e = json_object_array_get_idx(log, i - 1);
+		if (jstr(e, "rel") == NULL || strcmp(jstr(e, "rel"), rel) != 0)
+			continue;
+		reverted = 0;
+		{
+			size_t j;
+
+			for (j = i; j < n; j++)
+				if (jint(json_object_array_get_idx(log, j), "reverts") ==
+				    jint(e, "seq"))
+					reverted = 1;
+		}
+		if (jint(e, "reverts") != 0 || reverted)
+			continue;
+		seq = jint(e, "seq");
+		created = json_object_object_get_ex(e, "created", &cr) &&
+		    json_object_get_boolean(cr);
+		break;
+	}
+	json_object_put(log);
+	if (seq == 0)
+		return 1;
+	if (sessions_path(cfg, sid, "files", files, sizeof(files)) == -1 ||
+	    edits_dir(cfg, sid, dir, sizeof(dir)) == -1 ||
+	    (root = ps_open_root(files)) == -1) {
+		snprintf(err, errcap, "session workspace unavailable");
+		return -1;
+	}
+	buf_init(&before, 1LL << 30);
+	if (created) {
+		if (ps_unlink(root, rel) == -1 && errno != ENOENT)
+			snprintf(err, errcap, "cannot remove %s: %s", rel, strerror(errno));
+		else
+			rc = 0;
+	} else {
+		int fd;
+		char chunk[65536];
+		ssize_t k;
+
+		snprintf(bpath, sizeof(bpath), "%s/%lld.before", dir, seq);
+		if ((fd = open(bpath, O_RDONLY | O_CLOEXEC)) == -1)
+			snprintf(err, errcap, "the saved copy is missing");
+		else {
+			while ((k = read(fd, chunk, sizeof(chunk))) > 0)
+				buf_append(&before, chunk, (size_t)k);
+			close(fd);
+			if (ps_write_file(root, rel, before.p ? before.p : "",
+			    before.len, 0) == -1)
+				snprintf(err, errcap, "cannot write %s: %s", rel,
+				    strerror(errno));
+			else
+				rc = 0;
+		}
+	}
+	close(root);
+	buf_free(&before);
+	if (rc == 0) {
+		rec = json_object_new_object();
+		json_object_object_add(rec, "reverts", json_object_new_int64(seq));
+		json_object_object_add(rec, "rel", json_object_new_string(rel));
+		json_object_object_add(rec, "ts", json_object_new_int64(time(NULL)));
+		edits_append(dir, rec);
+		json_object_put(rec);
+	}
+	return rc;
+}
+
+static void
+emit_changed(struct tool_ctx *tc, const char *path, const char *tool)
+{
+	json_object	*d;
+
+	if (tc->emit == NULL)
+		return;
+	d = json_object_new_object();
+	json_object_object_add(d, "path", path ? json_object_new_string(path) : NULL);
+	json_object_object_add(d, "tool", json_object_new_string(tool));
+	tc->emit(tc->arg, "file.changed", d);
+}
+
+static int
+run_editor(struct tool_ctx *tc, json_object *input, struct buf *out,
+    json_object *detail)
+{
+	struct editor_change	 chg;
+	char			 files[PATH_MAX];
+	int			 root, err;
+
+	if (sessions_path(tc->cfg, tc->sid, "files", files, sizeof(files)) == -1 ||
+	    (root = ps_open_root(files)) == -1) {
+		buf_printf(out, "Error: the session workspace is unavailable.");
+		return 1;
+	}
+	editor_change_init(&chg);
+	err = editor_run(root, (size_t)tc->cfg->max_file_size, input, out, &chg);
+	close(root);
+	if (!err && chg.changed) {
+		record_edit(tc->cfg, tc->sid, tc->tool_use_id, &chg);
+		json_object_object_add(detail, "path", json_object_new_string(chg.path));
+		emit_changed(tc, chg.path, "str_replace_based_edit_tool");
+	}
+	editor_change_free(&chg);
+	return err;
+}
+
+static void
+cwd_file(struct tool_ctx *tc, char *out, size_t cap)
+{
+	if (sessions_path(tc->cfg, tc->sid, ".claude/bash_cwd", out, cap) == -1)
+		out[0] = '\0';
+}
+
+/* Strips one trailing newline, like the reference tool. */
+static void
+chomp(struct buf *b)
+{
+	if (b->len > 0 && b->p[b->len - 1] == '\n')
+		b->p[--b->len] = '\0';
+}
+
+static int
+run_bash(struct tool_ctx *tc, json_object *input, struct buf *out,
+    json_object *detail)
+{
+	struct sandbox_result	 res;
+	json_object		*v;
+	const char		*cmd;
+	char			 files[PATH_MAX], cf[PATH_MAX], cwd[4096] = "/workspace";
+	int			 fd, restart = 0, rc;
+	ssize_t			 n;
+
+	if (json_object_object_get_ex(input, "restart", &v) &&
+	    json_object_get_boolean(v))
+		restart = 1;
+	cwd_file(tc, cf, sizeof(cf));
+	if (restart) {
+		unlink(cf);
+		buf_puts(out, "tool has been restarted.");
+		return 0;
+	}
+	if ((cmd = jstr(input, "command")) == NULL || *cmd == '\0') {
+		buf_puts(out, "no command provided.");
+		return 1;
+	}
+	if ((fd = open(cf, O_RDONLY | O_CLOEXEC)) != -1) {
+		n = read(fd, cwd, sizeof(cwd) - 1);
+		cwd[n > 0 ? n : 0] = '\0';
+		close(fd);
+		if (cwd[0] != '/')
+			snprintf(cwd, sizeof(cwd), "/workspace");
+	}
+	if (sessions_path(tc->cfg, tc->sid, "files", files, sizeof(files)) == -1) {
+		buf_puts(out, "Error: the session workspace is unavailable.");
+		return 1;
+	}
+	sandbox_result_init(&res, (size_t)tc->cfg->sandbox_output_limit);
+	sandbox_run(tc->cfg, files, cwd, cmd, tc->should_abort, tc->arg, &res);
+	if (res.failed) {
+		buf_printf(out, "Error: %s", res.errmsg);
+		sandbox_result_free(&res);
+		return 1;
+	}
+	if (res.cwd[0] == '/' && strcmp(res.cwd, cwd) != 0)
+		fsutil_write_atomic(cf, res.cwd, strlen(res.cwd));
+	chomp(&res.out);
+	chomp(&res.err);
+	if (res.out.len > 0)
+		buf_append(out, res.out.p, res.out.len);
+	if (res.out_dropped > 0)
+		buf_printf(out, "\n[output truncated: %zu more bytes of stdout were "
+		    "dropped]", res.out_dropped);
+	if (res.err.len > 0) {
+		if (out->len > 0)
+			buf_putc(out, '\n');
+		buf_append(out, res.err.p, res.err.len);
+	}
+	if (res.err_dropped > 0)
+		buf_printf(out, "\n[output truncated: %zu more bytes of stderr were "
+		    "dropped]", res.err_dropped);
+	rc = 0;
+	if (res.timed_out) {
+		buf_printf(out, "%sError: the command timed out after %lld seconds and "
+		    "was killed, together with every process it started.",
+		    out->len ? "\n" : "", tc->cfg->sandbox_timeout);
+		rc = 1;
+	} else if (res.cancelled) {
+		buf_printf(out, "%sThe command was stopped because the run was "
+		    "cancelled.", out->len ? "\n" : "");
+		rc = 1;
+	} else if (res.errmsg[0]) {
+		buf_printf(out, "%sError: %s", out->len ? "\n" : "", res.errmsg);
+		rc = 1;
+	} else if (res.exit_code != 0)
+		buf_printf(out, "%sExit code: %d", out->len ? "\n" : "", res.exit_code);
+	json_object_object_add(detail, "stdout", json_object_new_string_len(
+	    res.out.p ? res.out.p : "", (int)res.out.len));
+	json_object_object_add(detail, "stderr", json_object_new_string_len(
+	    res.err.p ? res.err.p : "", (int)res.err.len));
+	json_object_object_add(detail, "exit_code", json_object_new_int(res.exit_code));
+	json_object_object_add(detail, "duration_ms",
+	    json_object_new_double(res.duration_ms));
+	json_object_object_add(detail, "timed_out", json_object_new_boolean(res.timed_out));
+	json_object_object_add(detail, "truncated_bytes",
+	    json_object_new_int64((int64_t)(res.out_dropped + res.err_dropped)));
+	json_object_object_add(detail, "cwd", json_object_new_string(
+	    res.cwd[0] ? res.cwd : cwd));
+	sandbox_result_free(&res);
+	/* Commands can change anything under /workspace. */
+	emit_changed(tc, NULL, "bash");
+	return rc;
+}
+
 int
 tools_run(struct tool_ctx *tc, const char *name, json_object *input,
-    struct buf *out)
+    struct buf *out, json_object *detail)
 {
-	buf_printf(out, "Error: the %s tool is not available on this server yet; "
-	    "tell the user what you would have run instead.", name);
+	if (strcmp(name, "str_replace_based_edit_tool") == 0)
+		return run_editor(tc, input, out, detail);
+	if (strcmp(name, "bash") == 0)
+		return run_bash(tc, input, out, detail);
+	buf_printf(out, "Error: there is no tool named %s here; the available tools "
+	    "are bash and str_replace_based_edit_tool.", name);
 	return 1;
 }

@@ -199,6 +199,7 @@ serve_fcgi(const struct worker_args *wa, struct app *app)
 			worker_handle(&r, app);
 		scoreboard_set_route(wa->slot, r.route ? r.route : "");
 		send_response(&r, &f);
+		(void)worker_quitting();	/* a pending SIGUSR1 reopens the log first */
 		/* Log before finishing: the params r points into die with it. */
 		log_kv(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
 		    "s:request_id", r.request_id, "s:method", r.method_str,

@@ -128,7 +128,7 @@ expected NOT to match: $2"
 cmp_ok() {
 	local a=$1 op=$2 b=$3
 	case $a in '' | *[!0-9-]*) a=-999999999 ;; esac
-	if [ "$a" "$op" "$b" ]; then
+	if test "$a" "$op" "$b"; then
 		tap_ok "$4"
 		return 0
 	fi
@@ -136,8 +136,16 @@ cmp_ok() {
 	return 1
 }
 
-# tap_done: plan, then exit 0 (the EXIT trap cleans up).
+# tap_done: a last check that claude-web wrote no sanitizer report (ASan,
+# UBSan, LSan builds) to its stderr, the plan, then exit 0 (the EXIT trap
+# cleans up).
 tap_done() {
+	local f=$T/claude-web.stderr
+	if [ -s "$f" ] && grep -Eq 'Sanitizer|runtime error:' "$f"; then
+		tap_fail "claude-web wrote no sanitizer report" "$(grep -E -A12 'Sanitizer|runtime error:' "$f" | head -n 60)"
+	else
+		tap_ok "claude-web wrote no sanitizer report"
+	fi
 	printf '1..%d\n' "$TAP_N"
 	exit 0
 }
@@ -227,7 +235,9 @@ cw_cleanup() {
 	cw_stop_nginx >/dev/null 2>&1
 	cw_stop_app TERM >/dev/null 2>&1
 	cw_stop_redis >/dev/null 2>&1
-	if [ "$TAP_FAILED" -gt 0 ] || [ "${CW_KEEP:-0}" = 1 ]; then
+	if [ ! -d "$T" ]; then
+		diag "the test directory $T was removed by something else during the test"
+	elif [ "$TAP_FAILED" -gt 0 ] || [ "${CW_KEEP:-0}" = 1 ]; then
 		local f
 		{
 			echo "kept the test directory: $T"
@@ -301,9 +311,10 @@ declare -A CW_CONF=(
 	[MAX_FILE_SIZE]=65536
 )
 declare -A CW_ENV=()
-CW_CONF_MODE=env
+CW_CONF_MODE='env'
 
 # cw_write_env_file [FILE]: writes CW_CONF as KEY=VALUE lines.
+# shellcheck disable=SC2120 # FILE is optional
 cw_write_env_file() {
 	local f=${1:-$CW_ENV_FILE} k
 	{
@@ -315,7 +326,8 @@ cw_write_env_file() {
 }
 
 # cw_app_cmd ARGS...: runs claude-web in the configured clean environment
-# (nothing inherited from the caller but PATH and HOME).
+# (nothing inherited from the caller but PATH and HOME). CW_TIMEOUT=SECONDS
+# kills it after that long; CW_EXEC=1 execs it (for background starts).
 cw_app_cmd() {
 	local -a envv=(PATH="$PATH" HOME="${HOME:-/root}")
 	local k
@@ -333,6 +345,10 @@ cw_app_cmd() {
 	fi
 	if [ "${CW_EXEC:-0}" = 1 ]; then
 		exec env -i "${envv[@]}" "$CLAUDE_WEB" "$@"
+	fi
+	if [ -n "${CW_TIMEOUT:-}" ]; then
+		timeout -s KILL "$CW_TIMEOUT" env -i "${envv[@]}" "$CLAUDE_WEB" "$@"
+		return
 	fi
 	env -i "${envv[@]}" "$CLAUDE_WEB" "$@"
 }
@@ -365,6 +381,7 @@ cw_start_redis() {
 }
 
 # cw_stop_redis [SIGNAL]: default SIGTERM (a clean shutdown).
+# shellcheck disable=SC2120 # SIGNAL is optional
 cw_stop_redis() {
 	[ -n "$REDIS_PID" ] || return 0
 	kill -CONT "$REDIS_PID" 2>/dev/null
@@ -476,6 +493,7 @@ cw_stop_app() {
 		rc=1
 	fi
 	wait "$MASTER_PID" 2>/dev/null
+	# shellcheck disable=SC2034 # for the tests: the master's exit status
 	MASTER_EXIT=$?
 	# Workers get SIGTERM from PR_SET_PDEATHSIG; make sure nothing lingers.
 	# shellcheck disable=SC2086
@@ -504,19 +522,28 @@ nginx_up() {
 }
 
 cw_start_nginx() {
-	cw_render_nginx || return 1
-	if ! nginx -t -q -p "$T/nginx" -c "$NGINX_CONF" -e "$NGINX_ERRLOG" \
-		>"$T/nginx-t.out" 2>&1; then
-		diag "nginx -t failed: $(cat "$T/nginx-t.out")"
-		return 1
-	fi
-	nginx -p "$T/nginx" -c "$NGINX_CONF" -e "$NGINX_ERRLOG" -g 'daemon off;' \
-		>>"$T/log/nginx.stdout" 2>&1 &
-	NGINX_PID=$!
-	wait_for 10 nginx_up || {
-		diag "nginx did not come up: $(tail -n 5 "$NGINX_ERRLOG" 2>/dev/null)"
-		return 1
-	}
+	local _attempt
+	for _attempt in 1 2 3; do
+		cw_render_nginx || return 1
+		if ! nginx -t -q -p "$T/nginx" -c "$NGINX_CONF" -e "$NGINX_ERRLOG" \
+			>"$T/nginx-t.out" 2>&1; then
+			diag "nginx -t failed: $(cat "$T/nginx-t.out")"
+			return 1
+		fi
+		nginx -p "$T/nginx" -c "$NGINX_CONF" -e "$NGINX_ERRLOG" -g 'daemon off;' \
+			>>"$T/log/nginx.stdout" 2>&1 &
+		NGINX_PID=$!
+		wait_for 10 eval 'nginx_up || pid_gone "$NGINX_PID"'
+		nginx_up && return 0
+		cw_stop_nginx
+		# Another process took one of the ports since we picked them: retry.
+		grep -q 'Address already in use' "$NGINX_ERRLOG" 2>/dev/null || break
+		read -r HTTPS_PORT HTTP_PORT <<<"$(cw_free_ports)"
+		BASE_URL=https://localhost:$HTTPS_PORT
+		: >"$NGINX_ERRLOG"
+	done
+	diag "nginx did not come up: $(tail -n 5 "$NGINX_ERRLOG" 2>/dev/null)"
+	return 1
 }
 
 cw_stop_nginx() {
@@ -551,6 +578,7 @@ api_get() {
 		-o "$BODY" -D "$HDRS" \
 		-w '%{http_code} %{http_version} %{time_total} %{content_type}' \
 		"$@" "$BASE_URL$path" 2>/dev/null)
+	# shellcheck disable=SC2034 # HTTP_VERSION, HTTP_TIME: for the tests
 	read -r HTTP_STATUS HTTP_VERSION HTTP_TIME HTTP_CT <<<"$out"
 	HTTP_STATUS=${HTTP_STATUS:-000}
 	HTTP_CT=${HTTP_CT:-}

@@ -23,18 +23,20 @@ like "$(header X-Frame-Options)" '^(DENY|SAMEORIGIN)$' "X-Frame-Options is set"
 rid=$(header X-Request-ID)
 like "$rid" '^[0-9a-f]{32}$' "X-Request-ID header carries nginx's request id"
 
-# ...and the same request in the JSON log with that id.
+# ...and the same request in the JSON log: the only /api/live request so far.
 find_request_line() {
-	line=$(log_json "select(.msg == \"request\" and .request_id == \"$rid\")" | head -n 1)
+	line=$(log_json 'select(.msg == "request" and .route == "/api/live")' | head -n 1)
 	[ -n "$line" ]
 }
 line=''
 wait_for 3 find_request_line
-is "$(printf '%s' "$line" | jq -r .route)" /api/live "the log has a \"request\" line with route /api/live and the same request_id"
-is "$(printf '%s' "$line" | jq -r .status)" 200 "the request log line has status 200"
+like "$line" '"msg":"request"' "the JSON log has a \"request\" line for /api/live"
+is "$(printf '%s' "$line" | jq -r .request_id)" "$rid" "the log line's request_id is nginx's request id (X-Request-ID)"
 is "$(printf '%s' "$line" | jq -r .method)" GET "the request log line has method GET"
+is "$(printf '%s' "$line" | jq -r .status)" 200 "the request log line has status 200"
 is "$(printf '%s' "$line" | jq -r '.duration_ms | type')" number "the request log line has a numeric duration_ms"
 is "$(printf '%s' "$line" | jq -r .pool)" api "the request was served by the api pool"
+is "$(printf '%s' "$line" | jq -r .level)" info "a 200 request is logged at level info"
 
 # Two requests never share an id.
 api_get /api/live

@@ -1,0 +1,607 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "editor.h"
+#include "pathsafe.h"
+
+static const char truncated_note[] =
+    "<response clipped><NOTE>To save on context only part of this file has "
+    "been shown to you. You should retry this tool after you have searched "
+    "inside the file with `grep -n` in order to find the line numbers of what "
+    "you are looking for.</NOTE>";
+
+void
+editor_change_init(struct editor_change *c)
+{
+	memset(c, 0, sizeof(*c));
+	buf_init(&c->before, 64 * 1024 * 1024);
+}
+
+void
+editor_change_free(struct editor_change *c)
+{
+	buf_free(&c->before);
+}
+
+void
+editor_expandtabs(const char *s, size_t n, struct buf *out)
+{
+	size_t	 i, col = 0, sp;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\t') {
+			sp = 8 - col % 8;
+			while (sp-- > 0) {
+				buf_putc(out, ' ');
+				col++;
+			}
+			continue;
+		}
+		buf_putc(out, s[i]);
+		if (s[i] == '\n' || s[i] == '\r')
+			col = 0;
+		else if (((unsigned char)s[i] & 0xC0) != 0x80)
+			col++;
+	}
+	if (out->p == NULL)
+		buf_puts(out, "");
+}
+
+static void
+errf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+errf(struct buf *out, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	buf_reset(out);
+	va_start(ap, fmt);
+	buf_vprintf(out, fmt, ap);
+	va_end(ap);
+}
+
+/* Cuts at max bytes without splitting a UTF-8 sequence; appends the note. */
+static void
+maybe_truncate(const char *s, size_t n, struct buf *out)
+{
+	size_t	 cut = n;
+
+	if (n > EDITOR_MAX_CHARS) {
+		cut = EDITOR_MAX_CHARS;
+		while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+			cut--;
+	}
+	buf_append(out, s, cut);
+	if (cut < n)
+		buf_puts(out, truncated_note);
+}
+
+/* The reference `cat -n` rendering: truncate, expand tabs, "%6d\t" numbers. */
+static void
+make_output(struct buf *out, const char *content, size_t n,
+    const char *descriptor, long init_line)
+{
+	struct buf	 t, e;
+	const char	*p, *nl, *end;
+	long		 line = init_line;
+
+	buf_init(&t, n + sizeof(truncated_note) + 16);
+	buf_init(&e, (n + sizeof(truncated_note)) * 8 + 16);
+	maybe_truncate(content, n, &t);
+	editor_expandtabs(t.p ? t.p : "", t.len, &e);
+	buf_printf(out, "Here's the result of running `cat -n` on %s:\n", descriptor);
+	p = e.p ? e.p : "";
+	end = p + e.len;
+	for (;;) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		buf_printf(out, "%6ld\t", line++);
+		buf_append(out, p, (size_t)((nl ? nl : end) - p));
+		if (nl == NULL)
+			break;
+		buf_putc(out, '\n');
+		p = nl + 1;
+	}
+	buf_putc(out, '\n');
+	buf_free(&t);
+	buf_free(&e);
+}
+
+static long
+count_lines(const char *s, size_t n)
+{
+	long	 c = 1;
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] == '\n')
+			c++;
+	return c;
+}
+
+/* Pointer to the start of 0-based line idx (or end). */
+static const char *
+line_at(const char *s, size_t n, long idx)
+{
+	const char	*p = s, *end = s + n, *nl;
+
+	while (idx-- > 0) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			return end;
+		p = nl + 1;
+	}
+	return p;
+}
+
+static const char *
+jstr(json_object *o, const char *k, int *present)
+{
+	json_object	*v;
+
+	*present = json_object_object_get_ex(o, k, &v) && v != NULL;
+	if (!*present || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* `find DIR -maxdepth 2 -not -path '*\/.*'`, sorted per directory. */
+static void
+list_dir(int root, const char *rel, const char *shown, int depth, struct buf *out)
+{
+	DIR		*d;
+	struct dirent	*e;
+	char		**names = NULL, sub[PS_PATH_MAX], subshown[PS_PATH_MAX + 16];
+	size_t		 n = 0, i;
+	struct stat	 st;
+	int		 fd;
+
+	buf_printf(out, "%s\n", shown);
+	if (depth >= 2)
+		return;
+	if ((fd = ps_openat(root, rel, O_RDONLY | O_DIRECTORY, 0)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		names = reallocarray(names, n + 1, sizeof(char *));
+		names[n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(char *), cmp_name);
+	for (i = 0; i < n; i++) {
+		snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", names[i]);
+		snprintf(subshown, sizeof(subshown), "%s/%s", shown, names[i]);
+		fd = ps_openat(root, sub, O_PATH, 0);
+		if (fd != -1 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+			list_dir(root, sub, subshown, depth + 1, out);
+		else
+			buf_printf(out, "%s\n", subshown);
+		if (fd != -1)
+			close(fd);
+		free(names[i]);
+	}
+	free(names);
+}
+
+static int
+has_nul(const struct buf *b)
+{
+	return b->len > 0 && memchr(b->p, '\0', b->len) != NULL;
+}
+
+/* Reads the file; on failure writes the reference-style error. */
+static int
+read_text(int root, const char *rel, const char *p, size_t max, struct buf *data,
+    struct buf *out)
+{
+	if (ps_read_file(root, rel, max, data) == -1) {
+		if (errno == EFBIG)
+			errf(out, "The file %s is larger than %zu bytes and cannot be "
+			    "opened with this tool; use bash (grep, sed, head) instead.",
+			    p, max);
+		else
+			errf(out, "Ran into %s while trying to read %s", strerror(errno), p);
+		return -1;
+	}
+	if (has_nul(data)) {
+		errf(out, "The file %s is binary; this tool only works on text files.", p);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+write_text(int root, const char *rel, const char *p, const char *d, size_t n,
+    int create, struct buf *out)
+{
+	if (ps_write_file(root, rel, d, n, create) == -1) {
+		errf(out, "Ran into %s while trying to write to %s", strerror(errno), p);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_view(int root, const char *rel, const char *p, int is_dir, json_object *in,
+    size_t max, struct buf *out)
+{
+	json_object	*vr = NULL, *a, *b;
+	struct buf	 data;
+	long		 nlines, s, e;
+	const char	*from, *to;
+	int		 has_range;
+
+	has_range = json_object_object_get_ex(in, "view_range", &vr) && vr != NULL;
+	if (is_dir) {
+		if (has_range) {
+			errf(out, "The `view_range` parameter is not allowed when `path` "
+			    "points to a directory.");
+			return 1;
+		}
+		buf_printf(out, "Here's the files and directories up to 2 levels deep "
+		    "in %s, excluding hidden items:\n", p);
+		list_dir(root, rel, p, 0, out);
+		buf_putc(out, '\n');
+		return 0;
+	}
+	buf_init(&data, max);
+	if (read_text(root, rel, p, max, &data, out) == -1) {
+		buf_free(&data);
+		return 1;
+	}
+	if (!has_range) {
+		make_output(out, data.p ? data.p : "", data.len, p, 1);
+		buf_free(&data);
+		return 0;
+	}
+	if (!json_object_is_type(vr, json_type_array) ||
+	    json_object_array_length(vr) != 2 ||
+	    !json_object_is_type((a = json_object_array_get_idx(vr, 0)), json_type_int) ||
+	    !json_object_is_type((b = json_object_array_get_idx(vr, 1)), json_type_int)) {
+		errf(out, "Invalid `view_range`. It should be a list of two integers.");
+		buf_free(&data);
+		return 1;
+	}
+	s = (long)json_object_get_int64(a);
+	e = (long)json_object_get_int64(b);
+	nlines = count_lines(data.p ? data.p : "", data.len);
+	if (s < 1 || s > nlines) {
+		errf(out, "Invalid `view_range`: [%ld, %ld]. Its first element `%ld` "
+		    "should be within the range of lines of the file: [1, %ld]",
+		    s, e, s, nlines);
+	} else if (e > nlines) {
+		errf(out, "Invalid `view_range`: [%ld, %ld]. Its second element `%ld` "
+		    "should be smaller than the number of lines in the file: `%ld`",
+		    s, e, e, nlines);
+	} else if (e != -1 && e < s) {
+		errf(out, "Invalid `view_range`: [%ld, %ld]. Its second element `%ld` "
+		    "should be larger or equal than its first `%ld`", s, e, e, s);
+	} else {
+		from = line_at(data.p ? data.p : "", data.len, s - 1);
+		if (e == -1)
+			to = (data.p ? data.p : "") + data.len;
+		else {
+			to = line_at(data.p ? data.p : "", data.len, e);
+			if (to > from && to[-1] == '\n' && to <= data.p + data.len)
+				to--;	/* the join drops the newline after line e */
+		}
+		make_output(out, from, (size_t)(to - from), p, s);
+		buf_free(&data);
+		return 0;
+	}
+	buf_free(&data);
+	return 1;
+}
+
+/* Python list of 1-based line numbers containing needle. */
+static void
+lines_containing(const char *s, size_t n, const char *needle, struct buf *out)
+{
+	const char	*p = s, *end = s + n, *nl;
+	long		 line = 1;
+	int		 first = 1;
+
+	buf_putc(out, '[');
+	while (p <= end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (memmem(p, (size_t)((nl ? nl : end) - p), needle, strlen(needle))) {
+			buf_printf(out, "%s%ld", first ? "" : ", ", line);
+			first = 0;
+		}
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+		line++;
+	}
+	buf_putc(out, ']');
+}
+
+static int
+cmd_str_replace(int root, const char *rel, const char *p, json_object *in,
+    size_t max, struct buf *out, struct editor_change *chg)
+{
+	struct buf	 raw, file, old, nw, res, list;
+	const char	*o, *ns, *hit, *q;
+	int		 present, rc = 1;
+	long		 count = 0, rline, start, endl;
+	size_t		 olen;
+
+	o = jstr(in, "old_str", &present);
+	if (o == NULL) {
+		errf(out, "Parameter `old_str` is required for command: str_replace");
+		return 1;
+	}
+	ns = jstr(in, "new_str", &present);
+	buf_init(&raw, max);
+	buf_init(&file, max * 8 + 16);
+	buf_init(&old, strlen(o) * 8 + 16);
+	buf_init(&nw, (ns ? strlen(ns) : 0) * 8 + 16);
+	buf_init(&res, max * 9 + 16);
+	buf_init(&list, 1 << 20);
+	if (read_text(root, rel, p, max, &raw, out) == -1)
+		goto out;
+	editor_expandtabs(raw.p ? raw.p : "", raw.len, &file);
+	editor_expandtabs(o, strlen(o), &old);
+	editor_expandtabs(ns ? ns : "", ns ? strlen(ns) : 0, &nw);
+	olen = old.len;
+	if (olen == 0) {
+		/* Python counts len+1 empty matches; never unique unless empty. */
+		count = (long)file.len + 1;
+	} else
+		for (q = file.p; (hit = memmem(q, file.len - (size_t)(q - file.p),
+		    old.p, olen)) != NULL; q = hit + olen)
+			count++;
+	if (count == 0) {
+		errf(out, "No replacement was performed, old_str `%s` did not appear "
+		    "verbatim in %s.", old.p, p);
+		goto out;
+	}
+	if (count > 1) {
+		lines_containing(file.p, file.len, old.p, &list);
+		errf(out, "No replacement was performed. Multiple occurrences of old_str "
+		    "`%s` in lines %s. Please ensure it is unique", old.p, list.p);
+		goto out;
+	}
+	hit = memmem(file.p, file.len, old.p, olen);
+	buf_append(&res, file.p, (size_t)(hit - file.p));
+	buf_append(&res, nw.p, nw.len);
+	buf_append(&res, hit + olen, file.len - (size_t)(hit - file.p) - olen);
+	if (res.p == NULL)
+		buf_puts(&res, "");
+	buf_append(&chg->before, raw.p ? raw.p : "", raw.len);
+	if (write_text(root, rel, p, res.p, res.len, 0, out) == -1)
+		goto out;
+	chg->changed = 1;
+	rline = 0;
+	for (q = file.p; q < hit; q++)
+		if (*q == '\n')
+			rline++;
+	start = rline - EDITOR_SNIPPET_LINES > 0 ? rline - EDITOR_SNIPPET_LINES : 0;
+	endl = rline + EDITOR_SNIPPET_LINES;
+	for (q = nw.p; q && *q; q++)
+		if (*q == '\n')
+			endl++;
+	{
+		const char	*a = line_at(res.p, res.len, start);
+		const char	*b = line_at(res.p, res.len, endl + 1);
+		char		 desc[4300];
+
+		if (b > a && b[-1] == '\n' && b <= res.p + res.len &&
+		    b != res.p + res.len + 1)
+			b--;
+		if (b < a)
+			b = a;
+		buf_printf(out, "The file %s has been edited. ", p);
+		snprintf(desc, sizeof(desc), "a snippet of %s", p);
+		make_output(out, a, (size_t)(b - a), desc, start + 1);
+		buf_puts(out, "Review the changes and make sure they are as expected. "
+		    "Edit the file again if necessary.");
+	}
+	rc = 0;
+out:
+	buf_free(&raw);
+	buf_free(&file);
+	buf_free(&old);
+	buf_free(&nw);
+	buf_free(&res);
+	buf_free(&list);
+	return rc;
+}
+
+static int
+cmd_insert(int root, const char *rel, const char *p, json_object *in,
+    size_t max, struct buf *out, struct editor_change *chg)
+{
+	json_object	*il;
+	struct buf	 raw, file, nw, res, snip;
+	const char	*ns, *cut, *a, *b;
+	long		 line, nlines, s0;
+	int		 present, rc = 1;
+
+	if (!json_object_object_get_ex(in, "insert_line", &il) || il == NULL) {
+		errf(out, "Parameter `insert_line` is required for command: insert");
+		return 1;
+	}
+	/* text_editor_20250728 models send insert_text; older ones new_str. */
+	ns = jstr(in, "insert_text", &present);
+	if (ns == NULL)
+		ns = jstr(in, "new_str", &present);
+	if (ns == NULL) {
+		errf(out, "Parameter `new_str` is required for command: insert");
+		return 1;
+	}
+	if (!json_object_is_type(il, json_type_int)) {
+		errf(out, "Invalid `insert_line` parameter: %s. It should be an integer.",
+		    json_object_to_json_string(il));
+		return 1;
+	}
+	line = (long)json_object_get_int64(il);
+	buf_init(&raw, max);
+	buf_init(&file, max * 8 + 16);
+	buf_init(&nw, strlen(ns) * 8 + 16);
+	buf_init(&res, max * 9 + strlen(ns) * 8 + 16);
+	buf_init(&snip, max * 9 + strlen(ns) * 8 + 16);
+	if (read_text(root, rel, p, max, &raw, out) == -1)
+		goto out;
+	editor_expandtabs(raw.p ? raw.p : "", raw.len, &file);
+	editor_expandtabs(ns, strlen(ns), &nw);
+	nlines = count_lines(file.p, file.len);
+	if (line < 0 || line > nlines) {
+		errf(out, "Invalid `insert_line` parameter: %ld. It should be within the "
+		    "range of lines of the file: [0, %ld]", line, nlines);
+		goto out;
+	}
+	/* lines[:L] + new + lines[L:], joined with "\n". */
+	cut = line_at(file.p, file.len, line);
+	if (line == 0) {
+		buf_append(&res, nw.p, nw.len);
+		buf_putc(&res, '\n');
+		buf_append(&res, file.p, file.len);
+	} else if (line == nlines) {
+		buf_append(&res, file.p, file.len);
+		buf_putc(&res, '\n');
+		buf_append(&res, nw.p, nw.len);
+	} else {
+		buf_append(&res, file.p, (size_t)(cut - file.p));
+		buf_append(&res, nw.p, nw.len);
+		buf_putc(&res, '\n');
+		buf_append(&res, cut, file.len - (size_t)(cut - file.p));
+	}
+	buf_append(&chg->before, raw.p ? raw.p : "", raw.len);
+	if (write_text(root, rel, p, res.p, res.len, 0, out) == -1)
+		goto out;
+	chg->changed = 1;
+	/* Snippet: lines[max(0,L-4):L] + new + lines[L:L+4]. */
+	s0 = line - EDITOR_SNIPPET_LINES > 0 ? line - EDITOR_SNIPPET_LINES : 0;
+	a = line_at(file.p, file.len, s0);
+	if (line > s0) {
+		buf_append(&snip, a, (size_t)(cut - a));
+		if (line == nlines)
+			buf_putc(&snip, '\n');
+	}
+	buf_append(&snip, nw.p, nw.len);
+	if (line < nlines) {
+		b = line_at(file.p, file.len, line + EDITOR_SNIPPET_LINES);
+		if (b > cut && b[-1] == '\n')
+			b--;
+		buf_putc(&snip, '\n');
+		buf_append(&snip, cut, (size_t)(b - cut));
+	}
+	buf_printf(out, "The file %s has been edited. ", p);
+	make_output(out, snip.p ? snip.p : "", snip.len, "a snippet of the edited file",
+	    line - EDITOR_SNIPPET_LINES + 1 > 1 ? line - EDITOR_SNIPPET_LINES + 1 : 1);
+	buf_puts(out, "Review the changes and make sure they are as expected (correct "
+	    "indentation, no duplicate lines, etc). Edit the file again if necessary.");
+	rc = 0;
+out:
+	buf_free(&raw);
+	buf_free(&file);
+	buf_free(&nw);
+	buf_free(&res);
+	buf_free(&snip);
+	return rc;
+}
+
+int
+editor_run(int root, size_t max, json_object *in, struct buf *out,
+    struct editor_change *chg)
+{
+	const char	*cmd, *p, *ft;
+	char		 rel[PS_PATH_MAX];
+	struct stat	 st;
+	int		 present, exists, is_dir, fd;
+	size_t		 rlen = strlen(EDITOR_ROOT);
+
+	cmd = jstr(in, "command", &present);
+	p = jstr(in, "path", &present);
+	if (cmd == NULL) {
+		errf(out, "Parameter `command` is required.");
+		return 1;
+	}
+	if (strcmp(cmd, "view") != 0 && strcmp(cmd, "create") != 0 &&
+	    strcmp(cmd, "str_replace") != 0 && strcmp(cmd, "insert") != 0) {
+		errf(out, "Unrecognized command %s. The allowed commands for the "
+		    "str_replace_based_edit_tool tool are: view, create, str_replace, "
+		    "insert", cmd);
+		return 1;
+	}
+	if (p == NULL) {
+		errf(out, "Parameter `path` is required.");
+		return 1;
+	}
+	if (p[0] != '/') {
+		errf(out, "The path %s is not an absolute path, it should start with "
+		    "`/`. Maybe you meant %s?", p, p);
+		return 1;
+	}
+	if (strncmp(p, EDITOR_ROOT, rlen) != 0 || (p[rlen] != '\0' && p[rlen] != '/') ||
+	    ps_relative(p + rlen, rel, sizeof(rel)) == -1) {
+		errf(out, "The path %s is outside the workspace; only files under %s "
+		    "(the session's project) can be viewed or edited.", p, EDITOR_ROOT);
+		return 1;
+	}
+	snprintf(chg->path, sizeof(chg->path), "%s", p);
+	snprintf(chg->rel, sizeof(chg->rel), "%s", rel);
+	fd = ps_openat(root, rel, O_PATH, 0);
+	if (fd == -1 && errno != ENOENT) {
+		errf(out, errno == EXDEV ? "The path %s leads outside the workspace "
+		    "(through a symlink or ..) and cannot be used." :
+		    "The path %s does not exist. Please provide a valid path.", p);
+		return 1;
+	}
+	exists = fd != -1 && fstat(fd, &st) == 0;
+	is_dir = exists && S_ISDIR(st.st_mode);
+	if (fd != -1)
+		close(fd);
+	if (!exists && strcmp(cmd, "create") != 0) {
+		errf(out, "The path %s does not exist. Please provide a valid path.", p);
+		return 1;
+	}
+	if (exists && strcmp(cmd, "create") == 0) {
+		errf(out, "File already exists at: %s. Cannot overwrite files using "
+		    "command `create`.", p);
+		return 1;
+	}
+	if (is_dir && strcmp(cmd, "view") != 0) {
+		errf(out, "The path %s is a directory and only the `view` command can "
+		    "be used on directories", p);
+		return 1;
+	}
+	if (strcmp(cmd, "view") == 0)
+		return cmd_view(root, rel, p, is_dir, in, max, out);
+	if (strcmp(cmd, "create") == 0) {
+		if ((ft = jstr(in, "file_text", &present)) == NULL) {
+			errf(out, "Parameter `file_text` is required for command: create");
+			return 1;
+		}
+		if (strlen(ft) > max) {
+			errf(out, "The file_text for %s is larger than %zu bytes.", p, max);
+			return 1;
+		}
+		if (write_text(root, rel, p, ft, strlen(ft), 1, out) == -1)
+			return 1;
+		chg->changed = chg->created = 1;
+		buf_printf(out, "File created successfully at: %s", p);
+		return 0;
+	}
+	if (strcmp(cmd, "str_replace") == 0)
+		return cmd_str_replace(root, rel, p, in, max, out, chg);
+	return cmd_insert(root, rel, p, in, max, out, chg);
+}

@@ -1,0 +1,44 @@
+/*
+ * pathsafe: every file access inside a session's files/ goes through here.
+ *
+ * Paths are resolved with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+ * relative to a descriptor of files/, so "..", absolute symlinks and
+ * /proc magic links can never lead out, whatever the agent planted. Names
+ * are validated before the kernel sees them (no NUL, no empty segments).
+ * Writes go to a temporary file in the same directory and are renamed
+ * into place after fsync.
+ */
+#ifndef CW_PATHSAFE_H
+#define CW_PATHSAFE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+#define PS_PATH_MAX	4096
+
+/* Opens files/ of a session as the root of all lookups (O_PATH). */
+int	ps_open_root(const char *files_dir);
+/*
+ * Normalises a user path to one relative to the root: strips leading
+ * slashes (the root is "/"), refuses NUL bytes, "." / ".." segments that
+ * would climb, and over-long paths. "" means the root itself. 0 or -1.
+ */
+int	ps_relative(const char *path, char *out, size_t cap);
+/* openat2 beneath root; returns fd or -1 (errno). */
+int	ps_openat(int root, const char *rel, int flags, mode_t mode);
+/* Reads a regular file (cap bytes max; EFBIG above). 0 or -1. */
+int	ps_read_file(int root, const char *rel, size_t cap, struct buf *out);
+/* Atomic write: temp + fsync + rename. create_only fails with EEXIST. */
+int	ps_write_file(int root, const char *rel, const void *data, size_t len,
+	    int create_only);
+/* Opens the parent directory of rel and returns it; *base gets the last name. */
+int	ps_open_parent(int root, const char *rel, const char **base, char *tmp,
+	    size_t cap);
+int	ps_unlink(int root, const char *rel);	/* file or empty directory */
+int	ps_remove_tree(int root, const char *rel);
+int	ps_mkdir(int root, const char *rel);
+int	ps_rename(int root, const char *from, const char *to);
+
+#endif

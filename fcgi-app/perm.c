@@ -1,0 +1,282 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "perm.h"
+#include "store.h"
+
+static const char answer_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end "
+    "if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 2 end "
+    "if tonumber(redis.call('HGET', KEYS[1], 'expires_at')) < tonumber(ARGV[4]) "
+    "then return 2 end "
+    "redis.call('HSET', KEYS[1], 'status', ARGV[1], 'remember', ARGV[2], "
+    "'message', ARGV[3], 'answered_at', ARGV[4]) return 0";
+
+static const char close_script[] =
+    "if redis.call('HGET', KEYS[1], 'status') == 'pending' then "
+    "redis.call('HSET', KEYS[1], 'status', ARGV[1]) end "
+    "redis.call('SREM', KEYS[2], ARGV[2]) return 0";
+
+static const char *
+jget(json_object *o, const char *k)
+{
+	json_object	*v;
+
+	if (o == NULL || !json_object_object_get_ex(o, k, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+enum perm_verdict
+perm_policy(const char *mode, const char *tool, json_object *input)
+{
+	const char	*cmd = jget(input, "command");
+	int		 is_editor = strcmp(tool, "str_replace_based_edit_tool") == 0;
+	int		 read_only = is_editor && cmd != NULL && strcmp(cmd, "view") == 0;
+
+	if (strcmp(mode, "bypassPermissions") == 0)
+		return PERM_ALLOW;
+	if (read_only)
+		return PERM_ALLOW;
+	if (strcmp(mode, "plan") == 0)
+		return PERM_DENY_PLAN;
+	if (strcmp(mode, "acceptEdits") == 0 && is_editor)
+		return PERM_ALLOW;
+	return PERM_ASK;
+}
+
+/*
+ * A bash grant covers a command prefix: the program, plus its subcommand
+ * for tools that have them ("git status", "npm test"), so "remember" on
+ * `npm test` does not also allow `rm -rf`.
+ */
+void
+perm_grant_key(const char *tool, json_object *input, char *out, size_t cap)
+{
+	static const char *const multi[] = { "git", "npm", "npx", "yarn", "pnpm",
+	    "cargo", "go", "make", "pip", "pip3", "python", "python3", "node",
+	    "docker", "kubectl", "bundle", "rake", "gradle", "mvn", "dotnet" };
+	const char	*cmd, *p, *w1, *w2;
+	size_t		 l1, l2 = 0, i;
+
+	if (strcmp(tool, "bash") != 0) {
+		snprintf(out, cap, "editor");
+		return;
+	}
+	cmd = jget(input, "command");
+	p = cmd ? cmd : "";
+	while (*p == ' ' || *p == '\t')
+		p++;
+	w1 = p;
+	l1 = strcspn(w1, " \t\n;&|");
+	p = w1 + l1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	w2 = p;
+	for (i = 0; i < sizeof(multi) / sizeof(multi[0]); i++)
+		if (strlen(multi[i]) == l1 && strncmp(w1, multi[i], l1) == 0 &&
+		    *w2 != '-' && *w2 != '\0')
+			l2 = strcspn(w2, " \t\n;&|");
+	if (l2 > 0)
+		snprintf(out, cap, "bash:%.*s %.*s", (int)l1, w1, (int)l2, w2);
+	else
+		snprintf(out, cap, "bash:%.*s", (int)l1, w1);
+}
+
+/*
+ * A remembered prefix covers a command only when the command is that
+ * prefix followed by arguments and contains no further commands (;, &&,
+ * |, backticks, $( ), newlines): "git status; rm -rf /" never rides on a
+ * "git status" grant.
+ */
+static int
+simple_command(const char *cmd)
+{
+	return strpbrk(cmd, ";&|`\n") == NULL && strstr(cmd, "$(") == NULL &&
+	    strchr(cmd, '>') == NULL;
+}
+
+int
+perm_remembered(struct store *s, const char *sid, const char *tool,
+    json_object *input)
+{
+	redisReply	*r;
+	char		 key[96], grant[512];
+	const char	*cmd = jget(input, "command");
+	int		 rc;
+
+	if (strcmp(tool, "bash") == 0 && (cmd == NULL || !simple_command(cmd)))
+		return 0;
+	perm_grant_key(tool, input, grant, sizeof(grant));
+	snprintf(key, sizeof(key), "cw:perm:remember:%s", sid);
+	if ((r = store_cmdv(s, "SISMEMBER", key, grant, NULL)) == NULL)
+		return 0;
+	rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+	freeReplyObject(r);
+	return rc;
+}
+
+void
+perm_remember(struct store *s, const char *sid, const char *tool,
+    json_object *input)
+{
+	redisReply	*r;
+	char		 key[96], grant[512];
+
+	perm_grant_key(tool, input, grant, sizeof(grant));
+	snprintf(key, sizeof(key), "cw:perm:remember:%s", sid);
+	if ((r = store_cmdv(s, "SADD", key, grant, NULL)) != NULL)
+		freeReplyObject(r);
+}
+
+void
+perm_summary(const char *tool, json_object *input, char *out, size_t cap)
+{
+	const char	*cmd = jget(input, "command"), *path = jget(input, "path");
+
+	if (strcmp(tool, "bash") == 0)
+		snprintf(out, cap, "Run a command: %.300s", cmd ? cmd : "(restart)");
+	else if (cmd != NULL && strcmp(cmd, "create") == 0)
+		snprintf(out, cap, "Create %.300s", path ? path : "?");
+	else if (cmd != NULL && strcmp(cmd, "insert") == 0)
+		snprintf(out, cap, "Insert lines into %.300s", path ? path : "?");
+	else
+		snprintf(out, cap, "Edit %.300s", path ? path : "?");
+}
+
+int
+perm_create(struct store *s, const char *sid, const char *run_id,
+    const char *tool_use_id, const char *tool, json_object *input,
+    const char *summary, long long timeout_s, char *request_id, long *expires)
+{
+	redisReply	*r;
+	char		 key[128], pkey[96], now[32], exp[32];
+	time_t		 t = time(NULL);
+
+	if (auth_random_hex(request_id, 12) == -1)
+		return -1;
+	*expires = (long)(t + timeout_s);
+	snprintf(key, sizeof(key), "cw:perm:%s:%s", sid, request_id);
+	snprintf(pkey, sizeof(pkey), "cw:perm:pending:%s", sid);
+	snprintf(now, sizeof(now), "%lld", (long long)t);
+	snprintf(exp, sizeof(exp), "%ld", *expires);
+	r = store_cmdv(s, "HSET", key, "run_id", run_id, "tool_use_id", tool_use_id,
+	    "tool", tool, "input", json_object_to_json_string_ext(input,
+	    JSON_C_TO_STRING_PLAIN), "summary", summary, "status", "pending",
+	    "created_at", now, "expires_at", exp, NULL);
+	if (r == NULL)
+		return -1;
+	freeReplyObject(r);
+	if ((r = store_cmdv(s, "EXPIRE", key, "604800", NULL)) != NULL)
+		freeReplyObject(r);
+	if ((r = store_cmdv(s, "SADD", pkey, request_id, NULL)) == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+int
+perm_answer(struct store *s, const char *sid, const char *request_id,
+    const char *decision, int remember, const char *message)
+{
+	redisReply	*r;
+	char		 key[128], now[32];
+	int		 rc;
+
+	snprintf(key, sizeof(key), "cw:perm:%s:%s", sid, request_id);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	r = store_cmdv(s, "EVAL", answer_script, "1", key, decision,
+	    remember ? "1" : "0", message ? message : "", now, NULL);
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+		if (r != NULL)
+			freeReplyObject(r);
+		return -1;
+	}
+	rc = (int)r->integer;
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+perm_status(struct store *s, const char *sid, const char *request_id,
+    char *status, size_t scap, int *remember, char *message, size_t mcap)
+{
+	redisReply	*r;
+	char		 key[128];
+
+	snprintf(key, sizeof(key), "cw:perm:%s:%s", sid, request_id);
+	if ((r = store_cmdv(s, "HMGET", key, "status", "remember", "message",
+	    NULL)) == NULL)
+		return -1;
+	status[0] = message[0] = '\0';
+	*remember = 0;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+		if (r->element[0]->str)
+			snprintf(status, scap, "%s", r->element[0]->str);
+		if (r->element[1]->str)
+			*remember = strcmp(r->element[1]->str, "1") == 0;
+		if (r->element[2]->str)
+			snprintf(message, mcap, "%s", r->element[2]->str);
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+void
+perm_close(struct store *s, const char *sid, const char *request_id,
+    const char *status)
+{
+	redisReply	*r;
+	char		 key[128], pkey[96];
+
+	snprintf(key, sizeof(key), "cw:perm:%s:%s", sid, request_id);
+	snprintf(pkey, sizeof(pkey), "cw:perm:pending:%s", sid);
+	r = store_cmdv(s, "EVAL", close_script, "2", key, pkey, status, request_id,
+	    NULL);
+	if (r != NULL)
+		freeReplyObject(r);
+}
+
+json_object *
+perm_pending(struct store *s, const char *sid)
+{
+	redisReply	*r, *h;
+	json_object	*arr, *o, *in;
+	char		 pkey[96], key[128];
+	size_t		 i, j;
+
+	snprintf(pkey, sizeof(pkey), "cw:perm:pending:%s", sid);
+	if ((r = store_cmdv(s, "SMEMBERS", pkey, NULL)) == NULL)
+		return NULL;
+	arr = json_object_new_array();
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		snprintf(key, sizeof(key), "cw:perm:%s:%s", sid, r->element[i]->str);
+		if ((h = store_cmdv(s, "HGETALL", key, NULL)) == NULL)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "request_id",
+		    json_object_new_string(r->element[i]->str));
+		for (j = 0; h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2) {
+			const char *f = h->element[j]->str, *v = h->element[j + 1]->str;
+
+			if (strcmp(f, "input") == 0 && (in = json_tokener_parse(v)) != NULL)
+				json_object_object_add(o, "input", in);
+			else if (strcmp(f, "created_at") == 0 || strcmp(f, "expires_at") == 0)
+				json_object_object_add(o, f, json_object_new_int64(atoll(v)));
+			else if (strcmp(f, "remember") != 0 && strcmp(f, "message") != 0)
+				json_object_object_add(o, f, json_object_new_string(v));
+		}
+		freeReplyObject(h);
+		if (json_object_object_get_ex(o, "status", &in) &&
+		    strcmp(json_object_get_string(in), "pending") == 0)
+			json_object_array_add(arr, o);
+		else
+			json_object_put(o);
+	}
+	freeReplyObject(r);
+	return arr;
+}

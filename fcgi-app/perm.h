@@ -1,0 +1,57 @@
+/*
+ * perm: permission requests between a runner (which asks) and the person
+ * (who answers through the API). Keys: cw:perm:<sid>:<request_id> (hash:
+ * run_id, tool_use_id, tool, input, summary, status pending|allow|deny|
+ * expired|cancelled, remember, message, created_at, expires_at),
+ * cw:perm:pending:<sid> (set of open request ids, for the SSE snapshot),
+ * cw:perm:remember:<sid> (set of "editor" and "bash:<prefix>" grants for
+ * the rest of the session).
+ */
+#ifndef CW_PERM_H
+#define CW_PERM_H
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+struct store;
+
+enum perm_verdict {
+	PERM_ALLOW = 0,
+	PERM_ASK,
+	PERM_DENY_PLAN
+};
+
+/* What the session's mode says about this call (before remembered grants). */
+enum perm_verdict perm_policy(const char *mode, const char *tool, json_object *input);
+/* The grant key a "remember" answer stores: "editor" or "bash:<prefix>". */
+void	perm_grant_key(const char *tool, json_object *input, char *out, size_t cap);
+/* 1 when the session remembered a grant for this call. */
+int	perm_remembered(struct store *, const char *sid, const char *tool,
+	    json_object *input);
+void	perm_remember(struct store *, const char *sid, const char *tool,
+	    json_object *input);
+/* A one-line description for the approval card. */
+void	perm_summary(const char *tool, json_object *input, char *out, size_t cap);
+
+/* Records a pending request; fills request_id. 0 or -1. */
+int	perm_create(struct store *, const char *sid, const char *run_id,
+	    const char *tool_use_id, const char *tool, json_object *input,
+	    const char *summary, long long timeout_s, char *request_id,
+	    long *expires_at);
+/*
+ * Answers a pending request (API side): 0 recorded, 1 no such request,
+ * 2 already answered or expired, -1 Redis error.
+ */
+int	perm_answer(struct store *, const char *sid, const char *request_id,
+	    const char *decision, int remember, const char *message);
+/* Current status of a request into out (pending/allow/deny/...); -1 error. */
+int	perm_status(struct store *, const char *sid, const char *request_id,
+	    char *status, size_t scap, int *remember, char *message, size_t mcap);
+/* Closes a request (expired/cancelled) unless already answered; drops it from pending. */
+void	perm_close(struct store *, const char *sid, const char *request_id,
+	    const char *status);
+/* The session's open requests as a JSON array (new reference), or NULL. */
+json_object *perm_pending(struct store *, const char *sid);
+
+#endif

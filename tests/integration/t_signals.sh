@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# t_signals.sh: the master's signals, as an operator uses them:
+#   SIGHUP  reload without dropping a request (and refuse a bad config)
+#   SIGUSR1 reopen the log file (logrotate)
+#   SIGQUIT graceful stop: in-flight requests complete
+#   SIGTERM fast stop
+# The configuration comes from an env-file (--config) so SIGHUP re-reads it.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+cw_require_tools
+
+CW_CONF_MODE='file'
+
+# ---- load generator: LOAD_JOBS loops of curl, 10 requests per connection ----------
+LOAD_JOBS=3
+load_start() {
+	local j
+	rm -f "$T/load.stop" "$T"/load.*.codes
+	for ((j = 0; j < LOAD_JOBS; j++)); do
+		(
+			args=()
+			for ((k = 0; k < 10; k++)); do
+				args+=(-o /dev/null "$BASE_URL/api/live")
+			done
+			while [ ! -e "$T/load.stop" ]; do
+				curl -4ks --http2 --max-time 10 -w '%{http_code}\n' "${args[@]}" \
+					>>"$T/load.$j.codes" 2>/dev/null
+			done
+		) </dev/null >/dev/null 2>&1 &
+		BG_PIDS+=($!)
+	done
+}
+load_stop() {
+	local p
+	touch "$T/load.stop"
+	for p in "${BG_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	BG_PIDS=()
+}
+
+health_api() {
+	api_get /api/health
+	[ "$(json .checks.pools.api.live)" = "$1" ] && [ "$(json .checks.pools.api.expected)" = "$1" ]
+}
+
+all_gen() {
+	local p g
+	for p in $(all_children); do
+		g=$(worker_generation "$p")
+		[ "$g" = "$1" ] || return 1
+	done
+	return 0
+}
+
+cw_start_all || cw_bail "could not start redis + claude-web + nginx"
+# The env-file really is the source of the settings.
+like "$(tr '\0' ' ' <"/proc/$MASTER_PID/cmdline")" "--config $CW_ENV_FILE" "claude-web runs with --config (env-file)"
+
+# ---- SIGHUP under load: no request fails -----------------------------------------------
+gen1_pids=$(all_children | sort | tr '\n' ' ')
+log_mark
+load_start
+sleep 1
+# A slow request on an old worker must survive the reload (graceful drain).
+(
+	curl -4ks --http2 --max-time 20 -o "$T/hup-slow.body" -w '%{http_code}' \
+		"$BASE_URL/api/debug/sleep?ms=1500" >"$T/hup-slow.code" 2>/dev/null
+) </dev/null >/dev/null 2>&1 &
+hup_slow=$!
+sleep 0.5
+kill -HUP "$MASTER_PID"
+sleep 1.5
+kill -HUP "$MASTER_PID"
+sleep 1.5
+load_stop
+wait "$hup_slow"
+is "$(cat "$T/hup-slow.code")" 200 "a slow request in flight during SIGHUP completes with 200"
+is "$(jq -r .slept_ms "$T/hup-slow.body" 2>/dev/null)" 1500 "the slow request got its full response"
+total=$(cat "$T"/load.*.codes | grep -c .)
+bad=$(cat "$T"/load.*.codes | grep -vc '^200$')
+diag "SIGHUP under load: $total requests, $bad not 200"
+cmp_ok "$total" -ge 150 "the load generator ran ($total requests in 4.5 s)"
+is "$bad" 0 "no request failed across two SIGHUP reloads (non-200: $(cat "$T"/load.*.codes | grep -v '^200$' | sort | uniq -c | tr '\n' ' '))"
+
+wait_for 5 eval '[ "$(log_since | grep -c "\"msg\":\"reload complete")" -ge 2 ]'
+is "$(log_since | grep -c '"msg":"reload complete')" 2 "log: \"reload complete\" after each SIGHUP"
+if wait_for 12 all_gen 3; then
+	tap_ok "after the reloads every worker belongs to the new generation (3)"
+else
+	tap_fail "after the reloads every worker belongs to the new generation (3)" "children: $(all_children | tr '\n' ' ')"
+fi
+gen3_pids=$(all_children | sort | tr '\n' ' ')
+common=$(comm -12 <(printf '%s\n' $gen1_pids | sort) <(printf '%s\n' $gen3_pids | sort) | tr '\n' ' ')
+is "$common" "" "no worker of the first generation survives the reload"
+is "$(printf '%s\n' $gen3_pids | grep -c .)" 5 "the new generation is complete (2 api + 2 stream + 1 runner)"
+wait_for 3 health_api 2
+is "$(json .status)" healthy "health is healthy after the reloads"
+unlike "$(log_since | grep '"msg":"worker exited"')" '"level":"warning"' "draining old workers is not logged as crashes"
+
+# ---- SIGHUP with a new setting: it takes effect ------------------------------------------
+CW_CONF[API_WORKERS]=3
+cw_write_env_file
+kill -HUP "$MASTER_PID"
+if wait_for 8 health_api 3; then
+	tap_ok "reload applies a changed API_WORKERS (health: api live 3, expected 3)"
+else
+	tap_fail "reload applies a changed API_WORKERS (health: api live 3, expected 3)" "$(cat "$BODY")"
+fi
+
+# ---- SIGHUP with an invalid config: refused, old workers keep serving ---------------------
+wait_for 12 all_gen 4
+before=$(all_children | sort | tr '\n' ' ')
+log_mark
+CW_CONF[LOG_LEVEL]=bogus
+cw_write_env_file
+kill -HUP "$MASTER_PID"
+wait_for 3 eval 'log_since | grep -q "reload refused"'
+refused=$(log_since | grep '"msg":"reload refused')
+like "$refused" '"level":"error"' "log: an invalid config on SIGHUP is refused (error line)"
+like "$refused" 'LOG_LEVEL' "log: the refusal names the bad variable (LOG_LEVEL)"
+sleep 1
+is "$(all_children | sort | tr '\n' ' ')" "$before" "after a refused reload the same workers keep running"
+unlike "$(log_since)" '"msg":"starting new generation"' "no new generation is started for a refused reload"
+api_get /api/live
+is "$HTTP_STATUS" 200 "requests succeed after a refused reload"
+check "the master is still running after a refused reload" master_alive
+CW_CONF[LOG_LEVEL]=debug
+cw_write_env_file
+
+# ---- SIGUSR1: reopen the log file ---------------------------------------------------------
+mv "$CW_LOG" "$CW_LOG.1"
+kill -USR1 "$MASTER_PID"
+if wait_for 3 eval '[ -s "$CW_LOG" ]'; then
+	tap_ok "SIGUSR1: a new log file appears after the old one was moved away"
+else
+	tap_fail "SIGUSR1: a new log file appears after the old one was moved away"
+fi
+like "$(cat "$CW_LOG" 2>/dev/null)" '"msg":"log reopened"' "the new log file has the master's \"log reopened\" line"
+for ((i = 0; i < 20; i++)); do api_get /api/live; done
+n=$(grep -c '"msg":"request"' "$CW_LOG" 2>/dev/null)
+cmp_ok "$n" -ge 15 "workers log requests to the new file ($n of 20 request lines)"
+old_size=$(wc -c <"$CW_LOG.1")
+n0=$(grep -c '"msg":"request"' "$CW_LOG" 2>/dev/null)
+for ((i = 0; i < 10; i++)); do api_get /api/live; done
+is "$(wc -c <"$CW_LOG.1")" "$old_size" "the moved-away log file no longer grows"
+is "$(($(grep -c '"msg":"request"' "$CW_LOG") - n0))" 10 "all 10 later requests are logged in the new file"
+
+# ---- SIGQUIT: graceful stop, the in-flight request completes -----------------------------
+kids=$(all_children | tr '\n' ' ')
+(
+	curl -4ks --http2 --max-time 20 -o "$T/slow.body" -w '%{http_code}' \
+		"$BASE_URL/api/debug/sleep?ms=2000" >"$T/slow.code" 2>/dev/null
+) </dev/null >/dev/null 2>&1 &
+slow=$!
+sleep 0.5
+t0=$(now_ms)
+kill -QUIT "$MASTER_PID"
+sleep 0.2
+api_get /api/live
+like "$HTTP_STATUS" '^(502|503)$' "during a graceful stop new requests are refused (502/503), not queued"
+cmp_ok "$(awk -v t="$HTTP_TIME" 'BEGIN { printf "%d", t * 1000 }')" -lt 1000 "the refusal is immediate (< 1 s)"
+is_json_error "$HTTP_STATUS" "the refusal during a graceful stop is JSON"
+wait "$slow"
+is "$(cat "$T/slow.code")" 200 "SIGQUIT: the in-flight slow request completes with 200"
+is "$(jq -r .slept_ms "$T/slow.body" 2>/dev/null)" 2000 "SIGQUIT: the slow request got its full response"
+if wait_for 5 pid_gone "$MASTER_PID"; then
+	tap_ok "SIGQUIT: the master exits after the request ($(($(now_ms) - t0)) ms after the signal)"
+else
+	tap_fail "SIGQUIT: the master exits after the request (within 5 s)"
+fi
+gone=1
+for p in $kids; do pid_gone "$p" || gone=0; done
+is "$gone" 1 "SIGQUIT: no orphan workers are left"
+check "SIGQUIT: the api socket is removed" test ! -e "$API_SOCKET"
+check "SIGQUIT: the stream socket is removed" test ! -e "$STREAM_SOCKET"
+check "SIGQUIT: the pid file is removed" test ! -e "$CW_PID_FILE"
+like "$(tail -n 3 "$CW_LOG")" '"msg":"master exiting"' "SIGQUIT: log ends with \"master exiting\""
+cw_stop_app TERM 1
+is "$MASTER_EXIT" 0 "SIGQUIT: the master exits with status 0"
+
+# ---- SIGTERM: fast stop ---------------------------------------------------------------------
+CW_CONF[API_WORKERS]=2
+cw_start_app || cw_bail "could not restart claude-web"
+api_get /api/live
+is "$HTTP_STATUS" 200 "claude-web restarted"
+kids=$(all_children | tr '\n' ' ')
+(
+	curl -4ks --http2 --max-time 20 -o /dev/null -w '%{http_code}' \
+		"$BASE_URL/api/debug/sleep?ms=10000" >"$T/slow2.code" 2>/dev/null
+) </dev/null >/dev/null 2>&1 &
+slow=$!
+sleep 0.3
+t0=$(now_ms)
+kill -TERM "$MASTER_PID"
+if wait_for 2 pid_gone "$MASTER_PID"; then
+	tap_ok "SIGTERM: the master exits within 2 s even with a 10 s request in flight ($(($(now_ms) - t0)) ms)"
+else
+	tap_fail "SIGTERM: the master exits within 2 s even with a 10 s request in flight"
+fi
+gone=1
+for p in $kids; do pid_gone "$p" || gone=0; done
+is "$gone" 1 "SIGTERM: all workers are gone"
+check "SIGTERM: the api socket is removed" test ! -e "$API_SOCKET"
+wait "$slow"
+like "$(cat "$T/slow2.code")" '^(502|504)$' "SIGTERM: the in-flight request is cut off (502/504), not left hanging"
+cw_stop_app TERM 1
+is "$MASTER_EXIT" 0 "SIGTERM: the master exits with status 0"
+
+tap_done
