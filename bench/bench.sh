@@ -2,17 +2,33 @@
 # bench/bench.sh [OUTFILE]
 #
 # Starts a private claude-web stack (scripts/start.sh with a temporary
-# STATE_DIR and free ports), then measures with wrk, on the same nginx:
-#   - GET /__nginx_ceiling  nginx alone (return 200): the ceiling
-#   - GET /api/live         nginx -> FastCGI api worker -> response
-# and prints req/s, p50 and p99 for each and the live/ceiling ratio; then the
-# private memory (Private_* of /proc/PID/smaps_rollup) of the master and of
-# one idle api worker; and, if hyperfine is installed, the time of
-# `claude-web -t` (config validation = startup cost). The report goes to
-# stdout and, if OUTFILE is given, to OUTFILE too. The stack is stopped and
-# its temporary directory removed at the end.
+# STATE_DIR and free ports, ANTHROPIC_BASE_URL pointing at the instrumented
+# fake bench/relay_fake.py), then measures, each figure beside a baseline
+# taken in the same run:
+#   1. wrk over HTTPS on the same nginx: GET /__nginx_ceiling (nginx alone,
+#      return 200), GET /api/live (nginx -> FastCGI api worker, no Redis) and
+#      GET /api/sessions (Bearer token of a user with 20 sessions: JWT check,
+#      per-user rate limit and session list in Redis): req/s, p50, p99;
+#      then the private memory (Private_* of /proc/PID/smaps_rollup) of the
+#      master and of one idle api worker, and, if hyperfine is installed, the
+#      time of `claude-web -t` (config validation = startup cost).
+#   2. relay latency: the time from the fake writing a text delta to an SSE
+#      client of /api/sessions/ID/events through nginx receiving it, p50/p99,
+#      beside a client reading the fake directly (bench/sse_relay.py).
+#   3. concurrent idle event streams (bench/sse_hold.py): STREAMS SSE
+#      connections held open, with the memory of the stream workers, nginx
+#      and redis, the idle CPU, and GET /api/live under wrk while they are
+#      open, beside the same without them.
+# The report goes to stdout and, if OUTFILE is given, to OUTFILE too. The
+# stack is stopped and its temporary directory removed at the end.
 #
 # Environment: THREADS (2), CONNECTIONS (32), DURATION (10s), WARMUP (2s),
+# PARTS ("sessions relay streams": which of the parts after ceiling/live to
+# run), SESSIONS (20), STREAMS (1000), STREAM_WORKERS (STREAMS + 100 with
+# the streams part), RELAY_DELTAS (1000), RELAY_INTERVAL_MS (5),
+# NGINX_WORKER_CONNECTIONS (4096; the template has 1024, too few for
+# STREAMS, see bench/README.md; empty keeps the template's value),
+# RATE_LIMIT_PER_MINUTE (1000000, the maximum claude-web accepts),
 # CLAUDE_WEB_BIN (default: build/claude-web, built by start.sh if needed),
 # KEEP_STATE=1 keeps the temporary STATE_DIR. Every claude-web variable
 # (API_WORKERS, LOG_LEVEL, ...) passes through to the stack.
@@ -35,11 +51,20 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
+PARTS=${PARTS:-sessions relay streams}
+SESSIONS=${SESSIONS:-20}
+STREAMS=${STREAMS:-1000}
+RELAY_DELTAS=${RELAY_DELTAS:-1000}
+RELAY_INTERVAL_MS=${RELAY_INTERVAL_MS:-5}
+NGINX_WORKER_CONNECTIONS=${NGINX_WORKER_CONNECTIONS-4096}
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-if [ -n "$(cw_missing_cmds wrk)" ]; then
+missing=$(cw_missing_cmds wrk)
+if [ -n "$missing" ]; then
 	cw_log "wrk is missing; running scripts/install-deps.sh --bench"
 	"$CW_ROOT/scripts/install-deps.sh" --bench
 fi
+[ -z "$(cw_missing_cmds python3 jq curl)" ] || cw_die "needs python3, jq and curl"
 
 # ---- private stack -------------------------------------------------------------
 # Short path: unix socket paths must stay under 108 bytes.
@@ -51,8 +76,23 @@ HTTP_PORT=$(cw_free_port) || cw_die "no free port"
 while [ "$HTTP_PORT" = "$HTTPS_PORT" ]; do HTTP_PORT=$(cw_free_port); done
 export HTTPS_PORT HTTP_PORT
 
+# Limits the measurements need (all overridable from the environment).
+# RATE_LIMIT_PER_MINUTE is per user and every wrk request counts.
+: "${RATE_LIMIT_PER_MINUTE:=1000000}"
+if part streams; then
+	: "${STREAM_WORKERS:=$((STREAMS + 100))}"
+fi
+: "${STREAM_WORKERS:=8}"
+: "${REDIS_MAX_CONNECTIONS:=$((${API_WORKERS:-4} + STREAM_WORKERS + ${RUNNER_WORKERS:-2} + 16))}"
+: "${SSE_MAX_CONN:=$STREAM_WORKERS}"
+: "${ANTHROPIC_API_KEY:=sk-bench-not-a-real-key}"
+export RATE_LIMIT_PER_MINUTE STREAM_WORKERS REDIS_MAX_CONNECTIONS SSE_MAX_CONN ANTHROPIC_API_KEY
+
+fake_pid='' hold_pid=''
 cleanup() {
 	local rc=$?
+	[ -z "$hold_pid" ] || kill "$hold_pid" 2>/dev/null || true
+	[ -z "$fake_pid" ] || kill "$fake_pid" 2>/dev/null || true
 	STATE_DIR=$STATE_DIR "$CW_ROOT/scripts/stop.sh" >/dev/null 2>&1 || true
 	if [ "${KEEP_STATE:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
 		cw_log "state kept in $STATE_DIR"
@@ -64,10 +104,46 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-cw_log "starting a private stack in $STATE_DIR (https port $HTTPS_PORT)"
+# The instrumented fake Anthropic API (bench/relay_fake.py) on a free port.
+python3 "$CW_ROOT/bench/relay_fake.py" --port 0 --port-file "$STATE_DIR/fake.port" \
+	</dev/null >"$STATE_DIR/fake.log" 2>&1 &
+fake_pid=$!
+for _ in $(seq 1 50); do
+	[ -s "$STATE_DIR/fake.port" ] && break
+	cw_alive "$fake_pid" || cw_die "relay_fake.py exited: $(cat "$STATE_DIR/fake.log")"
+	sleep 0.1
+done
+[ -s "$STATE_DIR/fake.port" ] || cw_die "relay_fake.py did not start"
+FAKE_PORT=$(cat "$STATE_DIR/fake.port")
+export ANTHROPIC_BASE_URL=http://127.0.0.1:$FAKE_PORT
+
+cw_log "starting a private stack in $STATE_DIR (https port $HTTPS_PORT," \
+	"$STREAM_WORKERS stream workers)"
 "$CW_ROOT/scripts/start.sh" >/dev/null
 BASE=https://localhost:$HTTPS_PORT
 BIN=$(sed -n 's/^BIN=//p' "$CW_STACK_FILE")
+ADMIN_BIN=$(dirname "$BIN")/claude-web-admin
+CAFILE=${TLS_CERT:-$CW_TLS_DIR/cert.pem}
+
+# nginx's worker_connections is fixed in the template (1024 per worker); an
+# SSE stream takes two connections (client + FastCGI). The rendered file is
+# patched and nginx restarted with the arguments start.sh uses.
+nginx_wc=$(awk '$1 == "worker_connections" { sub(/;/, "", $2); print $2; exit }' "$CW_NGINX_CONF")
+if [ -n "$NGINX_WORKER_CONNECTIONS" ] && [ "$NGINX_WORKER_CONNECTIONS" != "$nginx_wc" ]; then
+	cw_log "restarting nginx with worker_connections $NGINX_WORKER_CONNECTIONS (template: $nginx_wc)"
+	npid=$(cw_read_pid "$CW_NGINX_PIDFILE")
+	kill -QUIT "$npid"
+	cw_wait_gone "$npid" 10 || cw_die "nginx did not stop"
+	sed -i "s/^\( *worker_connections \)[0-9]*;/\1$NGINX_WORKER_CONNECTIONS;/" "$CW_NGINX_CONF"
+	nginx -p "$CW_NGINX_DIR" -c "$CW_NGINX_CONF" \
+		-g "worker_processes ${NGINX_WORKER_PROCESSES:-auto};" 2>>"$CW_LOG_DIR/nginx-error.log" ||
+		cw_die "nginx did not restart"
+	for _ in $(seq 1 50); do
+		[ "$(curl -ks -o /dev/null -w '%{http_code}' "$BASE/api/live")" = 200 ] && break
+		sleep 0.1
+	done
+	nginx_wc=$NGINX_WORKER_CONNECTIONS
+fi
 
 # ---- helpers -------------------------------------------------------------------
 # to_ms VALUE: wrk latency ("812.00us", "1.23ms", "1.01s") in milliseconds.
@@ -82,12 +158,14 @@ to_ms() {
 	}'
 }
 
-# run_wrk NAME PATH: sets <NAME>_rps, <NAME>_p50, <NAME>_p99, <NAME>_errors.
+# run_wrk NAME PATH [LUA]: sets <NAME>_rps, <NAME>_p50, <NAME>_p99, <NAME>_errors.
 run_wrk() {
 	local name=$1 url=$BASE$2 out rps p50 p99 non2xx sockerr
-	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null 2>&1 || true
-	cw_log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
-	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" 2>&1) ||
+	local -a script=()
+	[ -z "${3:-}" ] || script=(-s "$3")
+	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${script[@]}" "$url" >/dev/null 2>&1 || true
+	cw_log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency ${script[*]} $url"
+	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${script[@]}" "$url" 2>&1) ||
 		cw_die "wrk failed: $out"
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
 	p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
@@ -101,6 +179,13 @@ run_wrk() {
 	printf -v "${name}_p50" '%s' "$(to_ms "$p50")"
 	printf -v "${name}_p99" '%s' "$(to_ms "$p99")"
 	printf -v "${name}_errors" '%s' "${non2xx:-0} non-2xx${sockerr:+; socket errors: $sockerr}"
+}
+
+# wrk_row NAME LABEL: one line of the throughput table.
+wrk_row() {
+	local n=$1
+	local r=${n}_rps p50=${n}_p50 p99=${n}_p99 e=${n}_errors
+	printf '%-26s %11s %9s %9s  %s\n' "$2" "${!r}" "${!p50}" "${!p99}" "${!e}"
 }
 
 # mem_kb PID: "PRIVATE PSS RSS" in kB from smaps_rollup (Private_* summed).
@@ -127,9 +212,59 @@ api_workers() {
 	done
 }
 
-# ---- measurements ------------------------------------------------------------------
+# procmem mem|cpu [ARGS]: bench/procmem.py on this stack's processes (JSON).
+procmem() {
+	local what=$1
+	shift
+	python3 "$CW_ROOT/bench/procmem.py" "$what" --master "$(cw_read_pid "$CW_MASTER_PIDFILE")" \
+		--api-socket "$(sed -n 's/^API_SOCKET=//p' "$CW_ENV_FILE")" \
+		--stream-socket "$(sed -n 's/^STREAM_SOCKET=//p' "$CW_ENV_FILE")" \
+		--nginx "$(cw_read_pid "$CW_NGINX_PIDFILE")" \
+		--redis "$(cw_read_pid "$CW_REDIS_PIDFILE")" "$@"
+}
+
+# redis_info FIELD: a field of INFO from the private redis (empty if none).
+redis_info() {
+	[ -S "$CW_REDIS_SOCKET" ] || return 0
+	REDISCLI_AUTH=$(cat "$CW_SECRETS_DIR/redis_password") \
+		redis-cli -s "$CW_REDIS_SOCKET" info 2>/dev/null | tr -d '\r' |
+		awk -F: -v f="$1" '$1 == f { print $2; exit }'
+}
+
+# j JSON FILTER: jq -r shorthand.
+j() { jq -r "$2" <<<"$1"; }
+
+# ---- user, token, sessions ------------------------------------------------------------
+TOKEN='' SIDS=''
+if part sessions || part relay || part streams; then
+	bench_pw=$(openssl rand -hex 16)
+	printf '%s\n' "$bench_pw" | "$ADMIN_BIN" --config "$CW_ENV_FILE" user add bench >/dev/null ||
+		cw_die "claude-web-admin user add failed"
+	TOKEN=$(curl -ks -X POST "$BASE/api/auth/login" -H 'Content-Type: application/json' \
+		--data-binary "$(jq -cn --arg p "$bench_pw" '{username: "bench", password: $p}')" |
+		jq -r '.token // empty')
+	[ -n "$TOKEN" ] || cw_die "login failed"
+	for i in $(seq 1 "$SESSIONS"); do
+		code=$(curl -ks -o /dev/null -w '%{http_code}' -X POST "$BASE/api/sessions" \
+			-H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+			--data-binary "{\"title\":\"bench session $i\"}")
+		[ "$code" = 201 ] || cw_die "POST /api/sessions answered $code (session $i)"
+	done
+	list=$(curl -ks "$BASE/api/sessions?limit=100" -H "Authorization: Bearer $TOKEN")
+	SIDS=$(jq -r '[.sessions[].id] | join(",")' <<<"$list")
+	nsess=$(jq '.sessions | length' <<<"$list")
+	[ "$nsess" = "$SESSIONS" ] || cw_die "expected $SESSIONS sessions, the list has $nsess"
+	sessions_bytes=$(curl -ks -o /dev/null -w '%{size_download}' "$BASE/api/sessions" \
+		-H "Authorization: Bearer $TOKEN")
+	lua=$STATE_DIR/auth.lua
+	printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$TOKEN" >"$lua"
+	cw_log "user bench logged in, $nsess sessions"
+fi
+
+# ---- 1. throughput ------------------------------------------------------------------
 run_wrk ceiling /__nginx_ceiling
 run_wrk live /api/live
+part sessions && run_wrk sessions /api/sessions "$lua"
 # shellcheck disable=SC2154 # set by run_wrk via printf -v
 ratio=$(awk -v a="$live_rps" -v b="$ceiling_rps" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')
 
@@ -161,19 +296,90 @@ if command -v hyperfine >/dev/null 2>&1; then
 	fi
 fi
 
+# ---- 2. relay latency ----------------------------------------------------------------
+relay_json='' direct_json=''
+if part relay; then
+	sid=${SIDS%%,*}
+	cw_log "relay: $RELAY_DELTAS deltas every $RELAY_INTERVAL_MS ms, through nginx (session $sid)"
+	relay_json=$(python3 "$CW_ROOT/bench/sse_relay.py" relay --host localhost --port "$HTTPS_PORT" \
+		--cafile "$CAFILE" --token "$TOKEN" --session "$sid" \
+		--deltas "$RELAY_DELTAS" --interval-ms "$RELAY_INTERVAL_MS") || cw_die "relay client failed"
+	cw_log "relay: the same, reading the fake directly"
+	direct_json=$(python3 "$CW_ROOT/bench/sse_relay.py" direct --host 127.0.0.1 --port "$FAKE_PORT" \
+		--deltas "$RELAY_DELTAS" --interval-ms "$RELAY_INTERVAL_MS") || cw_die "direct client failed"
+fi
+
+# ---- 3. concurrent idle streams ------------------------------------------------------
+hold_ready='' hold_result=''
+if part streams; then
+	sleep 1
+	mem_before=$(procmem mem)
+	cpu_before=$(procmem cpu --seconds 3)
+	cw_log "streams: opening $STREAMS SSE connections over $SESSIONS sessions"
+	python3 "$CW_ROOT/bench/sse_hold.py" --host localhost --port "$HTTPS_PORT" --cafile "$CAFILE" \
+		--token "$TOKEN" --sessions "$SIDS" --count "$STREAMS" \
+		--ready-file "$STATE_DIR/hold.ready" --stop-file "$STATE_DIR/hold.stop" \
+		--result-file "$STATE_DIR/hold.result" </dev/null 2>"$STATE_DIR/hold.err" &
+	hold_pid=$!
+	while [ ! -s "$STATE_DIR/hold.ready" ]; do
+		cw_alive "$hold_pid" || cw_die "sse_hold.py exited: $(cat "$STATE_DIR/hold.err")"
+		sleep 0.2
+	done
+	hold_ready=$(cat "$STATE_DIR/hold.ready")
+	cw_log "streams: $(j "$hold_ready" .opened_with_snapshot) open with a snapshot" \
+		"in $(j "$hold_ready" .open_seconds) s"
+	sleep 1
+	mem_with=$(procmem mem)
+	redis_clients=$(redis_info connected_clients)
+	redis_blocked=$(redis_info blocked_clients)
+	cpu_with=$(procmem cpu --seconds 5)
+	run_wrk live_streams /api/live
+	touch "$STATE_DIR/hold.stop"
+	for _ in $(seq 1 100); do
+		[ -s "$STATE_DIR/hold.result" ] && break
+		sleep 0.1
+	done
+	hold_result=$(cat "$STATE_DIR/hold.result" 2>/dev/null || echo '{}')
+	wait "$hold_pid" 2>/dev/null || true
+	hold_pid=''
+	sse_503=$(grep -c 'limiting connections' "$CW_LOG_DIR/nginx-error.log" 2>/dev/null || true)
+	wc_warn=$(grep -c 'worker_connections are not enough' "$CW_LOG_DIR/nginx-error.log" 2>/dev/null || true)
+fi
+
 # ---- report --------------------------------------------------------------------
+# mem_row GROUP LABEL: count and private/PSS kB before and with the streams.
+mem_row() {
+	printf '  %-16s %6s %12s %12s %10s\n' "$2" "$(j "$mem_with" ".$1.n")" \
+		"$(j "$mem_before" ".$1.private_kb")" "$(j "$mem_with" ".$1.private_kb")" \
+		"$(jq -rn --argjson a "$mem_before" --argjson b "$mem_with" --argjson n "$STREAMS" \
+			"if \$n > 0 then ((\$b.$1.private_kb - \$a.$1.private_kb) / \$n * 10 | round / 10) else 0 end")"
+}
+ms() { jq -r "$2 | if . == null then \"-\" else (. * 1000 | round / 1000 | tostring) end" <<<"$1"; }
+
 # shellcheck disable=SC2154 # set by run_wrk via printf -v
 report=$(
 	echo "claude-web benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "host: $(nproc) cpu, $(uname -sr); $("$BIN" --version 2>/dev/null | head -n 1)"
 	echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency over HTTPS (HTTP/1.1);" \
-		"nginx worker_processes ${NGINX_WORKER_PROCESSES:-auto}; ${#workers[@]} api workers"
+		"nginx worker_processes ${NGINX_WORKER_PROCESSES:-auto}, worker_connections $nginx_wc;" \
+		"${#workers[@]} api workers, $STREAM_WORKERS stream workers"
 	echo
-	printf '%-18s %12s %10s %10s  %s\n' path req/s p50_ms p99_ms errors
-	printf '%-18s %12s %10s %10s  %s\n' /__nginx_ceiling "$ceiling_rps" "$ceiling_p50" "$ceiling_p99" "$ceiling_errors"
-	printf '%-18s %12s %10s %10s  %s\n' /api/live "$live_rps" "$live_p50" "$live_p99" "$live_errors"
+	echo "== 1. throughput (same nginx, same run) =="
+	printf '%-26s %11s %9s %9s  %s\n' path req/s p50_ms p99_ms errors
+	wrk_row ceiling /__nginx_ceiling
+	wrk_row live /api/live
+	if part sessions; then
+		wrk_row sessions "/api/sessions (auth)"
+	fi
 	echo
 	echo "live/ceiling: ${ratio}%   (target >= 20%; p99 target < 10 ms)"
+	if part sessions; then
+		echo "/api/sessions: Bearer token, user with $SESSIONS sessions, $sessions_bytes-byte" \
+			"JSON answer; sessions/live: $(awk -v a="$sessions_rps" -v b="$live_rps" \
+				'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')%," \
+			"sessions/ceiling: $(awk -v a="$sessions_rps" -v b="$ceiling_rps" \
+				'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')%"
+	fi
 	echo
 	echo "memory, kB (/proc/PID/smaps_rollup; private = sum of Private_*):"
 	printf '  %-16s %9s %9s %9s\n' process private pss rss
@@ -181,6 +387,59 @@ report=$(
 	printf '  %-16s %9s %9s %9s  (pid %s)\n' "idle ${worker_kind%% *} worker" "$worker_kb" "$worker_pss" "$worker_rss" "${worker:-none}"
 	[ "$worker_kind" = "api worker" ] || echo "  note: $worker_kind"
 	[ -z "$startup" ] || echo "claude-web -t (hyperfine mean): $startup"
+	if part relay; then
+		echo
+		echo "== 2. relay latency: fake writes a text delta -> client receives it =="
+		echo "$RELAY_DELTAS deltas, one every $RELAY_INTERVAL_MS ms (after a 20-delta warm-up)," \
+			"stamped with time.time_ns() by bench/relay_fake.py"
+		printf '%-34s %6s %8s %8s %8s %8s\n' path n p50_ms p90_ms p99_ms max_ms
+		printf '%-34s %6s %8s %8s %8s %8s\n' "direct: fake -> client (loopback)" \
+			"$(j "$direct_json" .measured.n)" "$(ms "$direct_json" .measured.p50)" \
+			"$(ms "$direct_json" .measured.p90)" "$(ms "$direct_json" .measured.p99)" \
+			"$(ms "$direct_json" .measured.max)"
+		printf '%-34s %6s %8s %8s %8s %8s\n' "relay: fake -> runner -> redis ->" \
+			"$(j "$relay_json" .measured.n)" "$(ms "$relay_json" .measured.p50)" \
+			"$(ms "$relay_json" .measured.p90)" "$(ms "$relay_json" .measured.p99)" \
+			"$(ms "$relay_json" .measured.max)"
+		echo "  stream worker -> nginx (TLS) -> client"
+		echo "added by the relay: p50 $(jq -rn --argjson r "$relay_json" --argjson d "$direct_json" \
+			'($r.measured.p50 - $d.measured.p50) * 1000 | round / 1000') ms," \
+			"p99 $(jq -rn --argjson r "$relay_json" --argjson d "$direct_json" \
+				'($r.measured.p99 - $d.measured.p99) * 1000 | round / 1000') ms   (target: p99 < 5 ms)"
+		[ "$(j "$relay_json" '.errors // [] | length')" = 0 ] ||
+			echo "run errors: $(j "$relay_json" '.errors | join("; ")')"
+	fi
+	if part streams; then
+		echo
+		echo "== 3. concurrent idle SSE streams (HTTP/1.1 over TLS, one connection each) =="
+		echo "requested $(j "$hold_ready" .requested); opened with the snapshot event:" \
+			"$(j "$hold_ready" .opened_with_snapshot) in $(j "$hold_ready" .open_seconds) s;" \
+			"failed: $(j "$hold_ready" .failed) $(j "$hold_ready" '.failures | tostring');" \
+			"still open after the load: $(j "$hold_result" '.still_open // "?"')" \
+			"(held $(j "$hold_result" '.held_seconds // "?"') s)"
+		echo "nginx log: $sse_503 limit_conn rejections, $wc_warn 'worker_connections are not enough'"
+		echo "redis: $redis_clients clients connected, $redis_blocked blocked (XREAD) with the streams open"
+		echo
+		echo "memory, kB private (sum of Private_*), before -> with the streams open:"
+		printf '  %-16s %6s %12s %12s %10s\n' group procs before with per_stream
+		mem_row stream_workers "stream workers"
+		mem_row nginx "nginx (all)"
+		mem_row redis redis
+		mem_row master master
+		echo "  MemAvailable dropped by $(jq -rn --argjson a "$mem_before" --argjson b "$mem_with" \
+			'($a.mem_available_kb - $b.mem_available_kb)') kB (client included)"
+		echo
+		echo "idle CPU, in cores busy (1.0 = one core; machine total includes the client):"
+		printf '  %-22s %10s %10s\n' "" before with
+		for g in machine_cores_busy stream_workers redis nginx master; do
+			printf '  %-22s %10s %10s\n' "$g" "$(j "$cpu_before" ".$g")" "$(j "$cpu_with" ".$g")"
+		done
+		echo
+		printf '%-26s %11s %9s %9s  %s\n' "GET /api/live" req/s p50_ms p99_ms errors
+		wrk_row live "without streams"
+		wrk_row live_streams "with $(j "$hold_ready" .opened_with_snapshot) streams open"
+		echo "(targets: >= 1000 streams, /api/live p99 < 20 ms with them open)"
+	fi
 )
 echo "$report"
 if [ -n "$outfile" ]; then
@@ -190,8 +449,21 @@ if [ -n "$outfile" ]; then
 fi
 
 # Verdict on stderr; the exit status does not depend on it (numbers vary).
-if awk -v r="$ratio" -v p="$live_p99" 'BEGIN { exit !(r >= 20 && p < 10) }'; then
+verdict=()
+# shellcheck disable=SC2154 # set by run_wrk via printf -v
+awk -v r="$ratio" -v p="$live_p99" 'BEGIN { exit !(r >= 20 && p < 10) }' ||
+	verdict+=("live >= 20% of ceiling and p99 < 10 ms")
+if part relay; then
+	jq -en --argjson r "$relay_json" --argjson d "$direct_json" \
+		'($r.measured.p99 - $d.measured.p99) < 5' >/dev/null || verdict+=("relay adds < 5 ms at p99")
+fi
+if part streams; then
+	# shellcheck disable=SC2154 # set by run_wrk via printf -v
+	awk -v n="$(j "$hold_result" '.still_open // 0')" -v p="$live_streams_p99" \
+		'BEGIN { exit !(n >= 1000 && p < 20) }' || verdict+=(">= 1000 streams with /api/live p99 < 20 ms")
+fi
+if [ "${#verdict[@]}" -eq 0 ]; then
 	cw_log "targets met"
 else
-	cw_warn "targets NOT met (live >= 20% of ceiling, p99 < 10 ms)"
+	for v in "${verdict[@]}"; do cw_warn "target NOT met: $v"; done
 fi

@@ -237,7 +237,8 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 		setlim(RLIMIT_CORE, 0);
 		{
 			/* bwrap's own environment would be visible as /proc/1/environ. */
-			static char *const clean_env[] = { "PATH=/usr/bin:/bin", NULL };
+			static char env_path[] = "PATH=/usr/bin:/bin";
+			char *const clean_env[] = { env_path, NULL };
 
 			execve(argv[0], (char *const *)argv, clean_env);
 		}

@@ -18,7 +18,7 @@ CW_PROG=install-deps
 packages=(
 	build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libjwt-dev libssl-dev
-	nginx-light redis-server bubblewrap openssl curl ca-certificates
+	nginx-light redis-server bubblewrap openssl curl ca-certificates procps
 	# jq: the integration tests read JSON responses and logs with it.
 	jq
 	# clang for the sanitizer and libFuzzer builds; the sanitizer runtimes are
