@@ -474,6 +474,8 @@ config_free(struct config *c)
 	free(c->claude_model);
 	free(c->redis_url);
 	free(c->sandbox_bwrap);
+	free(c->code_server_role);
+	free(c->code_server_url);
 	free(c->redis_host);
 	free(c->redis_unix);
 	free(c->redis_password);
@@ -591,6 +593,16 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	    &c->sandbox_output_limit, problems);
 	get_ll(&ef, "PERMISSION_TIMEOUT", 600, 1, 86400, &c->permission_timeout,
 	    problems);
+
+	c->code_server_role = get_str(&ef, "CODE_SERVER_ROLE", "admin");
+	if (strcmp(c->code_server_role, "admin") != 0 &&
+	    strcmp(c->code_server_role, "user") != 0)
+		problem(problems, "CODE_SERVER_ROLE: \"%.32s\" is not admin|user",
+		    c->code_server_role);
+	c->code_server_url = get_str(&ef, "CODE_SERVER_URL", NULL);
+	if (c->code_server_url != NULL &&
+	    strncmp(c->code_server_url, "http://", 7) != 0)
+		problem(problems, "CODE_SERVER_URL: must start with http://");
 
 	c->redis_url = get_str(&ef, "REDIS_URL", "redis://127.0.0.1:6379/0");
 	if (config_parse_redis_url(c->redis_url, &c->redis_host, &c->redis_port,

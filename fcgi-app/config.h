@@ -65,6 +65,10 @@ struct config {
 	long long	 sandbox_output_limit;		/* bytes per stream */
 	long long	 permission_timeout;		/* seconds */
 
+	/* code-server */
+	char		*code_server_role;		/* "admin" or "user" */
+	char		*code_server_url;		/* health probe base, or NULL */
+
 	/* Redis */
 	char		*redis_url;
 	char		*redis_host;		/* TCP host, or NULL */

@@ -16,6 +16,15 @@
 #include "store.h"
 #include "users.h"
 
+/* May this user open code-server (/code/)? CODE_SERVER_ROLE decides. */
+int
+h_can_use_code_server(const struct config *cfg, const struct auth_user *u)
+{
+	if (strcmp(u->role, "admin") == 0)
+		return 1;
+	return strcmp(cfg->code_server_role, "user") == 0;
+}
+
 json_object *
 h_user_json(const struct auth_user *u)
 {
@@ -167,9 +176,14 @@ h_me(struct http_req *r, struct app *app)
 {
 	struct auth_user	 u;
 
+	json_object		*o;
+
 	if (auth_require(r, app, &u) == -1)
 		return 0;
-	return jsonio_reply_put(r, 200, h_user_json(&u));
+	o = h_user_json(&u);
+	json_object_object_add(o, "can_use_code_server",
+	    json_object_new_boolean(h_can_use_code_server(app->cfg, &u)));
+	return jsonio_reply_put(r, 200, o);
 }
 
 /*
@@ -182,8 +196,21 @@ h_auth_check(struct http_req *r, struct app *app)
 {
 	struct auth_user	 u;
 
+	const char		*orig;
+
 	if (auth_identify(r, app, &u) == -1)
 		return 0;
+	/*
+	 * code-server gives its user a terminal over every session, so who may
+	 * open /code/ is a role decision (CODE_SERVER_ROLE), checked here for
+	 * every request and WebSocket handshake nginx forwards.
+	 */
+	orig = http_header(r, "X-Original-URI");
+	if (orig != NULL && strncmp(orig, "/code", 5) == 0 &&
+	    (orig[5] == '/' || orig[5] == '?' || orig[5] == '\0') &&
+	    !h_can_use_code_server(app->cfg, &u))
+		return http_error(r, 403, "permission_error", "VS Code is only "
+		    "available to %s accounts", app->cfg->code_server_role);
 	http_add_header(r, "X-User", u.name);
 	http_add_header(r, "X-User-Role", u.role);
 	r->status = 204;

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "config.h"
 #include "handlers.h"
 #include "http.h"
@@ -51,6 +53,52 @@ disk_min_free(const struct config *cfg)
 	long long	 t = cfg->max_file_size * 10;
 
 	return t > DISK_MIN_FREE_FLOOR ? t : DISK_MIN_FREE_FLOOR;
+}
+
+static size_t
+discard(char *p, size_t sz, size_t n, void *arg)
+{
+	return sz * n;
+}
+
+/*
+ * code-server is a convenience, not a dependency: its /healthz is reported
+ * but never makes the service degraded.
+ */
+static void
+code_server_check(const struct config *cfg, struct buf *b)
+{
+	CURL		*c;
+	CURLcode	 cc;
+	long		 status = 0;
+	char		 url[1100];
+
+	if (cfg->code_server_url == NULL) {
+		buf_puts(b, ",\"code_server\":{\"status\":\"disabled\",\"critical\":false}");
+		return;
+	}
+	snprintf(url, sizeof(url), "%s/healthz", cfg->code_server_url);
+	if ((c = curl_easy_init()) == NULL)
+		return;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+	cc = curl_easy_perform(c);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	buf_printf(b, ",\"code_server\":{\"status\":\"%s\",\"critical\":false",
+	    status == 200 ? "ok" : "down");
+	if (status != 200) {
+		buf_puts(b, ",\"error\":\"");
+		buf_json_escape(b, cc == CURLE_OK ? "unexpected status" :
+		    curl_easy_strerror(cc), strlen(cc == CURLE_OK ?
+		    "unexpected status" : curl_easy_strerror(cc)));
+		buf_putc(b, '"');
+	}
+	buf_putc(b, '}');
 }
 
 int
@@ -102,7 +150,9 @@ h_health(struct http_req *r, struct app *app)
 		buf_printf(b, ",\"%s\":{\"live\":%d,\"expected\":%d}",
 		    scoreboard_pool_name(pool), live, exp);
 	}
-	if (buf_puts(b, "}}}\n") == -1)
+	buf_puts(b, "}");
+	code_server_check(cfg, b);
+	if (buf_puts(b, "}}\n") == -1)
 		return -1;
 	return 0;
 }

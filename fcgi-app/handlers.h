@@ -51,6 +51,7 @@ struct auth_user;
 struct session;
 struct config;
 json_object *h_user_json(const struct auth_user *);
+int	h_can_use_code_server(const struct config *, const struct auth_user *);
 json_object *h_session_json(const struct config *, const struct session *);
 int	h_session_load(struct http_req *, struct app *, const struct auth_user *,
 	    struct session *);
