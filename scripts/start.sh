@@ -17,6 +17,9 @@
 #   SSE_MAX_CONN     concurrent SSE streams nginx admits (default: STREAM_WORKERS or 8)
 #   START_TIMEOUT    seconds to wait for /api/health     (default: 30)
 #   REDIS_URL        if set, use that Redis and do not start a private one
+#   ADMIN_USER       first admin created when no user exists   (default: admin)
+#   ADMIN_PASSWORD   its password (or ADMIN_PASSWORD_FILE); else one is generated,
+#                    printed once and saved in STATE_DIR/initial-admin-password
 #   ...and every claude-web variable (docs/configuration.md), e.g.
 #   ANTHROPIC_API_KEY, ENVIRONMENT, LOG_LEVEL, API_WORKERS. The environment
 #   overrides the generated env-file STATE_DIR/claude-web.env.
@@ -366,5 +369,38 @@ while :; do
 	sleep 0.5
 done
 rm -f -- "$CW_RUN_DIR/health.json"
+
+# ---- 5. first start: the initial admin -------------------------------------------
+# When no user exists yet, create ADMIN_USER (default admin) with
+# ADMIN_PASSWORD (or ADMIN_PASSWORD_FILE), else a generated password that is
+# printed once and kept in STATE_DIR/initial-admin-password (mode 0600).
+ADMIN_BIN="$(dirname -- "$BIN")/claude-web-admin"
+if [ -x "$ADMIN_BIN" ] && user_list=$("$ADMIN_BIN" --config "$CW_ENV_FILE" user list 2>/dev/null) &&
+	[ "$(printf '%s\n' "$user_list" | sed -n '2,$p' | grep -c .)" -eq 0 ]; then
+	admin_name=${ADMIN_USER:-admin}
+	admin_pw=${ADMIN_PASSWORD:-}
+	if [ -z "$admin_pw" ] && [ -n "${ADMIN_PASSWORD_FILE:-}" ]; then
+		admin_pw=$(head -n 1 -- "$ADMIN_PASSWORD_FILE")
+	fi
+	generated=0
+	if [ -z "$admin_pw" ]; then
+		admin_pw=$(openssl rand -base64 24 | tr -dc 'A-Za-z0-9' | head -c 20)
+		generated=1
+	fi
+	if printf '%s\n' "$admin_pw" | "$ADMIN_BIN" --config "$CW_ENV_FILE" user add "$admin_name" --role admin >/dev/null; then
+		if [ "$generated" -eq 1 ]; then
+			( umask 077 && printf '%s\n' "$admin_pw" >"$STATE_DIR/initial-admin-password" )
+			chmod 600 "$STATE_DIR/initial-admin-password"
+			cw_log "created the first admin user '$admin_name' with password: $admin_pw"
+			cw_log "(saved in $STATE_DIR/initial-admin-password; change it with: claude-web-admin user passwd $admin_name)"
+		else
+			cw_log "created the first admin user '$admin_name' (password from ADMIN_PASSWORD)"
+		fi
+	else
+		cw_log "warning: could not create the first admin user '$admin_name' (see above)"
+	fi
+	unset admin_pw
+fi
+
 started=0
 echo "ready: $URL"
