@@ -13,6 +13,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "jsonio.h"
+#include "models.h"
 #include "sessions.h"
 #include "store.h"
 
@@ -78,8 +79,10 @@ apply_fields(struct http_req *r, json_object *body, struct session *s, int *chan
 	    jsonio_str(r, body, "model", 0, SESSION_MODEL_MAX, &model) == -1 ||
 	    jsonio_str(r, body, "permission_mode", 0, 32, &mode) == -1)
 		return -1;
-	if (model != NULL && !sessions_valid_model(model)) {
-		http_error(r, 400, NULL, "field 'model' is not a valid model id");
+	if (model != NULL && (!sessions_valid_model(model) ||
+	    models_find(model) == NULL)) {
+		http_error(r, 400, NULL, "field 'model': '%.100s' is not a known model "
+		    "(GET /api/models lists them)", model);
 		return -1;
 	}
 	if (mode != NULL && !sessions_valid_mode(mode)) {
@@ -100,6 +103,69 @@ apply_fields(struct http_req *r, json_object *body, struct session *s, int *chan
 		(*changed)++;
 	}
 	return 0;
+}
+
+/* The session's accumulated token usage and cost (zeros before any run). */
+static json_object *
+session_usage(struct app *app, const char *sid)
+{
+	static const char *const f[] = { "input_tokens", "output_tokens",
+	    "cache_creation_input_tokens", "cache_read_input_tokens", "cost_usd" };
+	json_object	*u = json_object_new_object();
+	redisReply	*r;
+	char		 key[96];
+	size_t		 i;
+
+	snprintf(key, sizeof(key), "cw:usage:session:%s", sid);
+	r = store_cmdv(app->store, "HMGET", key, f[0], f[1], f[2], f[3], f[4], NULL);
+	for (i = 0; i < 5; i++) {
+		const char *v = (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5) ?
+		    r->element[i]->str : NULL;
+
+		if (i == 4)
+			json_object_object_add(u, f[i], json_object_new_double(
+			    v ? strtod(v, NULL) : 0.0));
+		else
+			json_object_object_add(u, f[i], json_object_new_int64(
+			    v ? strtoll(v, NULL, 10) : 0));
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	return u;
+}
+
+int
+h_models(struct http_req *r, struct app *app)
+{
+	const struct model_info	*m;
+	struct auth_user	 u;
+	json_object		*arr, *o, *e;
+	int			 n, i;
+
+	if (auth_require(r, app, &u) == -1)
+		return 0;
+	m = models_all(&n);
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		e = json_object_new_object();
+		json_object_object_add(e, "id", json_object_new_string(m[i].id));
+		json_object_object_add(e, "name", json_object_new_string(m[i].name));
+		json_object_object_add(e, "context_window",
+		    json_object_new_int64(m[i].context_window));
+		json_object_object_add(e, "input_price_per_mtok",
+		    json_object_new_double(m[i].in_price));
+		json_object_object_add(e, "output_price_per_mtok",
+		    json_object_new_double(m[i].out_price));
+		json_object_object_add(e, "cache_write_price_per_mtok",
+		    json_object_new_double(m[i].cache_write_price));
+		json_object_object_add(e, "cache_read_price_per_mtok",
+		    json_object_new_double(m[i].cache_read_price));
+		json_object_array_add(arr, e);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "models", arr);
+	json_object_object_add(o, "default", json_object_new_string(app->cfg->claude_model));
+	return jsonio_reply_put(r, 200, o);
 }
 
 static int
@@ -257,6 +323,11 @@ h_session(struct http_req *r, struct app *app)
 		return 0;
 	default:
 		sessions_touch(app->store, &s);
-		return jsonio_reply_put(r, 200, h_session_json(app->cfg, &s));
+		{
+			json_object *o = h_session_json(app->cfg, &s);
+
+			json_object_object_add(o, "usage", session_usage(app, s.id));
+			return jsonio_reply_put(r, 200, o);
+		}
 	}
 }

@@ -16,6 +16,7 @@ const struct route router_table[] = {
 	{ HTTP_POST, "/api/auth/logout", h_logout },
 	{ GETS, "/api/auth/me", h_me },
 	{ GETS, "/api/auth/check", h_auth_check },
+	{ GETS, "/api/models", h_models },
 	{ GETS | HTTP_POST, "/api/sessions", h_sessions },
 	{ GETS | HTTP_PATCH | HTTP_DELETE, "/api/sessions/:id", h_session },
 	{ GETS | HTTP_POST, "/api/sessions/:id/messages", h_messages },
