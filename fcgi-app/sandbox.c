@@ -219,14 +219,21 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 	}
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_RDONLY);
+		int hi_o, hi_e, hi_s, hi_sec;
 
 		setsid();
 		signal(SIGPIPE, SIG_DFL);
+		/* Lift every source above the targets first, so no dup2 clobbers one. */
+		hi_o = fcntl(po[1], F_DUPFD, 10);
+		hi_e = fcntl(pe[1], F_DUPFD, 10);
+		hi_s = fcntl(ps[1], F_DUPFD, 10);
+		hi_sec = fcntl(sec, F_DUPFD, 10);
+		devnull = fcntl(devnull, F_DUPFD, 10);
 		dup2(devnull, 0);
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		dup2(ps[1], STATE_FD);
-		dup2(sec, SECCOMP_FD);
+		dup2(hi_o, 1);
+		dup2(hi_e, 2);
+		dup2(hi_s, STATE_FD);
+		dup2(hi_sec, SECCOMP_FD);
 		/* Nothing else crosses: not the FastCGI or Redis sockets, not curl. */
 		syscall(SYS_close_range, SECCOMP_FD + 1, ~0U, 0);
 		setlim(RLIMIT_CPU, (rlim_t)cfg->sandbox_cpu_seconds);

@@ -1,0 +1,139 @@
+/*
+ * bench_tools N: the cost of the agent's tools, each beside a baseline in
+ * the same run: N plain fork+exec of /bin/true, N sandboxed `true` (the
+ * full bubblewrap + seccomp + rlimit path the bash tool uses), and N
+ * editor str_replace calls (openat2 read, atomic write, fsync). Prints
+ * p50/p99/mean in milliseconds.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "editor.h"
+#include "pathsafe.h"
+#include "sandbox.h"
+
+static double
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int
+cmp(const void *a, const void *b)
+{
+	double	 x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+report(const char *name, double *v, int n)
+{
+	double	 sum = 0;
+	int	 i;
+
+	qsort(v, (size_t)n, sizeof(double), cmp);
+	for (i = 0; i < n; i++)
+		sum += v[i];
+	printf("%-28s n=%-5d p50=%8.3f ms  p99=%8.3f ms  mean=%8.3f ms\n", name, n,
+	    v[n / 2], v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], sum / n);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config		 cfg;
+	struct buf		 problems;
+	struct sandbox_result	 res;
+	struct editor_change	 chg;
+	struct buf		 out;
+	char			 dir[] = "/tmp/cw-bench-XXXXXX", files[256], json[256];
+	double			*v;
+	int			 n = argc > 1 ? atoi(argv[1]) : 200, i, root, st;
+	pid_t			 pid;
+	json_object		*in;
+
+	if (n < 10)
+		n = 10;
+	v = calloc((size_t)n, sizeof(double));
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	snprintf(files, sizeof(files), "%s/files", dir);
+	mkdir(files, 0755);
+	setenv("SECRET_KEY", "bench-bench-bench-bench-bench-bench-1234", 1);
+	setenv("WORKSPACE_PATH", dir, 1);
+	setenv("API_SOCKET", "/tmp/cw-bench-api.sock", 1);
+	setenv("STREAM_SOCKET", "/tmp/cw-bench-stream.sock", 1);
+	buf_init(&problems, 1 << 16);
+	if (config_load(&cfg, NULL, &problems) > 0) {
+		fprintf(stderr, "%s", problems.p);
+		return 1;
+	}
+
+	for (i = 0; i < n; i++) {
+		double t0 = now_ms();
+
+		if ((pid = fork()) == 0) {
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(127);
+		}
+		waitpid(pid, &st, 0);
+		v[i] = now_ms() - t0;
+	}
+	report("fork+exec /bin/true", v, n);
+
+	for (i = 0; i < n; i++) {
+		double t0 = now_ms();
+
+		sandbox_result_init(&res, 4096);
+		sandbox_run(&cfg, files, "/workspace", "true", NULL, NULL, &res);
+		if (res.failed || res.exit_code != 0) {
+			fprintf(stderr, "sandbox failed: %s (exit %d) %s %s\n", res.errmsg,
+			    res.exit_code, res.out.p ? res.out.p : "", res.err.p ? res.err.p : "");
+			return 1;
+		}
+		sandbox_result_free(&res);
+		v[i] = now_ms() - t0;
+	}
+	report("sandboxed true (bwrap)", v, n);
+
+	root = ps_open_root(files);
+	for (i = 0; i < n; i++) {
+		FILE *fp;
+		char path[300];
+		double t0;
+
+		snprintf(path, sizeof(path), "%s/f.txt", files);
+		fp = fopen(path, "w");
+		fprintf(fp, "line one\nneedle %d here\nline three\n", i);
+		fclose(fp);
+		snprintf(json, sizeof(json), "{\"command\":\"str_replace\",\"path\":"
+		    "\"/workspace/f.txt\",\"old_str\":\"needle %d\",\"new_str\":\"pin\"}", i);
+		in = json_tokener_parse(json);
+		buf_init(&out, 1 << 20);
+		editor_change_init(&chg);
+		t0 = now_ms();
+		if (editor_run(root, 1 << 20, in, &out, &chg) != 0) {
+			fprintf(stderr, "editor failed: %s\n", out.p);
+			return 1;
+		}
+		v[i] = now_ms() - t0;
+		editor_change_free(&chg);
+		buf_free(&out);
+		json_object_put(in);
+	}
+	report("editor str_replace", v, n);
+	close(root);
+	config_free(&cfg);
+	free(v);
+	return 0;
+}
