@@ -71,12 +71,16 @@ errf(struct buf *out, const char *fmt, ...)
 static void
 maybe_truncate(const char *s, size_t n, struct buf *out)
 {
-	size_t	 cut = n;
+	size_t	 cut = 0, chars = 0;
 
-	if (n > EDITOR_MAX_CHARS) {
-		cut = EDITOR_MAX_CHARS;
-		while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-			cut--;
+	/* Characters (UTF-8 code points), like the reference's len(str). */
+	while (cut < n) {
+		if (((unsigned char)s[cut] & 0xC0) != 0x80) {
+			if (chars == EDITOR_MAX_CHARS)
+				break;
+			chars++;
+		}
+		cut++;
 	}
 	buf_append(out, s, cut);
 	if (cut < n)
@@ -140,15 +144,100 @@ line_at(const char *s, size_t n, long idx)
 	return p;
 }
 
+/*
+ * out += "\n".join(s.split("\n")[from:to]) with Python's slice clamping,
+ * which is how the reference builds every view and snippet.
+ */
+static void
+join_lines(const char *s, size_t n, long from, long to, struct buf *out)
+{
+	const char	*p = s, *end = s + n, *nl;
+	long		 idx = 0, total = count_lines(s, n);
+	int		 first = 1;
+
+	if (from < 0)
+		from = 0;
+	if (to > total)
+		to = total;
+	for (; idx < to; idx++) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (idx >= from) {
+			if (!first)
+				buf_putc(out, '\n');
+			buf_append(out, p, (size_t)((nl ? nl : end) - p));
+			first = 0;
+		}
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	if (out->p == NULL)
+		buf_puts(out, "");
+}
+
+/* A string parameter; *present = 2 when it holds a NUL (always refused). */
 static const char *
 jstr(json_object *o, const char *k, int *present)
 {
 	json_object	*v;
+	const char	*s;
 
 	*present = json_object_object_get_ex(o, k, &v) && v != NULL;
 	if (!*present || !json_object_is_type(v, json_type_string))
 		return NULL;
-	return json_object_get_string(v);
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v)) {
+		*present = 2;
+		return NULL;
+	}
+	return s;
+}
+
+/* Any string parameter with a NUL byte makes the call invalid. */
+static const char *
+nul_param(json_object *in)
+{
+	static const char *const names[] = { "command", "path", "file_text",
+	    "old_str", "new_str", "insert_text" };
+	size_t	 i;
+	int	 present;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (jstr(in, names[i], &present) == NULL && present == 2)
+			return names[i];
+	return NULL;
+}
+
+/*
+ * pathlib's normalisation of an absolute path: repeated slashes collapse,
+ * "." segments and a trailing slash go; ".." stays as written.
+ */
+static void
+normalise(const char *p, char *out, size_t cap)
+{
+	size_t	 o = 0, n;
+	const char *seg;
+
+	while (*p != '\0' && o + 2 < cap) {
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			break;
+		seg = p;
+		while (*p != '\0' && *p != '/')
+			p++;
+		n = (size_t)(p - seg);
+		if (n == 1 && seg[0] == '.')
+			continue;
+		if (o + n + 2 >= cap)
+			break;
+		out[o++] = '/';
+		memcpy(out + o, seg, n);
+		o += n;
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = '\0';
 }
 
 static int
@@ -188,7 +277,8 @@ list_dir(int root, const char *rel, const char *shown, int depth, struct buf *ou
 	for (i = 0; i < n; i++) {
 		snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", names[i]);
 		snprintf(subshown, sizeof(subshown), "%s/%s", shown, names[i]);
-		fd = ps_openat(root, sub, O_PATH, 0);
+		/* Like find(1): a symlink is listed, never followed. */
+		fd = ps_openat(root, sub, O_PATH | O_NOFOLLOW, 0);
 		if (fd != -1 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
 			list_dir(root, sub, subshown, depth + 1, out);
 		else
@@ -245,20 +335,27 @@ cmd_view(int root, const char *rel, const char *p, int is_dir, json_object *in,
 	json_object	*vr = NULL, *a, *b;
 	struct buf	 data;
 	long		 nlines, s, e;
-	const char	*from, *to;
 	int		 has_range;
 
-	has_range = json_object_object_get_ex(in, "view_range", &vr) && vr != NULL;
+	/* The reference tests `if view_range:`, so [] means "no range". */
+	has_range = json_object_object_get_ex(in, "view_range", &vr) && vr != NULL &&
+	    !(json_object_is_type(vr, json_type_array) &&
+	    json_object_array_length(vr) == 0);
 	if (is_dir) {
 		if (has_range) {
 			errf(out, "The `view_range` parameter is not allowed when `path` "
 			    "points to a directory.");
 			return 1;
 		}
+		struct buf	 listing;
+
+		buf_init(&listing, 64 * 1024 * 1024);
+		list_dir(root, rel, p, 0, &listing);
 		buf_printf(out, "Here's the files and directories up to 2 levels deep "
 		    "in %s, excluding hidden items:\n", p);
-		list_dir(root, rel, p, 0, out);
+		maybe_truncate(listing.p ? listing.p : "", listing.len, out);
 		buf_putc(out, '\n');
+		buf_free(&listing);
 		return 0;
 	}
 	buf_init(&data, max);
@@ -294,15 +391,13 @@ cmd_view(int root, const char *rel, const char *p, int is_dir, json_object *in,
 		errf(out, "Invalid `view_range`: [%ld, %ld]. Its second element `%ld` "
 		    "should be larger or equal than its first `%ld`", s, e, e, s);
 	} else {
-		from = line_at(data.p ? data.p : "", data.len, s - 1);
-		if (e == -1)
-			to = (data.p ? data.p : "") + data.len;
-		else {
-			to = line_at(data.p ? data.p : "", data.len, e);
-			if (to > from && to[-1] == '\n' && to <= data.p + data.len)
-				to--;	/* the join drops the newline after line e */
-		}
-		make_output(out, from, (size_t)(to - from), p, s);
+		struct buf sel;
+
+		buf_init(&sel, data.len + 1);
+		join_lines(data.p ? data.p : "", data.len, s - 1, e == -1 ? nlines : e,
+		    &sel);
+		make_output(out, sel.p, sel.len, p, s);
+		buf_free(&sel);
 		buf_free(&data);
 		return 0;
 	}
@@ -399,18 +494,15 @@ cmd_str_replace(int root, const char *rel, const char *p, json_object *in,
 		if (*q == '\n')
 			endl++;
 	{
-		const char	*a = line_at(res.p, res.len, start);
-		const char	*b = line_at(res.p, res.len, endl + 1);
+		struct buf	 sn;
 		char		 desc[4300];
 
-		if (b > a && b[-1] == '\n' && b <= res.p + res.len &&
-		    b != res.p + res.len + 1)
-			b--;
-		if (b < a)
-			b = a;
+		buf_init(&sn, res.len + 1);
+		join_lines(res.p, res.len, start, endl + 1, &sn);
 		buf_printf(out, "The file %s has been edited. ", p);
 		snprintf(desc, sizeof(desc), "a snippet of %s", p);
-		make_output(out, a, (size_t)(b - a), desc, start + 1);
+		make_output(out, sn.p, sn.len, desc, start + 1);
+		buf_free(&sn);
 		buf_puts(out, "Review the changes and make sure they are as expected. "
 		    "Edit the file again if necessary.");
 	}
@@ -431,7 +523,7 @@ cmd_insert(int root, const char *rel, const char *p, json_object *in,
 {
 	json_object	*il;
 	struct buf	 raw, file, nw, res, snip;
-	const char	*ns, *cut, *a, *b;
+	const char	*ns, *cut;
 	long		 line, nlines, s0;
 	int		 present, rc = 1;
 
@@ -488,21 +580,16 @@ cmd_insert(int root, const char *rel, const char *p, json_object *in,
 	if (write_text(root, rel, p, res.p, res.len, 0, out) == -1)
 		goto out;
 	chg->changed = 1;
-	/* Snippet: lines[max(0,L-4):L] + new + lines[L:L+4]. */
+	/* Snippet: "\n".join(lines[max(0,L-4):L] + new_lines + lines[L:L+4]). */
 	s0 = line - EDITOR_SNIPPET_LINES > 0 ? line - EDITOR_SNIPPET_LINES : 0;
-	a = line_at(file.p, file.len, s0);
 	if (line > s0) {
-		buf_append(&snip, a, (size_t)(cut - a));
-		if (line == nlines)
-			buf_putc(&snip, '\n');
+		join_lines(file.p, file.len, s0, line, &snip);
+		buf_putc(&snip, '\n');
 	}
 	buf_append(&snip, nw.p, nw.len);
 	if (line < nlines) {
-		b = line_at(file.p, file.len, line + EDITOR_SNIPPET_LINES);
-		if (b > cut && b[-1] == '\n')
-			b--;
 		buf_putc(&snip, '\n');
-		buf_append(&snip, cut, (size_t)(b - cut));
+		join_lines(file.p, file.len, line, line + EDITOR_SNIPPET_LINES, &snip);
 	}
 	buf_printf(out, "The file %s has been edited. ", p);
 	make_output(out, snip.p ? snip.p : "", snip.len, "a snippet of the edited file",
@@ -528,18 +615,18 @@ editor_run(int root, size_t max, json_object *in, struct buf *out,
 	struct stat	 st;
 	int		 present, exists, is_dir, fd;
 	size_t		 rlen = strlen(EDITOR_ROOT);
+	const char	*bad;
+	char		 norm[PS_PATH_MAX + 16];
 
+	if ((bad = nul_param(in)) != NULL) {
+		errf(out, "Parameter `%s` contains a NUL character, which is not "
+		    "allowed.", bad);
+		return 1;
+	}
 	cmd = jstr(in, "command", &present);
 	p = jstr(in, "path", &present);
 	if (cmd == NULL) {
 		errf(out, "Parameter `command` is required.");
-		return 1;
-	}
-	if (strcmp(cmd, "view") != 0 && strcmp(cmd, "create") != 0 &&
-	    strcmp(cmd, "str_replace") != 0 && strcmp(cmd, "insert") != 0) {
-		errf(out, "Unrecognized command %s. The allowed commands for the "
-		    "str_replace_based_edit_tool tool are: view, create, str_replace, "
-		    "insert", cmd);
 		return 1;
 	}
 	if (p == NULL) {
@@ -551,6 +638,8 @@ editor_run(int root, size_t max, json_object *in, struct buf *out,
 		    "`/`. Maybe you meant %s?", p, p);
 		return 1;
 	}
+	normalise(p, norm, sizeof(norm));
+	p = norm;
 	if (strncmp(p, EDITOR_ROOT, rlen) != 0 || (p[rlen] != '\0' && p[rlen] != '/') ||
 	    ps_relative(p + rlen, rel, sizeof(rel)) == -1) {
 		errf(out, "The path %s is outside the workspace; only files under %s "
@@ -582,6 +671,13 @@ editor_run(int root, size_t max, json_object *in, struct buf *out,
 	if (is_dir && strcmp(cmd, "view") != 0) {
 		errf(out, "The path %s is a directory and only the `view` command can "
 		    "be used on directories", p);
+		return 1;
+	}
+	if (strcmp(cmd, "view") != 0 && strcmp(cmd, "create") != 0 &&
+	    strcmp(cmd, "str_replace") != 0 && strcmp(cmd, "insert") != 0) {
+		errf(out, "Unrecognized command %s. The allowed commands for the "
+		    "str_replace_based_edit_tool tool are: view, create, str_replace, "
+		    "insert", cmd);
 		return 1;
 	}
 	if (strcmp(cmd, "view") == 0)

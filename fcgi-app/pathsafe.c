@@ -128,19 +128,92 @@ ps_open_parent(int root, const char *rel, const char **base, char *tmp,
 	return ps_openat(root, tmp, O_PATH | O_DIRECTORY, 0);
 }
 
+/*
+ * Lexically joins the directory of rel with a relative symlink target,
+ * resolving "..": a result above the root is EXDEV. (The final open still
+ * goes through openat2, so a lexical mistake cannot escape either.)
+ */
+static int
+join_link(const char *rel, const char *target, char *out, size_t cap)
+{
+	char		 tmp[PS_PATH_MAX * 2];
+	const char	*slash = strrchr(rel, '/'), *p, *seg;
+	size_t		 o = 0, n;
+
+	if (target[0] == '/') {
+		errno = EXDEV;
+		return -1;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%.*s%s%s", slash ? (int)(slash - rel) : 0,
+	    rel, slash ? "/" : "", target) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (p = tmp; *p != '\0';) {
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			break;
+		seg = p;
+		while (*p != '\0' && *p != '/')
+			p++;
+		n = (size_t)(p - seg);
+		if (n == 1 && seg[0] == '.')
+			continue;
+		if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+			if (o == 0) {
+				errno = EXDEV;
+				return -1;
+			}
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+			continue;
+		}
+		if (o + n + 2 > cap) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		if (o > 0)
+			out[o++] = '/';
+		memcpy(out + o, seg, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
 int
 ps_write_file(int root, const char *rel, const void *data, size_t len,
     int create_only)
 {
-	char		 dir[PS_PATH_MAX], tmp[64];
+	char		 dir[PS_PATH_MAX], tmp[64], target[PS_PATH_MAX], cur[PS_PATH_MAX];
 	const char	*base, *p = data;
 	struct stat	 st;
 	ssize_t		 n;
 	size_t		 off = 0;
-	int		 dfd, fd, saved;
+	int		 dfd, fd, saved, hops, exists = 0;
 
-	if ((dfd = ps_open_parent(root, rel, &base, dir, sizeof(dir))) == -1)
-		return -1;
+	snprintf(cur, sizeof(cur), "%s", rel);
+	/* Writing to a symlink inside the workspace writes its target. */
+	for (hops = 0;; hops++) {
+		if ((dfd = ps_open_parent(root, cur, &base, dir, sizeof(dir))) == -1)
+			return -1;
+		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISLNK(st.st_mode) || create_only)
+			break;
+		if (hops == 8 || (n = readlinkat(dfd, base, target,
+		    sizeof(target) - 1)) <= 0) {
+			close(dfd);
+			errno = ELOOP;
+			return -1;
+		}
+		target[n] = '\0';
+		close(dfd);
+		if (join_link(cur, target, cur, sizeof(cur)) == -1)	/* reads cur first */
+			return -1;
+	}
 	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (create_only) {
 			close(dfd);
@@ -152,6 +225,7 @@ ps_write_file(int root, const char *rel, const void *data, size_t len,
 			errno = EISDIR;
 			return -1;
 		}
+		exists = S_ISREG(st.st_mode);
 	}
 	snprintf(tmp, sizeof(tmp), ".cw-tmp-%ld-%d", (long)getpid(), rand());
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -161,6 +235,12 @@ ps_write_file(int root, const char *rel, const void *data, size_t len,
 		close(dfd);
 		errno = saved;
 		return -1;
+	}
+	/* An edit keeps the file's mode and owner (a 0600 file stays private). */
+	if (exists) {
+		fchmod(fd, st.st_mode & 07777);
+		if (fchown(fd, st.st_uid, st.st_gid) == -1)
+			(void)0;
 	}
 	while (off < len) {
 		n = write(fd, p + off, len - off);
