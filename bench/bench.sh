@@ -104,6 +104,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Other work on the machine skews every figure: record it.
+bg_load=$(cut -d' ' -f1-3 /proc/loadavg)
+bg_busy=$(awk 'NR == 1 { b = 0; for (i = 2; i <= 9; i++) if (i != 5 && i != 6) b += $i; print b }' /proc/stat)
+sleep 2
+bg_busy=$(awk -v b0="$bg_busy" -v hz="$(getconf CLK_TCK)" 'NR == 1 { b = 0; for (i = 2; i <= 9; i++) if (i != 5 && i != 6) b += $i; printf "%.2f", (b - b0) / hz / 2 }' /proc/stat)
+
 # The instrumented fake Anthropic API (bench/relay_fake.py) on a free port.
 python3 "$CW_ROOT/bench/relay_fake.py" --port 0 --port-file "$STATE_DIR/fake.port" \
 	</dev/null >"$STATE_DIR/fake.log" 2>&1 &
@@ -228,7 +234,32 @@ redis_info() {
 	[ -S "$CW_REDIS_SOCKET" ] || return 0
 	REDISCLI_AUTH=$(cat "$CW_SECRETS_DIR/redis_password") \
 		redis-cli -s "$CW_REDIS_SOCKET" info 2>/dev/null | tr -d '\r' |
-		awk -F: -v f="$1" '$1 == f { print $2; exit }'
+		awk -F: -v f="$1" '$1 == f && !done { print $2; done = 1 }' || true
+}
+
+# redis_per_req PATH N: Redis commands the stack runs per request of PATH
+# (Bearer token), from INFO stats before and after N sequential requests on
+# one keep-alive connection; prints "TOTAL HGETALL" (the INFO calls
+# themselves are subtracted).
+redis_per_req() {
+	local path=$1 n=$2 t0 t1 h0 h1 i
+	t0=$(redis_info total_commands_processed)
+	h0=$(redis_cmdstat hgetall)
+	for i in $(seq 1 "$n"); do
+		printf 'url = "%s%s"\noutput = "/dev/null"\n' "$BASE" "$path"
+	done | curl -ks -K - -H "Authorization: Bearer $TOKEN" || true
+	t1=$(redis_info total_commands_processed)
+	h1=$(redis_cmdstat hgetall)
+	awk -v a="$t0" -v b="$t1" -v c="$h0" -v d="$h1" -v n="$n" \
+		'BEGIN { printf "%.1f %.1f\n", (b - a - 2) / n, (d - c) / n }'
+}
+
+# redis_cmdstat CMD: calls of CMD so far (INFO commandstats).
+redis_cmdstat() {
+	[ -S "$CW_REDIS_SOCKET" ] || return 0
+	REDISCLI_AUTH=$(cat "$CW_SECRETS_DIR/redis_password") \
+		redis-cli -s "$CW_REDIS_SOCKET" info commandstats 2>/dev/null | tr -d '\r' |
+		awk -F'[:=,]' -v c="cmdstat_$1" '$1 == c { print $3 }' || true
 }
 
 # j JSON FILTER: jq -r shorthand.
@@ -264,7 +295,11 @@ fi
 # ---- 1. throughput ------------------------------------------------------------------
 run_wrk ceiling /__nginx_ceiling
 run_wrk live /api/live
-part sessions && run_wrk sessions /api/sessions "$lua"
+if part sessions; then
+	run_wrk sessions /api/sessions "$lua"
+	read -r live_redis _ < <(redis_per_req /api/live 200)
+	read -r sessions_redis sessions_hgetall < <(redis_per_req /api/sessions 200)
+fi
 # shellcheck disable=SC2154 # set by run_wrk via printf -v
 ratio=$(awk -v a="$live_rps" -v b="$ceiling_rps" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')
 
@@ -359,7 +394,9 @@ ms() { jq -r "$2 | if . == null then \"-\" else (. * 1000 | round / 1000 | tostr
 # shellcheck disable=SC2154 # set by run_wrk via printf -v
 report=$(
 	echo "claude-web benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "host: $(nproc) cpu, $(uname -sr); $("$BIN" --version 2>/dev/null | head -n 1)"
+	echo "host: $(nproc) cpu, $(uname -sr); $("$BIN" --version 2>/dev/null | head -n 1) ($BIN;" \
+		"repo at $(git -C "$CW_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+	echo "background before the run: load average $bg_load, $bg_busy cores busy (other work on the machine)"
 	echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency over HTTPS (HTTP/1.1);" \
 		"nginx worker_processes ${NGINX_WORKER_PROCESSES:-auto}, worker_connections $nginx_wc;" \
 		"${#workers[@]} api workers, $STREAM_WORKERS stream workers"
@@ -379,6 +416,8 @@ report=$(
 				'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')%," \
 			"sessions/ceiling: $(awk -v a="$sessions_rps" -v b="$ceiling_rps" \
 				'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')%"
+		echo "Redis commands per request (200 sequential requests): /api/live $live_redis," \
+			"/api/sessions $sessions_redis (of which HGETALL $sessions_hgetall)"
 	fi
 	echo
 	echo "memory, kB (/proc/PID/smaps_rollup; private = sum of Private_*):"
@@ -427,7 +466,8 @@ report=$(
 		mem_row redis redis
 		mem_row master master
 		echo "  MemAvailable dropped by $(jq -rn --argjson a "$mem_before" --argjson b "$mem_with" \
-			'($a.mem_available_kb - $b.mem_available_kb)') kB (client included)"
+			'($a.mem_available_kb - $b.mem_available_kb)') kB, machine-wide: kernel socket" \
+			"buffers, the client (max RSS $(j "$hold_ready" .client_maxrss_kb) kB) and other work included"
 		echo
 		echo "idle CPU, in cores busy (1.0 = one core; machine total includes the client):"
 		printf '  %-22s %10s %10s\n' "" before with

@@ -273,7 +273,8 @@ list_dir(int root, const char *rel, const char *shown, int depth, struct buf *ou
 		names[n++] = strdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(char *), cmp_name);
+	if (n > 1)
+		qsort(names, n, sizeof(char *), cmp_name);
 	for (i = 0; i < n; i++) {
 		snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", names[i]);
 		snprintf(subshown, sizeof(subshown), "%s/%s", shown, names[i]);

@@ -159,14 +159,15 @@ is "$(jq -c '[.messages[-4:][] | .role + ":" + ([.content[]?.type] | join(","))]
 
 # ---- 8. two concurrent messages ------------------------------------------------------
 fake_script '{"turns":[{"text":"Slow answer for the race test.","delay_ms":60}]}'
+RACE=()
 for i in 1 2; do
 	curl -4ks --http2 -o "$T/race.$i.body" -w '%{http_code}' --max-time 10 \
 		-H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
 		--data-binary "{\"content\":\"race $i\"}" \
 		"$BASE_URL/api/sessions/$SID/messages" >"$T/race.$i.code" 2>/dev/null &
+	RACE+=($!)
 done
-wait_for 15 eval '[ -s "$T/race.1.code" ] && [ -s "$T/race.2.code" ]'
-wait
+wait "${RACE[@]}"
 is "$( (cat "$T/race.1.code"; echo; cat "$T/race.2.code"; echo) | sort | tr '\n' ' ')" "202 409 " \
 	"8: two concurrent POST messages: exactly one 202 and one 409"
 WIN=$(jq -r '.run_id // empty' "$T/race.1.body" "$T/race.2.body" 2>/dev/null | head -n 1)
