@@ -471,14 +471,7 @@ ask_permission(struct run_ctx *c, const char *tool, const char *tool_use_id,
 			snprintf(status, sizeof(status), "cancelled");
 			break;
 		}
-		if (time(NULL) > expires) {
-			perm_close(st, c->sid, rid, "expired");
-			snprintf(status, sizeof(status), "expired");
-			verdict = 0;
-			snprintf(why, whycap, "Permission denied: nobody approved this "
-			    "call within %lld seconds.", cfg->permission_timeout);
-			break;
-		}
+		/* The answer first: one accepted by the API just before expiry counts. */
 		if (perm_status(st, c->sid, rid, status, sizeof(status), &remember,
 		    msg, sizeof(msg)) == 0 && (strcmp(status, "allow") == 0 ||
 		    strcmp(status, "deny") == 0)) {
@@ -492,6 +485,19 @@ ask_permission(struct run_ctx *c, const char *tool, const char *tool_use_id,
 				snprintf(why, whycap, "The user denied this tool call.%s%s",
 				    msg[0] ? " Their message: " : "", msg);
 			}
+			break;
+		}
+		if (time(NULL) > expires) {
+			perm_close(st, c->sid, rid, "expired");
+			/* perm_close keeps an answer that raced in; look once more. */
+			if (perm_status(st, c->sid, rid, status, sizeof(status), &remember,
+			    msg, sizeof(msg)) == 0 && (strcmp(status, "allow") == 0 ||
+			    strcmp(status, "deny") == 0))
+				continue;
+			snprintf(status, sizeof(status), "expired");
+			verdict = 0;
+			snprintf(why, whycap, "Permission denied: nobody approved this "
+			    "call within %lld seconds.", cfg->permission_timeout);
 			break;
 		}
 		nanosleep(&ts, NULL);
@@ -570,6 +576,15 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 		} else {
 			buf_puts(&out, "The run was cancelled before this tool ran.");
 			err = 1;
+		}
+		/* Tool output goes into JSON for the API: it must be valid UTF-8. */
+		{
+			struct buf clean;
+
+			buf_init(&clean, out.len * 3 + 16);
+			buf_utf8_clean(&clean, out.p ? out.p : "", out.len);
+			buf_free(&out);
+			out = clean;
 		}
 		d = detail;
 		json_object_object_add(d, "tool_use_id", json_object_new_string(id));
@@ -667,6 +682,12 @@ compact(struct run_ctx *c, json_object *h, const char *model)
 	free(body);
 	if (res.code != CLAUDE_OK)
 		goto out;
+	{
+		const struct model_info *mi = models_find(model);
+
+		if (mi != NULL)
+			account(c, &cm, mi);	/* the summary call costs too */
+	}
 	buf_init(&summary, 8 * 1024 * 1024);
 	for (b = 0; b < cm.nblocks; b++)
 		if (cm.blocks[b].type == CB_TEXT && cm.blocks[b].text.len > 0)
@@ -769,7 +790,7 @@ agent_run(struct run_ctx *c)
 	const struct model_info	*mi;
 	json_object		*h = NULL, *content, *last, *uses, *d;
 	const char		*role;
-	char			 buf[1 << 16], *body;
+	char			*body;
 	int			 resumed, rc, ntools;
 
 	if (sessions_get(c->app->store, c->sid, &s) != 1) {
@@ -815,8 +836,19 @@ agent_run(struct run_ctx *c)
 		goto out;
 	}
 	if (!resumed) {
-		if (runs_get(c->app->store, c->run_id, "content", buf, sizeof(buf)) != 1 ||
-		    (content = json_tokener_parse(buf)) == NULL) {
+		content = NULL;
+		{
+			char key[96];
+			redisReply *rr;
+
+			snprintf(key, sizeof(key), "cw:run:%s", c->run_id);
+			rr = store_cmdv(c->app->store, "HGET", key, "content", NULL);
+			if (rr != NULL && rr->type == REDIS_REPLY_STRING)
+				content = json_tokener_parse(rr->str);
+			if (rr != NULL)
+				freeReplyObject(rr);
+		}
+		if (content == NULL) {
 			finish_error(c, "invalid_request", "the message content is missing");
 			goto out;
 		}

@@ -31,6 +31,9 @@ struct attempt {
 	long				 status;
 	long				 retry_after_s;	/* -1 when absent */
 	int				 aborted;	/* should_abort fired */
+	int				 stalled;	/* no byte for the stall timeout */
+	double				 last_rx;	/* monotonic seconds */
+	double				 stall_s;
 	int				 stream_error;	/* error event seen */
 	int				 proto_error;	/* malformed stream */
 	int				 too_large;
@@ -379,11 +382,15 @@ on_sse_event(const char *event, const char *data, size_t len, void *arg)
 	return 0;
 }
 
+static double now_s(void);
+
 static size_t
 on_write(char *p, size_t sz, size_t n, void *arg)
 {
 	struct attempt	*a = arg;
 	size_t		 len = sz * n;
+
+	a->last_rx = now_s();
 
 	if (a->status != 200) {
 		/* Error bodies are small JSON; keep what fits. */
@@ -410,6 +417,7 @@ on_header(char *p, size_t sz, size_t n, void *arg)
 	char		 line[256];
 	long long	 v;
 
+	a->last_rx = now_s();
 	if (len >= 9 && strncmp(p, "HTTP/", 5) == 0) {
 		const char *sp = memchr(p, ' ', len);
 
@@ -435,6 +443,14 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t u
 
 	if (a->hooks && a->hooks->should_abort && a->hooks->should_abort(a->hooks->arg)) {
 		a->aborted = 1;
+		return 1;
+	}
+	/*
+	 * Our own stall clock: libcurl's low-speed check averages over ~5 s
+	 * and counts the upload, so it notices a silent stream late.
+	 */
+	if (now_s() - a->last_rx > a->stall_s) {
+		a->stalled = 1;
 		return 1;
 	}
 	return 0;
@@ -519,6 +535,8 @@ claude_stream(struct claude_client *c, const char *body,
 		a.msg = m;
 		a.hooks = h;
 		a.retry_after_s = -1;
+		a.last_rx = now_s();
+		a.stall_s = (double)cfg->claude_stall_timeout;
 		sse_init(&a.sse, on_sse_event, &a);
 		buf_init(&a.errbody, ERRBODY_MAX);
 
@@ -539,9 +557,6 @@ claude_stream(struct claude_client *c, const char *body,
 		curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT,
 		    (long)cfg->claude_connect_timeout);
-		curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME,
-		    (long)cfg->claude_stall_timeout);
 		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT,
 		    (long)cfg->claude_request_timeout);
 		curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "claude-web/" PACKAGE_VERSION);
@@ -561,7 +576,12 @@ claude_stream(struct claude_client *c, const char *body,
 			return res->code;
 		}
 		reason[0] = '\0';
-		if (a.stream_error) {
+		if (a.stalled) {
+			snprintf(res->err_type, sizeof(res->err_type), "network_error");
+			snprintf(res->err_msg, sizeof(res->err_msg), "the API stream "
+			    "stalled: no data for %lld s", cfg->claude_stall_timeout);
+			snprintf(reason, sizeof(reason), "%s", res->err_msg);
+		} else if (a.stream_error) {
 			snprintf(res->err_type, sizeof(res->err_type), "%s", a.err_type);
 			snprintf(res->err_msg, sizeof(res->err_msg), "%s", a.err_msg);
 			if (!retryable_error_type(a.err_type))

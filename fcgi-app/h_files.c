@@ -249,7 +249,8 @@ get_content(struct http_req *r, struct app *app, struct fctx *f, const char *rel
 	ssize_t		 n, hn;
 	int		 fd;
 
-	if ((fd = ps_openat(f->root, rel, O_RDONLY, 0)) == -1)
+	/* O_NONBLOCK: opening a FIFO must not hang the worker. */
+	if ((fd = ps_openat(f->root, rel, O_RDONLY | O_NONBLOCK, 0)) == -1)
 		return fs_error(r, rel, errno);
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);

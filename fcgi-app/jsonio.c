@@ -45,7 +45,7 @@ jsonio_body(struct http_req *r, json_object **out)
 		return -1;
 	}
 	tok = json_tokener_new_ex(JSONIO_MAX_DEPTH);
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	*out = json_tokener_parse_ex(tok, body.p, (int)body.len);
 	jerr = json_tokener_get_error(tok);
 	if (*out != NULL && jerr == json_tokener_success &&

@@ -81,7 +81,8 @@ ps_read_file(int root, const char *rel, size_t cap, struct buf *out)
 	ssize_t		 n;
 	int		 fd;
 
-	if ((fd = ps_openat(root, rel, O_RDONLY, 0)) == -1)
+	/* O_NONBLOCK: a FIFO planted in files/ must not block the reader. */
+	if ((fd = ps_openat(root, rel, O_RDONLY | O_NONBLOCK, 0)) == -1)
 		return -1;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);

@@ -77,10 +77,20 @@ perm_grant_key(const char *tool, json_object *input, char *out, size_t cap)
 	while (*p == ' ' || *p == '\t')
 		p++;
 	w2 = p;
-	for (i = 0; i < sizeof(multi) / sizeof(multi[0]); i++)
-		if (strlen(multi[i]) == l1 && strncmp(w1, multi[i], l1) == 0 &&
-		    *w2 != '-' && *w2 != '\0')
-			l2 = strcspn(w2, " \t\n;&|");
+	for (i = 0; i < sizeof(multi) / sizeof(multi[0]); i++) {
+		if (strlen(multi[i]) != l1 || strncmp(w1, multi[i], l1) != 0 ||
+		    *w2 == '\0')
+			continue;
+		/*
+		 * An option before the subcommand (git -c alias.x='!sh' x) can
+		 * change what runs: such a grant covers only that exact command.
+		 */
+		if (*w2 == '-') {
+			snprintf(out, cap, "bash=%s", cmd);
+			return;
+		}
+		l2 = strcspn(w2, " \t\n;&|");
+	}
 	if (l2 > 0)
 		snprintf(out, cap, "bash:%.*s %.*s", (int)l1, w1, (int)l2, w2);
 	else
@@ -96,8 +106,7 @@ perm_grant_key(const char *tool, json_object *input, char *out, size_t cap)
 static int
 simple_command(const char *cmd)
 {
-	return strpbrk(cmd, ";&|`\n") == NULL && strstr(cmd, "$(") == NULL &&
-	    strchr(cmd, '>') == NULL;
+	return strpbrk(cmd, ";&|`\n<>") == NULL && strstr(cmd, "$(") == NULL;
 }
 
 int

@@ -68,6 +68,76 @@ sandbox_unavailable(const struct config *cfg)
 }
 
 /*
+ * RLIMIT_NPROC does not bind a process whose real uid is 0 on the host
+ * (the server run as root), so the process cap is also enforced with a
+ * pids cgroup when one is writable: cgroup v2 with the pids controller, or
+ * the v1 pids hierarchy. Returns an open fd of the new group's
+ * cgroup.procs (the child writes itself into it) or -1 when unavailable.
+ */
+static int
+cgroup_create(const struct config *cfg, char *dir, size_t cap)
+{
+	static const char *const bases[] = { "/sys/fs/cgroup/pids",
+	    "/sys/fs/cgroup" };
+	static unsigned	 seq;
+	char		 path[PATH_MAX], v[32];
+	size_t		 i;
+	int		 fd;
+
+	for (i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		snprintf(path, sizeof(path), "%s/pids.max", bases[i]);
+		snprintf(dir, cap, "%s/claude-web-sandbox", bases[i]);
+		/* v1 hierarchy, or a v2 root that delegates pids. */
+		if (access(bases[i], W_OK) == -1)
+			continue;
+		if (i == 1) {
+			snprintf(path, sizeof(path), "%s/cgroup.subtree_control", bases[i]);
+			if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
+				continue;
+			(void)!write(fd, "+pids", 5);
+			close(fd);
+		}
+		if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+			continue;
+		snprintf(dir, cap, "%s/claude-web-sandbox/run-%ld-%u", bases[i],
+		    (long)getpid(), seq++);
+		if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+			continue;
+		snprintf(path, sizeof(path), "%s/pids.max", dir);
+		if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1) {
+			rmdir(dir);
+			continue;
+		}
+		snprintf(v, sizeof(v), "%lld", cfg->sandbox_max_procs);
+		if (write(fd, v, strlen(v)) != (ssize_t)strlen(v)) {
+			close(fd);
+			rmdir(dir);
+			continue;
+		}
+		close(fd);
+		snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+		if ((fd = open(path, O_WRONLY | O_CLOEXEC)) != -1)
+			return fd;
+		rmdir(dir);
+	}
+	dir[0] = '\0';
+	return -1;
+}
+
+/* The group empties as the pid namespace dies; wait briefly, then remove it. */
+static void
+cgroup_remove(const char *dir)
+{
+	struct timespec	 ts = { 0, 10 * 1000000L };
+	int		 i;
+
+	if (dir[0] == '\0')
+		return;
+	for (i = 0; i < 100 && rmdir(dir) == -1 && errno == EBUSY; i++)
+		nanosleep(&ts, NULL);
+}
+
+/*
  * The seccomp program, written by hand (no libseccomp here): on x86_64,
  * socket(AF_UNIX, ...) and the io_uring calls fail with EPERM; the x32 ABI
  * and foreign architectures are refused outright.
@@ -139,12 +209,13 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
     const char *command, int (*should_abort)(void *), void *arg,
     struct sandbox_result *res)
 {
-	const char	*argv[96];
+	const char	*argv[128];
 	char		 size[32], libs[PATH_MAX], sfd[16], chunk[65536];
 	struct pollfd	 pfd[3];
 	struct stat	 st;
 	int		 po[2] = { -1, -1 }, pe[2] = { -1, -1 }, ps[2] = { -1, -1 };
-	int		 sec = -1, n = 0, status, open_fds, i;
+	int		 sec = -1, n = 0, status, open_fds, i, cgfd = -1;
+	char		 cgdir[PATH_MAX] = "";
 	size_t		 total = 0;
 	double		 t0 = now_ms(), deadline;
 	pid_t		 pid;
@@ -204,6 +275,10 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 	if (stat(libs, &st) == 0 && S_ISDIR(st.st_mode)) {
 		A("--ro-bind"); A(libs); A("/libraries");
 	}
+	A("--size"); A(size); A("--tmpfs"); A("/dev/shm");
+	/* Last: everything not bound writable above becomes read-only. */
+	A("--remount-ro"); A("/");
+	A("--remount-ro"); A("/dev");
 	A("--chdir"); A("/workspace");
 	A("--seccomp"); A(sfd);
 	A("--");
@@ -212,6 +287,7 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 	argv[n] = NULL;
 #undef A
 
+	cgfd = cgroup_create(cfg, cgdir, sizeof(cgdir));
 	if ((pid = fork()) == -1) {
 		snprintf(res->errmsg, sizeof(res->errmsg), "fork: %s", strerror(errno));
 		res->failed = 1;
@@ -223,6 +299,8 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 
 		setsid();
 		signal(SIGPIPE, SIG_DFL);
+		if (cgfd != -1)
+			dprintf(cgfd, "%ld", (long)getpid());
 		/* Lift every source above the targets first, so no dup2 clobbers one. */
 		hi_o = fcntl(po[1], F_DUPFD, 10);
 		hi_e = fcntl(pe[1], F_DUPFD, 10);
@@ -320,6 +398,9 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 	if (res->timed_out || res->cancelled)
 		res->exit_code = res->timed_out ? 124 : 130;
 out:
+	if (cgfd != -1)
+		close(cgfd);
+	cgroup_remove(cgdir);
 	res->duration_ms = now_ms() - t0;
 	for (i = 0; i < 2; i++) {
 		if (po[i] >= 0) close(po[i]);

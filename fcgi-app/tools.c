@@ -351,10 +351,20 @@ run_bash(struct tool_ctx *tc, json_object *input, struct buf *out,
 		rc = 1;
 	} else if (res.exit_code != 0)
 		buf_printf(out, "%sExit code: %d", out->len ? "\n" : "", res.exit_code);
-	json_object_object_add(detail, "stdout", json_object_new_string_len(
-	    res.out.p ? res.out.p : "", (int)res.out.len));
-	json_object_object_add(detail, "stderr", json_object_new_string_len(
-	    res.err.p ? res.err.p : "", (int)res.err.len));
+	{
+		struct buf	 o, e;
+
+		buf_init(&o, res.out.len * 3 + 16);
+		buf_init(&e, res.err.len * 3 + 16);
+		buf_utf8_clean(&o, res.out.p ? res.out.p : "", res.out.len);
+		buf_utf8_clean(&e, res.err.p ? res.err.p : "", res.err.len);
+		json_object_object_add(detail, "stdout",
+		    json_object_new_string_len(o.p, (int)o.len));
+		json_object_object_add(detail, "stderr",
+		    json_object_new_string_len(e.p, (int)e.len));
+		buf_free(&o);
+		buf_free(&e);
+	}
 	json_object_object_add(detail, "exit_code", json_object_new_int(res.exit_code));
 	json_object_object_add(detail, "duration_ms",
 	    json_object_new_double(res.duration_ms));

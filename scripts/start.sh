@@ -17,6 +17,11 @@
 #   SSE_MAX_CONN     concurrent SSE streams nginx admits (default: STREAM_WORKERS or 8)
 #   START_TIMEOUT    seconds to wait for /api/health     (default: 30)
 #   REDIS_URL        if set, use that Redis and do not start a private one
+#   CODE_SERVER      on|off: VS Code in the browser at /code/ (docs/code-server.md);
+#                    default on when installed, else off; "on" installs it when
+#                    missing (scripts/install-code-server.sh, ~2 min, once)
+#   CODE_SERVER_PORT its loopback port                  (default: a free one)
+#   CODE_SERVER_PREFIX where it is installed            (default: STATE_DIR/code-server)
 #   ADMIN_USER       first admin created when no user exists   (default: admin)
 #   ADMIN_PASSWORD   its password (or ADMIN_PASSWORD_FILE); else one is generated,
 #                    printed once and saved in STATE_DIR/initial-admin-password
@@ -160,6 +165,35 @@ else
 	fi
 fi
 
+# ---- code-server: on or off, installed, port ----------------------------------------
+CS_PREFIX=$(cw_abspath "${CODE_SERVER_PREFIX:-$STATE_DIR/code-server}")
+CS_BIN=$CS_PREFIX/bin/code-server
+CS_STATE=$STATE_DIR/code-server-data # user data, extensions, config
+CS_PIDFILE=$CW_RUN_DIR/code-server.pid
+CS_SNIPPET=$CW_NGINX_DIR/code-server.conf # turns /code/ on in nginx.conf.in
+cs_installed=0
+"$CW_ROOT/scripts/install-code-server.sh" --check "$CS_PREFIX" >/dev/null 2>&1 && cs_installed=1
+case ${CODE_SERVER:-} in
+on) cs_on=1 ;;
+off) cs_on=0 ;;
+'') cs_on=$cs_installed ;;
+*) cw_die "CODE_SERVER must be on or off, got '$CODE_SERVER'" ;;
+esac
+if [ "$cs_on" -eq 1 ] && [ "$cs_installed" -eq 0 ]; then
+	cw_log "CODE_SERVER=on: installing code-server into $CS_PREFIX (scripts/install-code-server.sh)"
+	"$CW_ROOT/scripts/install-code-server.sh" "$CS_PREFIX" ||
+		cw_die "code-server could not be installed (see above); start with CODE_SERVER=off to go without it"
+fi
+CS_PORT=''
+if [ "$cs_on" -eq 1 ]; then
+	if [ -n "${CODE_SERVER_PORT:-}" ]; then
+		case $CODE_SERVER_PORT in '' | *[!0-9]*) cw_die "CODE_SERVER_PORT must be a number, got '$CODE_SERVER_PORT'" ;; esac
+		CS_PORT=$CODE_SERVER_PORT
+	else
+		CS_PORT=$(cw_free_port) || cw_die "no free port for code-server; set CODE_SERVER_PORT"
+	fi
+fi
+
 # ---- the env-file ----------------------------------------------------------------
 # Values come from the environment when set there (the environment wins in
 # claude-web anyway), else from defaults for this STATE_DIR.
@@ -208,6 +242,9 @@ fi
 	if [ -z "${ANTHROPIC_API_KEY_FILE:-}" ] && [ -s "$CW_SECRETS_DIR/anthropic_api_key" ]; then
 		echo "ANTHROPIC_API_KEY_FILE=$CW_SECRETS_DIR/anthropic_api_key"
 	fi
+	if [ "$cs_on" -eq 1 ]; then
+		echo "CODE_SERVER_URL=http://127.0.0.1:$CS_PORT"
+	fi
 } >"$CW_ENV_FILE.tmp"
 chmod 0600 "$CW_ENV_FILE.tmp"
 mv -f "$CW_ENV_FILE.tmp" "$CW_ENV_FILE"
@@ -217,6 +254,7 @@ mv -f "$CW_ENV_FILE.tmp" "$CW_ENV_FILE"
 	echo "HTTP_PORT=$HTTP_PORT"
 	echo "BIN=$BIN"
 	echo "EXTERNAL_REDIS=$external_redis"
+	echo "CODE_SERVER_PORT=$CS_PORT"
 } >"$CW_STACK_FILE"
 
 # ---- failure handling ---------------------------------------------------------------
@@ -316,6 +354,88 @@ if [ "$ok" -ne 1 ]; then
 	fail "claude-web exited during startup" "$master_err" "$CW_LOG_FILE"
 fi
 cw_log "claude-web: running (pid $(cw_read_pid "$PID_FILE"))"
+
+# ---- 2b. code-server --------------------------------------------------------------
+# Loopback only, --auth none: nginx's auth_request is the only way in. Its
+# own process group (setsid), so stop.sh also ends the extension hosts it
+# forks. A clean environment: its terminals must not inherit this script's
+# secrets (ANTHROPIC_API_KEY, SECRET_KEY...).
+# cs_stop_group: stops the code-server of CS_PIDFILE and its process group
+# (the same as in stop.sh).
+cs_stop_group() {
+	local pid
+	if pid=$(cw_running "$CS_PIDFILE" code-server); then
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+		cw_wait_gone "$pid" 10 || true
+		kill -KILL -- "-$pid" 2>/dev/null || true
+		cw_wait_gone "$pid" 2 || true
+	fi
+	rm -f -- "$CS_PIDFILE"
+}
+rm -f -- "$CS_SNIPPET"
+cs_stop_group # a leftover of an earlier start
+if [ "$cs_on" -eq 1 ]; then
+	cs_log=$CW_LOG_DIR/code-server.log
+	cs_fail() {
+		if [ "${CODE_SERVER:-}" = on ]; then
+			fail "$1" "$cs_log"
+		fi
+		cw_tail "$cs_log"
+		cw_warn "$1; going on without it (/code/ answers 503; CODE_SERVER=off silences this)"
+		cs_stop_group
+		rm -f -- "$CS_SNIPPET"
+	}
+	if cw_port_in_use "$CS_PORT"; then
+		cs_fail "port $CS_PORT (CODE_SERVER_PORT) is already in use"
+	else
+		mkdir -p "$CS_STATE/user-data/User" "$CS_STATE/extensions"
+		# Its config file: without one it writes ~/.config/code-server/config.yaml
+		# with a password. Everything that matters is on the command line.
+		printf 'auth: none\ncert: false\n' >"$CS_STATE/config.yaml"
+		if [ ! -e "$CS_STATE/user-data/User/settings.json" ]; then
+			cat >"$CS_STATE/user-data/User/settings.json" <<'JSON'
+{
+  "workbench.startupEditor": "none",
+  "telemetry.telemetryLevel": "off",
+  "update.mode": "none",
+  "extensions.autoCheckUpdates": false,
+  "extensions.autoUpdate": false,
+  "workbench.enableExperiments": false
+}
+JSON
+		fi
+		cw_log "starting code-server (127.0.0.1:$CS_PORT, folder $CW_WORKSPACE/sessions)"
+		echo "=== scripts/start.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) ===" >>"$cs_log"
+		setsid env -i PATH="$PATH" HOME="${HOME:-/root}" USER="$(id -un)" LOGNAME="$(id -un)" \
+			SHELL="${SHELL:-/bin/bash}" LANG="${LANG:-C.UTF-8}" \
+			"$CS_BIN" --config "$CS_STATE/config.yaml" --auth none \
+			--bind-addr "127.0.0.1:$CS_PORT" --disable-telemetry --disable-update-check \
+			--disable-workspace-trust --disable-getting-started-override \
+			--user-data-dir "$CS_STATE/user-data" --extensions-dir "$CS_STATE/extensions" \
+			"$CW_WORKSPACE/sessions" </dev/null >>"$cs_log" 2>&1 &
+		cs_launch=$!
+		echo "$cs_launch" >"$CS_PIDFILE"
+		ok=0
+		for _ in $(seq 1 300); do
+			case $(curl -s --max-time 2 "http://127.0.0.1:$CS_PORT/healthz" 2>/dev/null || true) in
+			*'"status"'*)
+				ok=1
+				break
+				;;
+			esac
+			cw_alive "$cs_launch" || break
+			sleep 0.2
+		done
+		if [ "$ok" -eq 1 ]; then
+			# shellcheck disable=SC2016 # $cw_code_server is nginx's
+			printf '# written by scripts/start.sh: code-server is on (see nginx.conf.in)\nset $cw_code_server 127.0.0.1:%s;\n' \
+				"$CS_PORT" >"$CS_SNIPPET"
+			cw_log "code-server: running (pid $cs_launch)"
+		else
+			cs_fail "code-server did not answer http://127.0.0.1:$CS_PORT/healthz"
+		fi
+	fi
+fi
 
 # ---- 3. nginx --------------------------------------------------------------------
 if [ -d "$CW_ROOT/static/dist" ] && [ -f "$CW_ROOT/static/dist/index.html" ]; then

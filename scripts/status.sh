@@ -48,6 +48,13 @@ else
 fi
 report claude-web "$CW_MASTER_PIDFILE" claude-web
 report nginx "$CW_NGINX_PIDFILE" nginx
+# code-server is optional: "off" (not started: CODE_SERVER=off or not
+# installed) does not make the status fail; started but dead does.
+if [ -e "$CW_NGINX_DIR/code-server.conf" ] || [ -e "$CW_RUN_DIR/code-server.pid" ]; then
+	report code-server "$CW_RUN_DIR/code-server.pid" code-server
+else
+	printf '%-11s off\n' "code-server:"
+fi
 
 if [ -n "$https_port" ] && cw_running "$CW_NGINX_PIDFILE" nginx >/dev/null; then
 	url="https://localhost:$https_port/"

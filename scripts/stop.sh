@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # stop.sh: stops the claude-web stack of STATE_DIR (default <repo>/var):
-# nginx (SIGQUIT: finish in-flight requests), then the claude-web master
+# nginx (SIGQUIT: finish in-flight requests), code-server (its whole process
+# group, SIGTERM then SIGKILL after 10 s), then the claude-web master
 # (SIGQUIT: graceful; SIGTERM after STOP_TIMEOUT, default 15 s), then redis
 # (SIGTERM: flushes the AOF and saves). Idempotent: stopping a stopped stack
 # succeeds.
@@ -32,6 +33,22 @@ if [ ! -d "$STATE_DIR" ]; then
 fi
 
 cw_stop nginx "$CW_NGINX_PIDFILE" QUIT "$NGINX_STOP_TIMEOUT"
+
+# code-server (started by start.sh in its own process group): SIGTERM to the
+# group, SIGKILL to what is left after 10 s, the extension hosts it forked
+# included. /code/ goes off with the snippet nginx.conf.in includes.
+cs_pidfile=$CW_RUN_DIR/code-server.pid
+if cs_pid=$(cw_running "$cs_pidfile" code-server); then
+	cw_log "code-server: stopping (pid $cs_pid and its process group, SIGTERM)"
+	kill -TERM -- "-$cs_pid" 2>/dev/null || kill -TERM "$cs_pid" 2>/dev/null || true
+	cw_wait_gone "$cs_pid" 10 || cw_warn "code-server: still running after 10s; sending SIGKILL"
+	kill -KILL -- "-$cs_pid" 2>/dev/null || true
+	cw_wait_gone "$cs_pid" 2 || true
+	cw_log "code-server: stopped"
+else
+	cw_log "code-server: not running"
+fi
+rm -f -- "$cs_pidfile" "$CW_NGINX_DIR/code-server.conf"
 cw_stop claude-web "$CW_MASTER_PIDFILE" QUIT "$STOP_TIMEOUT"
 cw_stop redis-server "$CW_REDIS_PIDFILE" TERM 30
 

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# t_permissions.sh: approving tool calls, as the person sees it. Real runs
+# with the fake model calling tools; the test plays the person through the
+# API: permission.request events, status "waiting", the SSE snapshot's
+# pending_permissions, GET /permissions, allow / deny (+ message) /
+# remember (bash prefixes, never a compound command), expiry after
+# PERMISSION_TIMEOUT, 409 / 404 / 400 answers, cancel while waiting, and
+# the four modes: default, acceptEdits, plan, bypassPermissions.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/lib_auth.sh
+. "$(dirname "$0")/lib_auth.sh"
+# shellcheck source=tests/integration/lib_agent.sh
+. "$(dirname "$0")/lib_agent.sh"
+# shellcheck source=tests/integration/lib_tools.sh
+. "$(dirname "$0")/lib_tools.sh"
+cw_require_tools_stack
+
+# Short enough to wait for, long enough for the checks made while a request
+# is pending even on a loaded machine.
+CW_CONF[PERMISSION_TIMEOUT]=5
+PT=${CW_CONF[PERMISSION_TIMEOUT]}
+tools_stack_up
+ANN=$TOKEN
+user_add bob bob-password-1 || cw_bail "user add bob: $(cat "$ADMIN_OUT")"
+login bob bob-password-1 || cw_bail "bob cannot log in"
+BOB=$TOKEN
+TOKEN=$ANN
+M=$$
+
+# req N FILTER: jq -r FILTER over the N-th permission.request of EV.
+req() {
+	ev_nth permission.request "$1" | jq -r "$2"
+}
+# answer N JSON: answers the N-th permission.request of EV (after waiting for it).
+answer() {
+	ev_wait permission.request "$1" 10 || return 1
+	perm_post "$SID" "$(req "$1" .request_id)" "$2"
+}
+# req_ids: the tool_use_ids that asked, in order, one line each.
+req_ids() {
+	jq -r 'select(.event == "permission.request") | .data.tool_use_id' "$EV" 2>/dev/null
+}
+
+# ---- 1. default: view is allowed, bash asks; waiting, snapshot, allow ------------------------
+session_new default || cw_bail "cannot create a session: $HTTP_STATUS $(cat "$BODY")"
+S1=$SID
+FILES=$(session_dir "$S1")/files
+is "$(json .permission_mode)" default "1: a new session with permission_mode default"
+api_auth "/api/sessions/$S1/files/content?path=hello.txt" -X PUT --data-binary "hello-content-$M"
+BID=toolu_bash_$M
+run_bg "$S1" "$(blocks "$(editor_block '{"command":"view","path":"/workspace/hello.txt"}')" \
+	"$(bash_block "echo allowed-$M > ran.txt; cat ran.txt" "$BID")")" ||
+	cw_bail "cannot start a run: $HTTP_STATUS $(cat "$BODY")"
+ev_wait permission.request 1 10
+REQ=$(ev_nth permission.request 1)
+RID=$(req 1 .request_id)
+isnt "$RID" "" "1: bash asked: permission.request with a request_id"
+is "$(req 1 .tool_use_id)" "$BID" "1: the request is for the bash call (the view did not ask)"
+is "$(req 1 .tool)" bash "1: tool bash"
+is "$(req 1 .input.command)" "echo allowed-$M > ran.txt; cat ran.txt" "1: input is the call's input"
+like "$(req 1 .summary)" "allowed-$M" "1: the summary shows the command"
+NOW=$(date +%s)
+EXP=$(req 1 .expires_at)
+cmp_ok "$EXP" -ge $((NOW + 1)) "1: expires_at is in the future ($EXP, now $NOW)"
+cmp_ok "$EXP" -le $((NOW + PT + 1)) "1: expires_at is about PERMISSION_TIMEOUT ($PT s) away"
+like "$(jq -r 'select(.event == "tool.result") | .data.content' "$EV" | head -n 3)" "hello-content-$M" \
+	"1: the view ran at once and showed the file"
+is "$(session_status "$S1")" waiting "1: the session's status is waiting"
+sse_read "$T/snap1.jsonl" --session "$S1" --until snapshot --timeout 5
+SNAP=$(head -n 1 "$T/snap1.jsonl")
+is "$(printf '%s' "$SNAP" | jq -r .event)" snapshot "1: a new SSE connection starts with a snapshot"
+is "$(printf '%s' "$SNAP" | jq -r '[.data.pending_permissions[].request_id] | join(",")')" "$RID" \
+	"1: the snapshot lists the pending request (a reloaded page can answer it)"
+is "$(printf '%s' "$SNAP" | jq -r '.data.pending_permissions[0].input.command')" "echo allowed-$M > ran.txt; cat ran.txt" \
+	"1: ... with its input"
+is "$(printf '%s' "$SNAP" | jq -r '.data.status')" waiting "1: the snapshot's status is waiting"
+api_auth "/api/sessions/$S1/permissions"
+is "$HTTP_STATUS" 200 "1: GET /permissions is 200"
+is "$(json '[.pending[].request_id] | join(",")')" "$RID" "1: GET /permissions lists the request"
+is "$(json '.pending[0] | [.tool, .tool_use_id, (.expires_at | type)] | join(" ")')" "bash $BID number" \
+	"1: ... with tool, tool_use_id and expires_at"
+check "1: the command has not run yet" test ! -e "$FILES/ran.txt"
+# Another user can neither see nor answer it.
+TOKEN=$BOB
+api_auth "/api/sessions/$S1/permissions"
+is "$HTTP_STATUS" 404 "1: another user cannot list the session's requests (404)"
+perm_post "$S1" "$RID" '{"decision":"allow"}'
+is "$HTTP_STATUS" 404 "1: another user cannot answer (404)"
+TOKEN=$ANN
+perm_post "$S1" "$RID" '{"decision":"maybe"}'
+is "$HTTP_STATUS" 400 "1: decision 'maybe' is 400"
+perm_post "$S1" "$RID" '{"decision":"allow"}'
+is "$HTTP_STATUS" 200 "1: allow is 200"
+is "$(json .decision)" allow "1: the answer echoes the decision"
+run_bg_wait 15
+is "$SSE_END" until "1: the run finished after the answer"
+is "$(ev_nth permission.resolved 1 | jq -r '[.request_id, .decision] | join(" ")')" "$RID allow" \
+	"1: permission.resolved {request_id, decision allow}"
+is "$(trn 2 .stdout)" "allowed-$M" "1: the allowed command ran"
+check "1: its file exists" test -f "$FILES/ran.txt"
+is "$(session_status "$S1")" idle "1: the session is idle again"
+api_auth "/api/sessions/$S1/permissions"
+is "$(json '.pending | length')" 0 "1: nothing pending any more"
+perm_post "$S1" "$RID" '{"decision":"deny"}'
+is "$HTTP_STATUS" 409 "1: answering it again is 409"
+perm_post "$S1" "0123456789abcdef01234567" '{"decision":"allow"}'
+is "$HTTP_STATUS" 404 "1: an unknown request id is 404"
+
+# ---- 2. deny with a message ------------------------------------------------------------------
+EID=toolu_create_$M
+run_bg "$S1" "$(blocks "$(editor_block '{"command":"create","path":"/workspace/new.txt","file_text":"x\n"}' "$EID")")"
+ev_wait permission.request 1 10
+is "$(req 1 '[.tool, .tool_use_id] | join(" ")')" "str_replace_based_edit_tool $EID" "2: an edit asks in default mode"
+like "$(req 1 .summary)" 'new\.txt' "2: the summary names the file"
+answer 1 '{"decision":"deny","message":"use another name, '"$M"'"}'
+is "$HTTP_STATUS" 200 "2: deny is 200"
+run_bg_wait 15
+is "$(ev_nth permission.resolved 1 | jq -r .decision)" deny "2: permission.resolved decision deny"
+is "$(trj .is_error)" true "2: the tool_result is an error"
+like "$(trj .content)" "use another name, $M" "2: ... carrying the person's message"
+is "$(trj .denied)" true "2: tool.result marks it denied"
+check "2: the file was not created" test ! -e "$FILES/new.txt"
+fake_requests
+like "$(fake_req 2 '.body.messages[-1].content[0] | select(.is_error == true) | .content')" "use another name, $M" \
+	"2: Claude receives the denial and the message as an is_error tool_result"
+
+# ---- 3. remember: the tool (editor) or the bash prefix, never compound commands ---------------
+G1=toolu_g1_$M
+G2=toolu_g2_$M
+run_bg "$S1" "$(blocks "$(bash_block 'git status' "$G1")" "$(bash_block 'ls -la' "$G2")" \
+	"$(editor_block '{"command":"create","path":"/workspace/r.txt","file_text":"one\n"}')")"
+answer 1 '{"decision":"allow","remember":true}'
+is "$HTTP_STATUS" 200 "3: allow + remember for 'git status'"
+is "$(json .remember)" true "3: the answer echoes remember"
+answer 2 '{"decision":"allow","remember":true}'
+answer 3 '{"decision":"allow","remember":true}'
+run_bg_wait 15
+is "$(ev_nth permission.resolved 1 | jq -r .remember)" true "3: permission.resolved says remember"
+is "$(req_ids | wc -l)" 3 "3: three calls, three questions the first time"
+
+declare -A CALL=(
+	[rides1]='git status --short'
+	[rides2]='ls /workspace'
+	[sub]='git log -1'
+	[semi]='git status; echo chained'
+	[and]='git status && echo and'
+	[pipe]='git status | cat'
+	[subst]='git status $(echo x)'
+	[tick]='ls `id -u`'
+	[redir]='git status > out.txt'
+	[newline]='git status
+echo second'
+	[procsub]='ls <(touch procsub.txt)'
+	[prefix]='lsblk'
+)
+ORDER="rides1 rides2 sub semi and pipe subst tick redir newline procsub prefix"
+B=()
+for k in $ORDER; do
+	B+=("$(bash_block "${CALL[$k]}" "toolu_${k}_$M")")
+done
+B+=("$(editor_block '{"command":"str_replace","path":"/workspace/r.txt","old_str":"one","new_str":"two"}' "toolu_ed_$M")")
+run_bg "$S1" "$(blocks "${B[@]}")"
+# Deny every question as it comes, so the run moves on.
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	answer "$i" '{"decision":"deny"}' || break
+done
+run_bg_wait 20
+ASKED=$(req_ids | sed "s/^toolu_//; s/_$M\$//" | tr '\n' ' ')
+is "$ASKED" "sub semi and pipe subst tick redir newline procsub prefix " \
+	"3: after the grants only the other subcommand, the compound commands and another program asked"
+check "3: 'ls <(touch ...)' did not run a second command on the 'ls' grant" test ! -e "$FILES/procsub.txt"
+is "$(jq -r 'select(.event == "tool.result" and .data.tool_use_id == "toolu_rides1_'"$M"'") | .data.is_error' "$EV")" false \
+	"3: 'git status --short' ran on the 'git status' grant"
+like "$(jq -r 'select(.event == "tool.result" and .data.tool_use_id == "toolu_rides2_'"$M"'") | .data.stdout' "$EV")" '^hello\.txt$' \
+	"3: 'ls /workspace' ran on the 'ls' grant"
+is "$(jq -r 'select(.event == "tool.result" and .data.tool_use_id == "toolu_ed_'"$M"'") | .data.is_error' "$EV")" false \
+	"3: an edit ran on the remembered editor grant"
+is "$(cat "$FILES/r.txt")" two "3: ... and changed the file"
+check "3: the denied redirect did not write out.txt" test ! -e "$FILES/out.txt"
+
+session_new default || cw_bail "cannot create a session"
+S3=$SID
+run_bg "$S3" "$(blocks "$(bash_block 'git status')")"
+ev_wait permission.request 1 10
+is "$(req 1 .input.command)" "git status" "3: grants are per session: a new session asks again"
+answer 1 '{"decision":"deny"}'
+run_bg_wait 15
+
+# ---- 4. acceptEdits: edits run, bash asks ------------------------------------------------------
+session_new acceptEdits || cw_bail "cannot create an acceptEdits session"
+S4=$SID
+run_bg "$S4" "$(blocks "$(editor_block '{"command":"create","path":"/workspace/ae.txt","file_text":"accepted\n"}')" \
+	"$(bash_block 'echo ae-ran' "toolu_ae_$M")")"
+ev_wait permission.request 1 10
+is "$(req_ids | tr '\n' ' ')" "toolu_ae_$M " "4: acceptEdits: only bash asked"
+is "$(cat "$(session_dir "$S4")/files/ae.txt" 2>/dev/null)" accepted "4: the edit was made without asking"
+answer 1 '{"decision":"deny","message":"no commands"}'
+run_bg_wait 15
+is "$(trn 2 .is_error)" true "4: the denied bash call is an error"
+
+# ---- 5. plan: view only; edits and bash denied without asking ------------------------------------
+session_new plan || cw_bail "cannot create a plan session"
+S5=$SID
+api_auth "/api/sessions/$S5/files/content?path=plan.txt" -X PUT --data-binary "plan-content-$M"
+tools_run "$S5" "$(blocks "$(editor_block '{"command":"view","path":"/workspace/plan.txt"}')" \
+	"$(editor_block '{"command":"create","path":"/workspace/p2.txt","file_text":"x"}')" \
+	"$(bash_block "echo plan-ran > p3.txt")")"
+is "$SSE_END" until "5: the plan-mode run finished without waiting"
+is "$(ev_count "$EV" permission.request)" 0 "5: nothing asked"
+like "$(trn 1 .content)" "plan-content-$M" "5: view works in plan mode"
+is "$(trn 2 .is_error)" true "5: create is an error in plan mode"
+like "$(trn 2 .content)" 'plan mode' "5: ... mentioning plan mode"
+is "$(trn 3 .is_error)" true "5: bash is an error in plan mode"
+like "$(trn 3 .content)" 'plan mode' "5: ... mentioning plan mode"
+check "5: neither the edit nor the command happened" eval "[ ! -e '$(session_dir "$S5")/files/p2.txt' ] && [ ! -e '$(session_dir "$S5")/files/p3.txt' ]"
+
+# ---- 6. PATCH the mode; bypassPermissions: nothing asks, still sandboxed ----------------------------
+api_auth "/api/sessions/$S5" -X PATCH -H 'Content-Type: application/json' --data-binary '{"permission_mode":"yolo"}'
+is "$HTTP_STATUS" 400 "6: an unknown permission_mode is 400"
+check "6: PATCH permission_mode bypassPermissions" session_mode "$S5" bypassPermissions
+tools_run "$S5" "$(blocks "$(editor_block '{"command":"create","path":"/workspace/p2.txt","file_text":"made\n"}')" \
+	"$(bash_block "id -u; touch /usr/cw_bypass_$M 2>&1 || echo usr-refused")")"
+is "$(ev_count "$EV" permission.request)" 0 "6: bypassPermissions: nothing asked"
+is "$(cat "$(session_dir "$S5")/files/p2.txt" 2>/dev/null)" made "6: the edit was made"
+like "$(trn 2 .stdout)" '^1000' "6: bash ran, as uid 1000 in the sandbox"
+like "$(trn 2 .stdout)" 'usr-refused' "6: ... still unable to write /usr"
+check "6: PATCH back to plan" session_mode "$S5" plan
+bash1 "$S5" 'echo should-not-run'
+like "$(trj .content)" 'plan mode' "6: the mode change applies to the next call"
+
+# ---- 7. nobody answers: expiry -------------------------------------------------------------------
+SID=$S1
+run_bg "$S1" "$(blocks "$(bash_block "echo late > late.txt")")"
+ev_wait permission.request 1 10
+RID=$(req 1 .request_id)
+T0=$(now_ms)
+ev_wait permission.resolved 1 $((PT + 10))
+T1=$(now_ms)
+is "$(ev_nth permission.resolved 1 | jq -r .decision)" expired "7: unanswered, the request expires"
+cmp_ok $((T1 - T0)) -ge $((PT * 1000 - 1000)) "7: ... after about PERMISSION_TIMEOUT ($((T1 - T0)) ms)"
+cmp_ok $((T1 - T0)) -le $((PT * 1000 + 3000)) "7: ... not much later"
+run_bg_wait 15
+is "$(trj .is_error)" true "7: an expired request is a denial (is_error)"
+like "$(trj .content)" 'nobody approved' "7: ... saying nobody approved it in time"
+check "7: the command did not run" test ! -e "$FILES/late.txt"
+perm_post "$S1" "$RID" '{"decision":"allow"}'
+is "$HTTP_STATUS" 409 "7: answering after the expiry is 409"
+api_auth "/api/sessions/$S1/permissions"
+is "$(json '.pending | length')" 0 "7: nothing pending after the expiry"
+
+# ---- 8. cancel while waiting ------------------------------------------------------------------------
+run_bg "$S1" "$(blocks "$(bash_block "echo c > cancelled.txt")")"
+ev_wait permission.request 1 10
+RID=$(req 1 .request_id)
+T0=$(now_ms)
+api_auth "/api/sessions/$S1/cancel" -X POST
+is "$HTTP_STATUS" 202 "8: cancel while waiting is accepted"
+run_bg_wait 10
+T1=$(now_ms)
+is "$(ev_types "$EV" "$RUN_ID" | tail -n 1)" run.cancelled "8: the run ends with run.cancelled"
+cmp_ok $((T1 - T0)) -lt 2000 "8: promptly ($((T1 - T0)) ms), not at the permission timeout"
+is "$(ev_nth permission.resolved 1 | jq -r .decision)" cancelled "8: permission.resolved decision cancelled"
+check "8: the command did not run" test ! -e "$FILES/cancelled.txt"
+api_auth "/api/sessions/$S1/permissions"
+is "$(json '.pending | length')" 0 "8: nothing pending after the cancel"
+perm_post "$S1" "$RID" '{"decision":"allow"}'
+is "$HTTP_STATUS" 409 "8: answering a cancelled request is 409"
+wait_for 3 eval '[ "$(session_status "$S1")" = idle ]'
+is "$(session_status "$S1")" idle "8: the session is idle"
+
+tap_done
