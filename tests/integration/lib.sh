@@ -510,7 +510,7 @@ cw_render_nginx() {
 	NGINX_USER="$(id -un) $(id -gn)" NGINX_DIR=$T/nginx LOG_DIR=$T/log \
 		HTTP_PORT=$HTTP_PORT HTTPS_PORT=$HTTPS_PORT TLS_CERT=$TLS_CERT \
 		TLS_KEY=$TLS_KEY MAX_BODY_SIZE=$MAX_BODY_SIZE \
-		STATIC_ROOT=$TOP_SRCDIR/static API_SOCKET=$API_SOCKET \
+		STATIC_ROOT=$CW_STATIC_ROOT API_SOCKET=$API_SOCKET \
 		STREAM_SOCKET=$STREAM_SOCKET \
 		SSE_MAX_CONN=${CW_CONF[STREAM_WORKERS]:-2} \
 		"$TOP_SRCDIR/scripts/render-conf.sh" "$TOP_SRCDIR/nginx/nginx.conf.in" \
@@ -569,6 +569,13 @@ cw_stop_all() {
 
 # ---- HTTP --------------------------------------------------------------------
 # api_get PATH [CURL ARGS...]: one HTTP/2 request over TLS through nginx.
+# The UI nginx serves: the built bundle when there is one (as start.sh does).
+if [ -f "${TOP_SRCDIR:-.}/static/dist/index.html" ]; then
+	CW_STATIC_ROOT=$TOP_SRCDIR/static/dist
+else
+	CW_STATIC_ROOT=${TOP_SRCDIR:-.}/static
+fi
+
 api_get() {
 	local path=$1 out
 	shift

@@ -80,7 +80,7 @@ is "${out#* }" "https://localhost:$HTTPS_PORT/api/live?x=1" "the redirect goes t
 api_get /
 is "$HTTP_STATUS" 200 "GET / is 200"
 like "$HTTP_CT" '^text/html' "GET / is HTML"
-if cmp -s "$BODY" "$TOP_SRCDIR/static/index.html"; then
+if cmp -s "$BODY" "$CW_STATIC_ROOT/index.html"; then
 	tap_ok "GET / serves static/index.html"
 else
 	tap_fail "GET / serves static/index.html" "body: $(head -c 300 "$BODY")"
@@ -90,14 +90,17 @@ is "$(header Strict-Transport-Security)" "max-age=31536000" "static pages carry 
 
 api_get /sessions/abc
 is "$HTTP_STATUS" 200 "an SPA path (/sessions/abc) is 200"
-if cmp -s "$BODY" "$TOP_SRCDIR/static/index.html"; then
+if cmp -s "$BODY" "$CW_STATIC_ROOT/index.html"; then
 	tap_ok "an SPA path serves index.html (client-side routing)"
 else
 	tap_fail "an SPA path serves index.html (client-side routing)" "body: $(head -c 300 "$BODY")"
 fi
 
-api_get /app.js
-is "$HTTP_STATUS" 200 "static assets are served (/app.js)"
-like "$HTTP_CT" '^application/javascript' "/app.js has a JavaScript content type"
+# The first script index.html loads (the bundle, or the placeholder's app.js).
+SCRIPT=$(grep -o '<script[^>]*src="[^"]*"' "$CW_STATIC_ROOT/index.html" | head -n 1 | sed 's/.*src="//; s/"$//')
+case $SCRIPT in /*) ;; *) SCRIPT="/$SCRIPT" ;; esac
+api_get "$SCRIPT"
+is "$HTTP_STATUS" 200 "static assets are served ($SCRIPT)"
+like "$HTTP_CT" '^application/javascript' "$SCRIPT has a JavaScript content type"
 
 tap_done
