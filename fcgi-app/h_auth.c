@@ -139,7 +139,13 @@ h_login(struct http_req *r, struct app *app)
 	json_object_object_add(resp, "expires_at", jsonio_time(cl.exp));
 	json_object_object_add(resp, "expires_in",
 	    json_object_new_int64(cfg->session_timeout));
-	json_object_object_add(resp, "user", h_user_json(&u));
+	{
+		json_object *uj = h_user_json(&u);
+
+		json_object_object_add(uj, "can_use_code_server",
+		    json_object_new_boolean(h_can_use_code_server(cfg, &u)));
+		json_object_object_add(resp, "user", uj);
+	}
 	free(tok);
 	jsonio_reply_put(r, 200, resp);
 out:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# install-deps.sh [--bench] [--lint] [--check]
+# install-deps.sh [--bench] [--lint] [--e2e] [--check]
 #
 # Installs the Debian packages claude-web needs to build, test and run, but
 # only those that are missing (`apt-get update` runs at most once, and only if
@@ -7,6 +7,7 @@
 #
 #   --bench  also wrk and hyperfine (bench/bench.sh)
 #   --lint   also shellcheck (scripts/test.sh lints the shell scripts)
+#   --e2e    also chromium (headless browser tests, driven by playwright-core)
 #   --check  install nothing; list what is missing, exit 1 if anything is
 set -euo pipefail
 
@@ -19,8 +20,10 @@ packages=(
 	build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libjwt-dev libssl-dev
 	nginx-light redis-server bubblewrap openssl curl ca-certificates procps
-	# jq: the integration tests read JSON responses and logs with it.
-	jq
+	# jq: the integration tests read JSON responses and logs with it;
+	# python3: the fake Anthropic server and the tests' SSE clients;
+	# iproute2 (ss), tar, gzip: tests and the archive endpoint.
+	jq python3 iproute2 tar gzip
 	# clang for the sanitizer and libFuzzer builds; the sanitizer runtimes are
 	# only a Recommends of clang, so name them explicitly.
 	clang libclang-rt-dev
@@ -30,6 +33,7 @@ for arg in "$@"; do
 	case $arg in
 	--bench) packages+=(wrk hyperfine) ;;
 	--lint) packages+=(shellcheck) ;;
+	--e2e) packages+=(chromium) ;;
 	--check) check_only=1 ;;
 	-h | --help)
 		cw_usage "$0"

@@ -119,6 +119,31 @@ else
 	fi
 fi
 
+# ---- the web UI: static/ (TypeScript, Vite) -> static/dist ----------------------
+# Rebuilt when static/dist is missing or older than its sources. Without npm
+# the previous build is served (or, with none, the placeholder static/index.html).
+ui_build_needed() {
+	local ui=$CW_ROOT/static
+	[ -f "$ui/dist/index.html" ] || return 0
+	[ -n "$(find "$ui/src" "$ui/public" "$ui/app.html" "$ui/package-lock.json" "$ui/vite.config.ts" \
+		-newer "$ui/dist/index.html" -print -quit 2>/dev/null)" ]
+}
+if [ -f "$CW_ROOT/static/package.json" ] && ui_build_needed; then
+	if command -v npm >/dev/null 2>&1; then
+		if [ ! -f "$CW_ROOT/static/node_modules/.package-lock.json" ] ||
+			[ "$CW_ROOT/static/package-lock.json" -nt "$CW_ROOT/static/node_modules/.package-lock.json" ]; then
+			cw_log "installing the web UI's packages (static/: npm ci)"
+			(cd "$CW_ROOT/static" && npm ci --no-audit --no-fund >&2) || cw_die "npm ci failed in static/"
+		fi
+		cw_log "building the web UI (static/: npm run build)"
+		(cd "$CW_ROOT/static" && npm run build >&2) || cw_die "the web UI build failed (static/)"
+	elif [ -f "$CW_ROOT/static/dist/index.html" ]; then
+		cw_warn "npm not found: serving the existing (older) static/dist"
+	else
+		cw_warn "npm not found: the web UI cannot be built; only a placeholder page is served"
+	fi
+fi
+
 # ---- directories, secrets, TLS -------------------------------------------------
 umask 077
 mkdir -p "$STATE_DIR" "$CW_RUN_DIR" "$CW_LOG_DIR" "$CW_SECRETS_DIR" "$CW_NGINX_DIR" \

@@ -3,7 +3,7 @@
 #
 # Sections, in order (each reports PASS / FAIL / SKIP; the run goes on after a
 # failure so one run shows every problem; exit 1 if any section failed):
-#   deps      scripts/install-deps.sh --lint (installs only what is missing)
+#   deps      scripts/install-deps.sh --lint --e2e (installs only what is missing)
 #   lint      shellcheck; render the nginx/redis templates and check them
 #   bootstrap autoreconf -fi
 #   check     build-test/: configure [--enable-werror]; make check
@@ -12,8 +12,8 @@
 #   asan      build-asan/: CC=clang --enable-asan --enable-ubsan; make check
 #   fuzz      build-fuzz/: CC=clang --enable-fuzzing (+ASan/UBSan); run each
 #             libFuzzer harness for FUZZ_SECONDS on its seed corpus
-#   frontend  (hook) npm ci && vitest, once static/ has a package.json
-#   e2e       (hook) browser end-to-end tests, once they exist
+#   frontend  (hook) static/: npm ci, npm run build (static/dist), npm test (Vitest)
+#   e2e       (hook) tests/e2e/run.sh: headless Chromium against a private stack
 #
 # Options:
 #   --only LIST   comma-separated sections to run (e.g. --only lint,check)
@@ -28,7 +28,7 @@ CW_PROG='test'
 # shellcheck source=scripts/lib-common.sh
 . "$(dirname "$0")/lib-common.sh"
 
-ALL_SECTIONS=(deps lint bootstrap check smoke asan fuzz frontend e2e)
+ALL_SECTIONS=(deps lint bootstrap frontend check smoke asan fuzz e2e)
 only='' skip=''
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -86,7 +86,7 @@ make_check() {
 
 # ---- sections --------------------------------------------------------------------
 sec_deps() {
-	"$CW_ROOT/scripts/install-deps.sh" --lint
+	"$CW_ROOT/scripts/install-deps.sh" --lint --e2e
 }
 
 sec_lint() {
@@ -274,18 +274,16 @@ sec_fuzz() {
 	return "$failed"
 }
 
-# Hook: unit tests of the single-page app, once it exists.
+# Hook: the single-page app (static/): a clean install from the lockfile, the
+# type check + production build into static/dist (the e2e section serves it),
+# and the Vitest unit tests.
 sec_frontend() {
-	local dir
-	for dir in static frontend web; do
-		if [ -f "$dir/package.json" ]; then
-			echo "+ (cd $dir && npm ci && npx vitest run)"
-			(cd "$dir" && npm ci --no-audit --no-fund && npx --no-install vitest run)
-			return
-		fi
-	done
-	echo "SKIP: no package.json yet"
-	return 77
+	if [ ! -f static/package.json ]; then
+		echo "SKIP: no static/package.json"
+		return 77
+	fi
+	echo "+ (cd static && npm ci && npm run build && npm test)"
+	(cd static && npm ci --no-audit --no-fund && npm run build && npm test)
 }
 
 # Hook: browser end-to-end tests against a started stack, once they exist.

@@ -1,0 +1,300 @@
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
+import { api, ApiError, notifyUnauthorized, urls } from '../lib/api';
+import { canOpenVSCode } from '../lib/features';
+import { formatCost, formatTokens, loadDraft, saveDraft, totalTokens } from '../lib/format';
+import { EventStream, type ConnState } from '../lib/stream';
+import { activeRun, buildView, initialState, reduce, type Action } from '../lib/transcript';
+import type { Session, SessionStatus, Snapshot, User } from '../lib/types';
+import { explainError, STATUS_LABEL } from '../lib/words';
+import { Composer } from './Composer';
+import { FilesPanel } from './FilesPanel';
+import { StatusBadge } from './StatusBadge';
+import type { ToastFn } from './Toasts';
+import { Transcript } from './Transcript';
+import { Icon } from './Icon';
+
+interface Props {
+  sessionId: string;
+  listed: Session | null;
+  user: User;
+  onOpenNav: () => void;
+  onChanged: (s: Session) => void;
+  onStatus: (id: string, st: SessionStatus) => void;
+  onMissing: () => void;
+  toast: ToastFn;
+}
+
+const FLUSH_MS = 16;
+
+export function SessionView(p: Props) {
+  const { sessionId, toast } = p;
+  const [state, dispatch] = useReducer(reduce, sessionId, initialState);
+  const stateRef = useRef(state);
+  stateRef.current = state;
+  const [session, setSession] = useState<Session | null>(p.listed);
+  const [conn, setConn] = useState<{ state: ConnState; retryInMs?: number }>({ state: 'connecting' });
+  const [filesOpen, setFilesOpen] = useState(() => window.matchMedia?.('(min-width: 1100px)').matches ?? true);
+  const [draft, setDraft] = useState(() => loadDraft(sessionId));
+  const [sending, setSending] = useState(false);
+  const streamRef = useRef<EventStream | null>(null);
+  const onMissingRef = useRef(p.onMissing);
+  onMissingRef.current = p.onMissing;
+  const draftRef = useRef(draft);
+  draftRef.current = draft;
+
+  // ---- the session itself (title, files_path, usage so far) ----
+  useEffect(() => {
+    let gone = false;
+    api.getSession(sessionId).then((s) => {
+      if (gone) return;
+      setSession(s);
+      if (s.usage) dispatch({ type: 'usage', usage: s.usage });
+    }).catch((e) => {
+      if (gone) return;
+      if (e instanceof ApiError && e.status === 404) {
+        toast({ level: 'error', title: 'That session does not exist (any more).', next: 'Pick another one from the list.' });
+        p.onMissing();
+      } else if (!(e instanceof ApiError && e.status === 401)) {
+        toast({ level: 'error', ...explainError(e, 'load the session') });
+      }
+    });
+    return () => { gone = true; };
+  }, [sessionId]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  useEffect(() => {
+    if (p.listed) setSession((s) => (s ? { ...s, ...p.listed, usage: s.usage } : p.listed));
+  }, [p.listed]);
+
+  // ---- the event stream ----
+  useEffect(() => {
+    const queue: Action[] = [];
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const flush = () => {
+      timer = null;
+      if (queue.length) dispatch({ type: 'batch', actions: queue.splice(0) });
+    };
+    const push = (a: Action) => {
+      queue.push(a);
+      if (timer === null) timer = setTimeout(flush, FLUSH_MS);
+    };
+    const st = new EventStream({
+      url: (after) => urls.events(sessionId, after),
+      onEvent: (type, id, data) => {
+        if (type === 'snapshot') push({ type: 'snapshot', snapshot: data as Snapshot, resumedFrom: st.resumedFrom });
+        else push({ type: 'event', event: { id, type, data } });
+      },
+      onState: (s, d) => setConn({ state: s, retryInMs: d?.retryInMs }),
+      // Why did the stream fail? The login expired, the session is gone, or
+      // something transient (then retry).
+      checkAuth: async () => {
+        try {
+          await api.getSession(sessionId);
+          return 'ok';
+        } catch (e) {
+          if (e instanceof ApiError && e.status === 401) return 'unauthorized';
+          if (e instanceof ApiError && e.status === 404) return 'gone';
+          return 'error';
+        }
+      },
+      onGone: () => {
+        toast({ level: 'error', title: 'This session was deleted.', next: 'Pick another one from the list.' });
+        onMissingRef.current();
+      },
+      // Back to the login screen; the draft stays in sessionStorage.
+      onUnauthorized: notifyUnauthorized,
+    });
+    streamRef.current = st;
+    st.start();
+    const online = () => st.reconnectNow();
+    window.addEventListener('online', online);
+    return () => {
+      window.removeEventListener('online', online);
+      st.stop();
+      if (timer !== null) clearTimeout(timer);
+      streamRef.current = null;
+    };
+  }, [sessionId]);
+
+  // ---- the history: fetched at first and whenever the transcript asks ----
+  // (after a run ends, after a gap). One request at a time; a failure is
+  // retried after 3 s.
+  const fetching = useRef(false);
+  const alive = useRef(true);
+  useEffect(() => () => { alive.current = false; }, []);
+  const [historyRetry, setHistoryRetry] = useState(0);
+  useEffect(() => {
+    if (state.historyWanted <= state.historyHave || fetching.current) return;
+    fetching.current = true;
+    const want = state.historyWanted;
+    const asOf = stateRef.current.lastEventId;
+    api.messages(sessionId).then((r) => {
+      fetching.current = false;
+      if (alive.current) dispatch({ type: 'history', messages: r.messages || [], asOf, want });
+    }).catch((e) => {
+      if (e instanceof ApiError && e.status === 401) {
+        fetching.current = false;
+        return;
+      }
+      if (alive.current && stateRef.current.history === null) toast({ level: 'error', ...explainError(e, 'load the conversation') });
+      setTimeout(() => {
+        fetching.current = false;
+        if (alive.current) setHistoryRetry((n) => n + 1);
+      }, 3000);
+    });
+  }, [state.historyWanted, state.historyHave, historyRetry, sessionId]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  // ---- status: the list badge and the tab title ----
+  const status = state.status;
+  useEffect(() => {
+    p.onStatus(sessionId, status);
+  }, [status, sessionId]); // eslint-disable-line react-hooks/exhaustive-deps
+  const title = session?.title || 'Untitled';
+  useEffect(() => {
+    const prefix = status === 'waiting' ? '⏸ Waiting for approval · ' : status === 'running' ? '● ' : status === 'error' ? '⚠ ' : '';
+    document.title = `${prefix}${title} — claude-web`;
+    return () => { document.title = 'claude-web'; };
+  }, [status, title]);
+
+  const items = useMemo(() => buildView(state), [state]);
+  const active = activeRun(state);
+  const busy = !!active || state.pendingPrompt !== null || sending;
+
+  // ---- actions ----
+  const send = useCallback(async (text: string) => {
+    const t = text.trim();
+    if (!t) return;
+    setSending(true);
+    setDraft('');
+    dispatch({ type: 'pendingPrompt', text: t });
+    try {
+      const r = await api.send(sessionId, t);
+      dispatch({ type: 'localPrompt', runId: r.run_id, text: t });
+      // Sent: the kept copy goes, unless a new draft was started meanwhile.
+      if (draftRef.current === '') saveDraft(sessionId, '');
+    } catch (e) {
+      dispatch({ type: 'pendingPrompt', text: null });
+      setDraft((d) => (d ? d : text));
+      if (!(e instanceof ApiError && e.status === 401)) toast({ level: 'error', ...explainError(e, 'send the message') });
+    } finally {
+      setSending(false);
+    }
+  }, [sessionId, toast]);
+
+  const onDraft = useCallback((text: string) => {
+    setDraft(text);
+    saveDraft(sessionId, text);
+  }, [sessionId]);
+
+  const stop = useCallback(async () => {
+    try {
+      await api.cancel(sessionId);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409) return; // it had just finished
+      toast({ level: 'error', ...explainError(e, 'stop the run') });
+    }
+  }, [sessionId, toast]);
+
+  const compact = useCallback(async () => {
+    try {
+      await api.compact(sessionId);
+    } catch (e) {
+      toast({ level: 'error', ...explainError(e, 'compact the conversation') });
+    }
+  }, [sessionId, toast]);
+
+  const vscodeHref = session && canOpenVSCode(p.user) ? urls.vscode(session.files_path) : null;
+
+  const decide = useCallback(async (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) => {
+    dispatch({ type: 'answering', requestId, answering: true });
+    try {
+      await api.decide(sessionId, requestId, decision, remember, message);
+    } catch (e) {
+      dispatch({ type: 'answering', requestId, answering: false });
+      if (e instanceof ApiError && e.status === 409) {
+        toast({ level: 'info', title: 'This request was already answered or has expired.', next: 'The conversation shows its outcome.' });
+      } else {
+        toast({ level: 'error', ...explainError(e, 'answer the request') });
+      }
+    }
+  }, [sessionId, toast]);
+
+  const usage = state.usage;
+  return (
+    <div class={`session-view${filesOpen ? ' files-open' : ''}`}>
+      <main class="chat" aria-label="Conversation">
+        <header class="topbar">
+          <button type="button" class="icon-btn nav-toggle" aria-label="Open the session list" onClick={p.onOpenNav}><Icon name="menu" /></button>
+          <div class="topbar-main">
+            <h1 class="topbar-title" title={title}>{title}</h1>
+            <div class="topbar-sub">
+              <StatusBadge status={status} />
+              <ConnIndicator conn={conn} />
+              {usage && (
+                <span class="usage" title={`Input ${usage.input_tokens}, output ${usage.output_tokens}, cache write ${usage.cache_creation_input_tokens}, cache read ${usage.cache_read_input_tokens} tokens`}>
+                  {formatTokens(totalTokens(usage))} tokens · {formatCost(usage.cost_usd)}
+                </span>
+              )}
+            </div>
+          </div>
+          <div class="topbar-actions">
+            {active && (
+              <button type="button" class="btn danger stop-btn" onClick={stop} title="Stop Claude (keeps what it has said so far)"><Icon name="stop" /> Stop</button>
+            )}
+            {vscodeHref && (
+              <a class="btn subtle vscode-link" href={vscodeHref} target="_blank" rel="noopener noreferrer">
+                Open in VS Code
+              </a>
+            )}
+            <button type="button" class={`btn subtle files-toggle${filesOpen ? ' on' : ''}`} aria-pressed={filesOpen} aria-controls="files-panel"
+              onClick={() => setFilesOpen((o) => !o)}>Files</button>
+          </div>
+        </header>
+        {status === 'waiting' && (
+          <div class="waiting-banner" role="status">Claude is waiting for your approval below.</div>
+        )}
+        <Transcript items={items} loading={state.history === null} sessionId={sessionId} onDecide={decide} onCompact={compact} />
+        <Composer
+          value={draft}
+          onInput={onDraft}
+          onSend={send}
+          busy={busy}
+          running={!!active}
+          onStop={stop}
+          statusText={active ? (status === 'waiting' ? STATUS_LABEL.waiting : 'Claude is working…') : ''}
+        />
+      </main>
+      {filesOpen && (
+        <FilesPanel sessionId={sessionId} version={state.filesVersion} vscodeHref={vscodeHref} onClose={() => setFilesOpen(false)} toast={toast} />
+      )}
+    </div>
+  );
+}
+
+function ConnIndicator({ conn }: { conn: { state: ConnState; retryInMs?: number } }) {
+  const [, tick] = useState(0);
+  const since = useRef(Date.now());
+  useEffect(() => {
+    since.current = Date.now();
+    if (conn.state !== 'offline') return;
+    const t = setInterval(() => tick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [conn]);
+  let label: string;
+  switch (conn.state) {
+    case 'open': label = 'Live'; break;
+    case 'connecting': label = 'Connecting…'; break;
+    case 'reconnecting': label = 'Reconnecting…'; break;
+    case 'offline': {
+      const left = Math.max(0, Math.ceil(((conn.retryInMs || 0) - (Date.now() - since.current)) / 1000));
+      label = left > 0 ? `Offline · retrying in ${left} s` : 'Offline · retrying…';
+      break;
+    }
+    default: label = 'Disconnected';
+  }
+  return (
+    <span class={`conn conn-${conn.state}`} role="status" aria-live="polite" title="Connection to the server's live updates">
+      <span class="dot" aria-hidden="true" />
+      <span class="conn-text">{label}</span>
+    </span>
+  );
+}

@@ -1,0 +1,193 @@
+import { Component } from 'preact';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { renderMarkdown } from '../lib/markdown';
+import type { ViewItem } from '../lib/transcript';
+import { explainRunError, retryText, stopReasonText } from '../lib/words';
+import { PermissionPrompt, ToolCard } from './ToolCard';
+
+type Decide = (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) => void;
+
+interface Props {
+  items: ViewItem[];
+  loading: boolean;
+  sessionId: string;
+  onDecide: Decide;
+  onCompact: () => void;
+}
+
+/** The conversation. Follows the bottom while new text streams in, unless the reader scrolled up. */
+export function Transcript({ items, loading, onDecide, onCompact }: Props) {
+  const ref = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+  const [away, setAway] = useState(false);
+
+  const onScroll = () => {
+    const el = ref.current;
+    if (!el) return;
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    stick.current = atBottom;
+    setAway(!atBottom);
+  };
+
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (el && stick.current) el.scrollTop = el.scrollHeight;
+  }, [items]);
+
+  // Scroll to the bottom once the history first appears.
+  useEffect(() => {
+    if (!loading && ref.current) ref.current.scrollTop = ref.current.scrollHeight;
+  }, [loading]);
+
+  return (
+    <div class="transcript-wrap">
+      <div class="transcript" ref={ref} onScroll={onScroll} aria-live="off" data-testid="transcript">
+        {loading && items.length === 0 && <p class="muted pad" role="status">Loading the conversation…</p>}
+        {!loading && items.length === 0 && (
+          <div class="empty-chat">
+            <h2>Start the conversation</h2>
+            <p>Ask Claude to read, write or run code in this session's files. It asks before running commands or changing files, unless the session's permissions say otherwise.</p>
+          </div>
+        )}
+        {items.map((it) => <Item key={it.key} item={it} onDecide={onDecide} onCompact={onCompact} />)}
+      </div>
+      {away && (
+        <button type="button" class="btn jump" onClick={() => {
+          stick.current = true;
+          setAway(false);
+          if (ref.current) ref.current.scrollTop = ref.current.scrollHeight;
+        }}>↓ Latest</button>
+      )}
+    </div>
+  );
+}
+
+/** Shallow equality, one level deep: view items are rebuilt on every change, mostly with equal content. */
+export function itemEqual(a: ViewItem, b: ViewItem): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a), kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) {
+    const va = (a as unknown as Record<string, unknown>)[k], vb = (b as unknown as Record<string, unknown>)[k];
+    if (va === vb) continue;
+    if (!va || !vb || typeof va !== 'object' || typeof vb !== 'object') return false;
+    const oa = va as Record<string, unknown>, ob = vb as Record<string, unknown>;
+    const ia = Object.keys(oa), ib = Object.keys(ob);
+    if (ia.length !== ib.length) return false;
+    for (const i of ia) if (oa[i] !== ob[i]) return false;
+  }
+  return true;
+}
+
+interface ItemProps { item: ViewItem; onDecide: Decide; onCompact: () => void }
+
+/** One transcript entry; re-renders only when its content changed (500-message transcripts stay fast). */
+class Item extends Component<ItemProps> {
+  shouldComponentUpdate(next: ItemProps): boolean {
+    return next.onDecide !== this.props.onDecide || next.onCompact !== this.props.onCompact || !itemEqual(this.props.item, next.item);
+  }
+
+  render() {
+    return renderItem(this.props);
+  }
+}
+
+function renderItem({ item, onDecide, onCompact }: ItemProps) {
+  switch (item.kind) {
+    case 'user':
+      return (
+        <div class={`msg user${item.pending ? ' pending' : ''}`}>
+          {item.summary && (
+            <details class="summary-block">
+              <summary>Summary of the earlier conversation</summary>
+              <Markdown text={item.summary} streaming={false} />
+            </details>
+          )}
+          {item.text && <div class="bubble">{item.text}</div>}
+          {item.pending && <span class="sending muted">Sending…</span>}
+        </div>
+      );
+    case 'text':
+      return (
+        <div class={`msg assistant${item.streaming ? ' streaming' : ''}`}>
+          <Markdown text={item.text} streaming={item.streaming} />
+        </div>
+      );
+    case 'thinking':
+      return (
+        <details class="thinking">
+          <summary>{item.streaming ? 'Thinking…' : 'Thought process'}</summary>
+          <div class="thinking-body">{item.text}</div>
+        </details>
+      );
+    case 'redacted':
+      return <div class="thinking muted">Some of Claude's reasoning is hidden.</div>;
+    case 'tool':
+      return <ToolCard item={item} onDecide={onDecide} />;
+    case 'permission':
+      return (
+        <div class="card tool-card waiting">
+          <div class="tool-head"><span class="tool-name">{item.permission.tool}</span></div>
+          <PermissionPrompt permission={item.permission} onDecide={onDecide} />
+        </div>
+      );
+    case 'notice':
+      return <Notice item={item} onCompact={onCompact} />;
+  }
+}
+
+function Markdown({ text, streaming }: { text: string; streaming: boolean }) {
+  const html = renderMarkdown(text, !streaming);
+  return <div class="md" dangerouslySetInnerHTML={{ __html: html }} />;
+}
+
+function Notice({ item, onCompact }: { item: Extract<ViewItem, { kind: 'notice' }>; onCompact: () => void }) {
+  const d = item.data as Record<string, unknown>;
+  let title = '';
+  let next = '';
+  let compact = false;
+  switch (item.code) {
+    case 'retrying':
+      title = retryText(Number(d.attempt) || 1, Number(d.delay_ms) || 0, String(d.reason ?? ''));
+      break;
+    case 'run_error': {
+      const ex = explainRunError(String(d.type ?? ''), String(d.message ?? ''));
+      title = ex.title;
+      next = ex.next;
+      compact = /compact/i.test(ex.next);
+      break;
+    }
+    case 'cancelled':
+      title = 'Stopped.';
+      next = 'What Claude had written so far is kept. Send a message to go on.';
+      break;
+    case 'stop_reason': {
+      const ex = stopReasonText(String(d.stop_reason ?? ''));
+      title = ex.title;
+      next = ex.next;
+      break;
+    }
+    case 'compacting':
+      title = 'Compacting the conversation…';
+      break;
+    case 'compacted':
+      title = `The earlier conversation was summarised (${d.messages_before} → ${d.messages_after} messages).`;
+      break;
+    case 'nothing_to_compact':
+      title = 'Nothing to compact yet.';
+      break;
+    case 'partial':
+      title = 'Part of this answer was missed while disconnected.';
+      next = 'It appears in full when Claude finishes.';
+      break;
+    default:
+      title = item.code;
+  }
+  return (
+    <div class={`notice ${item.level}`} role={item.level === 'error' ? 'alert' : 'status'}>
+      <strong>{title}</strong>
+      {next && <span> {next}</span>}
+      {compact && <button type="button" class="btn subtle" onClick={onCompact}>Compact now</button>}
+    </div>
+  );
+}

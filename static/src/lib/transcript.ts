@@ -1,0 +1,742 @@
+// The transcript of one session: a pure reducer over (1) the stored history
+// (GET /messages: completed messages, no ids) and (2) the event stream
+// (GET /events: every event of a run, with Redis stream ids), and a pure
+// view builder that merges both into the list the chat renders.
+//
+// How the two sources are merged without duplicates:
+// - Events are deduplicated by id: anything at or before the newest id seen
+//   is a replay and is dropped (reconnects with Last-Event-ID, or a stream
+//   that replays the active run from its first event after a reload).
+// - Runs seen on the stream are kept by run_id. A run that ended is
+//   "settled" once a history fetched after its end arrives: from then on its
+//   messages are drawn from the history, which is the durable record.
+// - Runs not yet settled (the active one, or one that just ended) are drawn
+//   from their events. Their part of the history (the prompt and the
+//   messages after it) is cut off the history so that nothing shows twice:
+//   buildView finds that cut by matching the history's tail against the
+//   runs' content (tool_use ids, texts) and the active run's prompt.
+// - Details the history does not keep (bash stdout/stderr, exit code,
+//   duration; permission decisions; errors) are kept by tool_use_id and run
+//   and shown on the history's cards too.
+
+import { cmpId, isEventId } from './ids';
+import type {
+  HistoryMessage, PendingPermission, SessionStatus, Snapshot, StreamEvent, ToolResultEvent, UsageTotals,
+} from './types';
+
+export interface LiveBlock {
+  kind: 'text' | 'thinking' | 'tool';
+  index: number;
+  text: string;
+  toolId?: string;
+  name?: string;
+  input?: Record<string, unknown>;
+}
+
+export interface Turn {
+  messageId: string;
+  blocks: LiveBlock[];
+  stopped: boolean;
+  stopReason?: string;
+}
+
+export type RunStatus = 'queued' | 'running' | 'finished' | 'error' | 'cancelled';
+
+export interface Run {
+  id: string;
+  kind: string;
+  status: RunStatus;
+  started: boolean;
+  resumed: boolean;
+  firstId: string | null;
+  endId: string | null;
+  turns: Turn[];
+  toolIds: string[];
+  retry: { attempt: number; delay_ms: number; reason: string } | null;
+  error: { type: string; message: string } | null;
+  stopReason: string | null;
+  compacted: { messages_before: number; messages_after: number } | null;
+  /** Seen from the middle (its first events were missed): drawn from the history once settled. */
+  partial: boolean;
+  settled: boolean;
+  /**
+   * Where its notices go in the history once settled: after `block` units of
+   * message `msg` (the history's last message when it settled; the server
+   * may later merge the next prompt into that same message, hence blocks).
+   */
+  anchor: { msg: number; block: number } | null;
+}
+
+export type PermissionStatus = 'pending' | 'allow' | 'deny' | 'expired' | 'cancelled';
+
+export interface Permission {
+  request_id: string;
+  tool_use_id: string;
+  tool: string;
+  input: Record<string, unknown>;
+  summary: string;
+  expires_at?: number;
+  run_id?: string;
+  status: PermissionStatus;
+  remember?: boolean;
+  message?: string;
+  /** The user answered here; the server has not confirmed yet. */
+  answering?: boolean;
+}
+
+export interface TranscriptState {
+  sessionId: string | null;
+  lastEventId: string | null;
+  status: SessionStatus;
+  history: HistoryMessage[] | null;
+  runs: Run[];
+  toolResults: Record<string, ToolResultEvent>;
+  permissions: Record<string, Permission>;
+  permByTool: Record<string, string>;
+  localPrompts: Record<string, string>;
+  /** Sent, no run id yet. */
+  pendingPrompt: string | null;
+  usage: UsageTotals | null;
+  /** The history must be (re)fetched while historyWanted > historyHave. */
+  historyWanted: number;
+  historyHave: number;
+  filesVersion: number;
+  snapshot: Snapshot | null;
+}
+
+export type Action =
+  | { type: 'reset'; sessionId: string | null }
+  | { type: 'snapshot'; snapshot: Snapshot; resumedFrom: string | null }
+  | { type: 'event'; event: StreamEvent }
+  | { type: 'events'; events: StreamEvent[] }
+  | { type: 'history'; messages: HistoryMessage[]; asOf: string | null; want: number }
+  | { type: 'pendingPrompt'; text: string | null }
+  | { type: 'localPrompt'; runId: string; text: string }
+  | { type: 'usage'; usage: UsageTotals }
+  | { type: 'answering'; requestId: string; answering: boolean }
+  | { type: 'status'; status: SessionStatus }
+  | { type: 'batch'; actions: Action[] };
+
+export function initialState(sessionId: string | null = null): TranscriptState {
+  return {
+    sessionId,
+    lastEventId: null,
+    status: 'idle',
+    history: null,
+    runs: [],
+    toolResults: {},
+    permissions: {},
+    permByTool: {},
+    localPrompts: {},
+    pendingPrompt: null,
+    usage: null,
+    historyWanted: 1,
+    historyHave: 0,
+    filesVersion: 0,
+    snapshot: null,
+  };
+}
+
+const FINAL = new Set(['run.finished', 'run.error', 'run.cancelled']);
+
+function newRun(id: string, kind = 'message', partial = false): Run {
+  return {
+    id, kind, status: 'queued', started: false, resumed: false, firstId: null, endId: null,
+    turns: [], toolIds: [], retry: null, error: null, stopReason: null, compacted: null,
+    partial, settled: false, anchor: null,
+  };
+}
+
+export function runEnded(r: Run): boolean {
+  return r.status === 'finished' || r.status === 'error' || r.status === 'cancelled';
+}
+
+/** The run that is queued or running, if any (there is at most one per session). */
+export function activeRun(s: TranscriptState): Run | null {
+  for (let i = s.runs.length - 1; i >= 0; i--) if (!runEnded(s.runs[i])) return s.runs[i];
+  return null;
+}
+
+function hasPending(perms: Record<string, Permission>): boolean {
+  return Object.values(perms).some((p) => p.status === 'pending');
+}
+
+// Copy-on-write helpers: the state and everything changed are new objects
+// (Preact compares by reference), the rest is shared.
+function withRun(s: TranscriptState, id: string, fn: (r: Run) => Run): TranscriptState {
+  const i = s.runs.findIndex((r) => r.id === id);
+  if (i < 0) return s;
+  const runs = s.runs.slice();
+  runs[i] = fn(runs[i]);
+  return { ...s, runs };
+}
+
+function lastTurn(r: Run): { run: Run; turn: Turn } {
+  const turns = r.turns.slice();
+  let turn: Turn;
+  if (turns.length === 0 || turns[turns.length - 1].stopped) {
+    // A delta without its message.start: the start was missed (a gap).
+    turn = { messageId: `missing-${turns.length}`, blocks: [], stopped: false };
+    turns.push(turn);
+  } else {
+    turn = { ...turns[turns.length - 1], blocks: turns[turns.length - 1].blocks.slice() };
+    turns[turns.length - 1] = turn;
+  }
+  return { run: { ...r, turns }, turn };
+}
+
+function appendDelta(r: Run, kind: 'text' | 'thinking', index: number, text: string): Run {
+  const { run, turn } = lastTurn(r);
+  const bi = turn.blocks.findIndex((b) => b.index === index && b.kind === kind);
+  if (bi < 0) turn.blocks.push({ kind, index, text });
+  else turn.blocks[bi] = { ...turn.blocks[bi], text: turn.blocks[bi].text + text };
+  return { ...run, retry: null };
+}
+
+function settleStatus(s: TranscriptState, st: SessionStatus): TranscriptState {
+  return s.status === st ? s : { ...s, status: st };
+}
+
+function wantHistory(s: TranscriptState): TranscriptState {
+  return { ...s, historyWanted: Math.max(s.historyWanted, s.historyHave) + 1 };
+}
+
+function addPermission(s: TranscriptState, p: PendingPermission, runId?: string): TranscriptState {
+  const old = s.permissions[p.request_id];
+  if (old && old.status !== 'pending') return s; // already resolved: the request is a replay
+  const perm: Permission = {
+    request_id: p.request_id, tool_use_id: p.tool_use_id, tool: p.tool, input: p.input || {},
+    summary: p.summary || '', expires_at: p.expires_at, run_id: p.run_id || runId, status: 'pending',
+    answering: old?.answering,
+  };
+  return {
+    ...s,
+    permissions: { ...s.permissions, [p.request_id]: perm },
+    permByTool: { ...s.permByTool, [p.tool_use_id]: p.request_id },
+  };
+}
+
+/** Applies one stream event. Replays (ids at or before the newest seen) change nothing. */
+export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState {
+  if (ev.type === 'snapshot' || ev.type === 'ping') return s;
+  if (ev.id !== null && isEventId(ev.id)) {
+    if (s.lastEventId !== null && cmpId(ev.id, s.lastEventId) <= 0) return s;
+    s = { ...s, lastEventId: ev.id };
+  }
+  const d = ev.data || {};
+  const runId: string | undefined = typeof d.run_id === 'string' ? d.run_id : undefined;
+
+  if (runId !== undefined && !s.runs.some((r) => r.id === runId)) {
+    const partial = ev.type !== 'run.queued' && ev.type !== 'run.started';
+    const r = newRun(runId, typeof d.kind === 'string' ? d.kind : 'message', partial);
+    r.firstId = ev.id;
+    s = { ...s, runs: [...s.runs, r] };
+    if (partial) s = wantHistory(s);
+  }
+
+  switch (ev.type) {
+    case 'run.queued':
+      s = withRun(s, runId!, (r) => ({ ...r, kind: d.kind || r.kind }));
+      return settleStatus(s, 'running');
+    case 'run.started':
+      s = withRun(s, runId!, (r) => ({
+        ...r, kind: d.kind || r.kind, started: true, resumed: !!d.resumed,
+        status: runEnded(r) ? r.status : 'running',
+      }));
+      return settleStatus(s, hasPending(s.permissions) ? 'waiting' : 'running');
+    case 'message.start':
+      return withRun(s, runId!, (r) => {
+        if (r.turns.some((t) => t.messageId === d.message_id)) return r;
+        return {
+          ...r, started: true, status: runEnded(r) ? r.status : 'running', retry: null,
+          turns: [...r.turns, { messageId: String(d.message_id ?? `m${r.turns.length}`), blocks: [], stopped: false }],
+        };
+      });
+    case 'text.delta':
+      return withRun(s, runId!, (r) => appendDelta(r, 'text', Number(d.index) || 0, String(d.text ?? '')));
+    case 'thinking.delta':
+      return withRun(s, runId!, (r) => appendDelta(r, 'thinking', Number(d.index) || 0, String(d.thinking ?? '')));
+    case 'tool.use':
+      return withRun(s, runId!, (r) => {
+        if (r.toolIds.includes(d.id)) return r;
+        const { run, turn } = lastTurn(r);
+        turn.blocks.push({ kind: 'tool', index: Number(d.index) || 0, text: '', toolId: d.id, name: d.name, input: d.input || {} });
+        return { ...run, toolIds: [...run.toolIds, d.id] };
+      });
+    case 'message.stop':
+      return withRun(s, runId!, (r) => {
+        if (r.turns.length === 0) return r;
+        const turns = r.turns.slice();
+        turns[turns.length - 1] = { ...turns[turns.length - 1], stopped: true, stopReason: d.stop_reason };
+        return { ...r, turns };
+      });
+    case 'permission.request':
+      s = addPermission(s, d as PendingPermission, runId);
+      return settleStatus(s, 'waiting');
+    case 'permission.resolved': {
+      const old = s.permissions[d.request_id];
+      const perm: Permission = {
+        ...(old || { request_id: d.request_id, tool_use_id: d.tool_use_id, tool: '', input: {}, summary: '' }),
+        status: (d.decision as PermissionStatus) || 'cancelled',
+        remember: d.remember, message: d.message, answering: false,
+      };
+      s = {
+        ...s,
+        permissions: { ...s.permissions, [d.request_id]: perm },
+        permByTool: { ...s.permByTool, [perm.tool_use_id]: d.request_id },
+      };
+      if (s.status === 'waiting' && !hasPending(s.permissions)) s = settleStatus(s, activeRun(s) ? 'running' : 'idle');
+      return s;
+    }
+    case 'tool.result':
+      return { ...s, toolResults: { ...s.toolResults, [d.tool_use_id]: d as ToolResultEvent } };
+    case 'file.changed':
+      return { ...s, filesVersion: s.filesVersion + 1 };
+    case 'usage':
+      return d.session ? { ...s, usage: d.session as UsageTotals } : s;
+    case 'run.retrying':
+      return withRun(s, runId!, (r) => ({
+        ...r, retry: { attempt: Number(d.attempt) || 1, delay_ms: Number(d.delay_ms) || 0, reason: String(d.reason ?? '') },
+      }));
+    case 'compacted':
+      return wantHistory(withRun(s, runId!, (r) => ({
+        ...r, compacted: { messages_before: Number(d.messages_before) || 0, messages_after: Number(d.messages_after) || 0 },
+      })));
+    default:
+      if (FINAL.has(ev.type)) return endRun(s, ev, runId!);
+      return s; // unknown (future) event types are ignored
+  }
+}
+
+function endRun(s: TranscriptState, ev: StreamEvent, runId: string): TranscriptState {
+  const d = ev.data || {};
+  const status: RunStatus = ev.type === 'run.finished' ? 'finished' : ev.type === 'run.error' ? 'error' : 'cancelled';
+  s = withRun(s, runId, (r) => ({
+    ...r, status, endId: ev.id, retry: null,
+    stopReason: typeof d.stop_reason === 'string' ? d.stop_reason : r.stopReason,
+    error: status === 'error' ? { type: String(d.type ?? 'error'), message: String(d.message ?? '') } : null,
+  }));
+  // Requests of a run that ended can no longer be answered.
+  let perms = s.permissions;
+  for (const p of Object.values(perms)) {
+    if (p.status === 'pending' && p.run_id === runId) {
+      perms = { ...perms, [p.request_id]: { ...p, status: 'cancelled', answering: false } };
+    }
+  }
+  s = { ...s, permissions: perms };
+  s = settleStatus(s, status === 'error' ? 'error' : 'idle');
+  return wantHistory(s);
+}
+
+export function reduce(s: TranscriptState, a: Action): TranscriptState {
+  switch (a.type) {
+    case 'reset':
+      return initialState(a.sessionId);
+    case 'batch':
+      return a.actions.reduce(reduce, s);
+    case 'event':
+      return applyEvent(s, a.event);
+    case 'events':
+      return a.events.reduce(applyEvent, s);
+    case 'snapshot':
+      return applySnapshot(s, a.snapshot, a.resumedFrom);
+    case 'history':
+      return applyHistory(s, a.messages, a.asOf, a.want);
+    case 'pendingPrompt':
+      return { ...s, pendingPrompt: a.text };
+    case 'localPrompt':
+      return { ...s, pendingPrompt: null, localPrompts: { ...s.localPrompts, [a.runId]: a.text } };
+    case 'usage':
+      return { ...s, usage: a.usage };
+    case 'status':
+      return settleStatus(s, a.status);
+    case 'answering': {
+      const p = s.permissions[a.requestId];
+      if (!p) return s;
+      return { ...s, permissions: { ...s.permissions, [a.requestId]: { ...p, answering: a.answering } } };
+    }
+  }
+}
+
+function applySnapshot(s: TranscriptState, snap: Snapshot, resumedFrom: string | null): TranscriptState {
+  s = { ...s, snapshot: snap, status: snap.status };
+  for (const p of snap.pending_permissions || []) s = addPermission(s, p);
+  const ar = snap.active_run;
+  if (ar && ar.run_id && !s.runs.some((r) => r.id === ar.run_id)) {
+    const r = newRun(ar.run_id, ar.kind || 'message');
+    r.started = ar.status === 'running';
+    r.status = ar.status === 'running' ? 'running' : 'queued';
+    r.firstId = ar.first_event_id || null;
+    // Resumed after the run began: its first events are not coming again.
+    if (resumedFrom !== null && ar.first_event_id && cmpId(ar.first_event_id, resumedFrom) <= 0) {
+      r.partial = true;
+      s = wantHistory(s);
+    }
+    s = { ...s, runs: [...s.runs, r] };
+  }
+  if (resumedFrom === null && s.lastEventId !== null) {
+    // A fresh stream although we had one: whatever we missed is in the history.
+    s = wantHistory(s);
+  }
+  if (resumedFrom !== null && snap.resume_after && snap.resume_after !== resumedFrom) {
+    // The server did not resume where we asked: a gap.
+    s = wantHistory(s);
+  }
+  if (!ar) {
+    // Nothing runs now; a run we think is active ended while we were away
+    // and its end is not coming (or comes in the replay right after this).
+    const stale = s.runs.filter((r) => !runEnded(r));
+    if (stale.length && resumedFrom === null) {
+      s = {
+        ...s,
+        runs: s.runs.map((r) => (runEnded(r) ? r : { ...r, status: 'finished' as RunStatus, endId: s.lastEventId })),
+      };
+      s = wantHistory(s);
+    }
+  }
+  return s;
+}
+
+function applyHistory(s: TranscriptState, messages: HistoryMessage[], asOf: string | null, want: number): TranscriptState {
+  let compactedNow = false;
+  const runs = s.runs.map((r) => {
+    if (r.settled || !runEnded(r)) return r;
+    // Only a history fetched after the run's end has all of it.
+    if (r.endId !== null && (asOf === null || cmpId(r.endId, asOf) > 0)) return r;
+    if (r.compacted) compactedNow = true;
+    const last = messages.length - 1;
+    return { ...r, settled: true, anchor: { msg: last, block: last >= 0 ? unitCount(messages[last]) : 0 } };
+  });
+  // A compaction rewrote the history: older anchors point nowhere now.
+  const fixed = compactedNow
+    ? runs.map((r) => (r.settled && !r.compacted ? { ...r, anchor: null } : r))
+    : runs;
+  return { ...s, history: messages, runs: fixed, historyHave: Math.max(s.historyHave, want) };
+}
+
+// ---------------------------------------------------------------------------
+// The view: what the chat shows, in order.
+
+export interface ToolResultView {
+  content: string;
+  isError: boolean;
+  stdout?: string;
+  stderr?: string;
+  exitCode?: number | null;
+  durationMs?: number;
+  timedOut?: boolean;
+  truncatedBytes?: number;
+  path?: string;
+}
+
+export type ToolState = 'waiting' | 'running' | 'done' | 'error' | 'denied' | 'interrupted';
+
+export type ViewItem =
+  | { kind: 'user'; key: string; text: string; summary?: string; pending?: boolean }
+  | { kind: 'text'; key: string; text: string; streaming: boolean }
+  | { kind: 'thinking'; key: string; text: string; streaming: boolean }
+  | { kind: 'redacted'; key: string }
+  | {
+    kind: 'tool'; key: string; id: string; name: string; input: Record<string, unknown>;
+    result: ToolResultView | null; permission: Permission | null; state: ToolState;
+  }
+  | { kind: 'permission'; key: string; permission: Permission }
+  | { kind: 'notice'; key: string; level: 'info' | 'warn' | 'error'; code: string; data: Record<string, unknown> };
+
+export const SUMMARY_PREFIX = '<summary of the earlier conversation>';
+
+function blocksOf(m: HistoryMessage): Array<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (typeof m.content === 'string') return [{ type: 'text', text: m.content }];
+  return Array.isArray(m.content) ? (m.content as Array<Record<string, any>>) : []; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export function isPrompt(m: HistoryMessage): boolean {
+  if (m.role !== 'user') return false;
+  if (!Array.isArray(m.content)) return true;
+  return !m.content.some((b) => b && b.type === 'tool_result');
+}
+
+/**
+ * A prompt's texts (one per text block: the server merges a prompt into the
+ * previous one when that run ended without an answer) and the compaction
+ * summary put in front of them (if any).
+ */
+export function promptUnits(m: HistoryMessage): { texts: string[]; summary?: string } {
+  let summary: string | undefined;
+  const texts: string[] = [];
+  for (const b of blocksOf(m)) {
+    if (b.type !== 'text' || typeof b.text !== 'string') continue;
+    if (b.text.startsWith(SUMMARY_PREFIX)) {
+      summary = b.text.slice(SUMMARY_PREFIX.length).replace(/<\/summary>\s*$/, '').trim();
+    } else texts.push(b.text);
+  }
+  return { texts, summary };
+}
+
+/** The prompt's own text (all its units), and the compaction summary. */
+export function promptText(m: HistoryMessage): { text: string; summary?: string } {
+  const u = promptUnits(m);
+  return { text: u.texts.join('\n\n'), summary: u.summary };
+}
+
+/** How many units an anchor can point after: prompt texts, or blocks. */
+function unitCount(m: HistoryMessage): number {
+  return isPrompt(m) ? promptUnits(m).texts.length : blocksOf(m).length;
+}
+
+function assistantText(m: HistoryMessage): string {
+  return blocksOf(m).filter((b) => b.type === 'text').map((b) => String(b.text ?? '')).join('');
+}
+
+function runTexts(r: Run): Set<string> {
+  const out = new Set<string>();
+  for (const t of r.turns) {
+    const txt = t.blocks.filter((b) => b.kind === 'text').map((b) => b.text).join('');
+    if (txt) out.add(txt);
+  }
+  return out;
+}
+
+/** Whether history message m is part of run r (by tool ids, or an identical answer text). */
+function ownedBy(r: Run, m: HistoryMessage, texts: Set<string>): boolean {
+  const blocks = blocksOf(m);
+  if (m.role === 'assistant') {
+    if (blocks.some((b) => b.type === 'tool_use' && r.toolIds.includes(b.id))) return true;
+    const t = assistantText(m);
+    return t !== '' && texts.has(t);
+  }
+  return !isPrompt(m) && blocks.some((b) => b.type === 'tool_result' && r.toolIds.includes(b.tool_use_id));
+}
+
+function promptMatches(r: Run, m: HistoryMessage, local: string | undefined): boolean {
+  if (!r.started && !r.partial) return false; // the prompt is stored when the run starts
+  if (local === undefined) return true;
+  const t = promptUnits(m).texts;
+  return t.length > 0 && t[t.length - 1].trim() === local.trim();
+}
+
+/**
+ * Splits the history: messages [0, cut) are shown from the history; the rest
+ * belongs to the unsettled runs and is shown from their events. Also returns
+ * the prompt found in the history for each unsettled run.
+ */
+export function historyCut(s: TranscriptState): { cut: number; prompts: Record<string, HistoryMessage> } {
+  const H = s.history || [];
+  const U = s.runs.filter((r) => !r.settled);
+  const prompts: Record<string, HistoryMessage> = {};
+  let i = H.length;
+  for (let k = U.length - 1; k >= 0 && i > 0; k--) {
+    const r = U[k];
+    if (r.kind !== 'message') continue;
+    const local = s.localPrompts[r.id];
+    if (!runEnded(r)) {
+      // The active run: its prompt is the last prompt of the history if it
+      // has been stored; everything after it is this run's (the stream
+      // replays the whole run, so its events cover it).
+      let p = i - 1;
+      while (p >= 0 && !isPrompt(H[p])) p--;
+      if (p < 0 || !promptMatches(r, H[p], local)) continue;
+      const texts = runTexts(r);
+      let owned = p === i - 1;
+      for (let j = p + 1; j < i && !owned; j++) owned = ownedBy(r, H[j], texts);
+      if (!owned) continue;
+      prompts[r.id] = H[p];
+      i = p;
+      continue;
+    }
+    // An ended run: all of its content is known; peel it off the tail.
+    const texts = runTexts(r);
+    let j = i;
+    while (j > 0 && ownedBy(r, H[j - 1], texts)) j--;
+    if (j > 0 && isPrompt(H[j - 1]) && promptMatches(r, H[j - 1], local) && (j < i || r.partial || r.started)) {
+      prompts[r.id] = H[j - 1];
+      j--;
+    }
+    i = j;
+  }
+  return { cut: i, prompts };
+}
+
+function resultFromHistory(b: Record<string, any>): ToolResultView { // eslint-disable-line @typescript-eslint/no-explicit-any
+  let content = '';
+  if (typeof b.content === 'string') content = b.content;
+  else if (Array.isArray(b.content)) {
+    content = b.content.map((c: { type: string; text?: string }) => (c.type === 'text' ? c.text ?? '' : `[${c.type}]`)).join('\n');
+  }
+  return { content, isError: !!b.is_error };
+}
+
+function resultFromEvent(e: ToolResultEvent): ToolResultView {
+  return {
+    content: e.content ?? '', isError: !!e.is_error, stdout: e.stdout, stderr: e.stderr,
+    exitCode: e.exit_code, durationMs: e.duration_ms, timedOut: e.timed_out,
+    truncatedBytes: e.truncated_bytes, path: e.path,
+  };
+}
+
+function toolState(result: ToolResultView | null, perm: Permission | null, live: boolean): ToolState {
+  if (result) {
+    if (perm && perm.status === 'deny') return 'denied';
+    return result.isError ? 'error' : 'done';
+  }
+  if (perm && perm.status === 'pending') return 'waiting';
+  if (perm && (perm.status === 'deny' || perm.status === 'expired')) return 'denied';
+  return live ? 'running' : 'interrupted';
+}
+
+function runNotices(r: Run, live: boolean): ViewItem[] {
+  const out: ViewItem[] = [];
+  const key = (c: string) => `n:${r.id}:${c}`;
+  if (r.partial && live) out.push({ kind: 'notice', key: key('partial'), level: 'info', code: 'partial', data: {} });
+  if (r.kind === 'compact' && !runEnded(r)) {
+    out.push({ kind: 'notice', key: key('compacting'), level: 'info', code: 'compacting', data: {} });
+  }
+  if (r.compacted && live) out.push({ kind: 'notice', key: key('compacted'), level: 'info', code: 'compacted', data: { ...r.compacted } });
+  if (r.retry && !runEnded(r)) out.push({ kind: 'notice', key: key('retry'), level: 'warn', code: 'retrying', data: { ...r.retry } });
+  if (r.status === 'error' && r.error) {
+    out.push({ kind: 'notice', key: key('error'), level: 'error', code: 'run_error', data: { ...r.error } });
+  }
+  if (r.status === 'cancelled') out.push({ kind: 'notice', key: key('cancelled'), level: 'info', code: 'cancelled', data: {} });
+  if (r.status === 'finished' && r.stopReason && !['end_turn', 'tool_use', 'stop_sequence', 'compacted', 'nothing_to_compact'].includes(r.stopReason)) {
+    out.push({ kind: 'notice', key: key('stop'), level: 'warn', code: 'stop_reason', data: { stop_reason: r.stopReason } });
+  }
+  if (r.kind === 'compact' && r.status === 'finished' && r.stopReason === 'nothing_to_compact' && live) {
+    out.push({ kind: 'notice', key: key('nothing'), level: 'info', code: 'nothing_to_compact', data: {} });
+  }
+  return out;
+}
+
+/** The transcript as a list of items, oldest first. Pure: a function of the state only. */
+export function buildView(s: TranscriptState): ViewItem[] {
+  const H = s.history || [];
+  const { cut, prompts } = historyCut(s);
+  const out: ViewItem[] = [];
+  const shownTools = new Set<string>();
+  const active = activeRun(s);
+
+  // Tool results stored in the history, by tool_use_id.
+  const hResults: Record<string, ToolResultView> = {};
+  for (const m of H) {
+    if (m.role !== 'user' || !Array.isArray(m.content)) continue;
+    for (const b of m.content as Array<Record<string, any>>) { // eslint-disable-line @typescript-eslint/no-explicit-any
+      if (b && b.type === 'tool_result') hResults[b.tool_use_id] = resultFromHistory(b);
+    }
+  }
+  const permFor = (toolId: string): Permission | null => {
+    const rid = s.permByTool[toolId];
+    return rid ? s.permissions[rid] || null : null;
+  };
+  const resultFor = (toolId: string): ToolResultView | null => {
+    const e = s.toolResults[toolId];
+    if (e) return resultFromEvent(e);
+    return hResults[toolId] || null;
+  };
+
+  // Notices of settled runs, by where they go: "message:units".
+  const anchored = new Map<string, Run[]>();
+  for (const r of s.runs) {
+    if (!r.settled || r.anchor === null) continue;
+    const k = `${r.anchor.msg}:${r.anchor.block}`;
+    if (!anchored.has(k)) anchored.set(k, []);
+    anchored.get(k)!.push(r);
+  }
+  const emitted = new Set<string>();
+  const emitAnchored = (msg: number, block: number) => {
+    const k = `${msg}:${block}`;
+    if (emitted.has(k)) return;
+    emitted.add(k);
+    for (const r of anchored.get(k) || []) out.push(...runNotices(r, false));
+  };
+  /** A prompt message as one bubble per text, with notices between them. */
+  const emitPrompt = (m: HistoryMessage, i: number, keyBase: string) => {
+    const { texts, summary } = promptUnits(m);
+    if (texts.length === 0 && summary) out.push({ kind: 'user', key: `${keyBase}`, text: '', summary });
+    texts.forEach((text, j) => {
+      out.push({ kind: 'user', key: j === 0 ? keyBase : `${keyBase}.${j}`, text, summary: j === 0 ? summary : undefined });
+      emitAnchored(i, j + 1);
+    });
+    emitAnchored(i, texts.length);
+  };
+
+  for (let i = 0; i < cut; i++) {
+    const m = H[i];
+    if (m.role === 'user') {
+      if (isPrompt(m)) emitPrompt(m, i, `h${i}`);
+      emitAnchored(i, blocksOf(m).length);
+      continue;
+    }
+    blocksOf(m).forEach((b, j) => {
+      const key = `h${i}.${j}`;
+      if (b.type === 'text') {
+        if (String(b.text ?? '').trim() !== '') out.push({ kind: 'text', key, text: String(b.text), streaming: false });
+      } else if (b.type === 'thinking') {
+        out.push({ kind: 'thinking', key, text: String(b.thinking ?? ''), streaming: false });
+      } else if (b.type === 'redacted_thinking') {
+        out.push({ kind: 'redacted', key });
+      } else if (b.type === 'tool_use') {
+        const result = resultFor(b.id);
+        const perm = permFor(b.id);
+        shownTools.add(b.id);
+        out.push({
+          kind: 'tool', key: `t:${b.id}`, id: b.id, name: String(b.name), input: b.input || {},
+          result, permission: perm, state: toolState(result, perm, false),
+        });
+      }
+    });
+    emitAnchored(i, blocksOf(m).length);
+  }
+
+  // Notices anchored in the part of the history that the live runs cover,
+  // except inside a live run's own prompt message (placed between its texts).
+  const promptAt = new Map<HistoryMessage, number>();
+  H.forEach((m, i) => { if (i >= cut) promptAt.set(m, i); });
+  for (const r of s.runs) {
+    if (!r.settled || r.anchor === null) continue;
+    const hp = H[r.anchor.msg];
+    const insideLivePrompt = r.anchor.msg >= cut && hp !== undefined && Object.values(prompts).includes(hp)
+      && r.anchor.block < unitCount(hp);
+    if (!insideLivePrompt) emitAnchored(r.anchor.msg, r.anchor.block);
+  }
+
+  for (const r of s.runs) {
+    if (r.settled) continue;
+    const live = !runEnded(r);
+    const hp = prompts[r.id];
+    if (hp) {
+      emitPrompt(hp, promptAt.get(hp) ?? -1, `p:${r.id}`);
+    } else if (s.localPrompts[r.id] !== undefined) {
+      out.push({ kind: 'user', key: `p:${r.id}`, text: s.localPrompts[r.id] });
+    }
+    r.turns.forEach((t, ti) => {
+      const blocks = t.blocks.slice().sort((a, b) => a.index - b.index);
+      for (const b of blocks) {
+        const key = `r:${r.id}:${ti}:${b.index}`;
+        if (b.kind === 'text') {
+          if (b.text.trim() !== '' || (live && !t.stopped)) out.push({ kind: 'text', key, text: b.text, streaming: live && !t.stopped });
+        } else if (b.kind === 'thinking') {
+          out.push({ kind: 'thinking', key, text: b.text, streaming: live && !t.stopped });
+        } else if (b.toolId) {
+          const result = resultFor(b.toolId);
+          const perm = permFor(b.toolId);
+          shownTools.add(b.toolId);
+          out.push({
+            kind: 'tool', key: `t:${b.toolId}`, id: b.toolId, name: b.name || 'tool', input: b.input || {},
+            result, permission: perm, state: toolState(result, perm, live),
+          });
+        }
+      }
+    });
+    out.push(...runNotices(r, true));
+  }
+
+  // Requests whose tool call is not on screen (its events were missed).
+  for (const p of Object.values(s.permissions)) {
+    if (p.status === 'pending' && !shownTools.has(p.tool_use_id)) {
+      out.push({ kind: 'permission', key: `perm:${p.request_id}`, permission: p });
+    }
+  }
+  if (s.pendingPrompt !== null && !(active && s.localPrompts[active.id] === s.pendingPrompt)) {
+    out.push({ kind: 'user', key: 'pending', text: s.pendingPrompt, pending: true });
+  }
+  return out;
+}
