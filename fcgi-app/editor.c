@@ -215,29 +215,9 @@ nul_param(json_object *in)
 static void
 normalise(const char *p, char *out, size_t cap)
 {
-	size_t	 o = 0, n;
-	const char *seg;
-
-	while (*p != '\0' && o + 2 < cap) {
-		while (*p == '/')
-			p++;
-		if (*p == '\0')
-			break;
-		seg = p;
-		while (*p != '\0' && *p != '/')
-			p++;
-		n = (size_t)(p - seg);
-		if (n == 1 && seg[0] == '.')
-			continue;
-		if (o + n + 2 >= cap)
-			break;
-		out[o++] = '/';
-		memcpy(out + o, seg, n);
-		o += n;
-	}
-	if (o == 0)
-		out[o++] = '/';
-	out[o] = '\0';
+	out[0] = '/';
+	if (ps_normalize(p, PS_DOTS_KEEP, out + 1, cap - 1) == -1)
+		snprintf(out, cap, "%s", p);
 }
 
 static int

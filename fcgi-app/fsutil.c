@@ -30,12 +30,30 @@ fsync_dir_of(const char *path)
 }
 
 int
+fsutil_write_all(int fd, const void *data, size_t len)
+{
+	const char	*p = data;
+	size_t		 off = 0;
+	ssize_t		 n;
+
+	while (off < len) {
+		n = write(fd, p + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	return fsync(fd);
+}
+
+int
 fsutil_write_atomic(const char *path, const void *data, size_t len)
 {
 	char		 tmp[PATH_MAX];
-	const char	*p = data;
-	ssize_t		 n;
-	size_t		 off = 0;
 	int		 fd, saved;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
@@ -46,15 +64,7 @@ fsutil_write_atomic(const char *path, const void *data, size_t len)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd == -1)
 		return -1;
-	while (off < len) {
-		n = write(fd, p + off, len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto fail;
-		off += (size_t)n;
-	}
-	if (fsync(fd) == -1)
+	if (fsutil_write_all(fd, data, len) == -1)
 		goto fail;
 	close(fd);
 	if (rename(tmp, path) == -1) {

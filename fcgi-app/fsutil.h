@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+/* Writes all of data to fd and fsyncs it: 0 or -1 with errno. */
+int	fsutil_write_all(int fd, const void *data, size_t len);
 /* Writes path atomically (mode 0640): 0 or -1 with errno. */
 int	fsutil_write_atomic(const char *path, const void *data, size_t len);
 /* mkdir -p for one path (mode 0750). */

@@ -10,6 +10,7 @@
 
 #include <linux/openat2.h>
 
+#include "fsutil.h"
 #include "pathsafe.h"
 
 int
@@ -19,7 +20,7 @@ ps_open_root(const char *dir)
 }
 
 int
-ps_relative(const char *path, char *out, size_t cap)
+ps_normalize(const char *path, enum ps_dots dots, char *out, size_t cap)
 {
 	const char	*p = path, *seg;
 	size_t		 o = 0, n;
@@ -39,9 +40,16 @@ ps_relative(const char *path, char *out, size_t cap)
 		n = (size_t)(p - seg);
 		if (n == 1 && seg[0] == '.')
 			continue;
-		if (n == 2 && seg[0] == '.' && seg[1] == '.') {
-			errno = EXDEV;	/* climbing out */
-			return -1;
+		if (n == 2 && seg[0] == '.' && seg[1] == '.' && dots != PS_DOTS_KEEP) {
+			if (dots == PS_DOTS_REFUSE || o == 0) {
+				errno = EXDEV;	/* climbing out */
+				return -1;
+			}
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+			continue;
 		}
 		if (o + n + 2 > cap) {
 			errno = ENAMETOOLONG;
@@ -54,6 +62,12 @@ ps_relative(const char *path, char *out, size_t cap)
 	}
 	out[o] = '\0';
 	return 0;
+}
+
+int
+ps_relative(const char *path, char *out, size_t cap)
+{
+	return ps_normalize(path, PS_DOTS_REFUSE, out, cap);
 }
 
 int
@@ -138,51 +152,18 @@ static int
 join_link(const char *rel, const char *target, char *out, size_t cap)
 {
 	char		 tmp[PS_PATH_MAX * 2];
-	const char	*slash = strrchr(rel, '/'), *p, *seg;
-	size_t		 o = 0, n;
+	const char	*slash = strrchr(rel, '/');
 
 	if (target[0] == '/') {
 		errno = EXDEV;
 		return -1;
 	}
 	if (snprintf(tmp, sizeof(tmp), "%.*s%s%s", slash ? (int)(slash - rel) : 0,
-	    rel, slash ? "/" : "", target) >= (int)sizeof(tmp)) {
+	    rel, slash ? "/" : "", target) >= PS_PATH_MAX) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	for (p = tmp; *p != '\0';) {
-		while (*p == '/')
-			p++;
-		if (*p == '\0')
-			break;
-		seg = p;
-		while (*p != '\0' && *p != '/')
-			p++;
-		n = (size_t)(p - seg);
-		if (n == 1 && seg[0] == '.')
-			continue;
-		if (n == 2 && seg[0] == '.' && seg[1] == '.') {
-			if (o == 0) {
-				errno = EXDEV;
-				return -1;
-			}
-			while (o > 0 && out[o - 1] != '/')
-				o--;
-			if (o > 0)
-				o--;
-			continue;
-		}
-		if (o + n + 2 > cap) {
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		if (o > 0)
-			out[o++] = '/';
-		memcpy(out + o, seg, n);
-		o += n;
-	}
-	out[o] = '\0';
-	return 0;
+	return ps_normalize(tmp, PS_DOTS_RESOLVE, out, cap);
 }
 
 int
@@ -193,7 +174,6 @@ ps_write_file(int root, const char *rel, const void *data, size_t len,
 	const char	*base, *p = data;
 	struct stat	 st;
 	ssize_t		 n;
-	size_t		 off = 0;
 	int		 dfd, fd, saved, hops, exists = 0;
 
 	snprintf(cur, sizeof(cur), "%s", rel);
@@ -243,15 +223,7 @@ ps_write_file(int root, const char *rel, const void *data, size_t len,
 		if (fchown(fd, st.st_uid, st.st_gid) == -1)
 			(void)0;
 	}
-	while (off < len) {
-		n = write(fd, p + off, len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto fail;
-		off += (size_t)n;
-	}
-	if (fsync(fd) == -1)
+	if (fsutil_write_all(fd, p, len) == -1)
 		goto fail;
 	close(fd);
 	fd = -1;

@@ -18,6 +18,18 @@
 
 #define PS_PATH_MAX	4096
 
+/* What ps_normalize does with "..". */
+enum ps_dots {
+	PS_DOTS_REFUSE,		/* EXDEV: a user path may not climb at all */
+	PS_DOTS_RESOLVE,	/* pop a segment; EXDEV above the root (symlink targets) */
+	PS_DOTS_KEEP		/* keep as written (pathlib's normalisation) */
+};
+
+/*
+ * Collapses repeated slashes, drops "." segments and leading/trailing
+ * slashes, handles ".." as told. out is relative ("" is the root).
+ */
+int	ps_normalize(const char *path, enum ps_dots, char *out, size_t cap);
 /* Opens files/ of a session as the root of all lookups (O_PATH). */
 int	ps_open_root(const char *files_dir);
 /*
