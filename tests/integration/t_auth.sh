@@ -35,8 +35,8 @@ exp_at=$(date -u -d "$(json .expires_at)" +%s 2>/dev/null || echo 0)
 cmp_ok "$((exp_at - t0))" -ge 898 "expires_at is about SESSION_TIMEOUT from now (lower bound)"
 cmp_ok "$((exp_at - t0))" -le 903 "expires_at is about SESSION_TIMEOUT from now (upper bound)"
 is "$(jq -c '.user | keys' "$BODY" 2>/dev/null)" \
-	'["created_at","disabled","last_login","role","username"]' \
-	"user object has username, role, created_at, last_login, disabled"
+	'["can_use_code_server","created_at","disabled","last_login","role","username"]' \
+	"user object has username, role, created_at, last_login, disabled, can_use_code_server"
 is "$(json .user.username)/$(json .user.role)/$(json .user.disabled)" alice/user/false \
 	"user object: username alice, role user, not disabled"
 like "$(json .user.created_at)" '^[0-9]{4}-.*Z$' "user.created_at is an ISO time"
