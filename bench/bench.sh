@@ -59,7 +59,7 @@ STREAMS=${STREAMS:-1000}
 RELAY_DELTAS=${RELAY_DELTAS:-1000}
 RELAY_INTERVAL_MS=${RELAY_INTERVAL_MS:-5}
 RELAY_ROUNDS=${RELAY_ROUNDS:-5}
-NGINX_WORKER_CONNECTIONS=${NGINX_WORKER_CONNECTIONS-4096}
+NGINX_WORKER_CONNECTIONS=${NGINX_WORKER_CONNECTIONS-}	# empty: the template's value (8192)
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 missing=$(cw_missing_cmds wrk)
@@ -154,7 +154,7 @@ BIN=$(sed -n 's/^BIN=//p' "$CW_STACK_FILE")
 ADMIN_BIN=$(dirname "$BIN")/claude-web-admin
 CAFILE=${TLS_CERT:-$CW_TLS_DIR/cert.pem}
 
-# nginx's worker_connections is fixed in the template (1024 per worker); an
+# nginx's worker_connections is fixed in the template (8192 per worker); an
 # SSE stream takes two connections (client + FastCGI). The rendered file is
 # patched and nginx restarted with the arguments start.sh uses.
 nginx_wc=$(awk '$1 == "worker_connections" { sub(/;/, "", $2); print $2; exit }' "$CW_NGINX_CONF")
@@ -436,8 +436,8 @@ ms() { jq -r "$2 | if . == null then \"-\" else (. * 1000 | round / 1000 | tostr
 # shellcheck disable=SC2154 # set by run_wrk via printf -v
 report=$(
 	echo "claude-web benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "host: $(nproc) cpu, $(uname -sr); $("$BIN" --version 2>/dev/null | head -n 1) ($BIN;" \
-		"repo at $(git -C "$CW_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+	echo "host: $(nproc) cpu, $(uname -sr); $("$BIN" --version 2>/dev/null | head -n 1) (binary $BIN;" \
+		"bench scripts from repo HEAD $(git -C "$CW_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 	echo "background before the run: load average $bg_load, $bg_busy cores busy (other work on the machine);" \
 		"bench niceness $(ps -o ni= -p $$ | tr -d ' ')"
 	echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency over HTTPS (HTTP/1.1);" \

@@ -635,7 +635,7 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	check_dir_writable("WORKSPACE_PATH", c->workspace_path, problems);
 	get_ll(&ef, "MAX_FILE_SIZE", 10485760, 1024, 4LL << 30,
 	    &c->max_file_size, problems);
-	get_ll(&ef, "RATE_LIMIT_PER_MINUTE", 120, 1, 1000000,
+	get_ll(&ef, "RATE_LIMIT_PER_MINUTE", 120, 1, 1000000000,
 	    &c->rate_limit_per_minute, problems);
 	get_ll(&ef, "LOGIN_RATE_LIMIT_PER_MINUTE", 30, 1, 1000000,
 	    &c->login_rate_limit_per_minute, problems);

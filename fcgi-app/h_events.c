@@ -33,7 +33,8 @@ static const char sse_head[] =
     "Cache-Control: no-cache, no-store\r\nX-Accel-Buffering: no\r\n\r\n"
     "retry: 2000\n\n";
 #define XREAD_COUNT	"200"
-#define XREAD_BLOCK	"1000"
+/* Long enough to keep idle streams cheap, short enough for a prompt quit. */
+#define XREAD_BLOCK	"5000"
 
 static int
 out(struct http_req *r, const char *s, size_t n)

@@ -92,26 +92,18 @@ now_us(void)
 	return (long long)tv.tv_sec * 1000000LL + tv.tv_usec;
 }
 
-int
-sessions_get(struct store *s, const char *id, struct session *out)
+/* Fills out from an HGETALL reply; 1 when the hash had fields. */
+static int
+session_from_reply(redisReply *r, const char *id, struct session *out)
 {
-	redisReply	*r;
-	char		 key[96];
 	long long	 v;
 	size_t		 i;
 	int		 found = 0;
 
-	if (!sessions_valid_id(id))
-		return 0;
-	snprintf(key, sizeof(key), "cw:session:%s", id);
-	if ((r = store_cmdv(s, "HGETALL", key, NULL)) == NULL)
-		return -1;
-	if (r->type != REDIS_REPLY_ARRAY) {
-		freeReplyObject(r);
-		return -1;
-	}
 	memset(out, 0, sizeof(*out));
 	memcpy(out->id, id, SESSION_ID_LEN + 1);
+	if (r->type != REDIS_REPLY_ARRAY)
+		return 0;
 	for (i = 0; i + 1 < r->elements; i += 2) {
 		const char *f = r->element[i]->str, *val = r->element[i + 1]->str;
 
@@ -135,6 +127,26 @@ sessions_get(struct store *s, const char *id, struct session *out)
 		else if (strcmp(f, "last_activity") == 0 && config_parse_ll(val, &v) == 0)
 			out->last_activity = (long)v;
 	}
+	return found;
+}
+
+int
+sessions_get(struct store *s, const char *id, struct session *out)
+{
+	redisReply	*r;
+	char		 key[96];
+	int		 found;
+
+	if (!sessions_valid_id(id))
+		return 0;
+	snprintf(key, sizeof(key), "cw:session:%s", id);
+	if ((r = store_cmdv(s, "HGETALL", key, NULL)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return -1;
+	}
+	found = session_from_reply(r, id, out);
 	freeReplyObject(r);
 	return found;
 }
@@ -313,11 +325,21 @@ sessions_delete(struct store *st, const struct config *cfg, const struct session
 	return 0;
 }
 
+/* One page of sessions in one round trip: the index, then every hash. */
+static const char page_script[] =
+    "local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', "
+    "'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2])) "
+    "local out = {} "
+    "for i = 1, #ids, 2 do "
+    "out[#out + 1] = {ids[i], ids[i + 1], "
+    "redis.call('HGETALL', 'cw:session:' .. ids[i])} end "
+    "return out";
+
 int
 sessions_list(struct store *st, const char *owner, long long cursor, int limit,
     void (*fn)(const struct session *, void *), void *arg, long long *next)
 {
-	redisReply	*r;
+	redisReply	*r, *e;
 	struct session	 s;
 	char		 key[256], max[40], lim[16];
 	size_t		 i;
@@ -334,20 +356,24 @@ sessions_list(struct store *st, const char *owner, long long cursor, int limit,
 	else
 		snprintf(max, sizeof(max), "+inf");
 	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = store_cmdv(st, "ZREVRANGEBYSCORE", key, max, "-inf", "WITHSCORES",
-	    "LIMIT", "0", lim, NULL);
+	r = store_cmdv(st, "EVAL", page_script, "1", key, max, lim, NULL);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
 		if (r != NULL)
 			freeReplyObject(r);
 		return -1;
 	}
-	for (i = 0; i + 1 < r->elements; i += 2) {
+	for (i = 0; i < r->elements; i++) {
+		e = r->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 3 ||
+		    e->element[0]->str == NULL)
+			continue;
 		if (n == limit) {
 			*next = last;
 			break;
 		}
-		last = strtoll(r->element[i + 1]->str, NULL, 10);
-		if (sessions_get(st, r->element[i]->str, &s) == 1) {
+		last = strtoll(e->element[1]->str ? e->element[1]->str : "0", NULL, 10);
+		if (sessions_valid_id(e->element[0]->str) &&
+		    session_from_reply(e->element[2], e->element[0]->str, &s) == 1) {
 			fn(&s, arg);
 			n++;
 		}
