@@ -428,6 +428,30 @@ jget(json_object *o, const char *k)
 	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
 }
 
+/*
+ * What the history cannot hold (it is exactly what the API accepts): a
+ * tool's stdout/stderr, exit code, duration, path, denial. Appended to
+ * .claude/tool_details.jsonl so a reloaded page shows full tool cards.
+ */
+static void
+save_tool_detail(struct run_ctx *c, json_object *d)
+{
+	char		 path[PATH_MAX];
+	const char	*js;
+	int		 fd;
+
+	if (sessions_path(c->app->cfg, c->sid, ".claude/tool_details.jsonl", path,
+	    sizeof(path)) == -1)
+		return;
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) == -1)
+		return;
+	js = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	(void)!write(fd, js, strlen(js));
+	(void)!write(fd, "\n", 1);
+	close(fd);
+}
+
 static void
 tool_emit(void *arg, const char *type, json_object *data)
 {
@@ -592,6 +616,7 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 		json_object_object_add(d, "content", json_object_new_string_len(
 		    out.p ? out.p : "", (int)out.len));
 		json_object_object_add(d, "is_error", json_object_new_boolean(err));
+		save_tool_detail(c, d);
 		emit(c, "tool.result", d);
 		json_object_array_add(results, tool_result(id, out.p ? out.p : "", err));
 		buf_free(&out);

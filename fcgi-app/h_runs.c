@@ -2,7 +2,9 @@
  * Runs of a session: send a message (queues a run), read the history,
  * cancel the active run, compact on demand.
  */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
@@ -96,6 +98,33 @@ queue(struct http_req *r, struct app *app, const struct auth_user *u,
 	return jsonio_reply_put(r, 202, o);
 }
 
+/* .claude/tool_details.jsonl as {tool_use_id: detail}, the last line winning. */
+static json_object *
+tool_details(struct app *app, const char *sid)
+{
+	json_object	*map = json_object_new_object(), *d, *id;
+	char		 path[PATH_MAX];
+	char		*line = NULL;
+	size_t		 cap = 0;
+	FILE		*fp;
+
+	if (sessions_path(app->cfg, sid, ".claude/tool_details.jsonl", path,
+	    sizeof(path)) == -1 || (fp = fopen(path, "re")) == NULL)
+		return map;
+	while (getline(&line, &cap, fp) != -1) {
+		if ((d = json_tokener_parse(line)) == NULL)
+			continue;
+		if (json_object_object_get_ex(d, "tool_use_id", &id) &&
+		    json_object_is_type(id, json_type_string))
+			json_object_object_add(map, json_object_get_string(id), d);
+		else
+			json_object_put(d);
+	}
+	free(line);
+	fclose(fp);
+	return map;
+}
+
 int
 h_messages(struct http_req *r, struct app *app)
 {
@@ -121,6 +150,7 @@ h_messages(struct http_req *r, struct app *app)
 	json_object_object_add(o, "session_id", json_object_new_string(s.id));
 	json_object_object_get_ex(h, "messages", &v);
 	json_object_object_add(o, "messages", json_object_get(v));
+	json_object_object_add(o, "tool_details", tool_details(app, s.id));
 	json_object_put(h);
 	return jsonio_reply_put(r, 200, o);
 }

@@ -46,6 +46,10 @@ is "$(fake_req 2 '.body.messages[-1].content[0] | {type, tool_use_id, content}')
 	"$(jq -cn --arg id "$(trj .tool_use_id)" --arg c "$(trj .content)" '{type: "tool_result", tool_use_id: $id, content: $c}')" \
 	"1: the next request to Claude carries the same content as a tool_result"
 like "$(ev_first "$EV" file.changed "$RUN_ID")" '"tool":"bash"' "1: a bash call emits file.changed (tool bash)"
+# A reloaded page rebuilds the card from GET messages: the details are kept.
+get_history "$SID"
+is "$(jq -c --arg id "$(trj .tool_use_id)" '.tool_details[$id] | [.stdout, .stderr, .exit_code]' "$T/hist.json")" \
+	'["out-line","err-line",3]' "1: GET messages keeps the call's stdout, stderr and exit code for reloads"
 
 bash1 "$SID" 'printf "just out\n"'
 is "$(trj .content)" "just out" "1: exit 0: content is just stdout, no exit-code line"

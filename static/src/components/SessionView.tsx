@@ -129,7 +129,9 @@ export function SessionView(p: Props) {
     const asOf = stateRef.current.lastEventId;
     api.messages(sessionId).then((r) => {
       fetching.current = false;
-      if (alive.current) dispatch({ type: 'history', messages: r.messages || [], asOf, want });
+      if (alive.current) {
+        dispatch({ type: 'history', messages: r.messages || [], asOf, want, details: r.tool_details });
+      }
     }).catch((e) => {
       if (e instanceof ApiError && e.status === 401) {
         fetching.current = false;

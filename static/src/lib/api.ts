@@ -1,6 +1,6 @@
 // The HTTP client: JSON in and out, the cookie for authentication, the CSRF
 // header on every state-changing request, errors as ApiError.
-import type { DirListing, HistoryMessage, PermissionMode, Session, User } from './types';
+import type { DirListing, HistoryMessage, PermissionMode, Session, ToolResultEvent, User } from './types';
 
 export class ApiError extends Error {
   status: number;
@@ -102,7 +102,9 @@ export const api = {
     request<Session>('PATCH', S(id), { body: b }),
   deleteSession: (id: string) => request<void>('DELETE', S(id)),
 
-  messages: (id: string) => request<{ session_id: string; messages: HistoryMessage[] }>('GET', `${S(id)}/messages`),
+  messages: (id: string) =>
+    request<{ session_id: string; messages: HistoryMessage[]; tool_details?: Record<string, ToolResultEvent> }>(
+      'GET', `${S(id)}/messages`),
   send: (id: string, content: string) =>
     request<{ run_id: string; status: string }>('POST', `${S(id)}/messages`, { body: { content } }),
   cancel: (id: string) => request<{ run_id: string }>('POST', `${S(id)}/cancel`),

@@ -109,7 +109,9 @@ export type Action =
   | { type: 'snapshot'; snapshot: Snapshot; resumedFrom: string | null }
   | { type: 'event'; event: StreamEvent }
   | { type: 'events'; events: StreamEvent[] }
-  | { type: 'history'; messages: HistoryMessage[]; asOf: string | null; want: number }
+  | { type: 'history'; messages: HistoryMessage[]; asOf: string | null; want: number;
+      /** Per tool_use_id, the tool.result details the server kept (stdout, exit code, ...). */
+      details?: Record<string, ToolResultEvent> }
   | { type: 'pendingPrompt'; text: string | null }
   | { type: 'localPrompt'; runId: string; text: string }
   | { type: 'usage'; usage: UsageTotals }
@@ -341,6 +343,9 @@ export function reduce(s: TranscriptState, a: Action): TranscriptState {
     case 'snapshot':
       return applySnapshot(s, a.snapshot, a.resumedFrom);
     case 'history':
+      // Details from the server fill cards the live stream never showed (a
+      // reload); a result seen live wins.
+      if (a.details) s = { ...s, toolResults: { ...a.details, ...s.toolResults } };
       return applyHistory(s, a.messages, a.asOf, a.want);
     case 'pendingPrompt':
       return { ...s, pendingPrompt: a.text };
