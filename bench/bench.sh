@@ -26,8 +26,8 @@
 # DURATION (10s), WARMUP (2s) for wrk; PARTS ("sessions relay streams": the
 # parts to run after ceiling/live); SESSIONS (20); RELAY_DELTAS (1000),
 # RELAY_INTERVAL_MS (5), RELAY_ROUNDS (5); STREAMS (1000), STREAM_WORKERS
-# (STREAMS + 100 with the streams part); NGINX_WORKER_CONNECTIONS (4096: the
-# template's 1024 is too few for 1000 streams; empty keeps it);
+# (STREAMS + 100 with the streams part); NGINX_WORKER_CONNECTIONS (empty:
+# the template's 8192, enough for ~4000 streams);
 # RATE_LIMIT_PER_MINUTE (1000000, the most claude-web accepts); QUIET_WAIT
 # (0; else wait up to that many seconds for the machine to be under
 # QUIET_CORES, 0.3, cores busy before starting); CLAUDE_WEB_BIN (default
