@@ -309,6 +309,37 @@ sessions_touch(struct store *st, struct session *s)
 	return 0;
 }
 
+/*
+ * Everything else a session left in Redis: its event log, usage, permission
+ * state, remembered grants, and a run in progress (asked to cancel; the
+ * runner then finds the session gone and ends the run with an error).
+ */
+static void
+forget(struct store *st, const char *sid)
+{
+	static const char *const prefixes[] = { "cw:events:", "cw:usage:session:",
+	    "cw:perm:pending:", "cw:perm:remember:" };
+	redisReply	*r;
+	char		 key[128], run[64];
+	size_t		 i;
+
+	snprintf(key, sizeof(key), "cw:active:%s", sid);
+	if ((r = store_cmdv(st, "GET", key, NULL)) != NULL) {
+		if (r->type == REDIS_REPLY_STRING) {
+			snprintf(run, sizeof(run), "cw:cancel:%s", r->str);
+			freeReplyObject(r);
+			if ((r = store_cmdv(st, "SET", run, "1", "EX", "86400", NULL)) != NULL)
+				freeReplyObject(r);
+		} else
+			freeReplyObject(r);
+	}
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		snprintf(key, sizeof(key), "%s%s", prefixes[i], sid);
+		if ((r = store_cmdv(st, "DEL", key, NULL)) != NULL)
+			freeReplyObject(r);
+	}
+}
+
 int
 sessions_delete(struct store *st, const struct config *cfg, const struct session *s)
 {
@@ -322,6 +353,7 @@ sessions_delete(struct store *st, const struct config *cfg, const struct session
 		return -1;
 	}
 	unindex(st, s);
+	forget(st, s->id);
 	return 0;
 }
 
