@@ -58,12 +58,16 @@ main(int argc, char **argv)
 	struct buf		 out;
 	char			 dir[] = "/tmp/cw-bench-XXXXXX", files[256], json[256];
 	double			*v;
-	int			 n = argc > 1 ? atoi(argv[1]) : 200, i, root, st;
+	long long		 nn = 200;
+	int			 n, i, root, st;
 	pid_t			 pid;
 	json_object		*in;
 
-	if (n < 10)
-		n = 10;
+	if (argc > 1 && (config_parse_ll(argv[1], &nn) == -1 || nn < 10 || nn > 100000)) {
+		fprintf(stderr, "usage: bench_tools [N (10..100000)]\n");
+		return 64;
+	}
+	n = (int)nn;
 	v = calloc((size_t)n, sizeof(double));
 	if (mkdtemp(dir) == NULL)
 		return 1;

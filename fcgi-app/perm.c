@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "config.h"
 #include "perm.h"
 #include "store.h"
 
@@ -274,8 +275,12 @@ perm_pending(struct store *s, const char *sid)
 
 			if (strcmp(f, "input") == 0 && (in = json_tokener_parse(v)) != NULL)
 				json_object_object_add(o, "input", in);
-			else if (strcmp(f, "created_at") == 0 || strcmp(f, "expires_at") == 0)
-				json_object_object_add(o, f, json_object_new_int64(atoll(v)));
+			else if (strcmp(f, "created_at") == 0 || strcmp(f, "expires_at") == 0) {
+				long long t = 0;
+
+				(void)config_parse_ll(v, &t);
+				json_object_object_add(o, f, json_object_new_int64(t));
+			}
 			else if (strcmp(f, "remember") != 0 && strcmp(f, "message") != 0)
 				json_object_object_add(o, f, json_object_new_string(v));
 		}
