@@ -311,6 +311,14 @@ async function desktop() {
     await shot(page, '06-diff');
     return del.length === 1 && del[0].includes('hello from e2e') && add.length === 2 && add[1].includes('second line');
   });
+  await step("undo Claude's last edit restores the file", async () => {
+    const read = () => page.evaluate(async (id) => (await fetch(`/api/sessions/${id}/files/content?path=hello.txt`)).text(), sid);
+    const before = await read();
+    await page.locator('.tool-card.editor button.revert').first().click();
+    await page.locator('.toast', { hasText: 'Restored hello.txt' }).waitFor();
+    const after = await read();
+    return explain(before.includes('second line') && after.startsWith('hello from e2e'), { before, after });
+  });
 
   await step('deny with a message: the card says so and Claude is told', async () => {
     await script([

@@ -204,6 +204,19 @@ export function SessionView(p: Props) {
     }
   }, [sessionId, toast]);
 
+  const revert = useCallback(async (path: string) => {
+    try {
+      await api.revertEdit(sessionId, path);
+      toast({ level: 'info', title: `Restored ${path.replace(/^\/workspace\/?/, '')} as it was before Claude's last edit.` });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        toast({ level: 'info', title: 'There is no earlier version to restore.', next: 'Claude has not changed this file since the last undo.' });
+      } else {
+        toast({ level: 'error', ...explainError(e, 'undo the edit') });
+      }
+    }
+  }, [sessionId, toast]);
+
   const vscodeHref = session && canOpenVSCode(p.user) ? urls.vscode(session.files_path) : null;
 
   const decide = useCallback(async (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) => {
@@ -254,7 +267,7 @@ export function SessionView(p: Props) {
         {status === 'waiting' && (
           <div class="waiting-banner" role="status">Claude is waiting for your approval below.</div>
         )}
-        <Transcript items={items} loading={state.history === null} sessionId={sessionId} onDecide={decide} onCompact={compact} />
+        <Transcript items={items} loading={state.history === null} sessionId={sessionId} onDecide={decide} onCompact={compact} onRevert={revert} />
         <Composer
           value={draft}
           onInput={onDraft}

@@ -28,9 +28,11 @@ const STATE_LABEL: Record<ToolItem['state'], string> = {
   interrupted: 'Interrupted',
 };
 
-export function ToolCard({ item, onDecide }: { item: ToolItem; onDecide: Decide }) {
+type Revert = (path: string) => void;
+
+export function ToolCard({ item, onDecide, onRevert }: { item: ToolItem; onDecide: Decide; onRevert?: Revert }) {
   if (item.name === 'bash') return <BashCard item={item} onDecide={onDecide} />;
-  if (item.name === EDITOR) return <EditorCard item={item} onDecide={onDecide} />;
+  if (item.name === EDITOR) return <EditorCard item={item} onDecide={onDecide} onRevert={onRevert} />;
   return <GenericCard item={item} onDecide={onDecide} />;
 }
 
@@ -109,7 +111,7 @@ export function Output({ text, label, cls = '', lang }: { text: string; label: s
   );
 }
 
-function EditorCard({ item, onDecide }: { item: ToolItem; onDecide: Decide }) {
+function EditorCard({ item, onDecide, onRevert }: { item: ToolItem; onDecide: Decide; onRevert?: Revert }) {
   const cmd = str(item.input.command);
   const path = stripWorkspace(str(item.input.path));
   const diff = editorDiff(item.input);
@@ -127,6 +129,15 @@ function EditorCard({ item, onDecide }: { item: ToolItem; onDecide: Decide }) {
       </div>
       {item.permission && <PermissionPrompt permission={item.permission} onDecide={onDecide} />}
       {diff && <DiffView diff={diff} />}
+      {onRevert && cmd !== 'view' && item.state === 'done' && (
+        <div class="tool-actions">
+          <button type="button" class="btn subtle small revert"
+            title="Restore the file as it was before Claude's most recent edit to it"
+            onClick={() => onRevert(str(item.input.path))}>
+            Undo Claude's last edit to {path}
+          </button>
+        </div>
+      )}
       {r && (cmd === 'view' || r.isError) && (
         <div class="tool-output">
           <Output text={r.content} label={r.isError ? 'Error' : 'Content'} cls={r.isError ? 'stderr' : ''} />

@@ -13,10 +13,12 @@ interface Props {
   sessionId: string;
   onDecide: Decide;
   onCompact: () => void;
+  /** Undo Claude's last edit to a file (/workspace path). */
+  onRevert?: (path: string) => void;
 }
 
 /** The conversation. Follows the bottom while new text streams in, unless the reader scrolled up. */
-export function Transcript({ items, loading, onDecide, onCompact }: Props) {
+export function Transcript({ items, loading, onDecide, onCompact, onRevert }: Props) {
   const ref = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const [away, setAway] = useState(false);
@@ -49,7 +51,7 @@ export function Transcript({ items, loading, onDecide, onCompact }: Props) {
             <p>Ask Claude to read, write or run code in this session's files. It asks before running commands or changing files, unless the session's permissions say otherwise.</p>
           </div>
         )}
-        {items.map((it) => <Item key={it.key} item={it} onDecide={onDecide} onCompact={onCompact} />)}
+        {items.map((it) => <Item key={it.key} item={it} onDecide={onDecide} onCompact={onCompact} onRevert={onRevert} />)}
       </div>
       {away && (
         <button type="button" class="btn jump" onClick={() => {
@@ -79,12 +81,13 @@ export function itemEqual(a: ViewItem, b: ViewItem): boolean {
   return true;
 }
 
-interface ItemProps { item: ViewItem; onDecide: Decide; onCompact: () => void }
+interface ItemProps { item: ViewItem; onDecide: Decide; onCompact: () => void; onRevert?: (path: string) => void }
 
 /** One transcript entry; re-renders only when its content changed (500-message transcripts stay fast). */
 class Item extends Component<ItemProps> {
   shouldComponentUpdate(next: ItemProps): boolean {
-    return next.onDecide !== this.props.onDecide || next.onCompact !== this.props.onCompact || !itemEqual(this.props.item, next.item);
+    return next.onDecide !== this.props.onDecide || next.onCompact !== this.props.onCompact ||
+      next.onRevert !== this.props.onRevert || !itemEqual(this.props.item, next.item);
   }
 
   render() {
@@ -92,7 +95,7 @@ class Item extends Component<ItemProps> {
   }
 }
 
-function renderItem({ item, onDecide, onCompact }: ItemProps) {
+function renderItem({ item, onDecide, onCompact, onRevert }: ItemProps) {
   switch (item.kind) {
     case 'user':
       return (
@@ -123,7 +126,7 @@ function renderItem({ item, onDecide, onCompact }: ItemProps) {
     case 'redacted':
       return <div class="thinking muted">Some of Claude's reasoning is hidden.</div>;
     case 'tool':
-      return <ToolCard item={item} onDecide={onDecide} />;
+      return <ToolCard item={item} onDecide={onDecide} onRevert={onRevert} />;
     case 'permission':
       return (
         <div class="card tool-card waiting">

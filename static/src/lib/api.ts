@@ -119,6 +119,9 @@ export const api = {
       { raw: data, headers: { 'Content-Type': 'application/octet-stream' } }),
   deleteFile: (id: string, path: string) => request<void>('DELETE', `${S(id)}/files/content?path=${enc(path)}`),
   mkdir: (id: string, path: string) => request<unknown>('POST', `${S(id)}/files/mkdir`, { body: { path } }),
+  /** Undoes Claude's last edit to a file (deletes it if Claude created it). */
+  revertEdit: (id: string, path: string) =>
+    request<{ path: string; reverted: boolean }>('POST', `${S(id)}/edits/revert`, { body: { path } }),
 };
 
 export const urls = {
