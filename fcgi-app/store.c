@@ -101,21 +101,37 @@ store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
 	for (attempt = 0; attempt < 2; attempt++) {
 		fresh = 0;
 		if (s->c == NULL) {
-			if (store_connect(s) == -1)
+			if (store_connect(s) == -1) {
+				s->last = STORE_ERR_CONN;
 				return NULL;
+			}
 			fresh = 1;
 		}
 		r = redisCommandArgv(s->c, argc, argv, lens);
 		if (r != NULL) {
-			if (r->type == REDIS_REPLY_ERROR) {
-				store_fail(s, r->str);
-				/* A restarted Redis may demand AUTH again. */
-				if (strncmp(r->str, "NOAUTH", 6) == 0)
-					store_close(s);
+			if (r->type != REDIS_REPLY_ERROR) {
+				s->last = STORE_OK;
+				return r;
 			}
-			return r;
+			/*
+			 * An error reply is a failure, never a result: the
+			 * caller sees NULL and s->errstr/s->last say why.
+			 */
+			store_fail(s, r->str != NULL ? r->str : "error reply");
+			s->last = strncmp(s->errstr, "OOM", 3) == 0 ?
+			    STORE_ERR_OOM : STORE_ERR_REPLY;
+			if (s->last == STORE_ERR_REPLY || s->errors % 100 == 1)
+				log_kv(LOG_WARNING, "redis error reply", "s:error",
+				    s->errstr, "s:command", argc > 0 ? argv[0] : "",
+				    NULL);
+			/* A restarted Redis may demand AUTH again. */
+			if (strncmp(s->errstr, "NOAUTH", 6) == 0)
+				store_close(s);
+			freeReplyObject(r);
+			return NULL;
 		}
 		store_fail(s, s->c->errstr[0] ? s->c->errstr : "connection lost");
+		s->last = STORE_ERR_CONN;
 		log_kv(LOG_WARNING, "redis command failed", "s:error", s->errstr,
 		    NULL);
 		if (fresh || !stale_connection(s->c)) {
@@ -182,4 +198,11 @@ store_ping(struct store *s, double *ms)
 	if (r != NULL)
 		freeReplyObject(r);
 	return ok ? 0 : -1;
+}
+
+int
+store_error_is(const struct store *s, const char *prefix)
+{
+	return s->last != STORE_OK && strncmp(s->errstr, prefix,
+	    strlen(prefix)) == 0;
 }

@@ -14,8 +14,16 @@
 
 struct config;
 
+enum store_status {
+	STORE_OK = 0,
+	STORE_ERR_CONN,		/* unreachable, timed out, connection lost */
+	STORE_ERR_OOM,		/* -OOM: Redis is at maxmemory (noeviction) */
+	STORE_ERR_REPLY		/* any other error reply (-NOGROUP, -ERR ...) */
+};
+
 struct store {
 	redisContext		*c;
+	enum store_status	 last;		/* outcome of the last command */
 	const struct config	*cfg;
 	int			 timeout_ms;
 	char			 errstr[128];	/* last failure, for health */
@@ -27,7 +35,9 @@ void		 store_close(struct store *);
 /*
  * Runs one command (argv form: user data never goes through a format
  * string). Returns the reply (caller frees), or NULL when Redis is
- * unreachable or answered with an error (see s->errstr). A command that
+ * unreachable or answered with an error reply (-OOM, -NOGROUP, -ERR ...):
+ * an error reply is never handed to a caller. s->last says which kind of
+ * failure, s->errstr its text (logged here). A command that
  * fails because a stale connection was closed is retried once on a fresh
  * connection: the server never received it.
  */
@@ -39,6 +49,8 @@ redisReply	*store_cmdv(struct store *, const char *arg0, ...)
 /* Convenience for fixed-text commands without user data. */
 redisReply	*store_cmdf(struct store *, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
+/* 1 when the last command failed with an error reply starting prefix. */
+int		 store_error_is(const struct store *, const char *prefix);
 /* PING; returns 0 and the round-trip in *ms, or -1. */
 int		 store_ping(struct store *, double *ms);
 
