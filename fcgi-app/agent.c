@@ -15,6 +15,7 @@
 #include "history.h"
 #include "log.h"
 #include "models.h"
+#include "pathsafe.h"
 #include "perm.h"
 #include "sandbox.h"
 #include "runs.h"
@@ -47,20 +48,92 @@ static const char system_base[] =
     "their reason.\n\n"
     "Work in small, verifiable steps and keep answers concise.";
 
-/* Adds run_id and appends a fenced event; marks the run lost when fenced out. */
+/*
+ * Renews the session lock (at most every 500 ms). On success the lock is
+ * ours until lock_until_ms; a lock that names someone else means lost.
+ */
+static void
+lock_renew(struct run_ctx *c, int force)
+{
+	redisReply	*r;
+	char		 key[96], ms[32];
+	int64_t		 now = scoreboard_now_ms();
+	long long	 ttl_ms = c->app->cfg->run_lock_ttl * 1000;
+
+	if (!force && now - c->last_renew_ms < 500)
+		return;
+	c->last_renew_ms = now;
+	snprintf(key, sizeof(key), "cw:lock:%s", c->sid);
+	snprintf(ms, sizeof(ms), "%lld", ttl_ms);
+	r = store_cmdv(c->app->store, "EVAL", renew_script, "1", key,
+	    c->lock_token, ms, NULL);
+	if (r == NULL)
+		return;		/* Redis away: lock_until_ms says how long we may wait */
+	if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+		log_kv(LOG_WARNING, "run lock lost", "s:session", c->sid, NULL);
+		c->lost = 1;
+	} else
+		c->lock_until_ms = now + ttl_ms;
+	freeReplyObject(r);
+}
+
+/*
+ * Appends one event durably. A Redis failure is retried with backoff for as
+ * long as the lock is surely ours (lock_until_ms, less a margin); past that
+ * the run stops with log_failed set, its job stays pending, and recovery
+ * redoes the step (announcing it with run.resumed): no client ever sees a
+ * hole in the log. 0 appended, -1 fenced out or given up.
+ */
+static int
+append_durable(struct run_ctx *c, const char *type, json_object *data,
+    const char *final_status)
+{
+	const struct config	*cfg = c->app->cfg;
+	long			 delay = 50;
+	int			 rv, tries = 0;
+
+	for (;;) {
+		rv = final_status == NULL ?
+		    events_append(c->app->store, c->sid, c->fence, cfg, type, data,
+		    NULL) :
+		    events_append_final(c->app->store, c->sid, c->fence, cfg, type,
+		    data, c->run_id, final_status);
+		if (rv == 0) {
+			if (tries > 0)
+				log_kv(LOG_INFO, "event appended after retries",
+				    "s:run_id", c->run_id, "i:tries", tries, NULL);
+			return 0;
+		}
+		if (rv == 1) {
+			log_kv(LOG_WARNING, "fenced out: another runner owns the "
+			    "session", "s:session", c->sid, "s:run_id", c->run_id,
+			    NULL);
+			c->lost = 1;
+			return -1;
+		}
+		if (c->lost || scoreboard_now_ms() + delay + 1000 >= c->lock_until_ms) {
+			log_kv(LOG_ERROR, "event log unwritable: leaving the job "
+			    "pending for recovery", "s:run_id", c->run_id, "s:type",
+			    type, "s:error", c->app->store->errstr, NULL);
+			c->lost = 1;
+			c->log_failed = 1;
+			return -1;
+		}
+		tries++;
+		scoreboard_heartbeat(c->app->slot);
+		usleep((useconds_t)delay * 1000);
+		delay = delay * 2 > 1000 ? 1000 : delay * 2;
+		lock_renew(c, 0);
+	}
+}
+
+/* Adds run_id and appends a fenced event durably (see append_durable). */
 static void
 emit(struct run_ctx *c, const char *type, json_object *data)
 {
-	int	 rv;
-
 	json_object_object_add(data, "run_id", json_object_new_string(c->run_id));
-	rv = events_append(c->app->store, c->sid, c->fence, c->app->cfg->events_maxlen,
-	    type, data, NULL);
-	if (rv == 1) {
-		log_kv(LOG_WARNING, "fenced out: another runner owns the session",
-		    "s:session", c->sid, "s:run_id", c->run_id, NULL);
-		c->lost = 1;
-	}
+	if (!c->lost)
+		append_durable(c, type, data, NULL);
 	json_object_put(data);
 }
 
@@ -100,7 +173,7 @@ agent_should_abort(void *arg)
 {
 	struct run_ctx	*c = arg;
 	redisReply	*r;
-	char		 key[96], ms[32], id[48];
+	char		 id[48];
 	int64_t		 now = scoreboard_now_ms();
 	long long	 ttl_ms = c->app->cfg->run_lock_ttl * 1000;
 
@@ -115,19 +188,7 @@ agent_should_abort(void *arg)
 		return 1;
 	}
 	if (now - c->last_renew_ms >= ttl_ms / 3) {
-		c->last_renew_ms = now;
-		snprintf(key, sizeof(key), "cw:lock:%s", c->sid);
-		snprintf(ms, sizeof(ms), "%lld", ttl_ms);
-		r = store_cmdv(c->app->store, "EVAL", renew_script, "1", key,
-		    c->lock_token, ms, NULL);
-		if (r != NULL) {
-			if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
-				log_kv(LOG_WARNING, "run lock lost", "s:session", c->sid,
-				    NULL);
-				c->lost = 1;
-			}
-			freeReplyObject(r);
-		}
+		lock_renew(c, 1);
 		/* Keep the job's idle time low so no one reclaims it while we work. */
 		snprintf(id, sizeof(id), "%s", c->job_id);
 		r = store_cmdv(c->app->store, "XCLAIM", RUNS_JOBS, RUNS_GROUP,
@@ -145,19 +206,33 @@ system_blocks(struct run_ctx *c)
 	json_object	*arr = json_object_new_array(), *b, *cc;
 	struct buf	 txt;
 	char		 path[PATH_MAX], data[CLAUDE_MD_MAX + 1];
-	ssize_t		 n = 0;
-	int		 fd;
+	struct stat	 st;
+	ssize_t		 n = 0, got;
+	int		 fd, root;
 
 	buf_init(&txt, CLAUDE_MD_MAX + sizeof(system_base) + 256);
 	buf_puts(&txt, system_base);
-	if (sessions_path(c->app->cfg, c->sid, "files/CLAUDE.md", path,
-	    sizeof(path)) == 0 &&
-	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
-		n = read(fd, data, CLAUDE_MD_MAX);
-		close(fd);
+	/*
+	 * files/ belongs to the agent: CLAUDE.md may be a FIFO, a device, a
+	 * symlink out, or huge. Open it beneath files/ without blocking or
+	 * following links, take it only if it is a regular file, read a
+	 * bounded prefix.
+	 */
+	if (sessions_path(c->app->cfg, c->sid, "files", path,
+	    sizeof(path)) == 0 && (root = ps_open_root(path)) != -1) {
+		fd = ps_openat(root, "CLAUDE.md", O_RDONLY | O_NONBLOCK |
+		    O_NOFOLLOW, 0);
+		close(root);
+		if (fd != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			while (n < CLAUDE_MD_MAX && (got = read(fd, data + n,
+			    (size_t)(CLAUDE_MD_MAX - n))) > 0)
+				n += got;
+		}
+		if (fd != -1)
+			close(fd);
 		if (n > 0) {
 			buf_puts(&txt, "\n\n# Project memory (CLAUDE.md in /workspace)\n\n");
-			buf_append(&txt, data, (size_t)n);
+			buf_utf8_clean(&txt, data, (size_t)n);
 			if (n == CLAUDE_MD_MAX)
 				buf_puts(&txt, "\n[CLAUDE.md truncated]");
 		}
@@ -779,7 +854,11 @@ last_input(json_object *h)
 	    json_object_get_int64(v) : 0;
 }
 
-/* The one final event (with the run's final state, atomically). */
+/*
+ * The one final event (with the run's final state, the guard cleared and
+ * the session's status, atomically). Durable like every event: if it
+ * cannot be written the job stays pending and recovery finishes the run.
+ */
 static void
 finish(struct run_ctx *c, const char *status, const char *event,
     json_object *d)
@@ -787,9 +866,8 @@ finish(struct run_ctx *c, const char *status, const char *event,
 	json_object_object_add(d, "run_id", json_object_new_string(c->run_id));
 	json_object_object_add(d, "usage", usage_json(c->in, c->out,
 	    c->cache_write, c->cache_read, c->cost));
-	if (events_append_final(c->app->store, c->sid, c->fence,
-	    c->app->cfg->events_maxlen, event, d, c->run_id, status) == 1)
-		c->lost = 1;
+	if (!c->lost)
+		append_durable(c, event, d, status);
 	json_object_put(d);
 }
 
@@ -800,8 +878,60 @@ finish_error(struct run_ctx *c, const char *type, const char *msg)
 
 	json_object_object_add(d, "type", json_object_new_string(type));
 	json_object_object_add(d, "message", json_object_new_string(msg));
-	finish(c, "error", "run.error", d);
 	runs_set(c->app->store, c->run_id, "error", msg);
+	finish(c, "error", "run.error", d);
+}
+
+void
+agent_fail(struct run_ctx *c, const char *type, const char *msg)
+{
+	finish_error(c, type, msg);
+}
+
+/*
+ * Did the abandoned attempt of this run stream text since its last
+ * completed message? Scans the newest events (bounded).
+ */
+static int
+partial_text_pending(struct run_ctx *c)
+{
+	struct events_keys	 k;
+	redisReply		*r, *e, *kv;
+	const char		*type, *data;
+	size_t			 i, j;
+	int			 found = 0, done = 0;
+
+	events_keys(c->sid, &k);
+	if ((r = store_cmdv(c->app->store, "XREVRANGE", k.stream, "+", "-",
+	    "COUNT", "500", NULL)) == NULL)
+		return 0;
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && !done; i++) {
+		e = r->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+		    (kv = e->element[1])->type != REDIS_REPLY_ARRAY)
+			continue;
+		type = data = NULL;
+		for (j = 0; j + 1 < kv->elements; j += 2) {
+			if (kv->element[j]->str == NULL)
+				continue;
+			if (strcmp(kv->element[j]->str, "type") == 0)
+				type = kv->element[j + 1]->str;
+			else if (strcmp(kv->element[j]->str, "data") == 0)
+				data = kv->element[j + 1]->str;
+		}
+		if (type == NULL || data == NULL || strstr(data, c->run_id) == NULL)
+			continue;
+		if (strcmp(type, "text.delta") == 0 ||
+		    strcmp(type, "thinking.delta") == 0)
+			found = 1;
+		else if (strcmp(type, "message.stop") == 0 ||
+		    strcmp(type, "run.started") == 0 ||
+		    strcmp(type, "run.resumed") == 0 ||
+		    strcmp(type, "tool.result") == 0)
+			done = 1;
+	}
+	freeReplyObject(r);
+	return found;
 }
 
 void
@@ -829,6 +959,29 @@ agent_run(struct run_ctx *c)
 		return;
 	}
 	resumed = history_has_run(h, c->run_id);
+	if (resumed || c->deliveries > 1) {
+		/*
+		 * An earlier runner died in this run: say at once what is
+		 * redone, so clients retract that attempt's partial text
+		 * instead of showing it twice.
+		 */
+		last = last_message(h, &role);
+		uses = role != NULL && strcmp(role, "assistant") == 0 ?
+		    tool_uses(last) : NULL;
+		d = json_object_new_object();
+		json_object_object_add(d, "redo", json_object_new_string(
+		    uses != NULL && json_object_array_length(uses) > 0 ?
+		    "tools" : "message"));
+		json_object_object_add(d, "discarded_text",
+		    json_object_new_boolean(partial_text_pending(c)));
+		json_object_object_add(d, "attempt",
+		    json_object_new_int(c->deliveries > 1 ? c->deliveries : 2));
+		if (uses != NULL)
+			json_object_put(uses);
+		emit(c, "run.resumed", d);
+		log_kv(LOG_INFO, "run resumed", "s:run_id", c->run_id,
+		    "i:attempt", c->deliveries, NULL);
+	}
 	d = json_object_new_object();
 	json_object_object_add(d, "kind", json_object_new_string(c->kind));
 	json_object_object_add(d, "resumed", json_object_new_boolean(resumed));
@@ -861,8 +1014,8 @@ agent_run(struct run_ctx *c)
 		goto out;
 	}
 	if (!resumed) {
-		content = NULL;
-		{
+		/* The message waits in the inbox (older runs: in the run hash). */
+		if ((content = runs_inbox_read(cfg, c->sid, c->run_id)) == NULL) {
 			char key[96];
 			redisReply *rr;
 
@@ -881,6 +1034,7 @@ agent_run(struct run_ctx *c)
 		history_add_run(h, c->run_id);
 		if (save(c, h) == -1)
 			goto lost_or_fail;
+		runs_inbox_remove(cfg, c->sid, c->run_id);
 	} else {
 		/* A runner died here: answer any tool call it left unanswered. */
 		last = last_message(h, &role);

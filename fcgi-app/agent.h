@@ -26,8 +26,11 @@ struct run_ctx {
 	long long		 fence;
 	int64_t			 last_check_ms;
 	int64_t			 last_renew_ms;
+	int64_t			 lock_until_ms;	/* the lock is surely ours until */
+	int			 deliveries;	/* 1 the first time this job ran */
 	int			 cancelled;
-	int			 lost;		/* fenced out or lock lost */
+	int			 lost;		/* fenced out, lock lost, or log_failed */
+	int			 log_failed;	/* the event log was unwritable */
 	int			 turn;
 	/* This run's usage. */
 	long long		 in, out, cache_write, cache_read;
@@ -36,6 +39,8 @@ struct run_ctx {
 
 /* Runs (or resumes) the run; always ends with a final event unless lost. */
 void	agent_run(struct run_ctx *);
+/* Ends the run with run.error (type, message) as its one final event. */
+void	agent_fail(struct run_ctx *, const char *type, const char *msg);
 /* The cancel/heartbeat/lock-renewal poll, also used while idle. */
 int	agent_should_abort(void *ctx);
 

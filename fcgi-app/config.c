@@ -567,6 +567,10 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	get_ll(&ef, "RUN_LOCK_TTL", 30, 2, 3600, &c->run_lock_ttl, problems);
 	get_ll(&ef, "EVENTS_MAXLEN", 10000, 100, 10000000, &c->events_maxlen,
 	    problems);
+	get_ll(&ef, "EVENTS_MAX_BYTES", 8LL << 20, 64LL << 10, 1LL << 30,
+	    &c->events_max_bytes, problems);
+	get_ll(&ef, "JOB_MAX_DELIVERIES", 3, 1, 100, &c->job_max_deliveries,
+	    problems);
 	get_ll(&ef, "SSE_MAX_DURATION", 1800, 1, 7 * 86400, &c->sse_max_duration,
 	    problems);
 	get_ll(&ef, "SSE_PING_INTERVAL", 15, 1, 300, &c->sse_ping_interval,

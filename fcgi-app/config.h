@@ -49,6 +49,8 @@ struct config {
 	/* Runs and events */
 	long long	 run_lock_ttl;			/* seconds */
 	long long	 events_maxlen;
+	long long	 events_max_bytes;		/* per session stream */
+	long long	 job_max_deliveries;		/* then the run ends in error */
 	long long	 sse_max_duration;		/* seconds */
 	long long	 sse_ping_interval;		/* seconds */
 

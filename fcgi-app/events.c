@@ -3,78 +3,144 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "events.h"
 #include "store.h"
 
-static const char append_script[] =
+/*
+ * cw_append(stream, bytes_key, maxlen, maxbytes, type, data): XADD, then
+ * drop the oldest entries while the stream holds more than maxlen entries
+ * or more than maxbytes bytes of type + data. bytes_key counts the bytes
+ * (an estimate for streams written before it existed: never negative).
+ * Shared by every script that appends, so no writer can skip the caps.
+ */
+const char events_lua_append[EVENTS_LUA_APPEND_CAP] =
+    "local function cw_append(k, bk, maxlen, maxbytes, typ, data) "
+    "local id = redis.call('XADD', k, '*', 'type', typ, 'data', data) "
+    "local b = redis.call('INCRBY', bk, #typ + #data) "
+    "local n = redis.call('XLEN', k) "
+    "local rounds = 0 "
+    "while (n > maxlen or b > maxbytes) and n > 1 and rounds < 64 do "
+    "rounds = rounds + 1 "
+    "local old = redis.call('XRANGE', k, '-', '+', 'COUNT', 32) "
+    "for _, e in ipairs(old) do "
+    "if n <= 1 or (n <= maxlen and b <= maxbytes) then break end "
+    "local f, sz = e[2], 0 "
+    "for i = 1, #f - 1, 2 do "
+    "if f[i] == 'type' or f[i] == 'data' then sz = sz + #f[i + 1] end end "
+    "redis.call('XDEL', k, e[1]) n = n - 1 "
+    "b = redis.call('DECRBY', bk, sz) "
+    "if b < 0 then redis.call('SET', bk, 0) b = 0 end "
+    "end end "
+    "return id end ";
+
+static const char append_body[] =
     "if ARGV[1] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[1] then "
     "return false end "
-    "return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', "
-    "'type', ARGV[3], 'data', ARGV[4])";
+    "return cw_append(KEYS[1], KEYS[3], tonumber(ARGV[2]), tonumber(ARGV[5]), "
+    "ARGV[3], ARGV[4])";
 
-int
-events_append(struct store *s, const char *sid, long long fence,
-    long long maxlen, const char *type, json_object *data, char *id_out)
+/*
+ * The final event, the run's final state, and (when the guard still names
+ * this run) the guard cleared and the session's status: one step, so no
+ * crash can leave a finished run holding its session.
+ */
+static const char final_body[] =
+    "if ARGV[1] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[1] then "
+    "return false end "
+    "redis.call('HSET', KEYS[4], 'status', ARGV[6], 'finished_at', ARGV[7]) "
+    "local id = cw_append(KEYS[1], KEYS[3], tonumber(ARGV[2]), "
+    "tonumber(ARGV[5]), ARGV[3], ARGV[4]) "
+    "if redis.call('GET', KEYS[5]) == ARGV[8] then "
+    "redis.call('DEL', KEYS[5]) "
+    "redis.call('HSET', KEYS[6], 'status', ARGV[9]) end "
+    "return id";
+
+void
+events_keys(const char *sid, struct events_keys *k)
 {
-	redisReply	*r;
-	char		 key[96], fkey[96], f[32], ml[32];
-	const char	*js;
-	int		 rc;
+	snprintf(k->stream, sizeof(k->stream), "cw:events:%s", sid);
+	snprintf(k->bytes, sizeof(k->bytes), "cw:evbytes:%s", sid);
+}
 
-	snprintf(key, sizeof(key), "cw:events:%s", sid);
+/* One append script run; final_run_id NULL for an ordinary event. */
+static int
+append(struct store *s, const char *sid, long long fence,
+    const struct config *cfg, const char *type, json_object *data,
+    const char *final_run_id, const char *status, char *id_out)
+{
+	struct events_keys	 k;
+	redisReply		*r;
+	char			 script[sizeof(events_lua_append) + sizeof(final_body)];
+	char			 fkey[96], rkey[96], akey[96], skey[96];
+	char			 f[32], ml[32], mb[32], now[32];
+	const char		*js, *argv[20];
+	size_t			 lens[20];
+	int			 argc = 0, i, rc;
+
+	events_keys(sid, &k);
 	snprintf(fkey, sizeof(fkey), "cw:fence:%s", sid);
 	snprintf(f, sizeof(f), "%lld", fence);
-	snprintf(ml, sizeof(ml), "%lld", maxlen);
+	snprintf(ml, sizeof(ml), "%lld", cfg->events_maxlen);
+	snprintf(mb, sizeof(mb), "%lld", cfg->events_max_bytes);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	snprintf(script, sizeof(script), "%s%s", events_lua_append,
+	    final_run_id != NULL ? final_body : append_body);
 	js = json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	r = store_cmdv(s, "EVAL", append_script, "2", key, fkey, f, ml, type, js,
-	    NULL);
-	if (r == NULL)
+	argv[argc++] = "EVAL";
+	argv[argc++] = script;
+	argv[argc++] = final_run_id != NULL ? "6" : "3";
+	argv[argc++] = k.stream;
+	argv[argc++] = fkey;
+	argv[argc++] = k.bytes;
+	if (final_run_id != NULL) {
+		snprintf(rkey, sizeof(rkey), "cw:run:%s", final_run_id);
+		snprintf(akey, sizeof(akey), "cw:active:%s", sid);
+		snprintf(skey, sizeof(skey), "cw:session:%s", sid);
+		argv[argc++] = rkey;
+		argv[argc++] = akey;
+		argv[argc++] = skey;
+	}
+	argv[argc++] = f;
+	argv[argc++] = ml;
+	argv[argc++] = type;
+	argv[argc++] = js;
+	argv[argc++] = mb;
+	if (final_run_id != NULL) {
+		argv[argc++] = status;
+		argv[argc++] = now;
+		argv[argc++] = final_run_id;
+		argv[argc++] = strcmp(status, "error") == 0 ? "error" : "idle";
+	}
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	if ((r = store_cmd(s, argc, argv, lens)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_STRING) {
 		if (id_out != NULL)
 			snprintf(id_out, EVENTS_ID_MAX, "%s", r->str);
 		rc = 0;
-	} else if (r->type == REDIS_REPLY_NIL)
-		rc = 1;
-	else
-		rc = -1;
+	} else
+		rc = r->type == REDIS_REPLY_NIL ? 1 : -1;
 	freeReplyObject(r);
 	return rc;
 }
 
-static const char final_script[] =
-    "if ARGV[1] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[1] then "
-    "return false end "
-    "redis.call('HSET', KEYS[3], 'status', ARGV[5], 'finished_at', ARGV[6]) "
-    "return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', "
-    "'type', ARGV[3], 'data', ARGV[4])";
+int
+events_append(struct store *s, const char *sid, long long fence,
+    const struct config *cfg, const char *type, json_object *data,
+    char *id_out)
+{
+	return append(s, sid, fence, cfg, type, data, NULL, NULL, id_out);
+}
 
 int
 events_append_final(struct store *s, const char *sid, long long fence,
-    long long maxlen, const char *type, json_object *data, const char *run_id,
-    const char *status)
+    const struct config *cfg, const char *type, json_object *data,
+    const char *run_id, const char *status)
 {
-	redisReply	*r;
-	char		 key[96], fkey[96], rkey[96], f[32], ml[32], now[32];
-	const char	*js;
-	int		 rc;
-
-	snprintf(key, sizeof(key), "cw:events:%s", sid);
-	snprintf(fkey, sizeof(fkey), "cw:fence:%s", sid);
-	snprintf(rkey, sizeof(rkey), "cw:run:%s", run_id);
-	snprintf(f, sizeof(f), "%lld", fence);
-	snprintf(ml, sizeof(ml), "%lld", maxlen);
-	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	js = json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	r = store_cmdv(s, "EVAL", final_script, "3", key, fkey, rkey, f, ml, type,
-	    js, status, now, NULL);
-	if (r == NULL)
-		return -1;
-	rc = r->type == REDIS_REPLY_STRING ? 0 : r->type == REDIS_REPLY_NIL ? 1 : -1;
-	freeReplyObject(r);
-	return rc;
+	return append(s, sid, fence, cfg, type, data, run_id, status, NULL);
 }
 
 int
@@ -98,14 +164,27 @@ events_last_id(struct store *s, const char *sid, char *out, size_t cap)
 int
 events_valid_id(const char *s)
 {
-	const char	*dash = strchr(s, '-');
-	size_t		 i, n = strlen(s);
+	unsigned long long	 v;
+	unsigned		 d;
+	int			 half, digits;
 
-	if (dash == NULL || dash == s || dash[1] == '\0' || n > 41)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (s + i != dash && (s[i] < '0' || s[i] > '9'))
+	/*
+	 * Exactly "<ms>-<seq>", each a run of decimal digits whose value fits in
+	 * 64 bits (what Redis accepts as a stream id): no sign, no space, no
+	 * out-of-range value that strtoull would clamp (ERANGE).
+	 */
+	for (half = 0; half < 2; half++) {
+		v = 0;
+		for (digits = 0; *s >= '0' && *s <= '9'; s++, digits++) {
+			d = (unsigned)(*s - '0');
+			if (v > (18446744073709551615ULL - d) / 10)
+				return 0;
+			v = v * 10 + d;
+		}
+		if (digits == 0 || *s != (half == 0 ? '-' : '\0'))
 			return 0;
+		s++;
+	}
 	return 1;
 }
 

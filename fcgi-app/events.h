@@ -11,24 +11,42 @@
 
 #include <json-c/json.h>
 
+struct config;
 struct store;
 
 #define EVENTS_ID_MAX	48
 
+struct events_keys {
+	char	stream[96];	/* cw:events:<sid> */
+	char	bytes[96];	/* cw:evbytes:<sid>: bytes held by the stream */
+};
+void	events_keys(const char *sid, struct events_keys *);
+
+/*
+ * The Lua function cw_append(stream, bytes_key, maxlen, maxbytes, type,
+ * data) that every script appending to an event stream must use (it
+ * enforces EVENTS_MAXLEN and EVENTS_MAX_BYTES). Prepend it to a script.
+ */
+#define EVENTS_LUA_APPEND_CAP	1024
+extern const char events_lua_append[EVENTS_LUA_APPEND_CAP];
+
 /*
  * Appends (type, data). fence 0 = unfenced (API-side events). Returns 0
  * with the new id in id_out (may be NULL), 1 when fenced out, -1 on a Redis
- * error. data is not consumed.
+ * error. data is not consumed. The stream is capped by cfg->events_maxlen
+ * entries and cfg->events_max_bytes bytes.
  */
 int	events_append(struct store *, const char *sid, long long fence,
-	    long long maxlen, const char *type, json_object *data, char *id_out);
+	    const struct config *, const char *type, json_object *data,
+	    char *id_out);
 /*
  * The same, and in the same atomic step sets status=<status> and
- * finished_at in the run hash cw:run:<run_id>: a run's final event and its
- * final state can never disagree after a crash.
+ * finished_at in the run hash cw:run:<run_id>, and clears the session's
+ * active-run guard (if it names run_id) and sets the session's status: a
+ * run's final event and its final state can never disagree after a crash.
  */
 int	events_append_final(struct store *, const char *sid, long long fence,
-	    long long maxlen, const char *type, json_object *data,
+	    const struct config *, const char *type, json_object *data,
 	    const char *run_id, const char *status);
 /* Last id in the stream into out ("0-0" when empty); -1 on error. */
 int	events_last_id(struct store *, const char *sid, char *out, size_t cap);

@@ -153,7 +153,7 @@ announce(struct app *app, const char *sid, const char *rel, const char *what)
 	json_object_object_add(d, "path", json_object_new_string(p));
 	json_object_object_add(d, "source", json_object_new_string("api"));
 	json_object_object_add(d, "change", json_object_new_string(what));
-	events_append(app->store, sid, 0, app->cfg->events_maxlen, "file.changed", d,
+	events_append(app->store, sid, 0, app->cfg, "file.changed", d,
 	    NULL);
 	json_object_put(d);
 }

@@ -2,6 +2,7 @@
  * Runs of a session: send a message (queues a run), read the history,
  * cancel the active run, compact on demand.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,17 +77,19 @@ queue(struct http_req *r, struct app *app, const struct auth_user *u,
 {
 	json_object	*o;
 	char		 run_id[RUN_ID_LEN + 1];
-	const char	*js = NULL;
 	int		 rv;
 
-	if (content != NULL)
-		js = json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN |
-		    JSON_C_TO_STRING_NOSLASHESCAPE);
-	rv = runs_queue(app->store, s->id, u->name, kind, js,
-	    app->cfg->events_maxlen, run_id);
+	rv = runs_queue(app->store, app->cfg, s->id, u->name, kind, content,
+	    run_id);
+	if (rv == -2 && (errno == ENOSPC || errno == EDQUOT))
+		return http_error(r, 507, "insufficient_storage", "the server's "
+		    "disk is full; the message was not queued");
+	if (rv == -2)
+		return http_error(r, 500, NULL, "the message could not be stored");
 	if (rv == -1)
 		return http_error(r, 503, "service_unavailable",
-		    "session store unavailable");
+		    app->store->last == STORE_ERR_OOM ? "the session store is "
+		    "full; try again later" : "session store unavailable");
 	if (rv == 1)
 		return http_error(r, 409, "conflict", "a run is already active in "
 		    "this session (run %s); wait for it or cancel it", run_id);
@@ -166,16 +169,18 @@ h_cancel(struct http_req *r, struct app *app)
 
 	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
 		return 0;
-	if ((rv = runs_active(app->store, s.id, run_id, sizeof(run_id))) == -1 ||
-	    (rv == 1 && runs_request_cancel(app->store, run_id) == -1))
+	if ((rv = runs_cancel(app->store, app->cfg, s.id, run_id,
+	    sizeof(run_id))) == -1)
 		return http_error(r, 503, "service_unavailable",
 		    "session store unavailable");
 	if (rv == 0)
 		return http_error(r, 409, "conflict", "no run is active in this session");
 	o = json_object_new_object();
 	json_object_object_add(o, "run_id", json_object_new_string(run_id));
-	json_object_object_add(o, "status", json_object_new_string("cancelling"));
-	return jsonio_reply_put(r, 202, o);
+	/* 2: the guard was stale (no job, no runner): closed now. */
+	json_object_object_add(o, "status", json_object_new_string(rv == 1 ?
+	    "cancelling" : "cancelled"));
+	return jsonio_reply_put(r, rv == 1 ? 202 : 200, o);
 }
 
 int

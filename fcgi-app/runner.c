@@ -63,10 +63,41 @@ entry_field(redisReply *e, const char *name)
 	return NULL;
 }
 
+/* How many times the job was delivered (XPENDING), 0 when unknown. */
+static int
+deliveries(struct store *st, const char *job_id)
+{
+	redisReply	*r, *e;
+	int		 n = 0;
+
+	r = store_cmdv(st, "XPENDING", RUNS_JOBS, RUNS_GROUP, job_id, job_id, "1",
+	    NULL);
+	if (r == NULL)
+		return 0;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	    (e = r->element[0])->type == REDIS_REPLY_ARRAY && e->elements >= 4 &&
+	    e->element[3]->type == REDIS_REPLY_INTEGER)
+		n = (int)e->element[3]->integer;
+	freeReplyObject(r);
+	return n;
+}
+
+static void
+release_lock(struct store *st, const char *lkey, const char *token)
+{
+	redisReply	*r;
+
+	if ((r = store_cmdv(st, "EVAL", release_script, "1", lkey, token,
+	    NULL)) != NULL)
+		freeReplyObject(r);
+}
+
 /*
  * One job. The lock decides who runs a session; the fence (bumped on every
  * acquisition) makes a stale holder's writes fail. A job we cannot lock
- * stays pending and is reclaimed later.
+ * stays pending and is reclaimed later. A job is acked only once its run's
+ * final event is in the log; a job delivered more than JOB_MAX_DELIVERIES
+ * times (every runner before died or hung on it) ends in run.error.
  */
 static void
 process(struct app *app, struct claude_client *cl, const char *consumer,
@@ -75,7 +106,7 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	struct store	*st = app->store;
 	struct run_ctx	 c;
 	redisReply	*r;
-	char		 lkey[96], fkey[96], ttl[32], status[32] = "";
+	char		 lkey[96], fkey[96], ttl[32], status[32] = "", msg[160];
 	int		 got;
 
 	if (run_id == NULL || sid == NULL) {
@@ -91,9 +122,11 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	snprintf(c.consumer, sizeof(c.consumer), "%s", consumer);
 
 	/* Already finished (a runner died between the final event and the ack)? */
-	if (runs_get(st, run_id, "status", status, sizeof(status)) == 1 &&
-	    (strcmp(status, "finished") == 0 || strcmp(status, "error") == 0 ||
-	    strcmp(status, "cancelled") == 0)) {
+	got = runs_get(st, run_id, "status", status, sizeof(status));
+	if (got == -1)
+		return;		/* Redis away: the job stays pending */
+	if (got == 1 && runs_status_final(status)) {
+		runs_clear_active(st, sid, run_id);
 		ack(st, job_id);
 		return;
 	}
@@ -110,30 +143,48 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 		    "s:session", sid, "s:run_id", run_id, NULL);
 		return;
 	}
+	c.last_renew_ms = scoreboard_now_ms();
+	c.lock_until_ms = c.last_renew_ms + app->cfg->run_lock_ttl * 1000;
 	snprintf(fkey, sizeof(fkey), "cw:fence:%s", sid);
 	if ((r = store_cmdv(st, "INCR", fkey, NULL)) == NULL)
 		goto release;
-	c.fence = r->integer;
+	c.fence = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
 	freeReplyObject(r);
-	runs_get(st, run_id, "user", c.user, sizeof(c.user));
-	if (runs_get(st, run_id, "kind", c.kind, sizeof(c.kind)) != 1)
+	if (c.fence <= 0)
+		goto release;
+	c.deliveries = deliveries(st, job_id);
+	if (runs_get(st, run_id, "user", c.user, sizeof(c.user)) == -1 ||
+	    runs_get(st, run_id, "kind", c.kind, sizeof(c.kind)) == -1)
+		goto release;
+	if (c.kind[0] == '\0')
 		snprintf(c.kind, sizeof(c.kind), "message");
-	c.last_renew_ms = scoreboard_now_ms();
 	log_kv(LOG_INFO, "run started", "s:session", sid, "s:run_id", run_id,
-	    "i:fence", c.fence, NULL);
+	    "i:fence", c.fence, "i:delivery", c.deliveries, NULL);
 	scoreboard_begin_request(app->slot, "RUN", run_id);
 	scoreboard_set_route(app->slot, c.kind);
-	agent_run(&c);
+	if (c.deliveries > app->cfg->job_max_deliveries) {
+		snprintf(msg, sizeof(msg), "this run was stopped: it was started "
+		    "%d times and the server process running it stopped every "
+		    "time", c.deliveries - 1);
+		log_kv(LOG_ERROR, "run over its delivery limit", "s:run_id", run_id,
+		    "i:deliveries", c.deliveries, NULL);
+		agent_fail(&c, "delivery_limit", msg);
+	} else
+		agent_run(&c);
 	scoreboard_end_request(app->slot);
 	if (c.lost) {
+		if (c.log_failed) {
+			/* Ours, but the log is unwritable: leave it for recovery. */
+			release_lock(st, lkey, c.lock_token);
+			return;
+		}
 		/* Someone else owns the session now; its runner finishes the job. */
 		log_kv(LOG_WARNING, "run abandoned: lock lost", "s:run_id", run_id, NULL);
 		return;
 	}
+	/* The final event (which also cleared the guard) is durable. */
 	runs_clear_active(st, sid, run_id);
-	if (runs_get(st, run_id, "status", status, sizeof(status)) == 1)
-		runs_set_session_status(st, sid, strcmp(status, "error") == 0 ?
-		    "error" : "idle");
+	runs_get(st, run_id, "status", status, sizeof(status));
 	snprintf(fkey, sizeof(fkey), "cw:cancel:%s", run_id);
 	if ((r = store_cmdv(st, "DEL", fkey, NULL)) != NULL)
 		freeReplyObject(r);
@@ -141,9 +192,7 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	log_kv(LOG_INFO, "run done", "s:session", sid, "s:run_id", run_id,
 	    "s:status", status, NULL);
 release:
-	if ((r = store_cmdv(st, "EVAL", release_script, "1", lkey, c.lock_token,
-	    NULL)) != NULL)
-		freeReplyObject(r);
+	release_lock(st, lkey, c.lock_token);
 }
 
 /* Handles the entries of an XREADGROUP/XAUTOCLAIM entry array. */

@@ -1,17 +1,100 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
 #include "auth.h"
+#include "buf.h"
+#include "config.h"
 #include "events.h"
+#include "fsutil.h"
+#include "log.h"
 #include "runs.h"
+#include "sessions.h"
 #include "store.h"
+
+#define INBOX_MAX	(4 * 1024 * 1024)
 
 static const char clear_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
     "return redis.call('DEL', KEYS[1]) end return 0";
+
+/*
+ * cw_guard(active, jobs, lock, events, evbytes, runprefix, now, maxlen,
+ * maxbytes): the active run id when it is live, false when there is none
+ * or it was stale and has been cleared (its run closed with run.cancelled
+ * unless it already had a final state).
+ */
+static const char guard_lua[] =
+    "local function cw_guard(ak, jk, lk, ek, bk, rp, now, maxlen, maxbytes) "
+    "local cur = redis.call('GET', ak) "
+    "if not cur then return false, false end "
+    "local rk = rp .. cur "
+    "local st = redis.call('HGET', rk, 'status') "
+    "local final = st == 'finished' or st == 'error' or st == 'cancelled' "
+    "if st and not final then "
+    "if redis.call('EXISTS', lk) == 1 then return cur, false end "
+    "local jid = redis.call('HGET', rk, 'job_id') "
+    "if jid and #redis.call('XRANGE', jk, jid, jid) > 0 then return cur, false end "
+    "end "
+    "redis.call('DEL', ak) "
+    "if st and not final then "
+    "redis.call('HSET', rk, 'status', 'cancelled', 'finished_at', now, "
+    "'error', 'stale: no job and no runner') "
+    "cw_append(ek, bk, maxlen, maxbytes, 'run.cancelled', cjson.encode({"
+    "run_id = cur, reason = 'stale', message = 'This run was lost (no runner "
+    "had it and its job was gone) and has been closed.'})) "
+    "end "
+    "return false, cur end ";
+
+/*
+ * KEYS: active, run, jobs, lock, events, evbytes, session.
+ * ARGV: run_id, sid, user, kind, now, maxlen, maxbytes, runprefix, queued-event.
+ * {0, event id} queued; {1, active run id} a live run is active.
+ */
+static const char queue_body[] =
+    "local live = cw_guard(KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], "
+    "ARGV[8], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])) "
+    "if live then return {1, live} end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', 86400) "
+    "redis.call('HSET', KEYS[2], 'session', ARGV[2], 'user', ARGV[3], "
+    "'kind', ARGV[4], 'status', 'queued', 'created_at', ARGV[5]) "
+    "redis.call('EXPIRE', KEYS[2], 2592000) "
+    "redis.call('HSET', KEYS[7], 'status', 'running') "
+    "local ev = cw_append(KEYS[5], KEYS[6], tonumber(ARGV[6]), "
+    "tonumber(ARGV[7]), 'run.queued', ARGV[9]) "
+    "local jid = redis.call('XADD', KEYS[3], '*', 'run_id', ARGV[1], "
+    "'session', ARGV[2]) "
+    "redis.call('HSET', KEYS[2], 'first_event_id', ev, 'job_id', jid) "
+    "return {0, ev}";
+
+/*
+ * KEYS: active, jobs, lock, events, evbytes, session.
+ * ARGV: now, maxlen, maxbytes, runprefix.
+ * {1, id} live (cancel flag set), {2, id} stale guard cleared, {0} none.
+ */
+static const char cancel_body[] =
+    "local live, stale = cw_guard(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], "
+    "ARGV[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])) "
+    "if live then "
+    "redis.call('SET', 'cw:cancel:' .. live, '1', 'EX', 86400) "
+    "return {1, live} end "
+    "if stale then redis.call('HSET', KEYS[6], 'status', 'idle') "
+    "return {2, stale} end "
+    "return {0}";
+
+int
+runs_status_final(const char *st)
+{
+	return strcmp(st, "finished") == 0 || strcmp(st, "error") == 0 ||
+	    strcmp(st, "cancelled") == 0;
+}
 
 int
 runs_active(struct store *s, const char *sid, char *out, size_t cap)
@@ -54,9 +137,9 @@ runs_get(struct store *s, const char *run_id, const char *field, char *out,
 	int		 rc = 0;
 
 	snprintf(key, sizeof(key), "cw:run:%s", run_id);
+	out[0] = '\0';
 	if ((r = store_cmdv(s, "HGET", key, field, NULL)) == NULL)
 		return -1;
-	out[0] = '\0';
 	if (r->type == REDIS_REPLY_STRING) {
 		snprintf(out, cap, "%s", r->str);
 		rc = 1;
@@ -65,66 +148,217 @@ runs_get(struct store *s, const char *run_id, const char *field, char *out,
 	return rc;
 }
 
-void
+int
 runs_set_session_status(struct store *s, const char *sid, const char *st)
 {
 	redisReply	*r;
 	char		 key[96];
 
 	snprintf(key, sizeof(key), "cw:session:%s", sid);
-	if ((r = store_cmdv(s, "HSET", key, "status", st, NULL)) != NULL)
-		freeReplyObject(r);
+	if ((r = store_cmdv(s, "HSET", key, "status", st, NULL)) == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+static int
+inbox_path(const struct config *cfg, const char *sid, const char *run_id,
+    char *out, size_t cap)
+{
+	char	 sub[96];
+
+	snprintf(sub, sizeof(sub), ".claude/inbox/%s.json", run_id);
+	return sessions_path(cfg, sid, sub, out, cap);
+}
+
+static int
+inbox_write(const struct config *cfg, const char *sid, const char *run_id,
+    json_object *content)
+{
+	char		 path[PATH_MAX], dir[PATH_MAX];
+	const char	*js;
+
+	if (sessions_path(cfg, sid, ".claude/inbox", dir, sizeof(dir)) == -1 ||
+	    inbox_path(cfg, sid, run_id, path, sizeof(path)) == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (fsutil_mkdirs(dir) == -1)
+		return -1;
+	js = json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	return fsutil_write_atomic(path, js, strlen(js));
+}
+
+json_object *
+runs_inbox_read(const struct config *cfg, const char *sid, const char *run_id)
+{
+	json_object	*o = NULL;
+	struct stat	 st;
+	struct buf	 b;
+	char		 path[PATH_MAX], chunk[8192];
+	ssize_t		 n;
+	int		 fd;
+
+	/* .claude/ is host-side only, but never block or follow anyway. */
+	if (inbox_path(cfg, sid, run_id, path, sizeof(path)) == -1 ||
+	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > INBOX_MAX) {
+		close(fd);
+		return NULL;
+	}
+	buf_init(&b, INBOX_MAX);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		if (buf_append(&b, chunk, (size_t)n) == -1)
+			break;
+	close(fd);
+	if (n == 0 && b.p != NULL)
+		o = json_tokener_parse(b.p);
+	buf_free(&b);
+	return o;
+}
+
+void
+runs_inbox_remove(const struct config *cfg, const char *sid,
+    const char *run_id)
+{
+	char	 path[PATH_MAX];
+
+	if (inbox_path(cfg, sid, run_id, path, sizeof(path)) == 0)
+		unlink(path);
 }
 
 int
-runs_queue(struct store *s, const char *sid, const char *user, const char *kind,
-    const char *content, long long maxlen, char *run_id)
+runs_queue(struct store *s, const struct config *cfg, const char *sid,
+    const char *user, const char *kind, json_object *content, char *run_id)
 {
-	redisReply	*r;
-	json_object	*ev;
-	char		 key[96], rkey[96], now[32], evid[EVENTS_ID_MAX];
-	int		 ok;
+	struct events_keys	 ek;
+	redisReply		*r;
+	json_object		*ev;
+	char			 script[sizeof(events_lua_append) + sizeof(guard_lua) +
+				    sizeof(queue_body)];
+	char			 akey[96], rkey[96], lkey[96], skey[96], now[32];
+	char			 ml[32], mb[32], mine[RUN_ID_LEN + 1];
+	const char		*argv[20], *evjs;
+	size_t			 lens[20];
+	int			 argc = 0, i, rc = -1;
 
 	if (auth_random_hex(run_id, RUN_ID_LEN / 2) == -1)
 		return -1;
-	snprintf(key, sizeof(key), "cw:active:%s", sid);
-	/* The guard expires on its own if every runner is gone for a day. */
-	if ((r = store_cmdv(s, "SET", key, run_id, "NX", "EX", "86400", NULL)) == NULL)
-		return -1;
-	ok = r->type == REDIS_REPLY_STATUS;
-	freeReplyObject(r);
-	if (!ok) {
-		if (runs_active(s, sid, run_id, RUN_ID_LEN + 1) == -1)
-			run_id[0] = '\0';
-		return 1;
+	snprintf(mine, sizeof(mine), "%s", run_id);
+	if (content != NULL && inbox_write(cfg, sid, run_id, content) == -1) {
+		log_kv(LOG_ERROR, "cannot write the message inbox", "s:session",
+		    sid, "s:error", strerror(errno), NULL);
+		return -2;
 	}
+	events_keys(sid, &ek);
+	snprintf(akey, sizeof(akey), "cw:active:%s", sid);
 	snprintf(rkey, sizeof(rkey), "cw:run:%s", run_id);
+	snprintf(lkey, sizeof(lkey), "cw:lock:%s", sid);
+	snprintf(skey, sizeof(skey), "cw:session:%s", sid);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	r = store_cmdv(s, "HSET", rkey, "session", sid, "user", user, "kind", kind,
-	    "status", "queued", "created_at", now, "content", content ? content : "",
-	    NULL);
-	if (r == NULL)
-		goto fail;
-	freeReplyObject(r);
-	if ((r = store_cmdv(s, "EXPIRE", rkey, "2592000", NULL)) != NULL)
-		freeReplyObject(r);
-	runs_set_session_status(s, sid, "running");
+	snprintf(ml, sizeof(ml), "%lld", cfg->events_maxlen);
+	snprintf(mb, sizeof(mb), "%lld", cfg->events_max_bytes);
+	snprintf(script, sizeof(script), "%s%s%s", events_lua_append, guard_lua,
+	    queue_body);
 	ev = json_object_new_object();
 	json_object_object_add(ev, "run_id", json_object_new_string(run_id));
 	json_object_object_add(ev, "kind", json_object_new_string(kind));
-	if (events_append(s, sid, 0, maxlen, "run.queued", ev, evid) == 0)
-		runs_set(s, run_id, "first_event_id", evid);
+	evjs = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN);
+	argv[argc++] = "EVAL";
+	argv[argc++] = script;
+	argv[argc++] = "7";
+	argv[argc++] = akey;
+	argv[argc++] = rkey;
+	argv[argc++] = RUNS_JOBS;
+	argv[argc++] = lkey;
+	argv[argc++] = ek.stream;
+	argv[argc++] = ek.bytes;
+	argv[argc++] = skey;
+	argv[argc++] = run_id;
+	argv[argc++] = sid;
+	argv[argc++] = user;
+	argv[argc++] = kind;
+	argv[argc++] = now;
+	argv[argc++] = ml;
+	argv[argc++] = mb;
+	argv[argc++] = "cw:run:";
+	argv[argc++] = evjs;
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	r = store_cmd(s, argc, argv, lens);
 	json_object_put(ev);
-	r = store_cmdv(s, "XADD", RUNS_JOBS, "*", "run_id", run_id, "session", sid,
-	    NULL);
-	if (r == NULL)
-		goto fail;
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER &&
+	    r->element[1]->type == REDIS_REPLY_STRING) {
+		if (r->element[0]->integer == 0)
+			rc = 0;
+		else {
+			snprintf(run_id, RUN_ID_LEN + 1, "%s", r->element[1]->str);
+			rc = 1;
+		}
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	/*
+	 * Nothing was queued: drop the inbox file. Not after a lost
+	 * connection: the script may still have run (a stray file is harmless,
+	 * a queued run without its message is not).
+	 */
+	if (rc != 0 && content != NULL && (rc == 1 || s->last != STORE_ERR_CONN))
+		runs_inbox_remove(cfg, sid, mine);
+	return rc;
+}
+
+int
+runs_cancel(struct store *s, const struct config *cfg, const char *sid,
+    char *run_id, size_t cap)
+{
+	struct events_keys	 ek;
+	redisReply		*r;
+	char			 script[sizeof(events_lua_append) + sizeof(guard_lua) +
+				    sizeof(cancel_body)];
+	char			 akey[96], lkey[96], skey[96], now[32], ml[32], mb[32];
+	const char		*argv[16];
+	size_t			 lens[16];
+	int			 argc = 0, i, rc = -1;
+
+	events_keys(sid, &ek);
+	snprintf(akey, sizeof(akey), "cw:active:%s", sid);
+	snprintf(lkey, sizeof(lkey), "cw:lock:%s", sid);
+	snprintf(skey, sizeof(skey), "cw:session:%s", sid);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	snprintf(ml, sizeof(ml), "%lld", cfg->events_maxlen);
+	snprintf(mb, sizeof(mb), "%lld", cfg->events_max_bytes);
+	snprintf(script, sizeof(script), "%s%s%s", events_lua_append, guard_lua,
+	    cancel_body);
+	argv[argc++] = "EVAL";
+	argv[argc++] = script;
+	argv[argc++] = "6";
+	argv[argc++] = akey;
+	argv[argc++] = RUNS_JOBS;
+	argv[argc++] = lkey;
+	argv[argc++] = ek.stream;
+	argv[argc++] = ek.bytes;
+	argv[argc++] = skey;
+	argv[argc++] = now;
+	argv[argc++] = ml;
+	argv[argc++] = mb;
+	argv[argc++] = "cw:run:";
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	if ((r = store_cmd(s, argc, argv, lens)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER) {
+		rc = (int)r->element[0]->integer;
+		if (rc != 0 && r->elements == 2 && r->element[1]->str != NULL)
+			snprintf(run_id, cap, "%s", r->element[1]->str);
+	}
 	freeReplyObject(r);
-	return 0;
-fail:
-	runs_clear_active(s, sid, run_id);
-	runs_set_session_status(s, sid, "idle");
-	return -1;
+	return rc;
 }
 
 int
