@@ -79,7 +79,8 @@ lock_renew(struct run_ctx *c, int force)
 
 /*
  * Appends one event durably. A Redis failure is retried with backoff for as
- * long as the lock is surely ours (lock_until_ms, less a margin); past that
+ * long as the lock is surely ours (lock_until_ms, less a margin) and at most
+ * RUN_LOCK_TTL seconds (Redis full: the lock renews, writes fail); past that
  * the run stops with log_failed set, its job stays pending, and recovery
  * redoes the step (announcing it with run.resumed): no client ever sees a
  * hole in the log. 0 appended, -1 fenced out or given up.
@@ -89,6 +90,7 @@ append_durable(struct run_ctx *c, const char *type, json_object *data,
     const char *final_status)
 {
 	const struct config	*cfg = c->app->cfg;
+	int64_t			 now, first_fail = 0;
 	long			 delay = 50;
 	int			 rv, tries = 0;
 
@@ -111,7 +113,11 @@ append_durable(struct run_ctx *c, const char *type, json_object *data,
 			c->lost = 1;
 			return -1;
 		}
-		if (c->lost || scoreboard_now_ms() + delay + 1000 >= c->lock_until_ms) {
+		now = scoreboard_now_ms();
+		if (first_fail == 0)
+			first_fail = now;
+		if (c->lost || now + delay + 1000 >= c->lock_until_ms ||
+		    now - first_fail >= cfg->run_lock_ttl * 1000) {
 			log_kv(LOG_ERROR, "event log unwritable: leaving the job "
 			    "pending for recovery", "s:run_id", c->run_id, "s:type",
 			    type, "s:error", c->app->store->errstr, NULL);

@@ -16,7 +16,7 @@
 #include "store.h"
 #include "worker.h"
 
-#define BLOCK_MS		"2000"
+#define BLOCK_MS		"1000"
 #define RECLAIM_EVERY_MS	1000
 
 static const char release_script[] =
@@ -63,21 +63,23 @@ entry_field(redisReply *e, const char *name)
 	return NULL;
 }
 
-/* How many times the job was delivered (XPENDING), 0 when unknown. */
+/*
+ * Counts one more attempt at the run (a runner holding its lock): the
+ * delivery limit counts only attempts that really started, not passes
+ * that found Redis full or the session locked. 0 when Redis refused.
+ */
 static int
-deliveries(struct store *st, const char *job_id)
+count_attempt(struct store *st, const char *run_id)
 {
-	redisReply	*r, *e;
+	redisReply	*r;
+	char		 key[96];
 	int		 n = 0;
 
-	r = store_cmdv(st, "XPENDING", RUNS_JOBS, RUNS_GROUP, job_id, job_id, "1",
-	    NULL);
-	if (r == NULL)
+	snprintf(key, sizeof(key), "cw:run:%s", run_id);
+	if ((r = store_cmdv(st, "HINCRBY", key, "attempts", "1", NULL)) == NULL)
 		return 0;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-	    (e = r->element[0])->type == REDIS_REPLY_ARRAY && e->elements >= 4 &&
-	    e->element[3]->type == REDIS_REPLY_INTEGER)
-		n = (int)e->element[3]->integer;
+	if (r->type == REDIS_REPLY_INTEGER)
+		n = (int)r->integer;
 	freeReplyObject(r);
 	return n;
 }
@@ -143,6 +145,8 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 		    "s:session", sid, "s:run_id", run_id, NULL);
 		return;
 	}
+	/* From here on the master knows what we hold, should we die. */
+	scoreboard_runner_job(app->slot, sid, c.lock_token, job_id, NULL);
 	c.last_renew_ms = scoreboard_now_ms();
 	c.lock_until_ms = c.last_renew_ms + app->cfg->run_lock_ttl * 1000;
 	snprintf(fkey, sizeof(fkey), "cw:fence:%s", sid);
@@ -152,7 +156,8 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	freeReplyObject(r);
 	if (c.fence <= 0)
 		goto release;
-	c.deliveries = deliveries(st, job_id);
+	if ((c.deliveries = count_attempt(st, run_id)) == 0)
+		goto release;
 	if (runs_get(st, run_id, "user", c.user, sizeof(c.user)) == -1 ||
 	    runs_get(st, run_id, "kind", c.kind, sizeof(c.kind)) == -1)
 		goto release;
@@ -176,10 +181,11 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 		if (c.log_failed) {
 			/* Ours, but the log is unwritable: leave it for recovery. */
 			release_lock(st, lkey, c.lock_token);
-			return;
-		}
-		/* Someone else owns the session now; its runner finishes the job. */
-		log_kv(LOG_WARNING, "run abandoned: lock lost", "s:run_id", run_id, NULL);
+		} else
+			/* Someone else owns the session now; it finishes the job. */
+			log_kv(LOG_WARNING, "run abandoned: lock lost", "s:run_id",
+			    run_id, NULL);
+		scoreboard_runner_job(app->slot, NULL, NULL, NULL, NULL);
 		return;
 	}
 	/* The final event (which also cleared the guard) is durable. */
@@ -193,6 +199,7 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	    "s:status", status, NULL);
 release:
 	release_lock(st, lkey, c.lock_token);
+	scoreboard_runner_job(app->slot, NULL, NULL, NULL, NULL);
 }
 
 /* Handles the entries of an XREADGROUP/XAUTOCLAIM entry array. */
@@ -218,10 +225,63 @@ handle_entries(struct app *app, struct claude_client *cl, const char *me,
 	}
 }
 
+/*
+ * What a runner that is gone left behind (the master hands it over through
+ * the scoreboard): its lock is released at once (only if it still holds
+ * it: the fence keeps a late write of the dead runner harmless anyway), the
+ * job it ran is claimed and resumed here without waiting RUN_LOCK_TTL, the
+ * other jobs pending on its name move to us, and its consumer leaves the
+ * group. Every step is idempotent: a record may come twice.
+ */
+static void
+take_over(struct app *app, struct claude_client *cl, const char *me,
+    const struct sb_orphan *o)
+{
+	struct store	*st = app->store;
+	redisReply	*job = NULL, *r, *e, *c;
+	char		 lkey[96];
+	size_t		 i;
+
+	if (o->sid[0] != '\0' && o->job_id[0] != '\0') {
+		snprintf(lkey, sizeof(lkey), "cw:lock:%s", o->sid);
+		release_lock(st, lkey, o->lock_token);
+		log_kv(LOG_INFO, "taking over a dead runner's run", "s:session",
+		    o->sid, "s:job", o->job_id, "i:dead_pid", (long long)o->pid, NULL);
+		job = store_cmdv(st, "XCLAIM", RUNS_JOBS, RUNS_GROUP, me, "0",
+		    o->job_id, NULL);
+	}
+	if (o->consumer[0] != '\0' && strcmp(o->consumer, me) != 0) {
+		/* Jobs it left pending (e.g. a session that was locked) move to us. */
+		r = store_cmdv(st, "XPENDING", RUNS_JOBS, RUNS_GROUP, "-", "+", "100",
+		    o->consumer, NULL);
+		for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
+		    i < r->elements; i++) {
+			e = r->element[i];
+			if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+			    e->element[0]->str == NULL)
+				continue;
+			if ((c = store_cmdv(st, "XCLAIM", RUNS_JOBS, RUNS_GROUP, me,
+			    "0", e->element[0]->str, "JUSTID", NULL)) != NULL)
+				freeReplyObject(c);
+		}
+		if (r != NULL)
+			freeReplyObject(r);
+		/* Before running anything: we may die in the run ourselves. */
+		if ((r = store_cmdv(st, "XGROUP", "DELCONSUMER", RUNS_JOBS,
+		    RUNS_GROUP, o->consumer, NULL)) != NULL)
+			freeReplyObject(r);
+	}
+	if (job != NULL && job->type == REDIS_REPLY_ARRAY)
+		handle_entries(app, cl, me, job);
+	if (job != NULL)
+		freeReplyObject(job);
+}
+
 void
 runner_main(struct app *app)
 {
 	struct claude_client	*cl;
+	struct sb_orphan	 orphan;
 	redisReply		*r;
 	char			 me[64], host[40], idle[32];
 	int64_t			 last_reclaim = 0, now;
@@ -236,9 +296,12 @@ runner_main(struct app *app)
 	}
 	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
 	ensure_group(app->store);
+	scoreboard_runner_job(app->slot, NULL, NULL, NULL, me);
 	scoreboard_set_state(app->slot, SB_IDLE);
 	while (!worker_quitting()) {
 		scoreboard_heartbeat(app->slot);
+		while (!worker_quitting() && scoreboard_take_orphan(app->sb, &orphan))
+			take_over(app, cl, me, &orphan);
 		now = scoreboard_now_ms();
 		if (now - last_reclaim >= RECLAIM_EVERY_MS) {
 			last_reclaim = now;

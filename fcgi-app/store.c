@@ -96,6 +96,7 @@ redisReply *
 store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
 {
 	redisReply	*r;
+	time_t		 now;
 	int		 attempt, fresh;
 
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -120,10 +121,15 @@ store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
 			store_fail(s, r->str != NULL ? r->str : "error reply");
 			s->last = strncmp(s->errstr, "OOM", 3) == 0 ?
 			    STORE_ERR_OOM : STORE_ERR_REPLY;
-			if (s->last == STORE_ERR_REPLY || s->errors % 100 == 1)
+			/* Every kind of reply, but an OOM storm once a second. */
+			now = time(NULL);
+			if (s->last == STORE_ERR_REPLY || now != s->last_oom_log) {
+				if (s->last == STORE_ERR_OOM)
+					s->last_oom_log = now;
 				log_kv(LOG_WARNING, "redis error reply", "s:error",
 				    s->errstr, "s:command", argc > 0 ? argv[0] : "",
 				    NULL);
+			}
 			/* A restarted Redis may demand AUTH again. */
 			if (strncmp(s->errstr, "NOAUTH", 6) == 0)
 				store_close(s);

@@ -28,6 +28,7 @@ struct store {
 	int			 timeout_ms;
 	char			 errstr[128];	/* last failure, for health */
 	unsigned long		 errors;
+	long long		 last_oom_log;	/* time(): OOM logged once a second */
 };
 
 void		 store_init(struct store *, const struct config *, int timeout_ms);
