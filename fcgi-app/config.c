@@ -666,6 +666,11 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	    problems);
 	get_ll(&ef, "PROCESS_CONTROL_TIMEOUT", 10, 1, 3600,
 	    &c->process_control_timeout, problems);
+	get_ll(&ef, "RUNNER_DRAIN_TIMEOUT", 1800, 1, 86400,
+	    &c->runner_drain_timeout, problems);
+	v = lookup(&ef, "ALLOW_ROOT");
+	if (v != NULL && config_parse_bool(v, &c->allow_root) == -1)
+		problem(problems, "ALLOW_ROOT: \"%.32s\" is not a boolean (true|false)", v);
 	/* Every worker holds one Redis connection. */
 	if (c->stream_timeout > 0 && c->sse_max_duration >= c->stream_timeout)
 		problem(problems, "SSE_MAX_DURATION: must be less than STREAM_TIMEOUT "

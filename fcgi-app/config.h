@@ -104,6 +104,8 @@ struct config {
 	long long	 request_timeout;	/* seconds, api pool */
 	long long	 stream_timeout;	/* seconds, stream pool; 0 off */
 	long long	 process_control_timeout; /* seconds */
+	long long	 runner_drain_timeout;	/* seconds a quitting runner may finish its run */
+	int		 allow_root;		/* run as root outside a container */
 };
 
 /*

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -462,13 +463,29 @@ h_archive(struct http_req *r, struct app *app)
 		goto out;
 	}
 	if (pid == 0) {
+		/*
+		 * Nothing of the worker crosses into tar: not the FastCGI,
+		 * listen or Redis sockets, not the log, not the environment
+		 * (PATH only: tar runs gzip), and no ignored signals.
+		 */
+		static char env_path[] = "PATH=/usr/bin:/bin";
+		char *const envp[] = { env_path, NULL };
+		const char *argv[] = { "tar", "--create", "--gzip", "--file=-",
+		    "--directory", f.files, "--no-xattrs", "--no-acls",
+		    "--exclude-caches-all", ".", NULL };
+		sigset_t none;
+
 		devnull = open("/dev/null", O_RDWR);
 		dup2(devnull, 0);
 		dup2(p[1], 1);
 		dup2(devnull, 2);
-		execl("/bin/tar", "tar", "--create", "--gzip", "--file=-",
-		    "--directory", f.files, "--no-xattrs", "--no-acls",
-		    "--exclude-caches-all", ".", (char *)NULL);
+		syscall(SYS_close_range, 3U, ~0U, 0U);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve("/bin/tar", (char *const *)argv, envp);
 		_exit(127);
 	}
 	close(p[1]);

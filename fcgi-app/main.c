@@ -1,11 +1,14 @@
 /*
  * claude-web: read and validate the configuration, then hand over to the
  * master. Invalid configuration exits 78 (EX_CONFIG) with every problem on
- * its own line; -t stops after the check, like nginx -t.
+ * its own line; -t stops after the check, like nginx -t. Running as root
+ * outside a container is refused the same way unless ALLOW_ROOT is set.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "config.h"
@@ -21,6 +24,34 @@ usage(FILE *fp)
 	    "  --config FILE  env-file with KEY=VALUE lines (the environment wins)\n"
 	    "  -t             check the configuration and exit\n"
 	    "Variables: see docs/configuration.md\n");
+}
+
+/*
+ * True inside a container, where root is the norm and the container is the
+ * boundary: docker (/.dockerenv), podman (/run/.containerenv, container=),
+ * systemd-nspawn and LXC (container= in pid 1's environment), Kubernetes.
+ */
+static int
+in_container(void)
+{
+	char	 env[8192];
+	ssize_t	 n;
+	int	 fd, found = 0;
+
+	if (getenv("container") != NULL || getenv("KUBERNETES_SERVICE_HOST") != NULL ||
+	    access("/.dockerenv", F_OK) == 0 ||
+	    access("/run/.containerenv", F_OK) == 0)
+		return 1;
+	if ((fd = open("/proc/1/environ", O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, env, sizeof(env) - 1);
+	close(fd);
+	if (n > 0) {
+		env[n] = '\0';
+		found = memmem(env, (size_t)n, "\0container=", 11) != NULL ||
+		    strncmp(env, "container=", 10) == 0;
+	}
+	return found;
 }
 
 int
@@ -68,6 +99,16 @@ main(int argc, char **argv)
 		return CONFIG_EX_INVALID;
 	}
 	buf_free(&problems);
+	if (geteuid() == 0 && !cfg->allow_root && !in_container()) {
+		fprintf(stderr, "claude-web: refusing to run as root outside a "
+		    "container: a bug in a worker or an escape from the tool "
+		    "sandbox would own this machine.\n"
+		    "claude-web: run it as an unprivileged user, or set "
+		    "ALLOW_ROOT=1 (environment or env-file) to accept the risk.\n");
+		config_free(cfg);
+		free(cfg);
+		return CONFIG_EX_INVALID;
+	}
 	if (test_only) {
 		fprintf(stderr, "claude-web: configuration%s%s is valid\n",
 		    path ? " " : "", path ? path : "");

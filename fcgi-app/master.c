@@ -75,6 +75,94 @@ on_signal(int sig)
 	errno = saved;
 }
 
+/*
+ * Secrets in the environment. The configuration is loaded by now, so the
+ * values live in struct config; left in the environment they would show in
+ * /proc/<pid>/environ of the master and of every worker (forked copies),
+ * and pass to anything a worker executes. Each such variable is moved into
+ * env_stash (the master's heap, never in a child's environment block) and
+ * its bytes in the original block are zeroed: unsetenv() alone leaves them
+ * there, and /proc/<pid>/environ reads that block. A reload puts the
+ * stashed values back around config_load() and takes them out again.
+ */
+#define ENV_STASH_MAX	64
+
+static char	*env_stash[ENV_STASH_MAX];	/* "NAME=value", owned */
+static size_t	 env_nstash;
+
+extern char	**environ;
+
+/* A variable whose value is a secret (never a *_FILE path). */
+static int
+env_is_secret(const char *kv)
+{
+	static const char *const marks[] = { "PASSWORD", "SECRET", "TOKEN",
+	    "API_KEY", "PRIVATE_KEY", "CREDENTIAL" };
+	const char	*eq = strchr(kv, '=');
+	char		 name[128];
+	size_t		 len, i;
+
+	if (eq == NULL || (len = (size_t)(eq - kv)) == 0 || len >= sizeof(name))
+		return 0;
+	memcpy(name, kv, len);
+	name[len] = '\0';
+	if (len > 5 && strcmp(name + len - 5, "_FILE") == 0)
+		return 0;
+	/* redis://:password@host carries its password in the URL. */
+	if (strcmp(name, "REDIS_URL") == 0)
+		return strchr(eq + 1, '@') != NULL;
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (strstr(name, marks[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+static void
+env_scrub(void)
+{
+	char	*found[ENV_STASH_MAX], name[128];
+	size_t	 i, n = 0, len;
+
+	/* Collect first: unsetenv() drops every duplicate of a name at once. */
+	for (i = 0; environ != NULL && environ[i] != NULL && n < ENV_STASH_MAX; i++)
+		if (env_is_secret(environ[i]))
+			found[n++] = environ[i];
+	for (i = 0; i < n; i++) {
+		len = (size_t)(strchr(found[i], '=') - found[i]);
+		memcpy(name, found[i], len);
+		name[len] = '\0';
+		if (getenv(name) != NULL &&
+		    (env_stash[env_nstash] = strdup(found[i])) != NULL)
+			env_nstash++;
+		unsetenv(name);
+	}
+	for (i = 0; i < n; i++)
+		explicit_bzero(found[i], strlen(found[i]));
+	if (n > 0)
+		log_kv(LOG_INFO, "secrets removed from the environment",
+		    "i:variables", (long long)n, NULL);
+}
+
+/* Puts the stashed variables back (put) or takes them out again. */
+static void
+env_stash_apply(int put)
+{
+	char	 name[128];
+	char	*eq;
+	size_t	 i, len;
+
+	for (i = 0; i < env_nstash; i++) {
+		eq = strchr(env_stash[i], '=');
+		len = (size_t)(eq - env_stash[i]);
+		memcpy(name, env_stash[i], len);
+		name[len] = '\0';
+		if (put)
+			setenv(name, eq + 1, 1);
+		else
+			unsetenv(name);
+	}
+}
+
 static int
 install_signals(void)
 {
@@ -263,6 +351,28 @@ note_crash(int pool, int64_t now)
 	    "i:respawn_delay_ms", (long long)ps->backoff_ms, NULL);
 }
 
+/*
+ * A runner is gone: what it held goes to the orphan ring, where the other
+ * runners pick it up (release its session lock at once instead of after
+ * RUN_LOCK_TTL, delete its consumer from the jobs group).
+ */
+static void
+orphan(const struct sb_slot *s, pid_t pid, int died)
+{
+	int	 has_job, rc;
+
+	has_job = __atomic_load_n(&s->job_set, __ATOMIC_ACQUIRE) == 1;
+	rc = scoreboard_orphan_runner(sb, s, pid, died);
+	if (rc == -1)
+		log_kv(LOG_WARNING, "orphan ring full: a dead runner's record is "
+		    "dropped (its lock expires after RUN_LOCK_TTL)",
+		    "i:worker_pid", (long long)pid, NULL);
+	else if (rc == 1 && has_job)
+		log_kv(LOG_WARNING, "runner gone in the middle of a job: its lock "
+		    "is handed to the other runners", "i:worker_pid", (long long)pid,
+		    "s:session", s->job_sid, "s:job_id", s->job_id, NULL);
+}
+
 static void
 reap(void)
 {
@@ -308,6 +418,11 @@ reap(void)
 		}
 		if (c->timed_out)
 			metrics_inc(M_REQUEST_TIMEOUTS);
+		if (c->pool == POOL_RUNNER)
+			orphan(&sb->slots[i], pid, c->timed_out ||
+			    !WIFEXITED(st) || WEXITSTATUS(st) != 0);
+		/* A runner that died while popping an orphan must not lose it. */
+		scoreboard_orphans_recover(sb, pid);
 		if (state == M_RUNNING && c->gen == cur_gen)
 			metrics_inc(c->pool == POOL_API ? M_WORKER_RESTARTS_API :
 			    c->pool == POOL_STREAM ? M_WORKER_RESTARTS_STREAM :
@@ -348,16 +463,26 @@ tick(void)
 	size_t		 i;
 	int		 pool, need, ready;
 
-	pctl = cfg->process_control_timeout * 1000;
 	for (i = 0; i < SB_SLOTS; i++) {
 		c = &children[i];
 		if (c->pid <= 0)
 			continue;
 		s = &sb->slots[i];
-		/* Escalate a graceful quit that takes too long. */
+		/*
+		 * Escalate a graceful quit that takes too long. A runner gets
+		 * RUNNER_DRAIN_TIMEOUT to finish the run it is in (an agent run
+		 * lasts minutes; cutting it means redoing it from scratch), the
+		 * others PROCESS_CONTROL_TIMEOUT.
+		 */
+		pctl = (c->pool == POOL_RUNNER ? cfg->runner_drain_timeout :
+		    cfg->process_control_timeout) * 1000;
 		if (c->quit_ms > 0 && !c->term_sent && now - c->quit_ms > pctl) {
-			log_kv(LOG_WARNING, "worker ignored graceful quit; terminating",
-			    "i:worker_pid", (long long)c->pid, NULL);
+			log_kv(LOG_WARNING, c->pool == POOL_RUNNER ?
+			    "runner still busy after RUNNER_DRAIN_TIMEOUT; terminating" :
+			    "worker ignored graceful quit; terminating",
+			    "s:worker_pool", scoreboard_pool_name(c->pool),
+			    "i:worker_pid", (long long)c->pid, "i:limit_ms",
+			    (long long)pctl, NULL);
 			c->term_sent = 1;
 			kill(c->pid, SIGTERM);
 		} else if (c->quit_ms > 0 && c->term_sent && !c->kill_sent &&
@@ -382,7 +507,8 @@ tick(void)
 			c->timed_out = 1;
 			kill(c->pid, SIGKILL);
 		}
-		if (c->pool == POOL_RUNNER && c->quit_ms == 0 &&
+		/* Also while draining: a hung run must not hold a reload for long. */
+		if (c->pool == POOL_RUNNER && !c->term_sent &&
 		    now - __atomic_load_n(&s->heartbeat_ms, __ATOMIC_RELAXED) >
 		    RUNNER_STALL_MS) {
 			log_kv(LOG_ERROR, "runner stopped reporting: killing it",
@@ -443,11 +569,16 @@ reload(void)
 	struct config	*ncfg;
 	struct buf	 problems;
 	char		*line, *save = NULL;
+	int		 rc;
 
 	log_msg(LOG_INFO, "reloading configuration");
 	ncfg = calloc(1, sizeof(*ncfg));
 	buf_init(&problems, 64 * 1024);
-	if (ncfg == NULL || config_load(ncfg, cfg_path, &problems) > 0) {
+	/* The environment the master started with, secrets included. */
+	env_stash_apply(1);
+	rc = ncfg == NULL ? 1 : config_load(ncfg, cfg_path, &problems);
+	env_stash_apply(0);
+	if (rc > 0) {
 		for (line = strtok_r(problems.p, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save))
 			log_kv(LOG_ERROR, "reload refused: invalid configuration; "
@@ -528,6 +659,7 @@ master_run(struct config *c, const char *path)
 
 	cfg = c;
 	cfg_path = path;
+	env_scrub();
 	if ((sb = scoreboard_create()) == NULL) {
 		log_msg(LOG_ERROR, "cannot map the scoreboard: %s", strerror(errno));
 		return 1;

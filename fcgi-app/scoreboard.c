@@ -130,3 +130,172 @@ scoreboard_live(const struct scoreboard *sb, int pool, uint32_t gen)
 	}
 	return n;
 }
+
+/*
+ * Copies src into dst (cap bytes, NUL-terminated) without library calls
+ * that are not async-signal-safe; NULL becomes "".
+ */
+static void
+copy_job_field(char *dst, size_t cap, const char *src)
+{
+	size_t	 n = 0;
+
+	if (src != NULL)
+		while (n + 1 < cap && src[n] != '\0') {
+			dst[n] = src[n];
+			n++;
+		}
+	dst[n] = '\0';
+}
+
+void
+scoreboard_runner_job(struct sb_slot *s, const char *sid,
+    const char *lock_token, const char *job_id, const char *consumer)
+{
+	/*
+	 * job_set drops to 0 before any field changes and rises only after
+	 * all of them are written. The master reads the slot only after the
+	 * runner is dead, so the one hazard is dying half-way: the signal
+	 * fences keep the compiler from moving the field writes across the
+	 * flag.
+	 */
+	__atomic_store_n(&s->job_set, 0, __ATOMIC_SEQ_CST);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (consumer != NULL)
+		copy_job_field(s->consumer, sizeof(s->consumer), consumer);
+	if (sid == NULL)
+		return;
+	copy_job_field(s->job_sid, sizeof(s->job_sid), sid);
+	copy_job_field(s->job_lock_token, sizeof(s->job_lock_token), lock_token);
+	copy_job_field(s->job_id, sizeof(s->job_id), job_id);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->job_set, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * The orphan ring. A cell is EMPTY, FULL, WRITING (the master is filling
+ * it) or TAKING: (taker pid << 8) | SB_ORPHAN_TAKING. Only the master turns
+ * EMPTY into FULL; runners CAS FULL into TAKING, copy, then store EMPTY. A
+ * taker that dies leaves its pid in the cell, and the master, which reaps
+ * every runner, puts such a cell back to FULL.
+ */
+enum {
+	SB_ORPHAN_EMPTY = 0,
+	SB_ORPHAN_FULL,
+	SB_ORPHAN_WRITING,
+	SB_ORPHAN_TAKING
+};
+
+int
+scoreboard_take_orphan(struct scoreboard *sb, struct sb_orphan *out)
+{
+	struct sb_orphan_cell	*c;
+	uint64_t		 want, mine;
+	size_t			 i;
+
+	mine = ((uint64_t)(uint32_t)getpid() << 8) | SB_ORPHAN_TAKING;
+	for (i = 0; i < SB_ORPHANS; i++) {
+		c = &sb->orphans[i];
+		want = SB_ORPHAN_FULL;
+		if (__atomic_load_n(&c->state, __ATOMIC_RELAXED) != SB_ORPHAN_FULL ||
+		    !__atomic_compare_exchange_n(&c->state, &want, mine, 0,
+		    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			continue;
+		memcpy(out, &c->rec, sizeof(*out));
+		__atomic_store_n(&c->state, SB_ORPHAN_EMPTY, __ATOMIC_RELEASE);
+		return 1;
+	}
+	return 0;
+}
+
+/* Master only: a cell it may fill, marked WRITING; NULL when none. */
+static struct sb_orphan_cell *
+orphan_cell(struct scoreboard *sb, int has_job)
+{
+	struct sb_orphan_cell	*c;
+	uint64_t		 want;
+	size_t			 i;
+
+	for (i = 0; i < SB_ORPHANS; i++) {
+		c = &sb->orphans[i];
+		if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == SB_ORPHAN_EMPTY) {
+			/* Runners never touch an EMPTY cell: no race here. */
+			__atomic_store_n(&c->state, SB_ORPHAN_WRITING, __ATOMIC_RELAXED);
+			return c;
+		}
+	}
+	if (!has_job)
+		return NULL;
+	/* Full: a held lock matters more than a consumer name to delete. */
+	for (i = 0; i < SB_ORPHANS; i++) {
+		c = &sb->orphans[i];
+		want = SB_ORPHAN_FULL;
+		if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SB_ORPHAN_FULL ||
+		    c->rec.sid[0] != '\0')
+			continue;
+		if (__atomic_compare_exchange_n(&c->state, &want, SB_ORPHAN_WRITING,
+		    0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+			__atomic_add_fetch(&sb->orphans_dropped, 1, __ATOMIC_RELAXED);
+			return c;
+		}
+	}
+	return NULL;
+}
+
+int
+scoreboard_orphan_runner(struct scoreboard *sb, const struct sb_slot *s,
+    pid_t pid, int died)
+{
+	struct sb_orphan_cell	*c;
+	int			 has_job;
+
+	has_job = __atomic_load_n(&s->job_set, __ATOMIC_ACQUIRE) == 1 &&
+	    s->job_sid[0] != '\0';
+	if (!has_job && s->consumer[0] == '\0')
+		return 0;
+	if ((c = orphan_cell(sb, has_job)) == NULL) {
+		__atomic_add_fetch(&sb->orphans_dropped, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	memset(&c->rec, 0, sizeof(c->rec));
+	copy_job_field(c->rec.consumer, sizeof(c->rec.consumer), s->consumer);
+	if (has_job) {
+		copy_job_field(c->rec.sid, sizeof(c->rec.sid), s->job_sid);
+		copy_job_field(c->rec.lock_token, sizeof(c->rec.lock_token),
+		    s->job_lock_token);
+		copy_job_field(c->rec.job_id, sizeof(c->rec.job_id), s->job_id);
+	}
+	c->rec.pid = (int32_t)pid;
+	c->rec.died = died ? 1 : 0;
+	c->rec.gone_ms = scoreboard_now_ms();
+	__atomic_store_n(&c->state, SB_ORPHAN_FULL, __ATOMIC_RELEASE);
+	return 1;
+}
+
+void
+scoreboard_orphans_recover(struct scoreboard *sb, pid_t pid)
+{
+	struct sb_orphan_cell	*c;
+	uint64_t		 taking;
+	size_t			 i;
+
+	taking = ((uint64_t)(uint32_t)pid << 8) | SB_ORPHAN_TAKING;
+	for (i = 0; i < SB_ORPHANS; i++) {
+		c = &sb->orphans[i];
+		if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == taking)
+			__atomic_store_n(&c->state, SB_ORPHAN_FULL, __ATOMIC_RELEASE);
+	}
+}
+
+int
+scoreboard_orphans_pending(const struct scoreboard *sb)
+{
+	size_t	 i;
+	int	 n = 0;
+
+	for (i = 0; i < SB_ORPHANS; i++)
+		if (__atomic_load_n(&sb->orphans[i].state, __ATOMIC_ACQUIRE) ==
+		    SB_ORPHAN_FULL)
+			n++;
+	return n;
+}

@@ -168,6 +168,32 @@ elapsed_ms(const struct timespec *a)
 	    (double)(b.tv_nsec - a->tv_nsec) / 1e6;
 }
 
+/*
+ * The next FastCGI connection, accepted here rather than by libfcgi: its
+ * OS_Accept() polls a new unix connection for up to 2 s and closes it
+ * unanswered when that poll fails, and a signal (SIGQUIT in a reload,
+ * SIGUSR1) makes it fail with EINTR: nginx then answers 502. Returns the
+ * connection, or -1 when the worker is quitting (SIGQUIT swapped the listen
+ * descriptor for a non-listening socket, so a restarted accept fails).
+ */
+static int
+accept_conn(int fd)
+{
+	int	 c;
+
+	for (;;) {
+		if (quit_requested)
+			return -1;
+		if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+			return c;
+		if (errno != EINTR && errno != ECONNABORTED && errno != EMFILE &&
+		    errno != ENFILE && errno != ENOBUFS && errno != ENOMEM)
+			return -1;
+		if (errno != EINTR && errno != ECONNABORTED)
+			usleep(10000);	/* out of descriptors or memory: breathe */
+	}
+}
+
 static void
 serve_fcgi(const struct worker_args *wa, struct app *app)
 {
@@ -179,7 +205,8 @@ serve_fcgi(const struct worker_args *wa, struct app *app)
 
 	listen_fd = wa->listen_fd;
 	dead_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (FCGX_InitRequest(&f, wa->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+	/* -1: libfcgi never accepts by itself (see accept_conn). */
+	if (FCGX_InitRequest(&f, -1, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_msg(LOG_ERROR, "FCGX_InitRequest failed");
 		_exit(1);
 	}
@@ -189,8 +216,19 @@ serve_fcgi(const struct worker_args *wa, struct app *app)
 			reopen_requested = 0;
 			log_reopen();
 		}
+		/*
+		 * Handed over as a kept-alive connection: FCGX_Accept_r then
+		 * reads the request from it (blocking; SA_RESTART restarts the
+		 * reads) instead of accepting. If nginx closes it before a whole
+		 * request, libfcgi drops it and its accept on -1 fails: go on.
+		 */
+		if (f.ipcFd < 0) {
+			if ((f.ipcFd = accept_conn(listen_fd)) < 0)
+				break;
+			f.keepConnection = 1;
+		}
 		if (FCGX_Accept_r(&f) < 0)
-			break;
+			continue;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		http_req_init(&r, wa->cfg);
 		st = req_from_fcgi(&r, &f);

@@ -169,3 +169,43 @@ cw_missing_cmds() {
 cw_usage() {
 	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
 }
+
+# ---- what the daemons see of our environment -------------------------------------
+# Daemons (redis, claude-web, nginx, claude-web-admin) start with `env -i`
+# plus only these variables when they are set: the shell's secrets
+# (ANTHROPIC_API_KEY, ADMIN_PASSWORD, ...) would otherwise sit in
+# /proc/<pid>/environ of every process. Proxies and CA bundles are for
+# libcurl (the Anthropic API); *SAN_OPTIONS for sanitizer builds.
+CW_PASS_ENV="PATH HOME LANG LC_ALL TZ http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
+	no_proxy NO_PROXY all_proxy ALL_PROXY SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE
+	ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS"
+
+# cw_env_init: sets CW_ENV_ARGS, the NAME=VALUE words for `env -i`.
+cw_env_init() {
+	local v
+	CW_ENV_ARGS=()
+	for v in $CW_PASS_ENV; do
+		[ -n "${!v+x}" ] && CW_ENV_ARGS+=("$v=${!v}")
+	done
+	return 0
+}
+
+# cw_clean_env CMD...: runs CMD with only the CW_PASS_ENV variables.
+cw_clean_env() {
+	env -i "${CW_ENV_ARGS[@]}" "$@"
+}
+
+# cw_config_vars: every variable claude-web reads, from fcgi-app/config.c
+# (the names passed to its getters), one per line.
+cw_config_vars() {
+	grep -oE '(get_ll|get_int|get_str|lookup|lookup_secret)\(&ef, "[A-Z][A-Z0-9_]*"' \
+		"$CW_ROOT/fcgi-app/config.c" | sed -E 's/.*"([A-Z0-9_]+)"$/\1/' | sort -u
+}
+
+# cw_in_container: true inside docker, podman, nspawn/LXC or Kubernetes
+# (the same test as claude-web's refusal to run as root elsewhere).
+cw_in_container() {
+	[ -e /.dockerenv ] || [ -e /run/.containerenv ] || [ -n "${container+x}" ] ||
+		[ -n "${KUBERNETES_SERVICE_HOST+x}" ] ||
+		tr '\0' '\n' </proc/1/environ 2>/dev/null | grep -q '^container='
+}

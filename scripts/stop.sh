@@ -6,6 +6,10 @@
 # (SIGTERM: flushes the AOF and saves). Idempotent: stopping a stopped stack
 # succeeds.
 #
+# On SIGQUIT the master lets an agent run in progress finish (for up to
+# RUNNER_DRAIN_TIMEOUT); STOP_TIMEOUT cuts that short. A run cut off is
+# run again after the next start; STOP_TIMEOUT=1800 waits for it instead.
+#
 # Open SSE streams keep a gracefully quitting nginx alive, so nginx gets
 # NGINX_STOP_TIMEOUT seconds (default 10) before SIGTERM.
 set -euo pipefail

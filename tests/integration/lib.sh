@@ -309,6 +309,8 @@ declare -A CW_CONF=(
 	[STREAM_WORKERS]=2
 	[RUNNER_WORKERS]=1
 	[MAX_FILE_SIZE]=65536
+	# The suite runs as root on CI VMs: the explicit opt-in (docs/security.md).
+	[ALLOW_ROOT]=1
 )
 declare -A CW_ENV=()
 CW_CONF_MODE='env'
