@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jsonio.h"
 
 void
 buf_init(struct buf *b, size_t max)
@@ -144,53 +145,19 @@ buf_json_escape(struct buf *b, const char *s, size_t len)
 	return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t	 len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		len = 2;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		len = 3;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		len = 4;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-	/* Overlongs, surrogates and code points past U+10FFFF. */
-	if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
-	    (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
-		return 0;
-	return len;
-}
-
+/* jsonio's strict decoder, so the whole program agrees on what is valid. */
 int
 buf_utf8_clean(struct buf *b, const char *s, size_t n)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, k, run;
+	char	*fixed;
+	size_t	 m;
+	int	 rc;
 
-	while (i < n) {
-		for (run = i; run < n && (k = utf8_seq(p + run, n - run)) > 0; run += k)
-			;
-		if (run > i && buf_append(b, s + i, run - i) == -1)
-			return -1;
-		i = run;
-		if (i < n) {
-			if (buf_append(b, "\xEF\xBF\xBD", 3) == -1)
-				return -1;
-			i++;
-		}
-	}
-	if (b->p == NULL)
+	if ((fixed = jsonio_utf8_repair(s, n, &m)) == NULL)
+		return -1;
+	rc = m > 0 ? buf_append(b, fixed, m) : 0;
+	free(fixed);
+	if (rc == 0 && b->p == NULL)
 		return buf_puts(b, "");
-	return 0;
+	return rc;
 }

@@ -34,7 +34,7 @@ int	buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	buf_vprintf(struct buf *, const char *, va_list)
 	    __attribute__((format(printf, 2, 0)));
-/* Appends s, replacing each invalid UTF-8 sequence with U+FFFD. */
+/* Appends s with each invalid UTF-8 sequence replaced by U+FFFD (jsonio_utf8_repair). */
 int	buf_utf8_clean(struct buf *, const char *s, size_t len);
 /* Appends s as the body of a JSON string (no quotes), escaping as needed. */
 int	buf_json_escape(struct buf *, const char *s, size_t len);

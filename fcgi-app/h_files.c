@@ -59,14 +59,22 @@ open_session(struct http_req *r, struct app *app, struct fctx *f)
 
 /*
  * A path from the client: relative to files/, or absolute as Claude sees
- * it (/workspace/...). Traversal and NUL bytes are refused here; symlinks
- * are refused later by openat2.
+ * it (/workspace/...). Traversal, NUL bytes and names that are not valid
+ * UTF-8 (after percent-decoding: such a name could never be shown, sent
+ * to Claude or stored in the history) are refused here; symlinks are
+ * refused later by openat2.
  */
 static int
 client_path(struct http_req *r, const char *raw, char *rel, size_t cap)
 {
-	const char	*p = raw;
+	const char	*p = raw, *why;
+	size_t		 off;
 
+	if ((why = jsonio_utf8_problem(raw, strlen(raw), &off)) != NULL) {
+		http_error(r, 400, NULL, "invalid path: not valid UTF-8 (%s at "
+		    "byte %zu)", why, off);
+		return -1;
+	}
 	if (strncmp(p, "/workspace", 10) == 0 && (p[10] == '/' || p[10] == '\0'))
 		p += 10;
 	if (ps_relative(p, rel, cap) == -1) {

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "editor.h"
 #include "fsutil.h"
+#include "jsonio.h"
 #include "log.h"
 #include "pathsafe.h"
 #include "sandbox.h"
@@ -371,8 +372,15 @@ run_bash(struct tool_ctx *tc, json_object *input, struct buf *out,
 	json_object_object_add(detail, "timed_out", json_object_new_boolean(res.timed_out));
 	json_object_object_add(detail, "truncated_bytes",
 	    json_object_new_int64((int64_t)(res.out_dropped + res.err_dropped)));
-	json_object_object_add(detail, "cwd", json_object_new_string(
-	    res.cwd[0] ? res.cwd : cwd));
+	{
+		/* A directory name is any bytes; the event must be UTF-8. */
+		const char	*wd = res.cwd[0] ? res.cwd : cwd;
+		char		*fixed = jsonio_utf8_repair(wd, strlen(wd), NULL);
+
+		json_object_object_add(detail, "cwd", json_object_new_string(
+		    fixed ? fixed : "/workspace"));
+		free(fixed);
+	}
 	sandbox_result_free(&res);
 	/* Commands can change anything under /workspace. */
 	emit_changed(tc, NULL, "bash");
