@@ -2,7 +2,7 @@ import { Component } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { renderMarkdown } from '../lib/markdown';
 import type { ViewItem } from '../lib/transcript';
-import { explainRunError, retryText, stopReasonText } from '../lib/words';
+import { explainRunError, resumedText, retryText, stopReasonText } from '../lib/words';
 import { PermissionPrompt, ToolCard } from './ToolCard';
 
 type Decide = (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) => void;
@@ -179,6 +179,12 @@ function Notice({ item, onCompact }: { item: Extract<ViewItem, { kind: 'notice' 
     case 'nothing_to_compact':
       title = 'Nothing to compact yet.';
       break;
+    case 'resumed': {
+      const ex = resumedText(String(d.redo ?? 'message'));
+      title = ex.title;
+      next = ex.next;
+      break;
+    }
     case 'partial':
       title = 'Part of this answer was missed while disconnected.';
       next = 'It appears in full when Claude finishes.';

@@ -50,7 +50,7 @@ export interface StreamOptions {
 export const EVENT_TYPES = [
   'snapshot', 'ping', 'run.queued', 'run.started', 'message.start', 'text.delta', 'thinking.delta',
   'tool.use', 'permission.request', 'permission.resolved', 'tool.result', 'file.changed', 'message.stop',
-  'usage', 'run.retrying', 'compacted', 'run.finished', 'run.error', 'run.cancelled',
+  'usage', 'run.retrying', 'run.resumed', 'compacted', 'run.finished', 'run.error', 'run.cancelled',
 ];
 
 export const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];

@@ -56,6 +56,11 @@ export interface Run {
   error: { type: string; message: string } | null;
   stopReason: string | null;
   compacted: { messages_before: number; messages_after: number } | null;
+  /**
+   * The server restarted a step of this run (run.resumed: another runner took
+   * over after a crash). atTurn: where its notice goes, before turns[atTurn].
+   */
+  resumedStep: { redo: 'message' | 'tools'; discardedText: boolean; atTurn: number } | null;
   /** Seen from the middle (its first events were missed): drawn from the history once settled. */
   partial: boolean;
   settled: boolean;
@@ -145,7 +150,7 @@ function newRun(id: string, kind = 'message', partial = false): Run {
   return {
     id, kind, status: 'queued', started: false, resumed: false, firstId: null, endId: null,
     turns: [], toolIds: [], retry: null, error: null, stopReason: null, compacted: null,
-    partial, settled: false, anchor: null,
+    resumedStep: null, partial, settled: false, anchor: null,
   };
 }
 
@@ -193,6 +198,51 @@ function appendDelta(r: Run, kind: 'text' | 'thinking', index: number, text: str
   if (bi < 0) turn.blocks.push({ kind, index, text });
   else turn.blocks[bi] = { ...turn.blocks[bi], text: turn.blocks[bi].text + text };
   return { ...run, retry: null };
+}
+
+/**
+ * Drops the run's in-progress assistant message: the turn after its last
+ * message.stop, with its text, thinking and tool calls (which never ran, as
+ * tools run only after message.stop). The server abandoned that attempt and
+ * streams the message again from the start, after a retried API call
+ * (run.retrying) or after another runner took over from a crashed one
+ * (run.resumed), so keeping it would show the old partial text followed by
+ * the new one.
+ */
+export function retractPartial(r: Run): Run {
+  const last = r.turns[r.turns.length - 1];
+  if (last === undefined || last.stopped) return r;
+  const gone = new Set(last.blocks.filter((b) => b.toolId !== undefined).map((b) => b.toolId));
+  return {
+    ...r,
+    turns: r.turns.slice(0, -1),
+    toolIds: gone.size ? r.toolIds.filter((t) => !gone.has(t)) : r.toolIds,
+  };
+}
+
+/**
+ * run.resumed: a new runner took over after a crash. redo "message": the
+ * message in progress is produced again, so its partial text goes. redo
+ * "tools": that message was complete and saved (only its message.stop may
+ * have been lost with the crash); the tool calls it made are answered as
+ * interrupted and Claude goes on, so it stays, as a finished message.
+ */
+function resumeRun(r: Run, d: Record<string, unknown>): Run {
+  const redo = d.redo === 'tools' ? 'tools' : 'message';
+  let run: Run;
+  if (redo === 'message') run = retractPartial(r);
+  else {
+    const turns = r.turns.slice();
+    const last = turns[turns.length - 1];
+    if (last !== undefined && !last.stopped) turns[turns.length - 1] = { ...last, stopped: true };
+    run = { ...r, turns };
+  }
+  return {
+    ...run,
+    retry: null,
+    status: runEnded(r) ? r.status : 'running',
+    resumedStep: { redo, discardedText: !!d.discarded_text, atTurn: run.turns.length },
+  };
 }
 
 function settleStatus(s: TranscriptState, st: SessionStatus): TranscriptState {
@@ -298,8 +348,11 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
       return d.session ? { ...s, usage: d.session as UsageTotals } : s;
     case 'run.retrying':
       return withRun(s, runId!, (r) => ({
-        ...r, retry: { attempt: Number(d.attempt) || 1, delay_ms: Number(d.delay_ms) || 0, reason: String(d.reason ?? '') },
+        ...retractPartial(r),
+        retry: { attempt: Number(d.attempt) || 1, delay_ms: Number(d.delay_ms) || 0, reason: String(d.reason ?? '') },
       }));
+    case 'run.resumed':
+      return withRun(s, runId!, (r) => resumeRun(r, d));
     case 'compacted':
       return wantHistory(withRun(s, runId!, (r) => ({
         ...r, compacted: { messages_before: Number(d.messages_before) || 0, messages_after: Number(d.messages_after) || 0 },
@@ -712,7 +765,14 @@ export function buildView(s: TranscriptState): ViewItem[] {
     } else if (s.localPrompts[r.id] !== undefined) {
       out.push({ kind: 'user', key: `p:${r.id}`, text: s.localPrompts[r.id] });
     }
+    const rs = r.resumedStep;
+    const resumedNotice: ViewItem | null = rs ? {
+      kind: 'notice', key: `n:${r.id}:resumed`, level: 'info', code: 'resumed',
+      data: { redo: rs.redo, discarded_text: rs.discardedText },
+    } : null;
     r.turns.forEach((t, ti) => {
+      // Where the redone step begins.
+      if (resumedNotice && rs!.atTurn === ti) out.push(resumedNotice);
       const blocks = t.blocks.slice().sort((a, b) => a.index - b.index);
       for (const b of blocks) {
         const key = `r:${r.id}:${ti}:${b.index}`;
@@ -731,6 +791,7 @@ export function buildView(s: TranscriptState): ViewItem[] {
         }
       }
     });
+    if (resumedNotice && rs!.atTurn >= r.turns.length) out.push(resumedNotice);
     out.push(...runNotices(r, true));
   }
 

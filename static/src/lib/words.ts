@@ -102,6 +102,17 @@ export function retryText(attempt: number, delayMs: number, reason: string): str
   return `${why[0].toUpperCase()}${why.slice(1)}; retrying in ${secs} s (attempt ${attempt}).`;
 }
 
+/** The notice of run.resumed: the server restarted a step of the run after a crash. */
+export function resumedText(redo: string): { title: string; next: string } {
+  if (redo === 'tools') {
+    return {
+      title: 'The server restarted while tools were running.',
+      next: 'Tool calls that had not finished are marked interrupted; Claude goes on from there.',
+    };
+  }
+  return { title: 'The server restarted this step; Claude is redoing it.', next: '' };
+}
+
 export function stopReasonText(reason: string): Explained {
   switch (reason) {
     case 'max_tokens':
