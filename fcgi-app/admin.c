@@ -35,8 +35,11 @@ usage(void)
 	fprintf(stderr,
 	    "usage: claude-web-admin [--config FILE] COMMAND\n"
 	    "  user add NAME [--role admin|user]   password from stdin, or generated\n"
-	    "  user passwd NAME                     password from stdin, or generated\n"
-	    "  user disable NAME | user enable NAME\n"
+	    "  user passwd NAME                     password from stdin, or generated;\n"
+	    "                                       signs the user out everywhere\n"
+	    "  user disable NAME                    also signs the user out everywhere\n"
+	    "  user enable NAME\n"
+	    "  user logout-all NAME                 ends every token of the user\n"
 	    "  user del NAME                        also deletes the user's sessions\n"
 	    "  user list\n"
 	    "  session list [--user NAME]\n");
@@ -125,10 +128,15 @@ user_add(const char *name, const char *role)
 	return EX_OK;
 }
 
+/*
+ * One field of an existing user; new_gen also ends every token issued so
+ * far (the account's token generation changes in the same Redis step).
+ */
 static int
-user_set(const char *name, const char *field, const char *value, const char *done)
+user_set(const char *name, const char *field, const char *value, int new_gen,
+    const char *done)
 {
-	int	 rv = users_set_field(&st, name, field, value);
+	int	 rv = users_update(&st, name, field, value, new_gen);
 
 	if (rv == -1)
 		return redis_down();
@@ -150,7 +158,7 @@ user_passwd(const char *name)
 		return EX_DATAERR;
 	if (auth_password_hash(pw, strlen(pw), hash, sizeof(hash)) == -1)
 		return 1;
-	rc = user_set(name, "password", hash, "password changed for");
+	rc = user_set(name, "password", hash, 1, "password changed for");
 	if (rc == EX_OK && gen)
 		printf("password: %s\n", pw);
 	return rc;
@@ -275,9 +283,11 @@ main(int argc, char **argv)
 		} else if (strcmp(cmd, "passwd") == 0)
 			rc = user_passwd(name);
 		else if (strcmp(cmd, "disable") == 0)
-			rc = user_set(name, "disabled", "1", "disabled");
+			rc = user_set(name, "disabled", "1", 1, "disabled");
 		else if (strcmp(cmd, "enable") == 0)
-			rc = user_set(name, "disabled", "0", "enabled");
+			rc = user_set(name, "disabled", "0", 0, "enabled");
+		else if (strcmp(cmd, "logout-all") == 0)
+			rc = user_set(name, NULL, NULL, 1, "signed out everywhere:");
 		else if (strcmp(cmd, "del") == 0 || strcmp(cmd, "delete") == 0)
 			rc = user_del(name);
 		else

@@ -130,22 +130,26 @@ auth_password_dummy(const char *pw, size_t len)
 }
 
 char *
-auth_jwt_issue(const char *key, const char *sub, long ttl, struct auth_claims *out)
+auth_jwt_issue(const char *key, const char *sub, const char *gen, long ttl,
+    struct auth_claims *out)
 {
 	jwt_t	*jwt = NULL;
 	char	*tok = NULL;
 	time_t	 now = time(NULL);
 
 	memset(out, 0, sizeof(*out));
-	if (auth_random_hex(out->jti, 16) == -1)
+	if (gen == NULL || strlen(gen) == 0 || strlen(gen) > AUTH_GEN_LEN ||
+	    auth_random_hex(out->jti, 16) == -1)
 		return NULL;
 	snprintf(out->sub, sizeof(out->sub), "%s", sub);
+	snprintf(out->gen, sizeof(out->gen), "%s", gen);
 	out->iat = (long)now;
 	out->exp = (long)now + ttl;
 	if (jwt_new(&jwt) != 0)
 		return NULL;
 	if (jwt_add_grant(jwt, "sub", sub) == 0 &&
 	    jwt_add_grant(jwt, "jti", out->jti) == 0 &&
+	    jwt_add_grant(jwt, "gen", out->gen) == 0 &&
 	    jwt_add_grant_int(jwt, "iat", out->iat) == 0 &&
 	    jwt_add_grant_int(jwt, "exp", out->exp) == 0 &&
 	    jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key,
@@ -295,6 +299,11 @@ auth_jwt_verify(const char *key, const char *token, time_t now,
 	if (claim_str(g, "sub", out->sub, sizeof(out->sub)) == -1 ||
 	    claim_str(g, "jti", out->jti, sizeof(out->jti)) == -1)
 		goto out;
+	/* gen is optional here; auth_identify() requires it to match. */
+	*why = "malformed gen";
+	if (json_object_object_get_ex(g, "gen", NULL) &&
+	    claim_str(g, "gen", out->gen, sizeof(out->gen)) == -1)
+		goto out;
 	*why = NULL;
 	rc = 0;
 out:
@@ -358,46 +367,115 @@ is_revoked(struct store *s, const char *jti)
 	return rv;
 }
 
-int
-auth_identify(struct http_req *r, struct app *app, struct auth_user *u)
+/*
+ * The account behind claims: exists, enabled, same token generation, and
+ * the token not revoked. Fills u from the record (claims copied in).
+ * 1 valid, 0 not (*why), -1 Redis unavailable.
+ */
+static int
+check_account(struct app *app, const struct auth_claims *claims,
+    struct auth_user *u, const char **why)
+{
+	int	 rv;
+
+	rv = users_get(app->store, claims->sub, u, NULL, 0);
+	u->claims = *claims;	/* users_get() resets *u */
+	if (rv == -1)
+		return -1;
+	if (rv == 0) {
+		*why = "account no longer exists";
+		return 0;
+	}
+	if (u->disabled) {
+		*why = "account is disabled";
+		return 0;
+	}
+	/*
+	 * A record without a generation predates them; its tokens (which have
+	 * none either) are refused, and the next login gives it one.
+	 */
+	if (claims->gen[0] == '\0' || u->gen[0] == '\0' ||
+	    strlen(claims->gen) != strlen(u->gen) ||
+	    CRYPTO_memcmp(claims->gen, u->gen, strlen(u->gen)) != 0) {
+		*why = "signed out (password changed, account changed or "
+		    "signed out everywhere)";
+		return 0;
+	}
+	if ((rv = is_revoked(app->store, claims->jti)) != 0) {
+		if (rv == -1)
+			return -1;
+		*why = "revoked";
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Token → user, writing nothing: 1 ok, 0 refused (*status 401, *why),
+ * -1 Redis unavailable.
+ */
+static int
+authenticate(struct http_req *r, struct app *app, struct auth_user *u,
+    const char **why)
 {
 	char		 tok[AUTH_TOKEN_MAX + 1];
 	struct auth_claims claims;
-	const char	*why;
 	int		 src, rv;
 
 	memset(u, 0, sizeof(*u));
-	if ((src = auth_token_from(r, tok, sizeof(tok))) == 0) {
-		http_error(r, 401, NULL, "authentication required");
-		return -1;
-	}
-	if (auth_jwt_verify(app->cfg->secret_key, tok, time(NULL), &u->claims,
-	    &why) == -1) {
-		http_error(r, 401, NULL, "invalid token: %s", why);
-		return -1;
-	}
-	claims = u->claims;	/* users_get() resets *u */
-	rv = users_get(app->store, claims.sub, u, NULL, 0);
-	u->claims = claims;
-	if (rv == -1) {
-		http_error(r, 503, "service_unavailable", "session store unavailable");
-		return -1;
-	}
-	if (rv == 0 || u->disabled) {
-		http_error(r, 401, NULL, "invalid token: account %s",
-		    rv == 0 ? "no longer exists" : "is disabled");
-		return -1;
-	}
-	if ((rv = is_revoked(app->store, u->claims.jti)) != 0) {
-		if (rv == -1)
-			http_error(r, 503, "service_unavailable",
-			    "session store unavailable");
-		else
-			http_error(r, 401, NULL, "invalid token: revoked");
-		return -1;
-	}
+	*why = NULL;
+	if ((src = auth_token_from(r, tok, sizeof(tok))) == 0)
+		return 0;
+	if (auth_jwt_verify(app->cfg->secret_key, tok, time(NULL), &claims,
+	    why) == -1)
+		return 0;
+	if ((rv = check_account(app, &claims, u, why)) != 1)
+		return rv;
 	u->via_cookie = src == 2;
-	return 0;
+	return 1;
+}
+
+int
+auth_identify(struct http_req *r, struct app *app, struct auth_user *u)
+{
+	const char	*why;
+	int		 rv;
+
+	if ((rv = authenticate(r, app, u, &why)) == 1)
+		return 0;
+	if (rv == -1)
+		http_error(r, 503, "service_unavailable", "session store unavailable");
+	else if (why == NULL)
+		http_error(r, 401, NULL, "authentication required");
+	else
+		http_error(r, 401, NULL, "invalid token: %s", why);
+	return -1;
+}
+
+int
+auth_peek(struct http_req *r, struct app *app, struct auth_user *u)
+{
+	const char	*why;
+
+	return authenticate(r, app, u, &why);
+}
+
+int
+auth_token_still_valid(struct app *app, const struct auth_user *u,
+    const char **why)
+{
+	struct auth_user	 cur;
+	const char		*w = NULL;
+	int			 rv;
+
+	if ((long)time(NULL) > u->claims.exp + AUTH_LEEWAY_S) {
+		rv = 0;
+		w = "expired";
+	} else
+		rv = check_account(app, &u->claims, &cur, &w);
+	if (why != NULL)
+		*why = w;
+	return rv;
 }
 
 static int

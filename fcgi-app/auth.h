@@ -6,6 +6,12 @@
  * no claims, so auth_jwt_verify() checks the header's alg itself before and
  * after libjwt, requires exp/sub/jti, honours nbf/iat with a small leeway,
  * and returns claims in a caller-owned struct.
+ *
+ * Every token carries the user's token generation ("gen", a random value
+ * kept in the user record). Changing the password, disabling the account,
+ * deleting and re-creating it, or "sign out everywhere" replaces the
+ * generation, which invalidates every token issued before: a request is
+ * authenticated only when the token's gen equals the record's.
  */
 #ifndef CW_AUTH_H
 #define CW_AUTH_H
@@ -17,6 +23,7 @@
 #define AUTH_LEEWAY_S		30
 #define AUTH_TOKEN_MAX		4096
 #define AUTH_PW_MAX		1024
+#define AUTH_GEN_LEN		32	/* hex characters of a generation */
 
 struct http_req;
 struct app;
@@ -25,6 +32,7 @@ struct store;
 struct auth_claims {
 	char	 sub[128];
 	char	 jti[64];
+	char	 gen[AUTH_GEN_LEN + 1];	/* "" when the token has none */
 	long	 exp;
 	long	 iat;
 };
@@ -35,6 +43,7 @@ struct auth_user {
 	long	 created_at;
 	long	 last_login;
 	int	 disabled;
+	char	 gen[AUTH_GEN_LEN + 1];	/* the record's token generation */
 	int	 via_cookie;	/* authenticated by cookie (CSRF applies) */
 	struct auth_claims claims;
 };
@@ -49,9 +58,12 @@ void	auth_password_dummy(const char *pw, size_t len);
 /* Random 128-bit id as 32 lowercase hex characters (+NUL). */
 int	auth_random_hex(char *out, size_t bytes);
 
-/* Issues a token for sub; returns malloc'd string (caller frees) or NULL. */
-char	*auth_jwt_issue(const char *key, const char *sub, long ttl,
-	    struct auth_claims *out);
+/*
+ * Issues a token for sub carrying the generation gen; returns a malloc'd
+ * string (caller frees) or NULL.
+ */
+char	*auth_jwt_issue(const char *key, const char *sub, const char *gen,
+	    long ttl, struct auth_claims *out);
 /* 0 valid; -1 with a short reason in why. */
 int	auth_jwt_verify(const char *key, const char *token, time_t now,
 	    struct auth_claims *out, const char **why);
@@ -65,6 +77,24 @@ int	auth_jwt_verify(const char *key, const char *token, time_t now,
 int	auth_require(struct http_req *, struct app *, struct auth_user *);
 /* Same without the rate limit or CSRF (used by /api/auth/check). */
 int	auth_identify(struct http_req *, struct app *, struct auth_user *);
+/*
+ * Authenticates r like auth_identify() but writes no response: 1 a valid
+ * token of an existing, enabled user (u filled), 0 none or not valid,
+ * -1 Redis unavailable. For endpoints that answer anonymous callers too.
+ */
+int	auth_peek(struct http_req *, struct app *, struct auth_user *);
+/*
+ * Re-checks a request that was authenticated earlier (u as filled by
+ * auth_require/auth_identify), for long-lived responses such as the SSE
+ * stream: the token has not expired, it was not revoked by logout, and the
+ * account still exists, is not disabled and has the token's generation
+ * (no password change, "sign out everywhere", deletion or re-creation
+ * since). One HGETALL and one EXISTS in Redis, no response written.
+ * Returns 1 still valid, 0 no longer valid (*why, if why != NULL, says
+ * why), -1 Redis unavailable (the caller decides; the stream ends).
+ */
+int	auth_token_still_valid(struct app *, const struct auth_user *,
+	    const char **why);
 /* Extracts the raw token (Bearer or cookie) into out; 1 bearer, 2 cookie, 0 none. */
 int	auth_token_from(const struct http_req *, char *out, size_t cap);
 

@@ -475,6 +475,7 @@ config_free(struct config *c)
 	free(c->redis_url);
 	free(c->sandbox_bwrap);
 	free(c->code_server_role);
+	free(c->health_details);
 	free(c->code_server_url);
 	free(c->redis_host);
 	free(c->redis_unix);
@@ -647,6 +648,18 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	    problems);
 	get_ll(&ef, "LOGIN_LOCKOUT_SECONDS", 900, 1, 86400,
 	    &c->login_lockout_seconds, problems);
+	get_ll(&ef, "LOGIN_LOCKOUT_MAX_SECONDS", 86400, 1, 30 * 86400,
+	    &c->login_lockout_max_seconds, problems);
+	if (c->login_lockout_max_seconds < c->login_lockout_seconds)
+		problem(problems, "LOGIN_LOCKOUT_MAX_SECONDS: must be at least "
+		    "LOGIN_LOCKOUT_SECONDS (%lld)", c->login_lockout_seconds);
+	get_ll(&ef, "LOGIN_SLOWDOWN_MAX_SECONDS", 5, 0, 60,
+	    &c->login_slowdown_max_seconds, problems);
+	c->health_details = get_str(&ef, "HEALTH_DETAILS", "admin");
+	if (strcmp(c->health_details, "admin") != 0 &&
+	    strcmp(c->health_details, "local") != 0)
+		problem(problems, "HEALTH_DETAILS: \"%.32s\" is not admin|local",
+		    c->health_details);
 
 	c->api_socket = get_str(&ef, "API_SOCKET", "/run/claude-web/api.sock");
 	check_socket_path("API_SOCKET", c->api_socket, problems);

@@ -91,8 +91,11 @@ struct config {
 	long long	 max_file_size;
 	long long	 rate_limit_per_minute;
 	long long	 login_rate_limit_per_minute;	/* attempts per client address */
-	long long	 login_max_failures;		/* per user before lockout */
-	long long	 login_lockout_seconds;
+	long long	 login_max_failures;		/* per (user, address) before lockout */
+	long long	 login_lockout_seconds;		/* first lockout; failure window */
+	long long	 login_lockout_max_seconds;	/* cap of the doubling lockout */
+	long long	 login_slowdown_max_seconds;	/* cap of the per-user delay; 0 off */
+	char		*health_details;		/* "admin" or "local" */
 
 	/* Process model */
 	char		*api_socket;

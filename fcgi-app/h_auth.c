@@ -59,18 +59,132 @@ set_cookie(struct http_req *r, const char *token, long max_age)
 	http_add_header(r, "Set-Cookie", c);
 }
 
+/*
+ * Failed logins. Two Lua calls per attempt keep the bookkeeping atomic
+ * across workers and replicas (times in ms, from this host's clock):
+ *
+ * - per (user, address), cw:loginfail:pair:<user>:<addr> {n, until, lock}: the
+ *   LOGIN_MAX_FAILURES-th failure locks that pair for LOGIN_LOCKOUT_SECONDS,
+ *   each further one doubles it (up to LOGIN_LOCKOUT_MAX_SECONDS). The key
+ *   lives for the lock plus LOGIN_LOCKOUT_SECONDS, so a pair that keeps
+ *   failing keeps doubling and a quiet one is forgotten. Only that address
+ *   is refused: nobody can lock someone else out of their account.
+ * - per user across addresses, cw:loginfail:user:<user> (failures in the
+ *   last LOGIN_LOCKOUT_SECONDS): from LOGIN_MAX_FAILURES on, every address
+ *   must wait before its attempt is checked: the first try answers 429
+ *   with Retry-After d = 2^(failures - max) s (at most
+ *   LOGIN_SLOWDOWN_MAX_SECONDS) and records cw:loginfail:wait:<user>:<addr>;
+ *   a try after d is checked (and consumes the wait). It never blocks: the
+ *   right password from a clean address is in after at most the cap.
+ */
+static const char gate_script[] =
+    "local now = tonumber(ARGV[1]) "
+    "local u = tonumber(redis.call('HGET', KEYS[1], 'until') or '0') "
+    "if u > now then return {1, math.ceil((u - now) / 1000)} end "
+    "local cap = tonumber(ARGV[3]) "
+    "if cap <= 0 then return {0, 0} end "
+    "local f = tonumber(redis.call('GET', KEYS[2]) or '0') "
+    "local max = tonumber(ARGV[2]) "
+    "if f < max then return {0, 0} end "
+    "local d = cap "
+    "if f - max < 16 then d = math.min(2 ^ (f - max), cap) end "
+    "local nb = tonumber(redis.call('GET', KEYS[3]) or '0') "
+    "if nb == 0 then "
+    "  redis.call('SET', KEYS[3], string.format('%.0f', now + d * 1000), "
+    "    'PX', string.format('%.0f', d * 1000 + 60000)) "
+    "  return {2, d} end "
+    "if now < nb then return {2, math.ceil((nb - now) / 1000)} end "
+    "redis.call('DEL', KEYS[3]) "
+    "return {0, 0}";
+
+static const char fail_script[] =
+    "local now = tonumber(ARGV[1]) local max = tonumber(ARGV[2]) "
+    "local base = tonumber(ARGV[3]) local cap = tonumber(ARGV[4]) "
+    "local win = tonumber(ARGV[5]) "
+    "local n = redis.call('HINCRBY', KEYS[1], 'n', 1) "
+    "local lock = 0 "
+    "if n >= max then "
+    "  lock = cap "
+    "  if n - max < 40 then lock = math.min(base * 2 ^ (n - max), cap) end "
+    "  redis.call('HSET', KEYS[1], 'until', string.format('%.0f', now + lock * 1000), "
+    "    'lock', string.format('%.0f', lock)) "
+    "end "
+    "redis.call('EXPIRE', KEYS[1], string.format('%.0f', lock + win)) "
+    "local f = redis.call('INCR', KEYS[2]) "
+    "redis.call('EXPIRE', KEYS[2], win) "
+    "return {n, lock, f}";
+
+struct login_keys {
+	char	 pair[256];
+	char	 user[256];
+	char	 wait[256];
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 0 go ahead, 1 pair locked, 2 slowed down (*retry set), -1 Redis error. */
+static int
+login_gate(struct app *app, const struct login_keys *k, long long *retry)
+{
+	const struct config	*cfg = app->cfg;
+	redisReply		*r;
+	char			 now[32], max[32], cap[32];
+	int			 rc = -1;
+
+	snprintf(now, sizeof(now), "%lld", now_ms());
+	snprintf(max, sizeof(max), "%lld", cfg->login_max_failures);
+	snprintf(cap, sizeof(cap), "%lld", cfg->login_slowdown_max_seconds);
+	if ((r = store_cmdv(app->store, "EVAL", gate_script, "3", k->pair, k->user,
+	    k->wait, now, max, cap, NULL)) == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER &&
+	    r->element[1]->type == REDIS_REPLY_INTEGER) {
+		rc = (int)r->element[0]->integer;
+		*retry = r->element[1]->integer > 0 ? r->element[1]->integer : 1;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+static void
+login_failed(struct app *app, const struct login_keys *k)
+{
+	const struct config	*cfg = app->cfg;
+	redisReply		*r;
+	char			 now[32], max[32], base[32], cap[32], win[32];
+
+	snprintf(now, sizeof(now), "%lld", now_ms());
+	snprintf(max, sizeof(max), "%lld", cfg->login_max_failures);
+	snprintf(base, sizeof(base), "%lld", cfg->login_lockout_seconds);
+	snprintf(cap, sizeof(cap), "%lld", cfg->login_lockout_max_seconds);
+	snprintf(win, sizeof(win), "%lld", cfg->login_lockout_seconds);
+	if ((r = store_cmdv(app->store, "EVAL", fail_script, "2", k->pair, k->user,
+	    now, max, base, cap, win, NULL)) != NULL)
+		freeReplyObject(r);
+}
+
 int
 h_login(struct http_req *r, struct app *app)
 {
 	const struct config	*cfg = app->cfg;
 	struct auth_user	 u;
 	struct auth_claims	 cl;
+	struct login_keys	 k;
+	redisReply		*rep;
 	json_object		*body, *resp;
 	const char		*name, *pw, *addr;
-	char			 hash[USERS_HASH_MAX], kuser[256], kip[256], now[32];
+	char			 hash[USERS_HASH_MAX], kip[256], now[32];
 	char			*tok;
 	long long		 retry;
-	int			 rv, ok;
+	int			 rv, ok, valid;
 
 	if (jsonio_body(r, &body) == -1)
 		return 0;
@@ -78,8 +192,11 @@ h_login(struct http_req *r, struct app *app)
 	    jsonio_str(r, body, "password", 1, AUTH_PW_MAX, &pw) == -1)
 		goto out;
 	addr = r->remote_addr ? r->remote_addr : "unknown";
+	if (strlen(addr) > 64)
+		addr = "unknown";
+	valid = users_valid_name(name);
 
-	/* Attempts per client address, then lockouts from earlier failures. */
+	/* Attempts per client address, then failures from that address. */
 	snprintf(kip, sizeof(kip), "cw:rl:login:%s", addr);
 	rv = ratelimit_hit(app->store, kip, cfg->login_rate_limit_per_minute, 60,
 	    &retry);
@@ -91,16 +208,35 @@ h_login(struct http_req *r, struct app *app)
 		too_many(r, retry, "too many login attempts from this address");
 		goto out;
 	}
-	snprintf(kuser, sizeof(kuser), "cw:loginfail:user:%s", name);
 	snprintf(kip, sizeof(kip), "cw:loginfail:ip:%s", addr);
-	if (ratelimit_peek(app->store, kuser, cfg->login_max_failures, &retry) == 0 ||
-	    ratelimit_peek(app->store, kip, cfg->login_max_failures * 4, &retry) == 0) {
-		too_many(r, retry, "too many failed logins");
+	if (ratelimit_peek(app->store, kip, cfg->login_max_failures * 4, &retry) == 0) {
+		too_many(r, retry, "too many failed logins from this address");
 		goto out;
 	}
+	/* A valid name has no ':', so "<user>:<addr>" is unambiguous. */
+	snprintf(k.pair, sizeof(k.pair), "cw:loginfail:pair:%s:%s", valid ? name : "", addr);
+	snprintf(k.user, sizeof(k.user), "cw:loginfail:user:%s", valid ? name : "");
+	snprintf(k.wait, sizeof(k.wait), "cw:loginfail:wait:%s:%s", valid ? name : "", addr);
+	if (valid) {
+		rv = login_gate(app, &k, &retry);
+		if (rv == -1) {
+			http_error(r, 503, "service_unavailable",
+			    "session store unavailable");
+			goto out;
+		}
+		if (rv == 1) {
+			too_many(r, retry, "too many failed logins for this account "
+			    "from this address");
+			goto out;
+		}
+		if (rv == 2) {
+			too_many(r, retry, "this account had many failed logins: "
+			    "attempts are slowed down");
+			goto out;
+		}
+	}
 
-	rv = users_valid_name(name) ? users_get(app->store, name, &u, hash,
-	    sizeof(hash)) : 0;
+	rv = valid ? users_get(app->store, name, &u, hash, sizeof(hash)) : 0;
 	if (rv == -1) {
 		http_error(r, 503, "service_unavailable", "session store unavailable");
 		goto out;
@@ -114,16 +250,24 @@ h_login(struct http_req *r, struct app *app)
 	}
 	if (!ok) {
 		metrics_inc(M_LOGIN_FAILURES);
-		ratelimit_hit(app->store, kuser, cfg->login_max_failures,
-		    cfg->login_lockout_seconds, &retry);
+		/* Unknown names count too: no oracle for which names exist. */
+		if (valid)
+			login_failed(app, &k);
 		ratelimit_hit(app->store, kip, cfg->login_max_failures * 4,
 		    cfg->login_lockout_seconds, &retry);
 		http_error(r, 401, "authentication_error",
 		    "invalid username or password");
 		goto out;
 	}
-	ratelimit_clear(app->store, kuser);
-	tok = auth_jwt_issue(cfg->secret_key, u.name, (long)cfg->session_timeout, &cl);
+	if ((rep = store_cmdv(app->store, "DEL", k.pair, k.wait, k.user,
+	    NULL)) != NULL)
+		freeReplyObject(rep);
+	if (u.gen[0] == '\0' && users_ensure_gen(app->store, u.name, u.gen) != 0) {
+		http_error(r, 503, "service_unavailable", "session store unavailable");
+		goto out;
+	}
+	tok = auth_jwt_issue(cfg->secret_key, u.name, u.gen,
+	    (long)cfg->session_timeout, &cl);
 	if (tok == NULL) {
 		http_error(r, 500, NULL, "cannot issue a token");
 		goto out;
@@ -172,6 +316,30 @@ h_logout(struct http_req *r, struct app *app)
 		return http_error(r, 503, "service_unavailable",
 		    "session store unavailable");
 	freeReplyObject(rep);
+	set_cookie(r, "", 0);
+	r->status = 204;
+	return 0;
+}
+
+/*
+ * POST /api/auth/logout-all: "sign out everywhere". A new token generation
+ * for the account ends every token issued so far, this one included (and,
+ * at their next check, open event streams and code-server).
+ */
+int
+h_logout_all(struct http_req *r, struct app *app)
+{
+	struct auth_user	 u;
+	int			 rv;
+
+	if (auth_require(r, app, &u) == -1)
+		return 0;
+	if ((rv = users_new_gen(app->store, u.name)) == -1)
+		return http_error(r, 503, "service_unavailable",
+		    "session store unavailable");
+	if (rv == 1)
+		return http_error(r, 401, NULL, "invalid token: account no longer "
+		    "exists");
 	set_cookie(r, "", 0);
 	r->status = 204;
 	return 0;

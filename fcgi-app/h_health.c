@@ -2,6 +2,14 @@
  * Liveness, readiness and health: the endpoints load balancers, Docker and
  * start.sh poll. live never touches Redis; ready is Redis only; health adds
  * disk and the worker pools as the scoreboard sees them.
+ *
+ * Anonymous callers (probes) get the verdict only: the overall status and
+ * each component up or down. The details (version, environment, uptime,
+ * WORKSPACE_PATH and free space, pool sizes, Redis latency and errors) are
+ * for admins, authenticated like any API request; they would otherwise
+ * tell anyone on the network what runs where. HEALTH_DETAILS=local also
+ * shows them to loopback clients (the host's own scripts and monitors),
+ * which is only safe when no proxy on this host forwards outside traffic.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "auth.h"
 #include "config.h"
 #include "handlers.h"
 #include "http.h"
@@ -18,6 +27,13 @@
 #include "store.h"
 
 #define DISK_MIN_FREE_FLOOR	(100LL * 1024 * 1024)
+
+static int
+loopback(const char *a)
+{
+	return a != NULL && (strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0 ||
+	    strncmp(a, "::ffff:127.", 11) == 0);
+}
 
 int
 h_live(struct http_req *r, struct app *app)
@@ -33,8 +49,8 @@ h_ready(struct http_req *r, struct app *app)
 
 	if (store_ping(app->store, &ms) == 0)
 		return http_json(r, 200, "{\"status\":\"ready\"}");
-	http_error(r, 503, "service_unavailable", "Redis is not reachable: %s",
-	    app->store->errstr);
+	/* The reason (store->errstr) is in the log, not for anonymous callers. */
+	http_error(r, 503, "service_unavailable", "Redis is not reachable");
 	/* Keep the error object and add the probe's own status beside it. */
 	if (b->len > 2 && b->p[b->len - 2] == '}') {
 		b->len -= 2;
@@ -66,7 +82,7 @@ discard(char *p, size_t sz, size_t n, void *arg)
  * but never makes the service degraded.
  */
 static void
-code_server_check(const struct config *cfg, struct buf *b)
+code_server_check(const struct config *cfg, struct buf *b, int details)
 {
 	CURL		*c;
 	CURLcode	 cc;
@@ -91,7 +107,7 @@ code_server_check(const struct config *cfg, struct buf *b)
 	curl_easy_cleanup(c);
 	buf_printf(b, ",\"code_server\":{\"status\":\"%s\",\"critical\":false",
 	    status == 200 ? "ok" : "down");
-	if (status != 200) {
+	if (status != 200 && details) {
 		buf_puts(b, ",\"error\":\"");
 		buf_json_escape(b, cc == CURLE_OK ? "unexpected status" :
 		    curl_easy_strerror(cc), strlen(cc == CURLE_OK ?
@@ -106,13 +122,23 @@ h_health(struct http_req *r, struct app *app)
 {
 	const struct config	*cfg = app->cfg;
 	struct buf		*b = &r->body;
+	struct auth_user	 u;
 	struct statvfs		 vfs;
 	double			 ms;
 	int			 redis_ok, disk_ok, pools_ok = 1, pool, live, exp;
+	int			 details;
 	long long		 free_b = -1, min_free = disk_min_free(cfg);
 	uint32_t		 gen = __atomic_load_n(&app->sb->generation, __ATOMIC_ACQUIRE);
 
 	redis_ok = store_ping(app->store, &ms) == 0;
+	/*
+	 * Details for an admin's token (or, with HEALTH_DETAILS=local, a
+	 * loopback client); anything else, and any token while Redis is down,
+	 * gets the anonymous answer.
+	 */
+	details = (strcmp(cfg->health_details, "local") == 0 &&
+	    loopback(r->remote_addr)) || (redis_ok &&
+	    auth_peek(r, app, &u) == 1 && strcmp(u.role, "admin") == 0);
 	disk_ok = statvfs(cfg->workspace_path, &vfs) == 0;
 	if (disk_ok) {
 		free_b = (long long)vfs.f_bavail * (long long)vfs.f_frsize;
@@ -126,32 +152,47 @@ h_health(struct http_req *r, struct app *app)
 	r->status = (redis_ok && disk_ok && pools_ok) ? 200 : 503;
 	r->content_type_out = "application/json";
 	buf_reset(b);
-	buf_printf(b, "{\"status\":\"%s\",\"version\":\"%s\",\"environment\":\"%s\","
-	    "\"uptime_s\":%lld,\"checks\":{",
-	    r->status == 200 ? "healthy" : "degraded", app->version,
-	    config_env_name(cfg->environment),
-	    (long long)((scoreboard_now_ms() - app->sb->master_start_ms) / 1000));
-	if (redis_ok)
-		buf_printf(b, "\"redis\":{\"status\":\"ok\",\"latency_ms\":%.3f}", ms);
-	else {
-		buf_puts(b, "\"redis\":{\"status\":\"down\",\"error\":\"");
-		buf_json_escape(b, app->store->errstr, strlen(app->store->errstr));
-		buf_puts(b, "\"}");
+	buf_printf(b, "{\"status\":\"%s\"",
+	    r->status == 200 ? "healthy" : "degraded");
+	if (details)
+		buf_printf(b, ",\"version\":\"%s\",\"environment\":\"%s\","
+		    "\"uptime_s\":%lld", app->version,
+		    config_env_name(cfg->environment),
+		    (long long)((scoreboard_now_ms() - app->sb->master_start_ms) /
+		    1000));
+	buf_puts(b, ",\"checks\":{");
+	if (redis_ok) {
+		buf_puts(b, "\"redis\":{\"status\":\"ok\"");
+		if (details)
+			buf_printf(b, ",\"latency_ms\":%.3f", ms);
+		buf_putc(b, '}');
+	} else {
+		buf_puts(b, "\"redis\":{\"status\":\"down\"");
+		if (details) {
+			buf_puts(b, ",\"error\":\"");
+			buf_json_escape(b, app->store->errstr,
+			    strlen(app->store->errstr));
+			buf_putc(b, '"');
+		}
+		buf_putc(b, '}');
 	}
-	buf_printf(b, ",\"disk\":{\"status\":\"%s\",\"path\":\"",
-	    disk_ok ? "ok" : "low");
-	buf_json_escape(b, cfg->workspace_path, strlen(cfg->workspace_path));
-	buf_printf(b, "\",\"free_bytes\":%lld,\"min_free_bytes\":%lld}", free_b,
-	    min_free);
+	buf_printf(b, ",\"disk\":{\"status\":\"%s\"", disk_ok ? "ok" : "low");
+	if (details) {
+		buf_puts(b, ",\"path\":\"");
+		buf_json_escape(b, cfg->workspace_path, strlen(cfg->workspace_path));
+		buf_printf(b, "\",\"free_bytes\":%lld,\"min_free_bytes\":%lld",
+		    free_b, min_free);
+	}
+	buf_putc(b, '}');
 	buf_printf(b, ",\"pools\":{\"status\":\"%s\"", pools_ok ? "ok" : "down");
-	for (pool = 0; pool < POOL_COUNT; pool++) {
+	for (pool = 0; details && pool < POOL_COUNT; pool++) {
 		live = scoreboard_live(app->sb, pool, gen);
 		exp = app->sb->expected[pool];
 		buf_printf(b, ",\"%s\":{\"live\":%d,\"expected\":%d}",
 		    scoreboard_pool_name(pool), live, exp);
 	}
 	buf_puts(b, "}");
-	code_server_check(cfg, b);
+	code_server_check(cfg, b, details);
 	if (buf_puts(b, "}}\n") == -1)
 		return -1;
 	return 0;

@@ -17,6 +17,7 @@ int	h_debug_sleep(struct http_req *, struct app *);
 /* h_auth.c */
 int	h_login(struct http_req *, struct app *);
 int	h_logout(struct http_req *, struct app *);
+int	h_logout_all(struct http_req *, struct app *);
 int	h_me(struct http_req *, struct app *);
 int	h_auth_check(struct http_req *, struct app *);
 

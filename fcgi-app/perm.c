@@ -99,15 +99,36 @@ perm_grant_key(const char *tool, json_object *input, char *out, size_t cap)
 }
 
 /*
- * A remembered prefix covers a command only when the command is that
- * prefix followed by arguments and contains no further commands (;, &&,
- * |, backticks, $( ), newlines): "git status; rm -rf /" never rides on a
- * "git status" grant.
+ * A remembered grant covers a command only when the command is nothing but
+ * literal words: what bash runs is then exactly the words written, so the
+ * grant's program (and subcommand) is the program that runs. Anything bash
+ * would expand, substitute, redirect or chain asks again: $ (variables,
+ * ${x:=...}${x@P} prompt expansion, $(...), $'...'), backquotes, backslash
+ * escapes, quotes, braces, globs (* ? [ ]), ~, redirections (< >),
+ * ; & | newlines, parentheses, comments (#), history/negation (!) and any
+ * other control character. The check is a whitelist: letters, digits,
+ * bytes >= 0x80, space, tab, and - _ . / , : = + @ % ^.
  */
 static int
-simple_command(const char *cmd)
+literal_char(unsigned char c)
 {
-	return strpbrk(cmd, ";&|`\n<>") == NULL && strstr(cmd, "$(") == NULL;
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c >= 0x80)
+		return 1;
+	return c != '\0' && strchr(" \t-_./,:=+@%^", c) != NULL;
+}
+
+int
+perm_literal_command(const char *cmd)
+{
+	const unsigned char	*p;
+
+	if (cmd == NULL)
+		return 0;
+	for (p = (const unsigned char *)cmd; *p != '\0'; p++)
+		if (!literal_char(*p))
+			return 0;
+	return 1;
 }
 
 int
@@ -119,7 +140,7 @@ perm_remembered(struct store *s, const char *sid, const char *tool,
 	const char	*cmd = jget(input, "command");
 	int		 rc;
 
-	if (strcmp(tool, "bash") == 0 && (cmd == NULL || !simple_command(cmd)))
+	if (strcmp(tool, "bash") == 0 && !perm_literal_command(cmd))
 		return 0;
 	perm_grant_key(tool, input, grant, sizeof(grant));
 	snprintf(key, sizeof(key), "cw:perm:remember:%s", sid);

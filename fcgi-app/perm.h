@@ -26,7 +26,13 @@ enum perm_verdict {
 enum perm_verdict perm_policy(const char *mode, const char *tool, json_object *input);
 /* The grant key a "remember" answer stores: "editor" or "bash:<prefix>". */
 void	perm_grant_key(const char *tool, json_object *input, char *out, size_t cap);
-/* 1 when the session remembered a grant for this call. */
+/*
+ * 1 when cmd is only literal words (no expansion, quoting, globbing,
+ * redirection or command separators): the only bash commands a remembered
+ * grant may cover.
+ */
+int	perm_literal_command(const char *cmd);
+/* 1 when the session remembered a grant for this call (bash: literal commands only). */
 int	perm_remembered(struct store *, const char *sid, const char *tool,
 	    json_object *input);
 void	perm_remember(struct store *, const char *sid, const char *tool,

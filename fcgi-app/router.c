@@ -14,6 +14,7 @@ const struct route router_table[] = {
 	{ GETS, "/api/metrics", h_metrics },
 	{ HTTP_POST, "/api/auth/login", h_login },
 	{ HTTP_POST, "/api/auth/logout", h_logout },
+	{ HTTP_POST, "/api/auth/logout-all", h_logout_all },
 	{ GETS, "/api/auth/me", h_me },
 	{ GETS, "/api/auth/check", h_auth_check },
 	{ GETS, "/api/models", h_models },

@@ -66,6 +66,8 @@ users_get(struct store *s, const char *name, struct auth_user *u,
 			u->last_login = (long)v;
 		else if (strcmp(f, "disabled") == 0)
 			u->disabled = strcmp(val, "1") == 0;
+		else if (strcmp(f, "gen") == 0 && strlen(val) <= AUTH_GEN_LEN)
+			memcpy(u->gen, val, strlen(val) + 1);
 	}
 	freeReplyObject(r);
 	if (found && u->role[0] == '\0')
@@ -73,52 +75,102 @@ users_get(struct store *s, const char *name, struct auth_user *u,
 	return found;
 }
 
+/* KEYS[1] record, KEYS[2] cw:users; ARGV name, password, role, created_at, gen. */
+static const char create_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end "
+    "redis.call('HSET', KEYS[1], 'password', ARGV[2], 'role', ARGV[3], "
+    "'created_at', ARGV[4], 'last_login', '0', 'disabled', '0', "
+    "'gen', ARGV[5]) "
+    "redis.call('SADD', KEYS[2], ARGV[1]) return 0";
+
+/* KEYS[1] record; ARGV field ("" none), value, gen ("" keep). */
+static const char update_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end "
+    "if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end "
+    "if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'gen', ARGV[3]) end "
+    "return 0";
+
+/* KEYS[1] record; ARGV a fresh gen, used only when the record has none. */
+static const char ensure_gen_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
+    "redis.call('HSETNX', KEYS[1], 'gen', ARGV[1]) "
+    "return redis.call('HGET', KEYS[1], 'gen')";
+
+static int
+int_reply(redisReply *r)
+{
+	long long	 v;
+
+	if (r == NULL)
+		return -1;
+	v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+	freeReplyObject(r);
+	return v == 0 || v == 1 ? (int)v : -1;
+}
+
 int
 users_create(struct store *s, const char *name, const char *role,
     const char *hash)
 {
-	redisReply	*r;
-	char		 key[256], now[32];
-	int		 created;
+	char	 key[256], now[32], gen[AUTH_GEN_LEN + 1];
 
+	if (auth_random_hex(gen, AUTH_GEN_LEN / 2) == -1)
+		return -1;
 	key_for(key, sizeof(key), name);
-	if ((r = store_cmdv(s, "HSETNX", key, "password", hash, NULL)) == NULL)
-		return -1;
-	created = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-	freeReplyObject(r);
-	if (!created)
-		return 1;
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	r = store_cmdv(s, "HSET", key, "role", role, "created_at", now,
-	    "last_login", "0", "disabled", "0", NULL);
-	if (r == NULL)
+	return int_reply(store_cmdv(s, "EVAL", create_script, "2", key,
+	    "cw:users", name, hash, role, now, gen, NULL));
+}
+
+int
+users_update(struct store *s, const char *name, const char *field,
+    const char *value, int new_gen)
+{
+	char	 key[256], gen[AUTH_GEN_LEN + 1] = "";
+
+	if (new_gen && auth_random_hex(gen, AUTH_GEN_LEN / 2) == -1)
 		return -1;
-	freeReplyObject(r);
-	if ((r = store_cmdv(s, "SADD", "cw:users", name, NULL)) == NULL)
-		return -1;
-	freeReplyObject(r);
-	return 0;
+	key_for(key, sizeof(key), name);
+	return int_reply(store_cmdv(s, "EVAL", update_script, "1", key,
+	    field ? field : "", value ? value : "", gen, NULL));
 }
 
 int
 users_set_field(struct store *s, const char *name, const char *field,
     const char *value)
 {
-	redisReply	*r;
-	char		 key[256];
-	int		 exists;
+	return users_update(s, name, field, value, 0);
+}
 
+int
+users_new_gen(struct store *s, const char *name)
+{
+	return users_update(s, name, NULL, NULL, 1);
+}
+
+int
+users_ensure_gen(struct store *s, const char *name, char *gen)
+{
+	redisReply	*r;
+	char		 key[256], fresh[AUTH_GEN_LEN + 1];
+	int		 rc = -1;
+
+	if (auth_random_hex(fresh, AUTH_GEN_LEN / 2) == -1)
+		return -1;
 	key_for(key, sizeof(key), name);
-	if ((r = store_cmdv(s, "EXISTS", key, NULL)) == NULL)
+	if ((r = store_cmdv(s, "EVAL", ensure_gen_script, "1", key, fresh,
+	    NULL)) == NULL)
 		return -1;
-	exists = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+	if (r->type == REDIS_REPLY_NIL)
+		rc = 1;
+	else if (r->type == REDIS_REPLY_STRING && r->len > 0 &&
+	    r->len <= AUTH_GEN_LEN) {
+		memcpy(gen, r->str, r->len);
+		gen[r->len] = '\0';
+		rc = 0;
+	}
 	freeReplyObject(r);
-	if (!exists)
-		return 1;
-	if ((r = store_cmdv(s, "HSET", key, field, value, NULL)) == NULL)
-		return -1;
-	freeReplyObject(r);
-	return 0;
+	return rc;
 }
 
 int

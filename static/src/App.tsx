@@ -155,6 +155,23 @@ export function App() {
     setUser(null);
   }, []);
 
+  // "Sign out everywhere": every device's token ends, then this one signs out.
+  const logoutAll = useCallback(async () => {
+    try {
+      await api.logoutAll();
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) {
+        toast({ level: 'error', ...explainError(e, 'sign out everywhere') });
+        return;
+      }
+    }
+    clearAllDrafts();
+    setExpired(false);
+    setSessions(null);
+    setUser(null);
+    toast({ level: 'info', title: 'Signed out on every device.' });
+  }, [toast]);
+
   if (user === undefined) {
     return <div class="boot" role="status">Loading…</div>;
   }
@@ -183,6 +200,7 @@ export function App() {
         onChanged={onSessionChanged}
         onDeleted={onDeleted}
         onLogout={logout}
+        onLogoutAll={logoutAll}
         onClose={() => setNavOpen(false)}
         toast={toast}
       />

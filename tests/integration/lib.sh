@@ -309,6 +309,9 @@ declare -A CW_CONF=(
 	[STREAM_WORKERS]=2
 	[RUNNER_WORKERS]=1
 	[MAX_FILE_SIZE]=65536
+	# The suite reads pool sizes from /api/health as the host's own monitor
+	# would (t_health.sh checks the default: details for admins only).
+	[HEALTH_DETAILS]=local
 	# The suite runs as root on CI VMs: the explicit opt-in (docs/security.md).
 	[ALLOW_ROOT]=1
 )

@@ -79,8 +79,13 @@ like "$(grep '^root ' "$ADMIN_OUT")" '[[:space:]]admin[[:space:]]' "user list sh
 unlike "$(out)" 'scrypt|\$' "user list shows no password hashes"
 
 # ---- passwd ----------------------------------------------------------------------------------------
+login alice alice-password-1
+A0=$TOKEN
 admin_pw 'alice-password-2' user passwd alice
 is "$ADMIN_RC" 0 "user passwd alice exits 0"
+like "$(out)" 'password changed for alice' "passwd says what it did"
+api_bearer "$A0" /api/auth/me
+is "$HTTP_STATUS" 401 "a token from before the password change is refused (signed out everywhere)"
 login alice alice-password-1
 is "$HTTP_STATUS" 401 "the old password no longer works"
 login alice alice-password-2
@@ -111,8 +116,24 @@ cw_admin user list
 like "$(grep '^alice ' "$ADMIN_OUT")" 'disabled' "user list shows alice as disabled"
 cw_admin user enable alice
 is "$ADMIN_RC" 0 "user enable alice exits 0"
+api_bearer "$A" /api/auth/me
+is "$HTTP_STATUS" 401 "the token from before disable stays refused after enable"
 login alice alice-password-2
 is "$HTTP_STATUS" 200 "after enable alice can log in again"
+A=$TOKEN
+
+# ---- logout-all -----------------------------------------------------------------------------------
+cw_admin user logout-all alice
+is "$ADMIN_RC" 0 "user logout-all alice exits 0"
+like "$(out)" 'signed out everywhere' "logout-all says what it did"
+api_bearer "$A" /api/auth/me
+is "$HTTP_STATUS" 401 "after logout-all alice's token is refused"
+cw_admin user logout-all nobody
+is "$ADMIN_RC" 1 "logout-all of an unknown user exits 1"
+cw_admin user logout-all
+is "$ADMIN_RC" 64 "logout-all without a name exits 64"
+login alice alice-password-2
+is "$HTTP_STATUS" 200 "alice signs in again"
 A=$TOKEN
 cw_admin user disable nobody
 is "$ADMIN_RC" 1 "disable of an unknown user exits 1"

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # t_health.sh: the probes and the static SPA, over TLS + HTTP/2 through nginx,
-# with the production nginx template.
+# with the production nginx template. /api/health tells anonymous callers
+# and ordinary users only up/down; the details (version, paths, pools,
+# latency) are for admins.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/lib_auth.sh
+. "$(dirname "$0")/lib_auth.sh"
 cw_require_tools
+cw_require_admin
 
+# The default: health details for admins only (lib.sh sets "local").
+unset 'CW_CONF[HEALTH_DETAILS]'
 cw_start_all || cw_bail "could not start redis + claude-web + nginx"
 
 # ---- /api/live ---------------------------------------------------------------
@@ -46,6 +53,7 @@ isnt "$(header X-Request-ID)" "$rid" "every request gets its own request id"
 api_get /api/ready
 is "$HTTP_STATUS" 200 "GET /api/ready is 200"
 is "$(json .status)" ready "GET /api/ready says ready"
+is "$(jq -c . "$BODY")" '{"status":"ready"}' "GET /api/ready says nothing else"
 
 # The pools may still be starting their stream/runner workers.
 health_ok() {
@@ -56,9 +64,37 @@ wait_for 5 health_ok
 is "$HTTP_STATUS" 200 "GET /api/health is 200"
 is "$(json .status)" healthy "health status is healthy"
 is "$(json .checks.redis.status)" ok "health: checks.redis.status is ok"
-is "$(json '.checks.redis.latency_ms | type')" number "health: redis latency is reported"
 is "$(json .checks.disk.status)" ok "health: checks.disk.status is ok"
-is "$(json .checks.disk.path)" "$T/workspace" "health: checks.disk.path is WORKSPACE_PATH"
+is "$(json .checks.pools.status)" ok "health: checks.pools.status is ok"
+is "$(json .checks.code_server.status)" disabled "health: checks.code_server.status is disabled"
+# Anonymous: the verdict only, nothing about what runs where.
+is "$(json '[paths(type != "object" and type != "array") | map(tostring) | join(".")] | sort | join(" ")')" \
+	"checks.code_server.critical checks.code_server.status checks.disk.status checks.pools.status checks.redis.status status" \
+	"anonymous health: only the status and each component's status"
+unlike "$(cat "$BODY")" "$T|workspace|version|latency|live|expected|free_bytes|uptime" \
+	"anonymous health: no version, paths, pool sizes, latency or uptime"
+
+# An ordinary user sees the same; an admin sees the details.
+user_add ursula ursula-password-1 || cw_bail "user add ursula: $(cat "$ADMIN_OUT")"
+user_add root root-password-1 admin || cw_bail "user add root: $(cat "$ADMIN_OUT")"
+login ursula ursula-password-1 || cw_bail "ursula cannot log in"
+api_bearer "$TOKEN" /api/health
+is "$HTTP_STATUS/$(json .status)" 200/healthy "a user's health request is 200 healthy"
+unlike "$(cat "$BODY")" "$T|workspace|version|latency|live|expected|free_bytes|uptime" \
+	"a user (not admin) gets no details either"
+api_bearer "garbage.token.here" /api/health
+is "$HTTP_STATUS/$(json .status)" 200/healthy "a bad token still gets the anonymous health (a probe never sees 401)"
+unlike "$(cat "$BODY")" "$T|version" "... without details"
+login root root-password-1 || cw_bail "root cannot log in"
+ADMIN=$TOKEN
+api_bearer "$ADMIN" /api/health
+is "$HTTP_STATUS/$(json .status)" 200/healthy "an admin's health request is 200 healthy"
+is "$(json '.checks.redis.latency_ms | type')" number "admin health: redis latency is reported"
+is "$(json .checks.disk.path)" "$T/workspace" "admin health: checks.disk.path is WORKSPACE_PATH"
+is "$(json '.checks.disk.free_bytes | type')" number "admin health: free bytes are reported"
+api_cookie "$ADMIN" /api/health
+is "$(json .checks.disk.path)" "$T/workspace" "admin health with the cookie: details too"
+api_bearer "$ADMIN" /api/health
 is "$(json .checks.pools.api.live)" 2 "health: pools.api.live == API_WORKERS (2)"
 is "$(json .checks.pools.api.expected)" 2 "health: pools.api.expected == 2"
 is "$(json .checks.pools.stream.live)" 2 "health: pools.stream.live == STREAM_WORKERS (2)"
@@ -75,6 +111,10 @@ out=$(curl -4s -o /dev/null -w '%{http_code} %{redirect_url}' \
 	"http://localhost:$HTTP_PORT/api/live?x=1" 2>/dev/null)
 is "${out%% *}" 301 "plain HTTP answers 301"
 is "${out#* }" "https://localhost:$HTTPS_PORT/api/live?x=1" "the redirect goes to the same URL over HTTPS"
+out=$(curl -4s -o /dev/null -w '%{redirect_url}' -H 'Host: evil.example' \
+	"http://127.0.0.1:$HTTP_PORT/api/live?x=1" 2>/dev/null)
+is "$out" "https://localhost:$HTTPS_PORT/api/live?x=1" \
+	"the redirect goes to the configured host (PUBLIC_HOST), not the request's Host"
 
 # ---- static SPA --------------------------------------------------------------------
 api_get /
@@ -102,5 +142,27 @@ case $SCRIPT in /*) ;; *) SCRIPT="/$SCRIPT" ;; esac
 api_get "$SCRIPT"
 is "$HTTP_STATUS" 200 "static assets are served ($SCRIPT)"
 like "$HTTP_CT" '^application/javascript' "$SCRIPT has a JavaScript content type"
+
+# ---- HEALTH_DETAILS=local: loopback clients see the details too ---------------------
+cw_stop_app TERM
+CW_CONF[HEALTH_DETAILS]=local
+cw_start_app || cw_bail "could not restart claude-web with HEALTH_DETAILS=local"
+wait_for 10 health_ok
+is "$(json .checks.disk.path)" "$T/workspace" "HEALTH_DETAILS=local: a loopback client sees the details without a token"
+api_get /api/health --interface 127.0.0.2
+is "$(json '.checks.pools.api.expected')" 2 "HEALTH_DETAILS=local: ... from any 127.x address"
+OTHER=$(other_local_addr)
+if [ -n "$OTHER" ]; then
+	api_get /api/health --interface "$OTHER"
+	is "$HTTP_STATUS/$(json .status)" 200/healthy "HEALTH_DETAILS=local: a client at $OTHER gets the health"
+	unlike "$(cat "$BODY")" "$T|version|expected" "HEALTH_DETAILS=local: ... without details (not loopback)"
+else
+	tap_skip 2 "no non-loopback address on this host"
+fi
+cw_stop_app TERM
+CW_CONF[HEALTH_DETAILS]=everyone
+CW_TIMEOUT=10 cw_app_cmd -t >"$T/t.out" 2>&1
+is "$?" 78 "HEALTH_DETAILS=everyone is refused (exit 78)"
+like "$(cat "$T/t.out")" 'HEALTH_DETAILS' "... naming the setting"
 
 tap_done

@@ -3,6 +3,9 @@
 # stdlib (hmac/hashlib/base64) from the test's SECRET_KEY; a correctly forged
 # token is accepted first, so every rejection below is about the one thing
 # that differs.
+# Times come from the server's clock (srv_now), fetched right before a token
+# whose acceptance depends on it, so a slow machine cannot push a token
+# across the leeway between crafting it and sending it.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib_auth.sh
@@ -19,11 +22,24 @@ done
 user_add root root-password-1 admin || cw_bail "user add root failed"
 
 HS256='{"alg":"HS256","typ":"JWT"}'
-now=$(now_s)
-# claims SUB [EXTRA JSON FIELDS]: a valid payload (exp in 10 minutes).
+# srv_now: the server's time (the Date header nginx sends; whole seconds,
+# never ahead of the clock the app reads).
+srv_now() {
+	local d
+	api_get /api/live
+	d=$(header Date)
+	date -u -d "$d" +%s 2>/dev/null || now_s
+}
+# gen_of USER: the user's token generation, as the record holds it.
+gen_of() {
+	redis_cli HGET "cw:user:$1" gen 2>/dev/null
+}
+now=$(srv_now)
+# claims SUB [EXTRA JSON FIELDS]: a valid payload (exp in 10 minutes) with
+# the user's current token generation.
 claims() {
-	printf '{"sub":"%s","jti":"%s","iat":%d,"exp":%d%s}' "$1" \
-		"$(openssl rand -hex 16)" "$now" $((now + 600)) "${2:+,$2}"
+	printf '{"sub":"%s","jti":"%s","gen":"%s","iat":%d,"exp":%d%s}' "$1" \
+		"$(openssl rand -hex 16)" "$(gen_of "$1")" "$now" $((now + 600)) "${2:+,$2}"
 }
 
 # rejected DESC TOKEN: /api/auth/me answers 401 with a JSON error, and
@@ -99,18 +115,37 @@ rejected "alice's token with exp extended by a day (signature kept) is 401" "$h_
 
 # ---- claims ------------------------------------------------------------------------------
 j=$(openssl rand -hex 16)
-rejected "a token without exp is 401" "$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",\"iat\":$now}")"
-rejected "a token with exp as a string is 401" "$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",\"iat\":$now,\"exp\":\"$((now + 600))\"}")"
+ga=$(gen_of alice)
+G="\"gen\":\"$ga\""
+rejected "a token without exp is 401" "$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",$G,\"iat\":$now}")"
+rejected "a token with exp as a string is 401" "$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",$G,\"iat\":$now,\"exp\":\"$((now + 600))\"}")"
+# Expiry relative to the server's clock, read just before: a token 60 s
+# past exp is beyond the 30 s leeway however slow the machine; one 5 s
+# past exp stays inside it unless this one request takes 25 s.
+now=$(srv_now)
 rejected "a token expired 60 s ago (beyond the 30 s leeway) is 401" \
-	"$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",\"iat\":$((now - 700)),\"exp\":$((now - 60))}")"
+	"$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",$G,\"iat\":$((now - 700)),\"exp\":$((now - 60))}")"
 rejected "a token expired an hour ago is 401" \
-	"$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",\"iat\":$((now - 7200)),\"exp\":$((now - 3600))}")"
+	"$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",$G,\"iat\":$((now - 7200)),\"exp\":$((now - 3600))}")"
+now=$(srv_now)
 accepted "a token expired 5 s ago (within the 30 s leeway) is accepted" \
-	"$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",\"iat\":$((now - 600)),\"exp\":$((now - 5))}")"
+	"$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",$G,\"iat\":$((now - 600)),\"exp\":$((now - 5))}")"
+now=$(srv_now)
 rejected "a token with nbf 10 minutes in the future is 401" "$(jwt_forge "$HS256" "$(claims alice "\"nbf\":$((now + 600))")")"
 accepted "a token with nbf in the past is accepted" "$(jwt_forge "$HS256" "$(claims alice "\"nbf\":$((now - 10))")")"
-rejected "a token without sub is 401" "$(jwt_forge "$HS256" "{\"jti\":\"$j\",\"iat\":$now,\"exp\":$((now + 600))}")"
-rejected "a token without jti (cannot be revoked) is 401" "$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"iat\":$now,\"exp\":$((now + 600))}")"
+rejected "a token without sub is 401" "$(jwt_forge "$HS256" "{\"jti\":\"$j\",$G,\"iat\":$now,\"exp\":$((now + 600))}")"
+rejected "a token without jti (cannot be revoked) is 401" "$(jwt_forge "$HS256" "{\"sub\":\"alice\",$G,\"iat\":$now,\"exp\":$((now + 600))}")"
+# The token generation: a token must carry the account's current one.
+rejected "a token without gen (the account's token generation) is 401" \
+	"$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",\"iat\":$now,\"exp\":$((now + 600))}")"
+rejected "a token with another gen is 401" \
+	"$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",\"gen\":\"$(openssl rand -hex 16)\",\"iat\":$now,\"exp\":$((now + 600))}")"
+rejected "a token with gen as a number is 401" \
+	"$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",\"gen\":1,\"iat\":$now,\"exp\":$((now + 600))}")"
+rejected "a token with another user's gen is 401" \
+	"$(jwt_forge "$HS256" "{\"sub\":\"alice\",\"jti\":\"$j\",\"gen\":\"$(gen_of bob)\",\"iat\":$now,\"exp\":$((now + 600))}")"
+like "$(jwt_part "$real" 1 | jq -r .gen)" '^[0-9a-f]{32}$' "a login token carries the account's gen (32 hex)"
+is "$(jwt_part "$real" 1 | jq -r .gen)" "$ga" "... equal to the user record's gen"
 rejected "a token for a user that never existed is 401" "$(jwt_forge "$HS256" "$(claims nosuchuser)")"
 rejected "garbage in the Authorization header is 401" "garbage"
 rejected "a four-part token is 401" "$good.AAAA"
@@ -128,7 +163,12 @@ rejected "the token of a deleted user is 401" "$dave_tok"
 rejected "a freshly forged, valid token for the deleted user is 401" "$dave_forged"
 api_cookie "$dave_tok" /api/auth/me
 is "$HTTP_STATUS" 401 "... also as a cookie"
-# Re-creating the name gives a new account; that is the admin's decision.
+# Re-creating the name gives a new account, with a new token generation:
+# the deleted account's tokens stay dead (t_sec_accounts.sh has more).
+admin_pw dave-password-1 user add dave
+is "$ADMIN_RC" 0 "user add dave again (same name, same password)"
+rejected "the deleted dave's token is 401 for the re-created dave" "$dave_tok"
+rejected "... and so is the token forged for the deleted dave" "$dave_forged"
 
 login erin erin-password-1
 erin_tok=$TOKEN
@@ -138,7 +178,9 @@ rejected "the token of a disabled user is 401" "$erin_tok"
 api_bearer "$erin_tok" /api/sessions -X POST
 is "$HTTP_STATUS" 401 "a disabled user cannot create sessions with an old token"
 cw_admin user enable erin
-accepted "after user enable the same token works again" "$erin_tok" erin
+rejected "after user enable the old token stays refused (disable signed erin out everywhere)" "$erin_tok"
+login erin erin-password-1
+accepted "erin logs in again and the new token works" "$TOKEN" erin
 
 # ---- revocation by logout -------------------------------------------------------------------
 login bob bob-password-1
@@ -151,7 +193,7 @@ is "$HTTP_STATUS" 401 "the revoked token is refused as a cookie on /api/sessions
 # The revocation is by jti: the same jti in a re-signed token is revoked too.
 bob_jti=$(jwt_part "$bob_tok" 1 | jq -r .jti)
 rejected "a newly forged token reusing the revoked jti is 401" \
-	"$(jwt_forge "$HS256" "{\"sub\":\"bob\",\"jti\":\"$bob_jti\",\"iat\":$now,\"exp\":$((now + 600))}")"
+	"$(jwt_forge "$HS256" "{\"sub\":\"bob\",\"jti\":\"$bob_jti\",\"gen\":\"$(gen_of bob)\",\"iat\":$now,\"exp\":$((now + 600))}")"
 login bob bob-password-1
 accepted "bob can log in again and use the new token" "$TOKEN" bob
 

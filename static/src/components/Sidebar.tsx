@@ -27,6 +27,8 @@ interface Props {
   onChanged: (s: Session) => void;
   onDeleted: (id: string) => void;
   onLogout: () => void;
+  /** Signs the account out on every device; resolves when done. */
+  onLogoutAll: () => Promise<void> | void;
   onClose: () => void;
   toast: ToastFn;
 }
@@ -36,6 +38,7 @@ export function Sidebar(p: Props) {
   const [renaming, setRenaming] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<Session | null>(null);
   const [busy, setBusy] = useState(false);
+  const [everywhere, setEverywhere] = useState(false);
   const [, tick] = useState(0);
 
   // "5 min ago" stays true.
@@ -106,7 +109,11 @@ export function Sidebar(p: Props) {
       </ul>
       <div class="sidebar-foot">
         <span class="user-name" title={`Signed in as ${p.user.username} (${p.user.role})`}>{p.user.username}</span>
-        <button type="button" class="btn subtle" onClick={p.onLogout}>Sign out</button>
+        <span class="foot-actions">
+          <button type="button" class="btn subtle" onClick={p.onLogout}>Sign out</button>
+          <button type="button" class="btn subtle sign-out-all" title="Sign out on every device and browser"
+            onClick={() => setEverywhere(true)}>Sign out everywhere</button>
+        </span>
       </div>
 
       <NewSessionDialog open={creating} onClose={() => setCreating(false)} onCreated={(s) => { setCreating(false); p.onCreated(s); }} toast={p.toast} />
@@ -119,6 +126,24 @@ export function Sidebar(p: Props) {
         busy={busy}
         onConfirm={doDelete}
         onCancel={() => setDeleting(null)}
+      />
+      <ConfirmDialog
+        open={everywhere}
+        title="Sign out everywhere?"
+        body={<p>Every device and browser signed in as {p.user.username}, this one included, will have to sign in again. Use this if you lost a device or think someone else has your session.</p>}
+        confirmLabel="Sign out everywhere"
+        danger
+        busy={busy}
+        onConfirm={async () => {
+          setBusy(true);
+          try {
+            await p.onLogoutAll();
+          } finally {
+            setBusy(false);
+            setEverywhere(false);
+          }
+        }}
+        onCancel={() => setEverywhere(false)}
       />
     </nav>
   );

@@ -90,6 +90,8 @@ export const api = {
     request<{ token: string; user: User; expires_at: string }>('POST', '/api/auth/login',
       { body: { username, password }, noAuthRedirect: true }),
   logout: () => request<void>('POST', '/api/auth/logout', { noAuthRedirect: true }),
+  /** Ends every token of the account (all devices, this one included). */
+  logoutAll: () => request<void>('POST', '/api/auth/logout-all', { noAuthRedirect: true }),
   me: () => request<User>('GET', '/api/auth/me', { noAuthRedirect: true }),
 
   listSessions: (cursor?: string | null) =>
