@@ -164,42 +164,47 @@ user_passwd(const char *name)
 	return rc;
 }
 
-struct del_ctx {
-	char	 ids[1024][SESSION_ID_LEN + 1];
-	int	 n;
-};
-
-static void
-collect(const struct session *s, void *arg)
-{
-	struct del_ctx	*d = arg;
-
-	if (d->n < 1024)
-		memcpy(d->ids[d->n++], s->id, SESSION_ID_LEN + 1);
-}
-
+/*
+ * Deletes the user's sessions (half-deleted ones included) the way the API
+ * does: each run cancelled and waited for, each directory quarantined and
+ * removed fd-relative (sessions_delete). Then the user.
+ */
 static int
 user_del(const char *name)
 {
-	struct del_ctx	*d;
-	struct session	 s;
-	long long	 next = 0;
-	int		 rv, i, n = 0;
+	char	 (*ids)[SESSION_ID_LEN + 1];
+	int	 rv, i, got, n = 0, failed = 0;
 
-	if ((d = calloc(1, sizeof(*d))) == NULL)
+	if ((ids = calloc(1024, sizeof(*ids))) == NULL)
 		return 1;
-	do {
-		d->n = 0;
-		if (sessions_list(&st, name, next, 1000, collect, d, &next) == -1) {
-			free(d);
+	for (;;) {
+		if ((got = sessions_ids(&st, name, ids, 1024)) == -1) {
+			free(ids);
 			return redis_down();
 		}
-		for (i = 0; i < d->n; i++)
-			if (sessions_get(&st, d->ids[i], &s) == 1 &&
-			    sessions_delete(&st, &cfg, &s) == 0)
+		if (got <= failed)
+			break;		/* only the ones that failed are left */
+		failed = 0;
+		for (i = 0; i < got; i++) {
+			rv = sessions_delete(&st, &cfg, ids[i]);
+			if (rv == SESS_OK)
 				n++;
-	} while (next != 0);
-	free(d);
+			else if (rv == SESS_EREDIS) {
+				free(ids);
+				return redis_down();
+			} else if (rv != SESS_ENOTFOUND) {
+				fprintf(stderr, "claude-web-admin: could not delete "
+				    "session %s\n", ids[i]);
+				failed++;
+			}
+		}
+	}
+	free(ids);
+	if (failed > 0) {
+		fprintf(stderr, "claude-web-admin: %d session(s) of '%s' could not "
+		    "be deleted; the user is kept\n", failed, name);
+		return 1;
+	}
 	rv = users_delete(&st, name);
 	if (rv == -1)
 		return redis_down();

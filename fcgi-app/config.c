@@ -626,6 +626,10 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	get_ll(&ef, "SESSION_TIMEOUT", 3600, 60, 30LL * 86400,
 	    &c->session_timeout, problems);
 	get_ll(&ef, "MAX_SESSIONS", 100, 1, 100000, &c->max_sessions, problems);
+	get_ll(&ef, "USER_STORAGE_QUOTA_MB", 10240, 0, 1LL << 30,
+	    &c->user_storage_quota_mb, problems);
+	get_ll(&ef, "SESSION_DELETE_WAIT", 10, 1, 600, &c->session_delete_wait,
+	    problems);
 	c->allowed_origins = get_str(&ef, "ALLOWED_ORIGINS", "");
 	check_origins(c->allowed_origins, c->environment, problems);
 	c->secret_key = lookup_secret(&ef, "SECRET_KEY", problems);

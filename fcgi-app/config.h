@@ -83,6 +83,8 @@ struct config {
 	/* Sessions and security */
 	long long	 session_timeout;
 	long long	 max_sessions;
+	long long	 user_storage_quota_mb;	/* all of a user's sessions; 0 off */
+	long long	 session_delete_wait;	/* seconds for a run to stop */
 	char		*allowed_origins;
 	char		*secret_key;		/* secret */
 

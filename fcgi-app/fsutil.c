@@ -1,7 +1,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "pathsafe.h"
 
 static int
 fsync_dir_of(const char *path)
@@ -192,20 +192,48 @@ fsutil_copy_tree(const char *src, const char *dst)
 	return rc;
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (flag == FTW_DP || flag == FTW_D)
-		return rmdir(path) == -1 && errno != ENOENT ? -1 : 0;
-	return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
-}
-
+/* The parent directory of path opened, by path (the caller's own path). */
 int
 fsutil_remove_tree(const char *path)
 {
-	struct stat	 st;
+	char		 dir[PATH_MAX];
+	const char	*base;
+	char		*slash;
+	int		 dfd, rc, saved;
 
-	if (lstat(path, &st) == -1)
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	while ((slash = strrchr(dir, '/')) != NULL && slash[1] == '\0' &&
+	    slash != dir)
+		*slash = '\0';		/* trailing slashes */
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		base = path;
+		dfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		*slash = '\0';
+		base = path + (slash - dir) + 1;
+		dfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (dfd == -1)
 		return errno == ENOENT ? 0 : -1;
-	return nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	/* base may still carry trailing slashes: cut them off in a copy. */
+	{
+		char	 name[NAME_MAX + 1];
+		size_t	 n = strcspn(base, "/");
+
+		if (n == 0 || n > NAME_MAX) {
+			close(dfd);
+			errno = n == 0 ? EINVAL : ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(name, base, n);
+		name[n] = '\0';
+		rc = ps_remove_tree_at(dfd, name, 0);
+	}
+	saved = errno;
+	close(dfd);
+	errno = saved;
+	return rc;
 }

@@ -16,7 +16,11 @@ int	fsutil_write_atomic(const char *path, const void *data, size_t len);
 int	fsutil_mkdirs(const char *path);
 /* Copies regular files and directories of src into dst; symlinks skipped. */
 int	fsutil_copy_tree(const char *src, const char *dst);
-/* rm -rf without following symlinks; a missing path is not an error. */
+/*
+ * rm -rf without following symlinks; a missing path is not an error. The
+ * parent is opened by path, everything below through ps_remove_tree_at
+ * (pathsafe.h), the one fd-relative walker.
+ */
 int	fsutil_remove_tree(const char *path);
 
 #endif

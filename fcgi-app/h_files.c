@@ -335,6 +335,13 @@ put_content(struct http_req *r, struct app *app, struct fctx *f, const char *rel
 		buf_free(&body);
 		return 0;
 	}
+	/* USER_STORAGE_QUOTA_MB: only a write that grows the owner's use. */
+	if ((long long)body.len > (exists ? (long long)st.st_size : 0) &&
+	    h_session_storage_check(r, app, &f->s, (long long)body.len -
+	    (exists ? (long long)st.st_size : 0)) == -1) {
+		buf_free(&body);
+		return 0;
+	}
 	if (ps_write_file(f->root, rel, body.p ? body.p : "", body.len, 0) == -1) {
 		buf_free(&body);
 		return fs_error(r, rel, errno);

@@ -20,8 +20,14 @@
 #define LIST_DEFAULT	20
 #define LIST_MAX	100
 
+/*
+ * files_path (the host directory) only for whoever may open it in
+ * code-server (h_can_use_code_server): nobody else has any use for a host
+ * path, and it tells them the server's layout.
+ */
 json_object *
-h_session_json(const struct config *cfg, const struct session *s)
+h_session_json(const struct config *cfg, const struct auth_user *u,
+    const struct session *s)
 {
 	json_object	*o = json_object_new_object();
 	char		 path[PATH_MAX];
@@ -39,7 +45,8 @@ h_session_json(const struct config *cfg, const struct session *s)
 	    jsonio_time((long)(s->created_us / 1000000)));
 	json_object_object_add(o, "updated_at", jsonio_time(s->updated_at));
 	json_object_object_add(o, "last_activity", jsonio_time(s->last_activity));
-	if (sessions_path(cfg, s->id, "files", path, sizeof(path)) == 0)
+	if (u != NULL && h_can_use_code_server(cfg, u) &&
+	    sessions_path(cfg, s->id, "files", path, sizeof(path)) == 0)
 		json_object_object_add(o, "files_path", json_object_new_string(path));
 	return o;
 }
@@ -85,6 +92,18 @@ apply_fields(struct http_req *r, json_object *body, struct session *s, int *chan
 		    "(GET /api/models lists them)", model);
 		return -1;
 	}
+	/*
+	 * Strict UTF-8 (RFC 3629: no overlongs, surrogates, code points above
+	 * U+10FFFF, F5..FF bytes) and no NUL: the title goes to Redis,
+	 * metadata.json, listings and every browser showing it.
+	 */
+	if (title != NULL && (!jsonio_utf8_valid(title, strlen(title)) ||
+	    strlen(title) != (size_t)json_object_get_string_len(
+	    json_object_object_get(body, "title")))) {
+		http_error(r, 400, NULL, "field 'title' must be valid UTF-8 "
+		    "without NUL characters");
+		return -1;
+	}
 	if (mode != NULL && !sessions_valid_mode(mode)) {
 		http_error(r, 400, NULL, "field 'permission_mode' must be one of "
 		    "default, acceptEdits, plan, bypassPermissions");
@@ -105,22 +124,30 @@ apply_fields(struct http_req *r, json_object *body, struct session *s, int *chan
 	return 0;
 }
 
-/* The session's accumulated token usage and cost (zeros before any run). */
+/*
+ * The session's accumulated token usage and cost (zeros before any run);
+ * NULL when Redis does not answer (never zeros for "unknown").
+ */
 static json_object *
 session_usage(struct app *app, const char *sid)
 {
 	static const char *const f[] = { "input_tokens", "output_tokens",
 	    "cache_creation_input_tokens", "cache_read_input_tokens", "cost_usd" };
-	json_object	*u = json_object_new_object();
+	json_object	*u;
 	redisReply	*r;
 	char		 key[96];
 	size_t		 i;
 
 	snprintf(key, sizeof(key), "cw:usage:session:%s", sid);
 	r = store_cmdv(app->store, "HMGET", key, f[0], f[1], f[2], f[3], f[4], NULL);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
+		if (r != NULL)
+			freeReplyObject(r);
+		return NULL;
+	}
+	u = json_object_new_object();
 	for (i = 0; i < 5; i++) {
-		const char *v = (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5) ?
-		    r->element[i]->str : NULL;
+		const char *v = r->element[i]->str;
 
 		if (i == 4)
 			json_object_object_add(u, f[i], json_object_new_double(
@@ -129,8 +156,7 @@ session_usage(struct app *app, const char *sid)
 			json_object_object_add(u, f[i], json_object_new_int64(
 			    v ? strtoll(v, NULL, 10) : 0));
 	}
-	if (r != NULL)
-		freeReplyObject(r);
+	freeReplyObject(r);
 	return u;
 }
 
@@ -200,7 +226,17 @@ create(struct http_req *r, struct app *app, const struct auth_user *u)
 	case SESS_OK:
 		snprintf(loc, sizeof(loc), "/api/sessions/%s", s.id);
 		http_add_header(r, "Location", loc);
-		jsonio_reply_put(r, 201, h_session_json(app->cfg, &s));
+		jsonio_reply_put(r, 201, h_session_json(app->cfg, u, &s));
+		break;
+	case SESS_EQUOTA:
+		http_error(r, 507, "insufficient_storage", "your sessions already "
+		    "use your storage quota of %lld MB (USER_STORAGE_QUOTA_MB); "
+		    "delete files or sessions first", app->cfg->user_storage_quota_mb);
+		break;
+	case SESS_EMEASURE:
+		http_error(r, 507, "insufficient_storage", "your sessions' storage "
+		    "could not be measured against your quota (too many files, or "
+		    "directories nested too deep); delete files or sessions first");
 		break;
 	case SESS_ELIMIT:
 		http_error(r, 409, "session_limit", "you already have the maximum "
@@ -225,6 +261,7 @@ out:
 
 struct list_ctx {
 	const struct config	*cfg;
+	const struct auth_user	*u;
 	json_object		*arr;
 };
 
@@ -233,7 +270,7 @@ list_one(const struct session *s, void *arg)
 {
 	struct list_ctx	*lc = arg;
 
-	json_object_array_add(lc->arr, h_session_json(lc->cfg, s));
+	json_object_array_add(lc->arr, h_session_json(lc->cfg, lc->u, s));
 }
 
 static int
@@ -263,6 +300,7 @@ list(struct http_req *r, struct app *app, const struct auth_user *u)
 		all = 1;
 	}
 	lc.cfg = app->cfg;
+	lc.u = u;
 	lc.arr = json_object_new_array();
 	if (sessions_list(app->store, all ? NULL : u->name, cursor, (int)limit,
 	    list_one, &lc, &next) == -1) {
@@ -290,22 +328,86 @@ h_sessions(struct http_req *r, struct app *app)
 	return r->method == HTTP_POST ? create(r, app, &u) : list(r, app, &u);
 }
 
+/*
+ * DELETE also finds a session whose deletion began and did not finish (a
+ * crash, Redis gone half-way): the same request finishes it.
+ */
+static int
+delete(struct http_req *r, struct app *app, const struct auth_user *u)
+{
+	struct session	 s;
+	const char	*id = r->params[0];
+	int		 rv;
+
+	rv = id != NULL ? sessions_get(app->store, id, &s) : 0;
+	if (rv == 0 && id != NULL)
+		rv = sessions_get_deleting(app->store, id, &s);
+	if (rv == -1)
+		return http_error(r, 503, "service_unavailable",
+		    "session store unavailable");
+	if (rv == 0 || (strcmp(s.owner, u->name) != 0 &&
+	    strcmp(u->role, "admin") != 0))
+		return http_error(r, 404, NULL, "no such session");
+	switch (sessions_delete(app->store, app->cfg, s.id)) {
+	case SESS_OK:
+		r->status = 204;
+		return 0;
+	case SESS_ENOTFOUND:
+		return http_error(r, 404, NULL, "no such session");
+	case SESS_EREDIS:
+		return http_error(r, 503, "service_unavailable", "session store "
+		    "unavailable; retry the delete");
+	default:
+		return http_error(r, 500, NULL, "could not delete the session");
+	}
+}
+
+/*
+ * USER_STORAGE_QUOTA_MB for a write of add bytes into s (files API):
+ * 0 fits, -1 with 507 (over quota, or not measurable) or 503 written.
+ */
+int
+h_session_storage_check(struct http_req *r, struct app *app,
+    const struct session *s, long long add)
+{
+	long long	 used;
+
+	switch (sessions_storage_check(app->store, app->cfg, s->owner, add, 0,
+	    &used)) {
+	case 0:
+		return 0;
+	case 1:
+		http_error(r, 507, "insufficient_storage", "the owner's sessions "
+		    "use %lld of %lld MB (USER_STORAGE_QUOTA_MB); this write of "
+		    "%lld bytes does not fit: delete files or sessions first",
+		    (used + (1 << 20) - 1) >> 20, app->cfg->user_storage_quota_mb, add);
+		return -1;
+	case -1:
+		http_error(r, 503, "service_unavailable", "session store unavailable");
+		return -1;
+	default:
+		http_error(r, 507, "insufficient_storage", "the owner's storage "
+		    "could not be measured against the quota (too many files, or "
+		    "directories nested too deep); delete files or sessions first");
+		return -1;
+	}
+}
+
 int
 h_session(struct http_req *r, struct app *app)
 {
 	struct auth_user	 u;
 	struct session		 s;
-	json_object		*body;
-	int			 changed;
+	json_object		*body, *o, *usage;
+	int			 changed, rv;
 
-	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
+	if (auth_require(r, app, &u) == -1)
+		return 0;
+	if (r->method == HTTP_DELETE)
+		return delete(r, app, &u);
+	if (h_session_load(r, app, &u, &s) == -1)
 		return 0;
 	switch (r->method) {
-	case HTTP_DELETE:
-		if (sessions_delete(app->store, app->cfg, &s) == -1)
-			return http_error(r, 500, NULL, "could not delete the session");
-		r->status = 204;
-		return 0;
 	case HTTP_PATCH:
 		if (jsonio_body(r, &body) == -1)
 			return 0;
@@ -313,21 +415,25 @@ h_session(struct http_req *r, struct app *app)
 			if (changed == 0)
 				http_error(r, 400, NULL, "nothing to change: send title, "
 				    "model or permission_mode");
-			else if (sessions_save(app->store, app->cfg, &s) == -1)
+			else if ((rv = sessions_save(app->store, app->cfg, &s)) == -1)
 				http_error(r, 503, "service_unavailable",
 				    "session store unavailable");
+			else if (rv == 1)
+				http_error(r, 404, NULL, "no such session");
 			else
-				jsonio_reply_put(r, 200, h_session_json(app->cfg, &s));
+				jsonio_reply_put(r, 200, h_session_json(app->cfg, &u, &s));
 		}
 		json_object_put(body);
 		return 0;
 	default:
-		sessions_touch(app->store, &s);
-		{
-			json_object *o = h_session_json(app->cfg, &s);
-
-			json_object_object_add(o, "usage", session_usage(app, s.id));
-			return jsonio_reply_put(r, 200, o);
-		}
+		/* A failed touch (-OOM) only loses the activity time. */
+		if (sessions_touch(app->store, &s) == 1)
+			return http_error(r, 404, NULL, "no such session");
+		if ((usage = session_usage(app, s.id)) == NULL)
+			return http_error(r, 503, "service_unavailable",
+			    "session store unavailable");
+		o = h_session_json(app->cfg, &u, &s);
+		json_object_object_add(o, "usage", usage);
+		return jsonio_reply_put(r, 200, o);
 	}
 }

@@ -54,8 +54,11 @@ struct session;
 struct config;
 json_object *h_user_json(const struct auth_user *);
 int	h_can_use_code_server(const struct config *, const struct auth_user *);
-json_object *h_session_json(const struct config *, const struct session *);
+json_object *h_session_json(const struct config *, const struct auth_user *,
+	    const struct session *);
 int	h_session_load(struct http_req *, struct app *, const struct auth_user *,
 	    struct session *);
+int	h_session_storage_check(struct http_req *, struct app *,
+	    const struct session *, long long add);
 
 #endif

@@ -1,11 +1,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/openat2.h>
@@ -262,36 +265,248 @@ ps_unlink(int root, const char *rel)
 	return rc;
 }
 
-/* Removes everything below the directory open at dfd, never following links. */
-static int
-clear_dir(int dfd, int depth)
-{
-	DIR		*d;
-	struct dirent	*e;
-	int		 fd, sub, rc = 0;
+/*
+ * The one host-side tree remover. Every tree the server removes (a session
+ * being deleted, the quarantine, a failed creation, a files API delete,
+ * fsutil_remove_tree) goes through walk(), which never resolves a path: each step
+ * is openat(O_DIRECTORY | O_NOFOLLOW) or unlinkat() relative to a
+ * directory it holds open, so a directory swapped for a symlink (even in a
+ * loop, from a sandbox that is still running) is at worst unlinked as a
+ * link, never entered. It does not cross mount points. The stack of open
+ * directories is explicit and bounded (PS_WALK_DEPTH); when removing, a
+ * directory deeper than that is moved up to the top of the tree and
+ * removed in a later pass, so any depth is handled with bounded memory.
+ * Every walk has a deadline.
+ */
+struct ps_frame {
+	DIR	*d;
+	int	 fd;			/* dirfd(d) */
+	int	 passes;		/* rewinds after ENOTEMPTY */
+	int	 chmodded;
+	char	 name[NAME_MAX + 1];	/* its name in the parent frame */
+};
 
-	if (depth > 128 || (fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL)
+struct ps_walk {
+	struct ps_frame		*f;
+	int			 n;		/* frames in use */
+	int			 base;		/* holds the top name */
+	dev_t			 dev;
+	int64_t			 deadline;	/* CLOCK_MONOTONIC ms */
+	unsigned long long	 entries;
+	unsigned		 spilled;
+	int			 err;		/* first errno */
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+walk_fail(struct ps_walk *w, int e)
+{
+	if (w->err == 0)
+		w->err = e;
+}
+
+/*
+ * Opens name in dfd as a directory, never through a symlink. A directory
+ * without read or search permission for its owner (us) is given them
+ * (fchmodat with AT_SYMLINK_NOFOLLOW acts on the entry itself, never on a
+ * link's target).
+ */
+static int
+open_dir_nofollow(int dfd, const char *name)
+{
+	int	 fd;
+
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 && errno == EACCES &&
+	    fchmodat(dfd, name, 0700, AT_SYMLINK_NOFOLLOW) == 0)
+		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	return fd;
+}
+
+/* Pushes the directory open at fd; takes fd. -1 when it cannot be walked. */
+static int
+walk_push(struct ps_walk *w, int fd, const char *name)
+{
+	struct ps_frame	*fr;
+	struct stat	 st;
+	DIR		*d;
+
+	if (fstat(fd, &st) == -1) {
+		walk_fail(w, errno);
+		close(fd);
 		return -1;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		if (unlinkat(dfd, e->d_name, 0) == 0)
-			continue;
-		if (errno != EISDIR && errno != EPERM) {
-			rc = -1;
+	}
+	if (w->n > 0 && st.st_dev != w->dev) {
+		walk_fail(w, EXDEV);	/* a mount point: never crossed */
+		close(fd);
+		return -1;
+	}
+	if (w->n == 0)
+		w->dev = st.st_dev;
+	if ((st.st_mode & 0700) != 0700)
+		(void)fchmod(fd, (st.st_mode & 07777) | 0700);
+	if ((d = fdopendir(fd)) == NULL) {
+		walk_fail(w, errno);
+		close(fd);
+		return -1;
+	}
+	fr = &w->f[w->n++];
+	memset(fr, 0, sizeof(*fr));
+	fr->d = d;
+	fr->fd = dirfd(d);
+	snprintf(fr->name, sizeof(fr->name), "%s", name);
+	return 0;
+}
+
+/* Done with the top frame: removes it (or rewinds it for another pass). */
+static void
+walk_leave(struct ps_walk *w)
+{
+	struct ps_frame	*fr = &w->f[w->n - 1];
+	int		 parent = w->n > 1 ? w->f[w->n - 2].fd : w->base;
+	int		 limit = 3 + (w->n == 1 ? (int)w->spilled : 0);
+
+	if (unlinkat(parent, fr->name, AT_REMOVEDIR) == -1 && errno != ENOENT) {
+		if ((errno == ENOTEMPTY || errno == EEXIST) && fr->passes < limit) {
+			/* Entries appeared meanwhile, or spilled ones. */
+			fr->passes++;
+			rewinddir(fr->d);
+			return;
+		}
+		walk_fail(w, errno);
+	}
+	closedir(fr->d);
+	w->n--;
+}
+
+/* One entry of the top frame. */
+static void
+walk_entry(struct ps_walk *w, const char *name)
+{
+	struct ps_frame	*fr = &w->f[w->n - 1];
+	char		 tmp[64];
+	int		 sub;
+
+	w->entries++;
+	if (unlinkat(fr->fd, name, 0) == 0 || errno == ENOENT)
+		return;
+	if ((errno == EACCES || errno == EPERM) && !fr->chmodded) {
+		/* A directory we may not write: make it ours again. */
+		fr->chmodded = 1;
+		(void)fchmod(fr->fd, 0700);
+		if (unlinkat(fr->fd, name, 0) == 0 || errno == ENOENT)
+			return;
+	}
+	if (errno != EISDIR) {
+		walk_fail(w, errno);
+		return;
+	}
+	/* A directory. */
+	if (w->n == PS_WALK_DEPTH) {
+		/* Too deep for the stack: move it to the top, remove it later. */
+		snprintf(tmp, sizeof(tmp), ".cw-deep-%ld-%u", (long)getpid(),
+		    ++w->spilled);
+		if (renameat(fr->fd, name, w->f[0].fd, tmp) == -1 && errno != ENOENT)
+			walk_fail(w, errno);
+		return;
+	}
+	if ((sub = open_dir_nofollow(fr->fd, name)) == -1) {
+		if (errno == ENOENT)
+			return;
+		/* Swapped for a link or a file since: remove that instead. */
+		if (errno == ENOTDIR || errno == ELOOP) {
+			if (unlinkat(fr->fd, name, 0) == -1 && errno != ENOENT)
+				walk_fail(w, errno);
+			return;
+		}
+		walk_fail(w, errno);
+		return;
+	}
+	(void)walk_push(w, sub, name);
+}
+
+/*
+ * Removes the tree at name in the directory base. 0 when it is gone, else
+ * -1 with errno: the first problem met (the walk goes on past problems, so
+ * as much as possible is gone), ETIMEDOUT past the deadline, E2BIG past
+ * the entry cap.
+ */
+static int
+walk(struct ps_walk *w, int base, const char *name)
+{
+	struct dirent	*e;
+	struct stat	 st;
+	int		 fd;
+
+	if (name[0] == '\0' || strchr(name, '/') != NULL ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	w->base = base;
+	if ((w->f = calloc(PS_WALK_DEPTH, sizeof(*w->f))) == NULL)
+		return -1;
+	fd = open_dir_nofollow(base, name);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			;
+		else if (errno != ENOTDIR && errno != ELOOP)
+			walk_fail(w, errno);
+		else if (unlinkat(base, name, 0) == -1 && errno != ENOENT)
+			walk_fail(w, errno);	/* a file or a link: itself */
+	} else
+		(void)walk_push(w, fd, name);
+	while (w->n > 0) {
+		if ((w->entries & 255) == 0 && mono_ms() > w->deadline) {
+			walk_fail(w, ETIMEDOUT);
+			break;
+		}
+		if (w->entries >= PS_WALK_MAX_ENTRIES) {
+			walk_fail(w, E2BIG);
+			break;
+		}
+		errno = 0;
+		if ((e = readdir(w->f[w->n - 1].d)) == NULL) {
+			if (errno != 0)
+				walk_fail(w, errno);
+			walk_leave(w);
 			continue;
 		}
-		sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
-		if (sub == -1 || clear_dir(sub, depth + 1) == -1)
-			rc = -1;
-		if (sub != -1)
-			close(sub);
-		if (unlinkat(dfd, e->d_name, AT_REMOVEDIR) == -1)
-			rc = -1;
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		walk_entry(w, e->d_name);
 	}
-	closedir(d);
-	return rc;
+	while (w->n > 0)
+		closedir(w->f[--w->n].d);
+	free(w->f);
+	/* Removing: what counts is that the tree is gone. */
+	if (w->err != 0 && w->err != ETIMEDOUT &&
+	    fstatat(base, name, &st, AT_SYMLINK_NOFOLLOW) == -1 && errno == ENOENT)
+		w->err = 0;
+	if (w->err != 0) {
+		errno = w->err;
+		return -1;
+	}
+	return 0;
+}
+
+int
+ps_remove_tree_at(int dirfd, const char *name, int budget_ms)
+{
+	struct ps_walk	 w;
+
+	memset(&w, 0, sizeof(w));
+	w.deadline = mono_ms() + (budget_ms > 0 ? budget_ms : PS_WALK_BUDGET_MS);
+	return walk(&w, dirfd, name);
 }
 
 int
@@ -300,23 +515,17 @@ ps_remove_tree(int root, const char *rel)
 	char		 dir[PS_PATH_MAX];
 	const char	*base;
 	struct stat	 st;
-	int		 dfd, sub, rc;
+	int		 dfd, rc, saved;
 
 	if ((dfd = ps_open_parent(root, rel, &base, dir, sizeof(dir))) == -1)
 		return -1;
-	if ((rc = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW)) == 0) {
-		if (S_ISDIR(st.st_mode)) {
-			sub = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-			    O_CLOEXEC);
-			rc = sub == -1 ? -1 : clear_dir(sub, 0);
-			if (sub != -1)
-				close(sub);
-			if (rc == 0)
-				rc = unlinkat(dfd, base, AT_REMOVEDIR);
-		} else
-			rc = unlinkat(dfd, base, 0);
-	}
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		rc = -1;	/* ENOENT: the caller answers 404 */
+	else
+		rc = ps_remove_tree_at(dfd, base, 0);
+	saved = errno;
 	close(dfd);
+	errno = saved;
 	return rc;
 }
 

@@ -49,7 +49,24 @@ int	ps_write_file(int root, const char *rel, const void *data, size_t len,
 int	ps_open_parent(int root, const char *rel, const char **base, char *tmp,
 	    size_t cap);
 int	ps_unlink(int root, const char *rel);	/* file or empty directory */
+/* rm -rf of rel beneath root, through ps_remove_tree_at. */
 int	ps_remove_tree(int root, const char *rel);
+
+/*
+ * The one remover of host-side trees (see pathsafe.c): fd-relative, never
+ * follows a symlink, never crosses a mount point, an explicit stack of at
+ * most PS_WALK_DEPTH open directories (deeper ones are moved up and
+ * removed too), PS_WALK_MAX_ENTRIES entries and a deadline (budget_ms;
+ * 0 = PS_WALK_BUDGET_MS). Removes name (a directory tree, a file or a
+ * link) in the directory dirfd; a missing name is not an error. 0, or -1
+ * with errno (the first problem; ETIMEDOUT when the budget ran out) with
+ * what could not be removed left in place. (Disk use is measured by
+ * quota.c's walker.)
+ */
+#define PS_WALK_DEPTH		128
+#define PS_WALK_MAX_ENTRIES	5000000ULL
+#define PS_WALK_BUDGET_MS	15000
+int	ps_remove_tree_at(int dirfd, const char *name, int budget_ms);
 int	ps_mkdir(int root, const char *rel);
 int	ps_rename(int root, const char *from, const char *to);
 

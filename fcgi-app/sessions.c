@@ -1,12 +1,16 @@
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -14,15 +18,77 @@
 #include "config.h"
 #include "fsutil.h"
 #include "log.h"
+#include "pathsafe.h"
+#include "quota.h"
+#include "runs.h"
 #include "sessions.h"
 #include "store.h"
 
-/* Adds to the owner's index only while under the cap: one atomic step. */
-static const char add_script[] =
+#define TRASH_DIR		".trash"
+#define STORAGE_CACHE_S		"30"
+#define STORAGE_BUDGET_MS	5000
+#define DELETE_POLL_MS		50
+#define SWEEP_BUDGET_MS		5000
+
+/*
+ * Creation in one atomic step: the cap check, the three indexes and the
+ * record. Under -OOM the first write fails and nothing is written.
+ * KEYS: user index, cw:sessions, cw:sessions:activity, record.
+ * ARGV: max, created_us, id, last_activity, field/value pairs.
+ */
+static const char create_script[] =
     "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end "
     "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3]) "
     "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3]) "
+    "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3]) "
+    "redis.call('HSET', KEYS[4], unpack(ARGV, 5)) "
     "return 1";
+
+/*
+ * An update writes only into a record that still exists (with its owner):
+ * a save racing a delete never brings the session back.
+ * KEYS: record, cw:sessions:activity. ARGV: id, last_activity, pairs.
+ */
+static const char update_script[] =
+    "if redis.call('HEXISTS', KEYS[1], 'owner') == 0 then return 0 end "
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 3)) "
+    "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1]) "
+    "return 1";
+
+/*
+ * The first step of a delete: the record becomes cw:deleting:<id>. Only
+ * RENAME/DEL (no -OOM refusal): a full Redis can still delete. 1 marked,
+ * 2 already marked (resume), 0 no such session.
+ * KEYS: record, deleting record.
+ */
+static const char mark_script[] =
+    "if redis.call('EXISTS', KEYS[2]) == 1 then "
+    "redis.call('DEL', KEYS[1]) return 2 end "
+    "if redis.call('HEXISTS', KEYS[1], 'owner') == 1 then "
+    "redis.call('RENAME', KEYS[1], KEYS[2]) return 1 end "
+    "redis.call('DEL', KEYS[1]) "
+    "return 0";
+
+/* Undoes the mark when the directory could not be moved. */
+static const char unmark_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 and "
+    "redis.call('EXISTS', KEYS[2]) == 1 then "
+    "redis.call('RENAME', KEYS[2], KEYS[1]) return 1 end "
+    "return 0";
+
+/*
+ * The last step: indexes and every key of the session, at once.
+ * KEYS[1..3]: indexes, KEYS[4..]: keys to delete. ARGV[1]: id.
+ */
+static const char forget_script[] =
+    "for i = 1, 3 do redis.call('ZREM', KEYS[i], ARGV[1]) end "
+    "for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end "
+    "return 1";
+
+/* Counts bytes into the cached figure, if there is one. */
+static const char storage_add_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+    "return redis.call('INCRBY', KEYS[1], ARGV[1]) end return 0";
 
 int
 sessions_valid_id(const char *s)
@@ -83,6 +149,15 @@ sessions_path(const struct config *cfg, const char *id, const char *sub,
 	return (n < 0 || (size_t)n >= cap) ? -1 : 0;
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static long long
 now_us(void)
 {
@@ -127,11 +202,13 @@ session_from_reply(redisReply *r, const char *id, struct session *out)
 		else if (strcmp(f, "last_activity") == 0 && config_parse_ll(val, &v) == 0)
 			out->last_activity = (long)v;
 	}
-	return found;
+	/* A record without an owner is debris (a late HSET after a delete). */
+	return found && out->owner[0] != '\0';
 }
 
-int
-sessions_get(struct store *s, const char *id, struct session *out)
+static int
+get_record(struct store *s, const char *prefix, const char *id,
+    struct session *out)
 {
 	redisReply	*r;
 	char		 key[96];
@@ -139,7 +216,7 @@ sessions_get(struct store *s, const char *id, struct session *out)
 
 	if (!sessions_valid_id(id))
 		return 0;
-	snprintf(key, sizeof(key), "cw:session:%s", id);
+	snprintf(key, sizeof(key), "%s%s", prefix, id);
 	if ((r = store_cmdv(s, "HGETALL", key, NULL)) == NULL)
 		return -1;
 	if (r->type != REDIS_REPLY_ARRAY) {
@@ -149,6 +226,22 @@ sessions_get(struct store *s, const char *id, struct session *out)
 	found = session_from_reply(r, id, out);
 	freeReplyObject(r);
 	return found;
+}
+
+int
+sessions_get(struct store *s, const char *id, struct session *out)
+{
+	return get_record(s, "cw:session:", id, out);
+}
+
+int
+sessions_get_deleting(struct store *s, const char *id, struct session *out)
+{
+	int	 rv = get_record(s, "cw:deleting:", id, out);
+
+	if (rv == 1)
+		snprintf(out->status, sizeof(out->status), "deleting");
+	return rv;
 }
 
 static int
@@ -179,60 +272,198 @@ write_metadata(const struct config *cfg, const struct session *s)
 	return rc;
 }
 
+/* The record's fields as HSET pairs into argv; returns how many strings. */
 static int
-save_hash(struct store *st, struct session *s)
+record_pairs(const struct session *s, const char **argv, char *cu, char *ua,
+    char *la)
 {
-	redisReply	*r;
-	char		 key[96], cu[32], ua[32], la[32];
+	int	 n = 0;
 
-	snprintf(key, sizeof(key), "cw:session:%s", s->id);
-	snprintf(cu, sizeof(cu), "%lld", s->created_us);
-	snprintf(ua, sizeof(ua), "%ld", s->updated_at);
-	snprintf(la, sizeof(la), "%ld", s->last_activity);
-	r = store_cmdv(st, "HSET", key, "owner", s->owner, "title", s->title,
-	    "model", s->model, "permission_mode", s->permission_mode,
-	    "template", s->template_name, "status", s->status,
-	    "created_us", cu, "updated_at", ua, "last_activity", la, NULL);
-	if (r == NULL)
+	snprintf(cu, 32, "%lld", s->created_us);
+	snprintf(ua, 32, "%ld", s->updated_at);
+	snprintf(la, 32, "%ld", s->last_activity);
+#define P(k, v) (argv[n++] = (k), argv[n++] = (v))
+	P("owner", s->owner);
+	P("title", s->title);
+	P("model", s->model);
+	P("permission_mode", s->permission_mode);
+	P("template", s->template_name);
+	P("status", s->status);
+	P("created_us", cu);
+	P("updated_at", ua);
+	P("last_activity", la);
+#undef P
+	return n;
+}
+
+/* update_script with argv pairs: 1 written, 0 no such session, -1 Redis. */
+static int
+update_record(struct store *st, const char *id, const char *la,
+    const char **pairs, int npairs)
+{
+	const char	*argv[32];
+	redisReply	*r;
+	char		 key[96];
+	int		 argc = 0, i, rv;
+
+	snprintf(key, sizeof(key), "cw:session:%s", id);
+	argv[argc++] = "EVAL";
+	argv[argc++] = update_script;
+	argv[argc++] = "2";
+	argv[argc++] = key;
+	argv[argc++] = "cw:sessions:activity";
+	argv[argc++] = id;
+	argv[argc++] = la;
+	for (i = 0; i < npairs && argc < (int)(sizeof(argv) / sizeof(argv[0])); i++)
+		argv[argc++] = pairs[i];
+	if ((r = store_cmd(st, argc, argv, NULL)) == NULL)
 		return -1;
+	rv = r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? 1 : 0;
 	freeReplyObject(r);
-	if ((r = store_cmdv(st, "ZADD", "cw:sessions:activity", la, s->id, NULL)) == NULL)
+	return rv;
+}
+
+/* Index entries and every key of the session, in one atomic step. */
+static int
+forget_keys(struct store *st, const char *id, const char *owner)
+{
+	static const char *const per_session[] = { "cw:deleting:", "cw:session:",
+	    "cw:events:", "cw:evbytes:", "cw:usage:session:", "cw:perm:pending:",
+	    "cw:perm:remember:" };
+	const char	*argv[24];
+	redisReply	*r;
+	char		 keys[12][300], nkeys[8];
+	size_t		 i;
+	int		 argc = 0, nk = 0;
+
+	snprintf(keys[nk++], sizeof(keys[0]), "cw:user_sessions:%s", owner);
+	snprintf(keys[nk++], sizeof(keys[0]), "cw:storage:%s", owner);
+	argv[argc++] = "EVAL";
+	argv[argc++] = forget_script;
+	argv[argc++] = NULL;		/* numkeys, below */
+	argv[argc++] = keys[0];
+	argv[argc++] = "cw:sessions";
+	argv[argc++] = "cw:sessions:activity";
+	argv[argc++] = keys[1];
+	for (i = 0; i < sizeof(per_session) / sizeof(per_session[0]); i++) {
+		snprintf(keys[nk], sizeof(keys[0]), "%s%s", per_session[i], id);
+		argv[argc++] = keys[nk++];
+	}
+	snprintf(nkeys, sizeof(nkeys), "%d", argc - 3);
+	argv[2] = nkeys;
+	argv[argc++] = id;
+	if ((r = store_cmd(st, argc, argv, NULL)) == NULL)
 		return -1;
 	freeReplyObject(r);
 	return 0;
 }
 
-static void
-unindex(struct store *st, const struct session *s)
+/* WORKSPACE_PATH/<sub> as a directory fd (the workspace path is trusted). */
+static int
+open_ws_dir(const struct config *cfg, const char *sub, int create)
 {
-	redisReply	*r;
-	char		 key[256];
+	int	 ws, fd, saved;
 
-	snprintf(key, sizeof(key), "cw:user_sessions:%s", s->owner);
-	if ((r = store_cmdv(st, "ZREM", key, s->id, NULL)) != NULL)
-		freeReplyObject(r);
-	if ((r = store_cmdv(st, "ZREM", "cw:sessions", s->id, NULL)) != NULL)
-		freeReplyObject(r);
-	if ((r = store_cmdv(st, "ZREM", "cw:sessions:activity", s->id, NULL)) != NULL)
-		freeReplyObject(r);
-	snprintf(key, sizeof(key), "cw:session:%s", s->id);
-	if ((r = store_cmdv(st, "DEL", key, NULL)) != NULL)
-		freeReplyObject(r);
+	if ((ws = open(cfg->workspace_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if (create && mkdirat(ws, sub, 0700) == -1 && errno != EEXIST) {
+		saved = errno;
+		close(ws);
+		errno = saved;
+		return -1;
+	}
+	fd = openat(ws, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	saved = errno;
+	close(ws);
+	errno = saved;
+	return fd;
+}
+
+/*
+ * The disk use of the tree at name in dirfd, with quota.c's walker (the
+ * one that measures: fd-relative, no symlink followed, no mount point
+ * crossed, bounded). A missing tree uses nothing. 0, or -1 (errno; a walk
+ * that hit a bound is E2BIG: its use is unknown).
+ */
+static int
+tree_usage(int dirfd, const char *name, long long *bytes)
+{
+	struct quota_usage	 u;
+	int			 fd, rc, saved;
+
+	*bytes = 0;
+	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	rc = quota_usage(fd, 0, &u);
+	saved = errno;
+	close(fd);
+	if (rc == -1) {
+		errno = saved;
+		return -1;
+	}
+	*bytes = u.bytes;
+	if (u.truncated) {
+		errno = E2BIG;
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes a directory made for a session that was never handed out. */
+static void
+remove_session_dir(const struct config *cfg, const char *id)
+{
+	char	 name[SESSION_ID_LEN + 16];
+	int	 sdir;
+
+	snprintf(name, sizeof(name), "session-%s", id);
+	if ((sdir = open_ws_dir(cfg, "sessions", 0)) == -1)
+		return;
+	if (ps_remove_tree_at(sdir, name, 0) == -1)
+		log_kv(LOG_ERROR, "cannot remove a session directory", "s:session",
+		    id, "s:error", strerror(errno), NULL);
+	close(sdir);
 }
 
 enum sessions_err
 sessions_create(struct store *st, const struct config *cfg, struct session *s)
 {
+	const char	*argv[32];
 	redisReply	*r;
 	struct stat	 sb;
-	char		 ukey[256], score[32], max[32], dir[PATH_MAX], tpl[PATH_MAX];
-	int		 added;
+	char		 ukey[256], hkey[96], score[32], max[32], la[32], cu[32],
+			 ua[32], dir[PATH_MAX], tpl[PATH_MAX];
+	long long	 tpl_bytes = 0, used;
+	int		 added, argc = 0, tdir, rv;
 
 	if (s->template_name[0] != '\0') {
 		snprintf(tpl, sizeof(tpl), "%s/shared/templates/%s",
 		    cfg->workspace_path, s->template_name);
 		if (stat(tpl, &sb) == -1 || !S_ISDIR(sb.st_mode))
 			return SESS_ETEMPLATE;
+	}
+	if (cfg->user_storage_quota_mb > 0) {
+		/* What the new session starts with counts too. */
+		if (s->template_name[0] != '\0') {
+			snprintf(dir, sizeof(dir), "%s/shared/templates",
+			    cfg->workspace_path);
+			if ((tdir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+			    tree_usage(tdir, s->template_name, &tpl_bytes) == -1) {
+				if (tdir != -1)
+					close(tdir);
+				return SESS_EMEASURE;
+			}
+			close(tdir);
+		}
+		rv = sessions_storage_check(st, cfg, s->owner, tpl_bytes + 16384, 1,
+		    &used);
+		if (rv == 1)
+			return SESS_EQUOTA;
+		if (rv == -1)
+			return SESS_EREDIS;
+		if (rv == -2)
+			return SESS_EMEASURE;
 	}
 	if (auth_random_hex(s->id, SESSION_ID_LEN / 2) == -1)
 		return SESS_EFS;
@@ -241,20 +472,28 @@ sessions_create(struct store *st, const struct config *cfg, struct session *s)
 	snprintf(s->status, sizeof(s->status), "idle");
 
 	snprintf(ukey, sizeof(ukey), "cw:user_sessions:%s", s->owner);
+	snprintf(hkey, sizeof(hkey), "cw:session:%s", s->id);
 	snprintf(score, sizeof(score), "%lld", s->created_us);
 	snprintf(max, sizeof(max), "%lld", cfg->max_sessions);
-	r = store_cmdv(st, "EVAL", add_script, "2", ukey, "cw:sessions", max,
-	    score, s->id, NULL);
-	if (r == NULL)
-		return SESS_EREDIS;
+	snprintf(la, sizeof(la), "%ld", s->last_activity);
+	argv[argc++] = "EVAL";
+	argv[argc++] = create_script;
+	argv[argc++] = "4";
+	argv[argc++] = ukey;
+	argv[argc++] = "cw:sessions";
+	argv[argc++] = "cw:sessions:activity";
+	argv[argc++] = hkey;
+	argv[argc++] = max;
+	argv[argc++] = score;
+	argv[argc++] = s->id;
+	argv[argc++] = la;
+	argc += record_pairs(s, argv + argc, cu, ua, la);
+	if ((r = store_cmd(st, argc, argv, NULL)) == NULL)
+		return SESS_EREDIS;	/* -OOM included: never "the limit" */
 	added = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
 	freeReplyObject(r);
 	if (!added)
 		return SESS_ELIMIT;
-	if (save_hash(st, s) == -1) {
-		unindex(st, s);
-		return SESS_EREDIS;
-	}
 	if (sessions_path(cfg, s->id, "files", dir, sizeof(dir)) == -1 ||
 	    fsutil_mkdirs(dir) == -1 ||
 	    sessions_path(cfg, s->id, ".claude", dir, sizeof(dir)) == -1 ||
@@ -273,18 +512,26 @@ sessions_create(struct store *st, const struct config *cfg, struct session *s)
 	}
 	return SESS_OK;
 fail:
-	unindex(st, s);
-	if (sessions_path(cfg, s->id, NULL, dir, sizeof(dir)) == 0)
-		fsutil_remove_tree(dir);
+	if (forget_keys(st, s->id, s->owner) == -1)
+		log_kv(LOG_ERROR, "cannot remove the record of a failed session",
+		    "s:session", s->id, NULL);
+	remove_session_dir(cfg, s->id);
 	return SESS_EFS;
 }
 
 int
 sessions_save(struct store *st, const struct config *cfg, struct session *s)
 {
+	const char	*pairs[24];
+	char		 cu[32], ua[32], la[32];
+	int		 n, rv;
+
 	s->updated_at = s->last_activity = (long)time(NULL);
-	if (save_hash(st, s) == -1)
+	n = record_pairs(s, pairs, cu, ua, la);
+	if ((rv = update_record(st, s->id, la, pairs, n)) == -1)
 		return -1;
+	if (rv == 0)
+		return 1;
 	if (write_metadata(cfg, s) == -1)
 		log_kv(LOG_WARNING, "cannot write metadata.json", "s:session", s->id,
 		    "s:error", strerror(errno), NULL);
@@ -294,67 +541,227 @@ sessions_save(struct store *st, const struct config *cfg, struct session *s)
 int
 sessions_touch(struct store *st, struct session *s)
 {
-	redisReply	*r;
-	char		 key[96], la[32];
+	const char	*pairs[2];
+	char		 la[32];
+	int		 rv;
 
 	s->last_activity = (long)time(NULL);
-	snprintf(key, sizeof(key), "cw:session:%s", s->id);
 	snprintf(la, sizeof(la), "%ld", s->last_activity);
-	if ((r = store_cmdv(st, "HSET", key, "last_activity", la, NULL)) == NULL)
+	pairs[0] = "last_activity";
+	pairs[1] = la;
+	if ((rv = update_record(st, s->id, la, pairs, 2)) == -1)
 		return -1;
-	freeReplyObject(r);
-	if ((r = store_cmdv(st, "ZADD", "cw:sessions:activity", la, s->id, NULL)) == NULL)
-		return -1;
-	freeReplyObject(r);
-	return 0;
+	return rv == 1 ? 0 : 1;
+}
+
+/* A one-key Lua step on the live and deleting records of id. */
+static redisReply *
+record_script(struct store *st, const char *script, const char *id)
+{
+	char	 live[96], dead[96];
+
+	snprintf(live, sizeof(live), "cw:session:%s", id);
+	snprintf(dead, sizeof(dead), "cw:deleting:%s", id);
+	return store_cmdv(st, "EVAL", script, "2", live, dead, NULL);
 }
 
 /*
- * Everything else a session left in Redis: its event log, usage, permission
- * state, remembered grants, and a run in progress (asked to cancel; the
- * runner then finds the session gone and ends the run with an error).
+ * Cancels the session's run and waits until no runner holds its lock (the
+ * runner kills the sandbox and waits for it before it lets go), at most
+ * wait_ms. A runner that takes the lock after this looks finds the record
+ * gone and starts nothing. 0 no run left, 1 still there at the deadline.
  */
-static void
-forget(struct store *st, const char *sid)
+static int
+stop_run(struct store *st, const char *id, int64_t wait_ms)
 {
-	static const char *const prefixes[] = { "cw:events:", "cw:usage:session:",
-	    "cw:perm:pending:", "cw:perm:remember:" };
 	redisReply	*r;
-	char		 key[128], run[64];
-	size_t		 i;
+	struct timespec	 ts = { 0, DELETE_POLL_MS * 1000000L };
+	char		 run[RUN_ID_LEN + 8], cancelled[RUN_ID_LEN + 8] = "",
+			 lkey[96];
+	int64_t		 deadline = mono_ms() + wait_ms;
+	int		 locked;
 
-	snprintf(key, sizeof(key), "cw:active:%s", sid);
-	if ((r = store_cmdv(st, "GET", key, NULL)) != NULL) {
-		if (r->type == REDIS_REPLY_STRING) {
-			snprintf(run, sizeof(run), "cw:cancel:%s", r->str);
+	snprintf(lkey, sizeof(lkey), "cw:lock:%s", id);
+	for (;;) {
+		if (runs_active(st, id, run, sizeof(run)) == 1 &&
+		    strcmp(run, cancelled) != 0) {
+			if (runs_request_cancel(st, run) == 0)
+				snprintf(cancelled, sizeof(cancelled), "%s", run);
+			log_kv(LOG_INFO, "cancelling the run of a session being deleted",
+			    "s:session", id, "s:run_id", run, NULL);
+		}
+		locked = 1;	/* unknown (Redis error) counts as locked */
+		if ((r = store_cmdv(st, "EXISTS", lkey, NULL)) != NULL) {
+			locked = r->type != REDIS_REPLY_INTEGER || r->integer != 0;
 			freeReplyObject(r);
-			if ((r = store_cmdv(st, "SET", run, "1", "EX", "86400", NULL)) != NULL)
-				freeReplyObject(r);
-		} else
-			freeReplyObject(r);
-	}
-	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-		snprintf(key, sizeof(key), "%s%s", prefixes[i], sid);
-		if ((r = store_cmdv(st, "DEL", key, NULL)) != NULL)
-			freeReplyObject(r);
+		}
+		if (!locked)
+			return 0;
+		if (mono_ms() >= deadline)
+			return 1;
+		nanosleep(&ts, NULL);
 	}
 }
 
-int
-sessions_delete(struct store *st, const struct config *cfg, const struct session *s)
+/*
+ * Moves sessions/session-<id> into the quarantine as <id>-<random>, name
+ * into trash_name. 0 moved (*trashfd open on the quarantine), 1 there was
+ * no directory, -1 error (errno).
+ */
+static int
+quarantine(const struct config *cfg, const char *id, int *trashfd,
+    char *trash_name, size_t cap)
 {
-	char	 dir[PATH_MAX];
+	static const char *const trashes[] = { TRASH_DIR, "sessions/" TRASH_DIR };
+	char	 name[SESSION_ID_LEN + 16], rnd[17];
+	size_t	 i;
+	int	 sdir, t, saved = 0;
 
-	/* Directory first: a session without keys is invisible, the reverse leaks disk. */
-	if (sessions_path(cfg, s->id, NULL, dir, sizeof(dir)) == -1 ||
-	    fsutil_remove_tree(dir) == -1) {
-		log_kv(LOG_ERROR, "cannot remove session directory", "s:session",
-		    s->id, "s:error", strerror(errno), NULL);
+	*trashfd = -1;
+	snprintf(name, sizeof(name), "session-%s", id);
+	if ((sdir = open_ws_dir(cfg, "sessions", 0)) == -1)
+		return errno == ENOENT ? 1 : -1;
+	if (auth_random_hex(rnd, 8) == -1) {
+		close(sdir);
+		errno = EIO;
 		return -1;
 	}
-	unindex(st, s);
-	forget(st, s->id);
-	return 0;
+	snprintf(trash_name, cap, "%s-%s", id, rnd);
+	/* sessions/.trash when WORKSPACE_PATH/.trash is another filesystem. */
+	for (i = 0; i < sizeof(trashes) / sizeof(trashes[0]); i++) {
+		if ((t = open_ws_dir(cfg, trashes[i], 1)) == -1) {
+			saved = errno;
+			continue;
+		}
+		if (renameat(sdir, name, t, trash_name) == 0) {
+			close(sdir);
+			*trashfd = t;
+			return 0;
+		}
+		saved = errno;
+		close(t);
+		if (saved == ENOENT) {
+			close(sdir);
+			return 1;
+		}
+		if (saved != EXDEV)
+			break;
+	}
+	close(sdir);
+	errno = saved;
+	return -1;
+}
+
+static void
+sweep_dir(const struct config *cfg, const char *sub, int64_t deadline,
+    const char *skip)
+{
+	struct dirent	*e;
+	DIR		*d;
+	int		 fd;
+
+	if ((fd = open_ws_dir(cfg, sub, 0)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL && mono_ms() < deadline) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    (skip != NULL && strcmp(e->d_name, skip) == 0))
+			continue;
+		if (ps_remove_tree_at(dirfd(d), e->d_name,
+		    (int)(deadline - mono_ms())) == -1)
+			log_kv(LOG_WARNING, "quarantined session files not removed yet",
+			    "s:entry", e->d_name, "s:error", strerror(errno), NULL);
+	}
+	closedir(d);
+}
+
+void
+sessions_sweep_trash(const struct config *cfg, int budget_ms)
+{
+	int64_t	 deadline = mono_ms() + (budget_ms > 0 ? budget_ms : 1);
+
+	sweep_dir(cfg, TRASH_DIR, deadline, NULL);
+	sweep_dir(cfg, "sessions/" TRASH_DIR, deadline, NULL);
+}
+
+enum sessions_err
+sessions_delete(struct store *st, const struct config *cfg, const char *id)
+{
+	struct session	 s;
+	redisReply	*r;
+	char		 tname[SESSION_ID_LEN + 24];
+	int64_t		 budget, t0 = mono_ms();
+	int		 rv, tfd;
+
+	if (!sessions_valid_id(id))
+		return SESS_ENOTFOUND;
+	/*
+	 * The API answers within REQUEST_TIMEOUT: a third of it at most for
+	 * the run to stop, a third for the files (the rest stays quarantined).
+	 */
+	budget = cfg->request_timeout * 1000 / 3;
+	if (budget < 1)
+		budget = 1;
+
+	/* 1. Invisible: no new run, stream or files request can start. */
+	if ((r = record_script(st, mark_script, id)) == NULL)
+		return SESS_EREDIS;
+	rv = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+	freeReplyObject(r);
+	if (rv == 0)
+		return SESS_ENOTFOUND;
+	if (rv < 0)
+		return SESS_EREDIS;
+	if ((rv = sessions_get_deleting(st, id, &s)) == -1)
+		return SESS_EREDIS;
+	if (rv == 0)
+		return SESS_OK;		/* a concurrent delete finished it */
+
+	/* 2. Its run stopped, its sandbox gone (bounded). */
+	if (stop_run(st, id, cfg->session_delete_wait * 1000 < budget ?
+	    cfg->session_delete_wait * 1000 : budget) == 1)
+		log_kv(LOG_WARNING, "deleting a session whose run did not stop in "
+		    "time; its files are quarantined first", "s:session", id, NULL);
+
+	/* 3. Out of sessions/: nothing reaches it by its path any more. */
+	if ((rv = quarantine(cfg, id, &tfd, tname, sizeof(tname))) == -1) {
+		log_kv(LOG_ERROR, "cannot move the session directory to the "
+		    "quarantine", "s:session", id, "s:error", strerror(errno), NULL);
+		if ((r = record_script(st, unmark_script, id)) != NULL)
+			freeReplyObject(r);
+		return SESS_EFS;
+	}
+
+	/* 4. The keys, at once (a failure leaves cw:deleting: DELETE resumes). */
+	if (forget_keys(st, id, s.owner) == -1) {
+		if (tfd != -1)
+			close(tfd);
+		return SESS_EREDIS;
+	}
+
+	/* 5. The files, fd-relative, inside the quarantine only. */
+	if (tfd != -1) {
+		budget -= mono_ms() - t0;
+		if (budget < 1000)
+			budget = 1000;
+		if (ps_remove_tree_at(tfd, tname, (int)budget) == -1)
+			log_kv(LOG_WARNING, "session files left in the quarantine for "
+			    "a later sweep", "s:session", id, "s:error",
+			    strerror(errno), NULL);
+		close(tfd);
+	}
+	/* Leftovers of earlier deletes, with what remains of the budget. */
+	budget = cfg->request_timeout * 1000 * 2 / 3 - (mono_ms() - t0);
+	if (budget > SWEEP_BUDGET_MS)
+		budget = SWEEP_BUDGET_MS;
+	if (budget > 0)
+		sessions_sweep_trash(cfg, (int)budget);
+	log_kv(LOG_INFO, "session deleted", "s:session", id, "s:owner", s.owner,
+	    NULL);
+	return SESS_OK;
 }
 
 /* One page of sessions in one round trip: the index, then every hash. */
@@ -429,4 +836,134 @@ sessions_active(struct store *st, long long timeout_s)
 		n = r->integer;
 	freeReplyObject(r);
 	return n;
+}
+
+int
+sessions_ids(struct store *st, const char *owner, char (*ids)[SESSION_ID_LEN + 1],
+    int cap)
+{
+	redisReply	*r;
+	char		 key[256], stop[16];
+	size_t		 i;
+	int		 n = 0;
+
+	if (cap <= 0)
+		return 0;
+	snprintf(key, sizeof(key), "cw:user_sessions:%s", owner);
+	snprintf(stop, sizeof(stop), "%d", cap - 1);
+	if ((r = store_cmdv(st, "ZRANGE", key, "0", stop, NULL)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return -1;
+	}
+	for (i = 0; i < r->elements && n < cap; i++)
+		if (r->element[i]->str != NULL && sessions_valid_id(r->element[i]->str))
+			memcpy(ids[n++], r->element[i]->str, SESSION_ID_LEN + 1);
+	freeReplyObject(r);
+	return n;
+}
+
+/*
+ * Disk use of every session in owner's index (files/, .claude/, all of
+ * it), stopping once above stop_above or past STORAGE_BUDGET_MS. 0, -1
+ * Redis, -2 could not be measured.
+ */
+static int
+storage_measure(struct store *st, const struct config *cfg, const char *owner,
+    long long stop_above, long long *bytes)
+{
+	redisReply	*r;
+	char		 key[256], name[SESSION_ID_LEN + 16];
+	long long	 one;
+	int64_t		 deadline = mono_ms() + STORAGE_BUDGET_MS;
+	size_t		 i;
+	int		 sdir, rc = 0;
+
+	*bytes = 0;
+	snprintf(key, sizeof(key), "cw:user_sessions:%s", owner);
+	if ((r = store_cmdv(st, "ZRANGE", key, "0", "-1", NULL)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return -1;
+	}
+	if ((sdir = open_ws_dir(cfg, "sessions", 0)) == -1) {
+		freeReplyObject(r);
+		return errno == ENOENT ? 0 : -2;
+	}
+	for (i = 0; i < r->elements && *bytes <= stop_above; i++) {
+		if (r->element[i]->str == NULL || !sessions_valid_id(r->element[i]->str))
+			continue;
+		if (mono_ms() > deadline) {
+			errno = ETIMEDOUT;
+			rc = -2;
+			break;
+		}
+		snprintf(name, sizeof(name), "session-%s", r->element[i]->str);
+		if (tree_usage(sdir, name, &one) == -1) {
+			rc = -2;
+			break;
+		}
+		*bytes += one;
+	}
+	if (rc == -2)
+		log_kv(LOG_WARNING, "cannot measure a user's storage", "s:user", owner,
+		    "s:error", strerror(errno), NULL);
+	close(sdir);
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+sessions_storage_check(struct store *st, const struct config *cfg,
+    const char *owner, long long add, int fresh, long long *used)
+{
+	redisReply	*r;
+	char		 key[256], v[32];
+	long long	 quota = cfg->user_storage_quota_mb << 20, n;
+	int		 rc, cached = 0;
+
+	*used = 0;
+	if (cfg->user_storage_quota_mb <= 0)
+		return 0;
+	snprintf(key, sizeof(key), "cw:storage:%s", owner);
+	if (!fresh) {
+		if ((r = store_cmdv(st, "GET", key, NULL)) == NULL)
+			return -1;
+		if (r->type == REDIS_REPLY_STRING && config_parse_ll(r->str, &n) == 0 &&
+		    n >= 0) {
+			*used = n;
+			cached = 1;
+		}
+		freeReplyObject(r);
+	}
+	if (!cached) {
+		if ((rc = storage_measure(st, cfg, owner, quota, used)) != 0)
+			return rc;
+		snprintf(v, sizeof(v), "%lld", *used);
+		/* A cache that cannot be written (-OOM) only costs a measurement. */
+		if ((r = store_cmdv(st, "SET", key, v, "EX", STORAGE_CACHE_S, NULL)) != NULL)
+			freeReplyObject(r);
+	}
+	if (*used + add > quota)
+		return 1;
+	if (add > 0) {
+		snprintf(v, sizeof(v), "%lld", add);
+		if ((r = store_cmdv(st, "EVAL", storage_add_script, "1", key, v,
+		    NULL)) != NULL)
+			freeReplyObject(r);
+	}
+	return 0;
+}
+
+void
+sessions_storage_forget(struct store *st, const char *owner)
+{
+	redisReply	*r;
+	char		 key[256];
+
+	snprintf(key, sizeof(key), "cw:storage:%s", owner);
+	if ((r = store_cmdv(st, "DEL", key, NULL)) != NULL)
+		freeReplyObject(r);
 }

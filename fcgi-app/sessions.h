@@ -4,6 +4,20 @@
  * metadata.json. Indexes: cw:user_sessions:<owner> and cw:sessions (zsets
  * scored by creation time in microseconds, which is also the page cursor)
  * and cw:sessions:activity (scored by last activity, for active_sessions).
+ * cw:storage:<owner> caches the owner's disk use for USER_STORAGE_QUOTA_MB.
+ *
+ * Deleting (sessions_delete) is ordered so that nothing of the session can
+ * act on the host while its files go: the record is renamed to
+ * cw:deleting:<id> (from then on sessions_get finds nothing, so no run,
+ * stream or files request starts, and a runner that took the lock just
+ * before sees the session gone); the active run is cancelled and the
+ * runner's lock cw:lock:<id> waited for (bounded); the directory is renamed
+ * into the quarantine WORKSPACE_PATH/.trash/<id>-<random>; the keys go; the
+ * quarantined tree is removed with the fd-relative walker of pathsafe.c
+ * (which, even with a sandbox still running in it, can only ever delete
+ * inside that tree). Leftovers in .trash are swept by later deletes.
+ * A delete that stopped half-way (a crash, Redis gone) is resumed by the
+ * next DELETE of the same id.
  */
 #ifndef CW_SESSIONS_H
 #define CW_SESSIONS_H
@@ -34,8 +48,11 @@ enum sessions_err {
 	SESS_OK = 0,
 	SESS_ELIMIT,		/* MAX_SESSIONS reached */
 	SESS_ETEMPLATE,		/* no such template */
-	SESS_EFS,		/* workspace directory could not be made */
-	SESS_EREDIS
+	SESS_EFS,		/* workspace directory could not be made / moved */
+	SESS_EREDIS,		/* Redis unreachable or refused (-OOM ...) */
+	SESS_ENOTFOUND,		/* no such session (or deleted meanwhile) */
+	SESS_EQUOTA,		/* USER_STORAGE_QUOTA_MB reached */
+	SESS_EMEASURE		/* the owner's storage could not be measured */
 };
 
 int	sessions_valid_id(const char *);
@@ -46,13 +63,32 @@ int	sessions_valid_template(const char *);
 int	sessions_path(const struct config *, const char *id, const char *sub,
 	    char *out, size_t cap);
 
-/* 1 found, 0 not, -1 Redis error. */
+/*
+ * 1 found, 0 not (also while it is being deleted, and for a record without
+ * an owner, such as one a late status update re-created), -1 Redis error.
+ */
 int	sessions_get(struct store *, const char *id, struct session *);
+/* The record of a session whose deletion began (cw:deleting:<id>). */
+int	sessions_get_deleting(struct store *, const char *id, struct session *);
+/*
+ * owner/title/model/mode/template filled in. SESS_OK, SESS_ELIMIT,
+ * SESS_ETEMPLATE, SESS_EQUOTA (the owner's sessions already use
+ * USER_STORAGE_QUOTA_MB, template included), SESS_EMEASURE, SESS_EFS,
+ * SESS_EREDIS (nothing is left behind in Redis or on disk).
+ */
 enum sessions_err sessions_create(struct store *, const struct config *,
-	    struct session *);	/* owner/title/model/mode/template filled in */
-/* Writes every mutable field back and refreshes metadata.json. */
+	    struct session *);
+/*
+ * Writes every mutable field back and refreshes metadata.json. 0, 1 when
+ * the session no longer exists (never re-created by a save), -1 Redis.
+ */
 int	sessions_save(struct store *, const struct config *, struct session *);
-int	sessions_delete(struct store *, const struct config *, const struct session *);
+/* See the header. SESS_OK, SESS_ENOTFOUND, SESS_EREDIS, SESS_EFS. */
+enum sessions_err sessions_delete(struct store *, const struct config *,
+	    const char *id);
+/* Removes what earlier deletes left in the quarantine; bounded by budget_ms. */
+void	sessions_sweep_trash(const struct config *, int budget_ms);
+/* last_activity now, if the session still exists. 0, 1 gone, -1 Redis. */
 int	sessions_touch(struct store *, struct session *);
 /*
  * Lists newest first: owner's sessions (or all when owner is NULL) created
@@ -62,6 +98,21 @@ int	sessions_touch(struct store *, struct session *);
 int	sessions_list(struct store *, const char *owner, long long cursor,
 	    int limit, void (*fn)(const struct session *, void *), void *arg,
 	    long long *next);
+/* Up to cap ids from owner's index (deleting ones included); count or -1. */
+int	sessions_ids(struct store *, const char *owner,
+	    char (*ids)[SESSION_ID_LEN + 1], int cap);
 long long sessions_active(struct store *, long long timeout_s);
+
+/*
+ * USER_STORAGE_QUOTA_MB: may owner's sessions grow by add bytes? 0 yes,
+ * 1 no (*used: bytes in use), -1 Redis error, -2 the use could not be
+ * measured (too deep, too many entries, too slow: refused, fail closed).
+ * fresh 1 measures the disk; 0 may use the cached figure (30 s, kept up to
+ * date by what the API writes). A check that passes counts add in.
+ */
+int	sessions_storage_check(struct store *, const struct config *,
+	    const char *owner, long long add, int fresh, long long *used);
+/* Forgets the cached figure (after files were removed). */
+void	sessions_storage_forget(struct store *, const char *owner);
 
 #endif

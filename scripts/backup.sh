@@ -3,6 +3,13 @@
 # the Redis dataset (BGSAVE, then the RDB file) and the workspace
 # (sessions' files and history, templates), as one .tar.gz per part in
 # DEST_DIR/<UTC timestamp>/. Works while the stack runs.
+#
+# The workspace holds what agents made (symlinks to anywhere included) and
+# changes while it is read: GNU tar archives symlinks as symlinks and walks
+# fd-relative with O_NOFOLLOW, so nothing outside the workspace is read;
+# files that change or vanish meanwhile (tar's exit status 1) are normal
+# for a live workspace. The quarantine of deleted sessions (.trash) is left
+# out.
 set -euo pipefail
 CW_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib-common.sh
@@ -27,5 +34,11 @@ if [ -S "$CW_REDIS_SOCKET" ]; then
 	[ "$now" != "$last" ] || cw_die "redis BGSAVE did not finish in 60 s"
 fi
 tar -C "$CW_REDIS_DIR" -czf "$out/redis.tar.gz" --exclude=redis.conf .
-tar -C "$STATE_DIR" -czf "$out/workspace.tar.gz" workspace
+rc=0
+tar -C "$STATE_DIR" -czf "$out/workspace.tar.gz" --no-xattrs --no-acls \
+	--warning=no-file-changed --warning=no-file-removed \
+	--exclude=workspace/.trash --exclude=workspace/sessions/.trash \
+	workspace || rc=$?
+# 1: some files changed while being read (the workspace is live).
+[ "$rc" -le 1 ] || cw_die "tar of the workspace failed (exit status $rc)"
 echo "backup: $out"

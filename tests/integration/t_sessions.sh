@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib_auth.sh
 . "$(dirname "$0")/lib_auth.sh"
-cw_require_tools python3
+cw_require_tools python3 xxd
 cw_require_admin
 
 CW_CONF[MAX_SESSIONS]=4
@@ -50,15 +50,15 @@ s1=$(json .id)
 like "$s1" '^[0-9a-f]{32}$' "the session id is 32 hex characters"
 is "$(header Location)" "/api/sessions/$s1" "Location header points at the new session"
 is "$(jq -c 'keys' "$BODY")" \
-	'["created_at","files_path","id","last_activity","model","owner","permission_mode","status","template","title","updated_at"]' \
-	"the session JSON has exactly the documented fields"
+	'["created_at","id","last_activity","model","owner","permission_mode","status","template","title","updated_at"]' \
+	"the session JSON has exactly the documented fields (no host path for a user)"
 is "$(json .owner)/$(json .status)/$(json .permission_mode)" alice/idle/default \
 	"defaults: owner is the caller, status idle, permission_mode default"
 is "$(json .template)" null "no template: template is null"
 like "$(json .title)" '.' "a default title is set"
 like "$(json .model)" '.' "a default model is set"
 like "$(json .created_at)" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' "created_at is an ISO time"
-is "$(json .files_path)" "$WS/sessions/session-$s1/files" "files_path is WORKSPACE_PATH/sessions/session-<id>/files"
+is "$(json .files_path)" null "a normal user never gets files_path (the host path)"
 check "the session's files/ directory exists" dir_exists "$WS/sessions/session-$s1/files"
 check "the session's .claude/ directory exists" dir_exists "$WS/sessions/session-$s1/.claude"
 check "the session's metadata.json exists" file_exists "$WS/sessions/session-$s1/metadata.json"
@@ -180,6 +180,14 @@ check "alice's session directory still exists" dir_exists "$F2"
 
 api_bearer "$R" "/api/sessions/$s2"
 is "$HTTP_STATUS/$(json .owner)" 200/alice "an admin may GET anyone's session"
+is "$(json .files_path)" "$WS/sessions/session-$s2/files" \
+	"an admin (who may use code-server) gets files_path: WORKSPACE_PATH/sessions/session-<id>/files"
+api_bearer "$R" "/api/sessions?all=1"
+is "$(json '[.sessions[] | select(.files_path == null)] | length')" 0 "... in listings too"
+api_bearer "$A" /api/sessions
+is "$(json '[.sessions[] | select(has("files_path"))] | length')" 0 "a user's listing has no files_path"
+ajson "$A" PATCH "/api/sessions/$s2" '{"title":"My project"}'
+is "$HTTP_STATUS/$(json 'has("files_path")')" 200/false "nor has a PATCH answer"
 ajson "$R" PATCH "/api/sessions/$s3" '{"title":"renamed by admin"}'
 is "$HTTP_STATUS/$(json .title)/$(json .owner)" "200/renamed by admin/alice" "an admin may PATCH anyone's session (owner unchanged)"
 api_bearer "$R" "/api/sessions/$b_last" -X DELETE
@@ -215,6 +223,38 @@ ajson "$A" PATCH "/api/sessions/$s1" "{\"title\":\"$t150\"}"
 is "$HTTP_STATUS/$(json '.title | length')" 200/150 "a 150-character non-ASCII title is accepted (the limit counts characters)"
 api_bearer "$A" "/api/sessions/$s1"
 is "$(json .title)" "$t150" "the non-ASCII title round-trips"
+# Titles are strictly valid UTF-8 (RFC 3629), sent as raw bytes or as \u escapes.
+api_bearer "$A" "/api/sessions/$s1"
+before=$(json .title)
+for bad in 'c0af:overlong C0 AF' 'e080af:overlong E0 80 AF' 'eda080:surrogate ED A0 80' \
+	'f4908080:above U+10FFFF (F4 90 80 80)' 'f5808080:an F5 byte' 'ff:an FF byte' \
+	'80:a stray continuation byte' 'e282:a truncated sequence'; do
+	hex=${bad%%:*} what=${bad#*:}
+	printf '{"title":"a' >"$T/title.json"
+	printf '%s' "$hex" | xxd -r -p >>"$T/title.json"
+	printf 'b"}' >>"$T/title.json"
+	api_bearer "$A" "/api/sessions/$s1" -X PATCH -H 'Content-Type: application/json' \
+		--data-binary @"$T/title.json"
+	is_json_error 400 "a title with $what is a 400 JSON error"
+	api_bearer "$A" /api/sessions -X POST -H 'Content-Type: application/json' \
+		--data-binary @"$T/title.json"
+	is "$HTTP_STATUS" 400 "... also when creating a session"
+done
+for esc in '\ud800' '\udfff' '\ud800x' '\u0000'; do
+	ajson "$A" PATCH "/api/sessions/$s1" "{\"title\":\"a${esc}b\"}"
+	is_json_error 400 "a title with the escape $esc (lone surrogate / NUL) is a 400 JSON error"
+done
+api_bearer "$A" "/api/sessions/$s1"
+is "$(json .title)" "$before" "refused titles left the title unchanged"
+ajson "$A" PATCH "/api/sessions/$s1" '{"title":"\ud83d\ude00 \u00e9 \u4e2d \uffff"}'
+is "$HTTP_STATUS/$(json .title)" "200/$(printf '\360\237\230\200 \303\251 \344\270\255 \357\277\277')" \
+	"a valid surrogate pair, 2-, 3-byte characters and U+FFFF are accepted"
+printf '{"title":"\xf4\x8f\xbf\xbf max"}' >"$T/title.json"
+api_bearer "$A" "/api/sessions/$s1" -X PATCH -H 'Content-Type: application/json' \
+	--data-binary @"$T/title.json"
+is "$HTTP_STATUS" 200 "U+10FFFF (F4 8F BF BF), the highest code point, is accepted"
+ajson "$A" PATCH "/api/sessions/$s1" "{\"title\":\"$t150\"}"
+
 api_bearer "$A" "/api/sessions/$s1" -X PATCH -H 'Content-Type: text/plain' --data-binary '{"title":"x"}'
 is "$HTTP_STATUS" 415 "PATCH with a non-JSON Content-Type is 415"
 api_bearer "$A" "/api/sessions/$s1" -X PUT -H 'Content-Type: application/json' --data-binary '{"title":"x"}'

@@ -42,7 +42,7 @@ export function SessionView(p: Props) {
   const draftRef = useRef(draft);
   draftRef.current = draft;
 
-  // ---- the session itself (title, files_path, usage so far) ----
+  // ---- the session itself (title, files_path for code-server users, usage so far) ----
   useEffect(() => {
     let gone = false;
     api.getSession(sessionId).then((s) => {
@@ -217,7 +217,7 @@ export function SessionView(p: Props) {
     }
   }, [sessionId, toast]);
 
-  const vscodeHref = session && canOpenVSCode(p.user) ? urls.vscode(session.files_path) : null;
+  const vscodeHref = session?.files_path && canOpenVSCode(p.user) ? urls.vscode(session.files_path) : null;
 
   const decide = useCallback(async (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) => {
     dispatch({ type: 'answering', requestId, answering: true });

@@ -33,7 +33,8 @@ export interface Session {
   created_at: string;
   updated_at: string;
   last_activity: string;
-  files_path: string;
+  /** The host directory: only for users who may use code-server (can_use_code_server). */
+  files_path?: string;
   usage?: UsageTotals;
 }
 
