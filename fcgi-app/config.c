@@ -474,6 +474,7 @@ config_free(struct config *c)
 	free(c->claude_model);
 	free(c->redis_url);
 	free(c->sandbox_bwrap);
+	free(c->sandbox_pasta);
 	free(c->code_server_role);
 	free(c->health_details);
 	free(c->code_server_url);
@@ -596,6 +597,14 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	    &c->sandbox_open_files, problems);
 	get_ll(&ef, "SANDBOX_OUTPUT_LIMIT", 30000, 1024, 64LL << 20,
 	    &c->sandbox_output_limit, problems);
+	get_ll(&ef, "SANDBOX_MEMORY_MAX_MB", 1024, 0, 1048576,
+	    &c->sandbox_memory_max_mb, problems);
+	if (c->sandbox_memory_max_mb > 0 && c->sandbox_memory_max_mb < 32)
+		problem(problems, "SANDBOX_MEMORY_MAX_MB: must be 0 (off) or at "
+		    "least 32");
+	c->sandbox_pasta = get_str(&ef, "SANDBOX_PASTA", "/usr/bin/pasta");
+	get_ll(&ef, "SESSION_DISK_QUOTA_MB", 1024, 0, 1LL << 30,
+	    &c->session_disk_quota_mb, problems);
 	get_ll(&ef, "PERMISSION_TIMEOUT", 600, 1, 86400, &c->permission_timeout,
 	    problems);
 

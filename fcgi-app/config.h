@@ -65,6 +65,9 @@ struct config {
 	long long	 sandbox_tmp_size_mb;
 	long long	 sandbox_open_files;
 	long long	 sandbox_output_limit;		/* bytes per stream */
+	long long	 sandbox_memory_max_mb;		/* memory cgroup; 0 off */
+	char		*sandbox_pasta;			/* SANDBOX_NETWORK=on */
+	long long	 session_disk_quota_mb;		/* files/ of a session; 0 off */
 	long long	 permission_timeout;		/* seconds */
 
 	/* code-server */

@@ -28,6 +28,7 @@
 #include "jsonio.h"
 #include "pathsafe.h"
 #include "perm.h"
+#include "quota.h"
 #include "sessions.h"
 #include "store.h"
 #include "tools.h"
@@ -127,6 +128,10 @@ fs_error(struct http_req *r, const char *rel, int e)
 		    "directory", rel);
 	case EFBIG:
 		return http_error(r, 413, NULL, "%s is larger than MAX_FILE_SIZE", rel);
+	case ENOSPC:
+	case EDQUOT:
+		return http_error(r, 507, "insufficient_storage", "no space left for "
+		    "%s: the disk is full", rel);
 	default:
 		return http_error(r, 500, NULL, "file operation failed: %s", strerror(e));
 	}
@@ -341,6 +346,18 @@ put_content(struct http_req *r, struct app *app, struct fctx *f, const char *rel
 	    (exists ? (long long)st.st_size : 0)) == -1) {
 		buf_free(&body);
 		return 0;
+	}
+	/* SESSION_DISK_QUOTA_MB: a write that grows this session's files/. */
+	{
+		long long	 grow = (long long)body.len - (exists ?
+				    (long long)st.st_size : 0);
+		char		 qmsg[512];
+
+		if (grow > 0 && quota_check_write(app->cfg, f->s.id, grow, qmsg,
+		    sizeof(qmsg)) == 1) {
+			buf_free(&body);
+			return http_error(r, 507, "insufficient_storage", "%s", qmsg);
+		}
 	}
 	if (ps_write_file(f->root, rel, body.p ? body.p : "", body.len, 0) == -1) {
 		buf_free(&body);

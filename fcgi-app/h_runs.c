@@ -14,6 +14,7 @@
 #include "history.h"
 #include "http.h"
 #include "jsonio.h"
+#include "quota.h"
 #include "runs.h"
 #include "sessions.h"
 #include "store.h"
@@ -76,9 +77,13 @@ queue(struct http_req *r, struct app *app, const struct auth_user *u,
     const struct session *s, const char *kind, json_object *content)
 {
 	json_object	*o;
-	char		 run_id[RUN_ID_LEN + 1];
+	char		 run_id[RUN_ID_LEN + 1], qmsg[400];
 	int		 rv;
 
+	/* A session over SESSION_DISK_QUOTA_MB takes no new messages. */
+	if (strcmp(kind, "message") == 0 && quota_exceeded_why(app->cfg, s->id,
+	    qmsg, sizeof(qmsg)) == 1)
+		return http_error(r, 507, "insufficient_storage", "%s", qmsg);
 	rv = runs_queue(app->store, app->cfg, s->id, u->name, kind, content,
 	    run_id);
 	if (rv == -2 && (errno == ENOSPC || errno == EDQUOT))

@@ -1,17 +1,33 @@
 /*
  * sandbox: runs one bash command in a fresh bubblewrap sandbox.
  *
- * Only the session's files/ (as /workspace) and a size-capped /tmp are
- * writable; /usr and a few /etc files are bound read-only instead of the
- * whole root (so host sockets under /run, /var and STATE_DIR are simply
- * absent); WORKSPACE_PATH/shared/libraries appears read-only at
- * /libraries. New user/pid/ipc/uts/net/cgroup namespaces (net shared only
- * with SANDBOX_NETWORK=on), uid 1000 inside, every capability dropped, no
- * new user namespaces, a seccomp filter refusing AF_UNIX sockets and
- * io_uring, a clean environment, rlimits (CPU, address space, processes,
- * file size, open files), and a wall-clock timeout that kills the whole
- * pid namespace, daemons included. Output is captured through pipes with
- * a cap; what is dropped is counted.
+ * Only the session's files/ (as /workspace, nosuid,nodev) and a size-capped
+ * /tmp are writable; /usr and a few /etc files are bound read-only instead
+ * of the whole root (so host sockets under /run, /var and STATE_DIR are
+ * simply absent); WORKSPACE_PATH/shared/libraries appears read-only at
+ * /libraries. New user/pid/ipc/uts/net/cgroup namespaces, uid 1000 inside,
+ * every capability dropped, no new user namespaces, a seccomp filter (see
+ * sandbox.c: Docker's default denials, only AF_INET/AF_INET6 sockets, no
+ * setuid/setgid bits, no namespaces or mounts), a clean environment,
+ * rlimits (CPU, address space, processes, file size, open files), a pids
+ * and memory cgroup (SANDBOX_MAX_PROCS, SANDBOX_MEMORY_MAX_MB, no swap),
+ * and a wall-clock timeout that kills the whole pid namespace, daemons
+ * included. Output is captured through pipes with a cap; what is dropped
+ * is counted.
+ *
+ * bwrap gets its arguments and bash its command through descriptors, so
+ * neither the host's ps nor /proc/1/cmdline inside shows the command or a
+ * host path. SANDBOX_NETWORK=on gives the command its own network
+ * namespace behind pasta (user-mode NAT) that refuses loopback, private,
+ * link-local and the host's own addresses; the host's network namespace
+ * is never shared.
+ *
+ * The session's SESSION_DISK_QUOTA_MB is enforced around each command
+ * (quota.h): measured before (what is left also caps RLIMIT_FSIZE; over
+ * the quota a command can still read and delete), watched while it runs
+ * (the command is killed when it takes the workspace over the quota) and
+ * measured after. setuid/setgid bits are removed from files/ before and
+ * after.
  */
 #ifndef CW_SANDBOX_H
 #define CW_SANDBOX_H
@@ -32,6 +48,17 @@ struct sandbox_result {
 	int		 cancelled;
 	int		 failed;	/* the sandbox itself could not start */
 	double		 duration_ms;
+	int		 oom_killed;	/* the memory cgroup killed a process */
+	int		 quota_exceeded; /* files/ over SESSION_DISK_QUOTA_MB after
+					    the command (1), or it was stopped
+					    for going over (2) */
+	long long	 disk_quota;	/* bytes; 0: no quota */
+	long long	 disk_before;	/* bytes used in files/ before ... */
+	long long	 disk_used;	/* ... and after the command */
+	int		 disk_truncated; /* the walk hit a bound (quota.h) */
+	long long	 suid_stripped;	/* files whose setuid/setgid went */
+	long long	 disk_room;	/* RLIMIT_FSIZE was lowered to this by the
+					   quota (0: it was not) */
 	char		 cwd[4096];	/* working directory after the command */
 	char		 errmsg[256];
 };

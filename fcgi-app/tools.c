@@ -15,6 +15,7 @@
 #include "jsonio.h"
 #include "log.h"
 #include "pathsafe.h"
+#include "quota.h"
 #include "sandbox.h"
 #include "sessions.h"
 #include "tools.h"
@@ -352,6 +353,46 @@ run_bash(struct tool_ctx *tc, json_object *input, struct buf *out,
 		rc = 1;
 	} else if (res.exit_code != 0)
 		buf_printf(out, "%sExit code: %d", out->len ? "\n" : "", res.exit_code);
+	if (res.oom_killed) {
+		char	 lim[32];
+
+		quota_human(tc->cfg->sandbox_memory_max_mb << 20, lim, sizeof(lim));
+		buf_printf(out, "%sError: the command ran out of memory: a process was "
+		    "killed at the sandbox's memory limit of %s (SANDBOX_MEMORY_MAX_MB).",
+		    out->len ? "\n" : "", lim);
+		rc = 1;
+	}
+	if (res.quota_exceeded) {
+		struct quota_usage	 u;
+		char			 msg[320];
+
+		memset(&u, 0, sizeof(u));
+		u.bytes = res.disk_used;
+		u.truncated = res.disk_truncated;
+		quota_describe(tc->cfg, &u, msg, sizeof(msg));
+		buf_printf(out, "%sError: %s%s. Delete files in /workspace to get under "
+		    "the quota (SESSION_DISK_QUOTA_MB); until then new messages and "
+		    "uploads are refused and commands can only delete or write small "
+		    "files.", out->len ? "\n" : "", msg, res.quota_exceeded == 2 ?
+		    "; the command was stopped" : "");
+		rc = 1;
+	}
+	if (res.disk_room > 0 && !res.quota_exceeded && (res.exit_code == 153 ||
+	    (res.err.p != NULL && strstr(res.err.p, "File size limit") != NULL))) {
+		char	 room[32], lim[32];
+
+		quota_human(res.disk_room, room, sizeof(room));
+		quota_human(res.disk_quota, lim, sizeof(lim));
+		buf_printf(out, "%sNote: files could grow by at most %s in this "
+		    "command: that is what the session's disk quota of %s "
+		    "(SESSION_DISK_QUOTA_MB) had left.", out->len ? "\n" : "",
+		    room, lim);
+		rc = 1;
+	}
+	if (res.suid_stripped > 0)
+		buf_printf(out, "%sNote: the setuid/setgid bits of %lld file(s) in "
+		    "/workspace were removed (not allowed there).", out->len ? "\n" : "",
+		    res.suid_stripped);
 	{
 		struct buf	 o, e;
 
@@ -370,6 +411,14 @@ run_bash(struct tool_ctx *tc, json_object *input, struct buf *out,
 	json_object_object_add(detail, "duration_ms",
 	    json_object_new_double(res.duration_ms));
 	json_object_object_add(detail, "timed_out", json_object_new_boolean(res.timed_out));
+	json_object_object_add(detail, "oom_killed", json_object_new_boolean(res.oom_killed));
+	json_object_object_add(detail, "quota_exceeded",
+	    json_object_new_boolean(res.quota_exceeded != 0));
+	json_object_object_add(detail, "disk_used_bytes",
+	    json_object_new_int64(res.disk_used));
+	if (res.disk_quota > 0)
+		json_object_object_add(detail, "disk_quota_bytes",
+		    json_object_new_int64(res.disk_quota));
 	json_object_object_add(detail, "truncated_bytes",
 	    json_object_new_int64((int64_t)(res.out_dropped + res.err_dropped)));
 	{
