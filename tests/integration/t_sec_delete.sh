@@ -118,7 +118,7 @@ for round in 1 2 3; do
 		cw_bail "cannot start the run: $HTTP_STATUS $(cat "$BODY")"
 	RUN=$RUN_ID
 	if ! wait_for 30 test -e "$SDIR/files/ready"; then
-		tap_fail "1.$round: the sandboxed swapper is running" "$(cat "$EV" 2>/dev/null | tail -n 5)"
+		tap_fail "1.$round: the sandboxed swapper is running" "$(tail -n 5 "$EV" 2>/dev/null)"
 		continue
 	fi
 	tap_ok "1.$round: the sandboxed swapper is running (1000 exchanges of d and l done)"
