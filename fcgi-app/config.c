@@ -577,6 +577,8 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	    problems);
 	get_ll(&ef, "SSE_PING_INTERVAL", 15, 1, 300, &c->sse_ping_interval,
 	    problems);
+	get_ll(&ef, "MAX_STREAMS_PER_USER", 6, 1, 4096, &c->max_streams_per_user,
+	    problems);
 
 	c->sandbox_bwrap = get_str(&ef, "SANDBOX_BWRAP", "/usr/bin/bwrap");
 	v = lookup(&ef, "SANDBOX_NETWORK");

@@ -53,6 +53,7 @@ struct config {
 	long long	 job_max_deliveries;		/* then the run ends in error */
 	long long	 sse_max_duration;		/* seconds */
 	long long	 sse_ping_interval;		/* seconds */
+	long long	 max_streams_per_user;		/* open event streams */
 
 	/* Sandbox (bash tool) */
 	char		*sandbox_bwrap;

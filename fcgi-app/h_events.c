@@ -1,17 +1,39 @@
 /*
  * GET /api/sessions/<id>/events: the session's event log as SSE, served by
- * the stream pool. First a snapshot (status, active run, pending
- * permission requests, last event id), then every event after
- * Last-Event-ID / ?after= (or, without either, from the start of the
- * active run, else only new ones), each with its stream id as the SSE id.
- * A `ping` every SSE_PING_INTERVAL keeps proxies open and notices a
- * departed client. The stream ends when the client leaves, the worker is
- * told to quit, or SSE_MAX_DURATION passes; the client then reconnects
- * with Last-Event-ID and loses nothing.
+ * the stream pool only (the router refuses it elsewhere). First a snapshot
+ * (status, active run, pending permission requests, last event id), then
+ * every event after Last-Event-ID / ?after= (or, without either, from the
+ * start of the active run, else only new ones), each with its stream id as
+ * the SSE id. An id that is not "<uint64>-<uint64>" is a 400.
+ *
+ * The wait on Redis is cut into XREAD BLOCK slices of STREAM_SLICE_MS;
+ * between slices the FastCGI connection is polled for a hang-up (nginx
+ * closes it when the client goes away), so a departed client frees its
+ * worker within a slice, not at the next ping.
+ *
+ * Every SSE_PING_INTERVAL the stream re-checks what let it open: the token
+ * (auth_identify: signature, expiry, revocation, the account), and that the
+ * session still exists and is still the caller's. It ends when any of them
+ * fails. At the same tick it renews its per-user slot and, when idle, sends
+ * a `ping`.
+ *
+ * A user holds at most MAX_STREAMS_PER_USER open streams: a Redis sorted
+ * set cw:streams:<user> of slot -> expiry, renewed at every tick and
+ * released at the end, so a killed worker's slot expires by itself.
+ *
+ * The stream ends when the client leaves, the worker is told to quit,
+ * SSE_MAX_DURATION passes, a re-check fails, Redis answers XREAD with an
+ * error (never retried: the same command would fail the same way), or
+ * Redis stays unreachable through STREAM_CONN_RETRIES backed-off retries;
+ * the client then reconnects with Last-Event-ID and loses nothing.
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <fcgiapp.h>
 
@@ -21,6 +43,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "jsonio.h"
+#include "log.h"
 #include "perm.h"
 #include "runs.h"
 #include "scoreboard.h"
@@ -32,9 +55,43 @@ static const char sse_head[] =
     "Status: 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
     "Cache-Control: no-cache, no-store\r\nX-Accel-Buffering: no\r\n\r\n"
     "retry: 2000\n\n";
-#define XREAD_COUNT	"200"
-/* Long enough to keep idle streams cheap, short enough for a prompt quit. */
-#define XREAD_BLOCK	"5000"
+#define XREAD_COUNT		"200"
+/* One XREAD BLOCK slice: how late a departed client or a quit is noticed. */
+#define STREAM_SLICE_MS		"1000"
+/* Connection errors in a row before the stream gives up (backoff between). */
+#define STREAM_CONN_RETRIES	5
+#define STREAM_BACKOFF_MS	250
+#define STREAM_BACKOFF_MAX_MS	2000
+/* A slot lives this long past its last renewal (renewed every ping). */
+#define SLOT_TTL(cfg)		(3 * (cfg)->sse_ping_interval + 10)
+
+/*
+ * cw:streams:<user>: drop expired slots, refuse when the user already holds
+ * ARGV[2] others, else (re)set this slot's expiry. 1 taken, 0 refused.
+ * KEYS[1] the set; ARGV: now, cap, expiry, slot, key ttl.
+ */
+static const char slot_script[] =
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) "
+    "if not redis.call('ZSCORE', KEYS[1], ARGV[4]) and "
+    "redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end "
+    "redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4]) "
+    "redis.call('EXPIRE', KEYS[1], ARGV[5]) "
+    "return 1";
+
+struct stream_slot {
+	char	 key[160];	/* cw:streams:<user> */
+	char	 id[64];	/* <pid>-<random> */
+	int	 held;
+};
+
+static long long
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int
 out(struct http_req *r, const char *s, size_t n)
@@ -67,6 +124,28 @@ send_event(struct http_req *r, const char *id, const char *type,
 	rc = out(r, b.p, b.len);
 	buf_free(&b);
 	return rc;
+}
+
+/*
+ * Has nginx closed the FastCGI connection (the client went away)? Waits up
+ * to wait_ms for it. Only a hang-up counts: unread request bytes make the
+ * descriptor readable without meaning anything.
+ */
+static int
+client_gone(const struct http_req *r, int wait_ms)
+{
+	struct pollfd	 p;
+	int		 n;
+
+	if (r->fcgi == NULL || r->fcgi->ipcFd < 0)
+		return 1;
+	p.fd = r->fcgi->ipcFd;
+	p.events = POLLRDHUP;
+	p.revents = 0;
+	do
+		n = poll(&p, 1, wait_ms);
+	while (n == -1 && errno == EINTR && !worker_quitting());
+	return n > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
 static int
@@ -104,30 +183,232 @@ snapshot(struct http_req *r, struct app *app, const struct session *s,
 	return rc;
 }
 
-/* Where to start: Last-Event-ID, ?after=, the active run's start, or now. */
+/* A valid id in its canonical form ("007-1" -> "7-1"): what XREAD gets. */
 static void
+canonical_id(const char *id, char *out, size_t cap)
+{
+	unsigned long long	 ms, seq;
+	char			*end;
+
+	ms = strtoull(id, &end, 10);
+	seq = strtoull(end + 1, NULL, 10);
+	snprintf(out, cap, "%llu-%llu", ms, seq);
+}
+
+/*
+ * Where to start: Last-Event-ID, ?after=, the active run's start, or now.
+ * 0, or -1 with a 400 written when the client's id is not a stream id.
+ */
+static int
 start_point(struct http_req *r, struct app *app, const char *run_id,
     const char *last_id, char *after, size_t cap)
 {
 	const char	*h = http_header(r, "Last-Event-ID");
 	char		 q[64], first[64];
+	int		 rv;
 
-	if (h != NULL && events_valid_id(h)) {
-		snprintf(after, cap, "%s", h);
-		return;
+	/* An empty Last-Event-ID is "none" (the SSE spec's reset value). */
+	if (h != NULL && *h != '\0') {
+		if (!events_valid_id(h)) {
+			http_error(r, 400, NULL, "Last-Event-ID must be an event id "
+			    "\"<ms>-<seq>\" (two 64-bit decimal numbers)");
+			return -1;
+		}
+		canonical_id(h, after, cap);
+		return 0;
 	}
-	if (http_query_get(&r->uri, "after", q, sizeof(q)) == 1 &&
-	    (events_valid_id(q) || strcmp(q, "0") == 0)) {
-		snprintf(after, cap, "%s", strcmp(q, "0") == 0 ? "0-0" : q);
-		return;
+	rv = http_query_get(&r->uri, "after", q, sizeof(q));
+	if (rv != 0) {
+		if (rv == 1 && strcmp(q, "0") == 0) {
+			snprintf(after, cap, "0-0");
+			return 0;
+		}
+		if (rv == -1 || !events_valid_id(q)) {
+			http_error(r, 400, NULL, "query parameter 'after' must be 0 or "
+			    "an event id \"<ms>-<seq>\" (two 64-bit decimal numbers)");
+			return -1;
+		}
+		canonical_id(q, after, cap);
+		return 0;
 	}
 	if (run_id[0] != '\0' &&
 	    runs_get(app->store, run_id, "first_event_id", first, sizeof(first)) == 1 &&
 	    events_valid_id(first)) {
 		events_id_before(first, after, cap);
-		return;
+		return 0;
 	}
 	snprintf(after, cap, "%s", last_id);
+	return 0;
+}
+
+/* Takes or renews the slot: 1 held, 0 the user is at the cap, -1 Redis. */
+static int
+slot_take(struct app *app, struct stream_slot *sl)
+{
+	const struct config	*cfg = app->cfg;
+	redisReply		*rep;
+	char			 now[32], cap[32], exp[32], ttl[32];
+	long long		 t = (long long)time(NULL);
+	int			 rv;
+
+	snprintf(now, sizeof(now), "%lld", t);
+	snprintf(cap, sizeof(cap), "%lld", cfg->max_streams_per_user);
+	snprintf(exp, sizeof(exp), "%lld", t + SLOT_TTL(cfg));
+	snprintf(ttl, sizeof(ttl), "%lld", SLOT_TTL(cfg) + 60);
+	rep = store_cmdv(app->store, "EVAL", slot_script, "1", sl->key, now, cap,
+	    exp, sl->id, ttl, NULL);
+	if (rep == NULL)
+		return -1;
+	rv = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+	freeReplyObject(rep);
+	sl->held = rv;
+	return rv;
+}
+
+static void
+slot_release(struct app *app, struct stream_slot *sl)
+{
+	redisReply	*rep;
+
+	if (!sl->held)
+		return;
+	sl->held = 0;
+	if ((rep = store_cmdv(app->store, "ZREM", sl->key, sl->id, NULL)) != NULL)
+		freeReplyObject(rep);
+}
+
+/*
+ * Is the stream still allowed? Runs the opening checks again (token,
+ * revocation, account, session ownership). NULL when it is, else why not.
+ * The checks write an error response into r; the stream's headers are
+ * long gone, so that is discarded.
+ */
+static const char *
+recheck(struct http_req *r, struct app *app, const char *sid)
+{
+	struct auth_user	 u;
+	struct session		 s;
+	const char		*why = NULL;
+
+	if (auth_identify(r, app, &u) == -1)
+		why = r->status == 503 ? "store unavailable" : "token no longer valid";
+	else if (h_session_load(r, app, &u, &s) == -1)
+		why = r->status == 503 ? "store unavailable" :
+		    "session gone or no longer accessible";
+	else if (strcmp(s.id, sid) != 0)
+		why = "session changed";
+	r->status = 200;
+	buf_reset(&r->body);
+	buf_reset(&r->headers);
+	return why;
+}
+
+/* Sends one XREAD reply's entries; advances after. -1 when a write failed. */
+static int
+relay(struct http_req *r, redisReply *rep, char *after, size_t cap)
+{
+	redisReply	*entries, *e, *kv;
+	const char	*type, *data;
+	size_t		 i, j, dlen;
+
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 1 ||
+	    rep->element[0]->type != REDIS_REPLY_ARRAY ||
+	    rep->element[0]->elements != 2 ||
+	    rep->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
+		return 0;
+	entries = rep->element[0]->element[1];
+	for (i = 0; i < entries->elements; i++) {
+		e = entries->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING ||
+		    e->element[1]->type != REDIS_REPLY_ARRAY)
+			continue;
+		kv = e->element[1];
+		type = "message";
+		data = "{}";
+		dlen = 2;
+		for (j = 0; j + 1 < kv->elements; j += 2) {
+			if (kv->element[j]->type != REDIS_REPLY_STRING ||
+			    kv->element[j + 1]->type != REDIS_REPLY_STRING)
+				continue;
+			if (strcmp(kv->element[j]->str, "type") == 0)
+				type = kv->element[j + 1]->str;
+			else if (strcmp(kv->element[j]->str, "data") == 0) {
+				data = kv->element[j + 1]->str;
+				dlen = kv->element[j + 1]->len;
+			}
+		}
+		if (send_event(r, e->element[0]->str, type, data, dlen) == -1)
+			return -1;
+		snprintf(after, cap, "%s", e->element[0]->str);
+	}
+	return flush(r);
+}
+
+/* The stream proper, once the headers are out; returns why it ended. */
+static const char *
+stream(struct http_req *r, struct app *app, const struct session *s,
+    struct stream_slot *sl, char *after, size_t after_cap)
+{
+	const struct config	*cfg = app->cfg;
+	redisReply		*rep;
+	char			 key[96];
+	const long long		 tick = cfg->sse_ping_interval * 1000;
+	long long		 started = mono_ms(), last_write, next_tick, now;
+	int			 conn_errors = 0, backoff = STREAM_BACKOFF_MS, rv;
+	const char		*why;
+
+	snprintf(key, sizeof(key), "cw:events:%s", s->id);
+	last_write = next_tick = started;
+	next_tick += tick;
+	for (;;) {
+		if (worker_quitting())
+			return "worker quitting";
+		if (mono_ms() - started >= cfg->sse_max_duration * 1000)
+			return "max duration";
+		if (client_gone(r, 0))
+			return "client left";
+		scoreboard_heartbeat(app->slot);
+		rep = store_cmdv(app->store, "XREAD", "COUNT", XREAD_COUNT, "BLOCK",
+		    STREAM_SLICE_MS, "STREAMS", key, after, NULL);
+		if (rep == NULL) {
+			/* An error reply would come back the same every time. */
+			if (app->store->last != STORE_ERR_CONN)
+				return "redis error reply";
+			if (++conn_errors > STREAM_CONN_RETRIES)
+				return "redis unreachable";
+			/* Back off, still watching the client. */
+			if (client_gone(r, backoff))
+				return "client left";
+			backoff = backoff * 2 > STREAM_BACKOFF_MAX_MS ?
+			    STREAM_BACKOFF_MAX_MS : backoff * 2;
+			continue;
+		}
+		conn_errors = 0;
+		backoff = STREAM_BACKOFF_MS;
+		if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0)
+			last_write = mono_ms();
+		rv = relay(r, rep, after, after_cap);
+		freeReplyObject(rep);
+		if (rv != 0)
+			return "client left";
+		if ((now = mono_ms()) < next_tick)
+			continue;
+		next_tick = now + tick;
+		if ((why = recheck(r, app, s->id)) != NULL)
+			return why;
+		switch (slot_take(app, sl)) {
+		case 0:
+			return "stream slot lost";
+		case -1:
+			return "store unavailable";
+		}
+		if (now - last_write >= tick) {
+			if (send_event(r, NULL, "ping", "{}", 2) == -1 || flush(r) == -1)
+				return "client left";
+			last_write = now;
+		}
+	}
 }
 
 int
@@ -136,12 +417,10 @@ h_events(struct http_req *r, struct app *app)
 	const struct config	*cfg = app->cfg;
 	struct auth_user	 u;
 	struct session		 s;
-	redisReply		*rep, *entries, *e, *kv;
-	char			 key[96], after[64], last_id[64], run_id[64] = "";
-	const char		*type, *data;
-	size_t			 i, j, dlen;
-	time_t			 started = time(NULL), last_write;
-	int			 rc;
+	struct stream_slot	 sl;
+	char			 after[64], last_id[64], run_id[64] = "", rnd[17];
+	char			 ra[32];
+	const char		*why;
 
 	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
 		return 0;
@@ -151,61 +430,38 @@ h_events(struct http_req *r, struct app *app)
 	    events_last_id(app->store, s.id, last_id, sizeof(last_id)) == -1)
 		return http_error(r, 503, "service_unavailable",
 		    "session store unavailable");
-	start_point(r, app, run_id, last_id, after, sizeof(after));
+	if (start_point(r, app, run_id, last_id, after, sizeof(after)) == -1)
+		return 0;
+
+	memset(&sl, 0, sizeof(sl));
+	snprintf(sl.key, sizeof(sl.key), "cw:streams:%s", u.name);
+	if (auth_random_hex(rnd, 8) == -1)
+		snprintf(rnd, sizeof(rnd), "%lld", mono_ms());
+	snprintf(sl.id, sizeof(sl.id), "%ld-%s", (long)getpid(), rnd);
+	switch (slot_take(app, &sl)) {
+	case -1:
+		return http_error(r, 503, "service_unavailable",
+		    "session store unavailable");
+	case 0:
+		snprintf(ra, sizeof(ra), "%lld", cfg->sse_ping_interval);
+		http_add_header(r, "Retry-After", ra);
+		return http_error(r, 429, "rate_limited", "too many open event "
+		    "streams: a user may hold %lld at once "
+		    "(MAX_STREAMS_PER_USER); close another tab or window of "
+		    "this app and retry", cfg->max_streams_per_user);
+	}
 
 	/* From here on the response is streamed, not buffered. */
 	r->sent = 1;
 	r->status = 200;
-	if (out(r, sse_head, sizeof(sse_head) - 1) == -1)
-		return 0;
-	if (snapshot(r, app, &s, run_id, last_id, after) == -1 || flush(r) == -1)
-		return 0;
-	last_write = time(NULL);
-	snprintf(key, sizeof(key), "cw:events:%s", s.id);
-	while (!worker_quitting() &&
-	    time(NULL) - started < (time_t)cfg->sse_max_duration) {
-		scoreboard_heartbeat(app->slot);
-		rep = store_cmdv(app->store, "XREAD", "COUNT", XREAD_COUNT, "BLOCK",
-		    XREAD_BLOCK, "STREAMS", key, after, NULL);
-		if (rep == NULL) {
-			/* Redis away: tell the client to come back shortly. */
-			break;
-		}
-		rc = 0;
-		if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
-		    rep->element[0]->elements == 2) {
-			entries = rep->element[0]->element[1];
-			for (i = 0; i < entries->elements && rc == 0; i++) {
-				e = entries->element[i];
-				if (e->elements < 2 || e->element[1]->type != REDIS_REPLY_ARRAY)
-					continue;
-				kv = e->element[1];
-				type = "message";
-				data = "{}";
-				dlen = 2;
-				for (j = 0; j + 1 < kv->elements; j += 2) {
-					if (strcmp(kv->element[j]->str, "type") == 0)
-						type = kv->element[j + 1]->str;
-					else if (strcmp(kv->element[j]->str, "data") == 0) {
-						data = kv->element[j + 1]->str;
-						dlen = kv->element[j + 1]->len;
-					}
-				}
-				rc = send_event(r, e->element[0]->str, type, data, dlen);
-				snprintf(after, sizeof(after), "%s", e->element[0]->str);
-			}
-			if (rc == 0)
-				rc = flush(r);
-			last_write = time(NULL);
-		}
-		freeReplyObject(rep);
-		if (rc != 0)
-			return 0;	/* the client left */
-		if (time(NULL) - last_write >= (time_t)cfg->sse_ping_interval) {
-			if (send_event(r, NULL, "ping", "{}", 2) == -1 || flush(r) == -1)
-				return 0;
-			last_write = time(NULL);
-		}
-	}
+	if (out(r, sse_head, sizeof(sse_head) - 1) == -1 ||
+	    snapshot(r, app, &s, run_id, last_id, after) == -1 || flush(r) == -1)
+		why = "client left";
+	else
+		why = stream(r, app, &s, &sl, after, sizeof(after));
+	slot_release(app, &sl);
+	log_kv(LOG_INFO, "event stream ended", "s:reason", why,
+	    "s:session_id", s.id, "s:user", u.name, "s:request_id",
+	    r->request_id ? r->request_id : "", NULL);
 	return 0;
 }

@@ -102,6 +102,19 @@ router_dispatch(struct http_req *r, struct app *app)
 	case ROUTE_FOUND:
 		r->route = rt->pattern;
 		r->route_idx = (int)(rt - router_table);
+		/*
+		 * Event streams are served by the stream pool only, and that
+		 * pool serves nothing else: a spelling nginx routed to the
+		 * wrong socket must not tie up an api worker for the life of a
+		 * stream (nor a stream worker with API calls).
+		 */
+		if (app != NULL && (app->pool == POOL_STREAM) != (rt->fn == h_events)) {
+			r->route = "(wrong_pool)";
+			r->route_idx = ROUTE_IDX_NOT_FOUND;
+			return http_error(r, 404, NULL, "no such endpoint in the %s "
+			    "pool (event streams are GET /api/sessions/<id>/events)",
+			    app->pool == POOL_STREAM ? "event-stream" : "api");
+		}
 		/* Visible to the master before the handler runs (timeout logs). */
 		if (app != NULL && app->slot != NULL)
 			scoreboard_set_route(app->slot, rt->pattern);

@@ -118,7 +118,7 @@ sec_lint() {
 		export NGINX_USER NGINX_DIR=$tmp/nginx LOG_DIR=$tmp/log \
 			HTTP_PORT=18080 HTTPS_PORT=18443 TLS_CERT=$tmp/cert.pem TLS_KEY=$tmp/key.pem \
 			MAX_BODY_SIZE=11534336 STATIC_ROOT=$CW_ROOT/static API_SOCKET=$tmp/api.sock \
-			STREAM_SOCKET=$tmp/stream.sock SSE_MAX_CONN=8
+			STREAM_SOCKET=$tmp/stream.sock SSE_MAX_CONN=8 PUBLIC_HOST=localhost
 		scripts/render-conf.sh nginx/nginx.conf.in "$tmp/nginx/nginx.conf"
 		[ "$(id -u)" -eq 0 ] || sed -i '/^user /d' "$tmp/nginx/nginx.conf"
 		echo "+ nginx -t (rendered nginx/nginx.conf.in)"
