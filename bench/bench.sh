@@ -26,7 +26,8 @@
 # DURATION (10s), WARMUP (2s) for wrk; PARTS ("sessions relay streams": the
 # parts to run after ceiling/live); SESSIONS (20); RELAY_DELTAS (1000),
 # RELAY_INTERVAL_MS (5), RELAY_ROUNDS (5); STREAMS (1000), STREAM_WORKERS
-# (STREAMS + 100 with the streams part); NGINX_WORKER_CONNECTIONS (empty:
+# (STREAMS + 100 with the streams part), MAX_STREAMS_PER_USER (STREAMS + 10
+# with the streams part: one user opens them all); NGINX_WORKER_CONNECTIONS (empty:
 # the template's 8192, enough for ~4000 streams);
 # RATE_LIMIT_PER_MINUTE (1000000, the most claude-web accepts); QUIET_WAIT
 # (0; else wait up to that many seconds for the machine to be under
@@ -84,12 +85,16 @@ export HTTPS_PORT HTTP_PORT
 : "${RATE_LIMIT_PER_MINUTE:=1000000}"
 if part streams; then
 	: "${STREAM_WORKERS:=$((STREAMS + 100))}"
+	# One user holds every stream of the benchmark.
+	: "${MAX_STREAMS_PER_USER:=$((STREAMS + 10))}"
 fi
 : "${STREAM_WORKERS:=8}"
+: "${MAX_STREAMS_PER_USER:=6}"
 : "${REDIS_MAX_CONNECTIONS:=$((${API_WORKERS:-4} + STREAM_WORKERS + ${RUNNER_WORKERS:-2} + 16))}"
 : "${SSE_MAX_CONN:=$STREAM_WORKERS}"
 : "${ANTHROPIC_API_KEY:=sk-bench-not-a-real-key}"
-export RATE_LIMIT_PER_MINUTE STREAM_WORKERS REDIS_MAX_CONNECTIONS SSE_MAX_CONN ANTHROPIC_API_KEY
+export RATE_LIMIT_PER_MINUTE STREAM_WORKERS REDIS_MAX_CONNECTIONS SSE_MAX_CONN ANTHROPIC_API_KEY \
+	MAX_STREAMS_PER_USER
 
 fake_pid='' hold_pid=''
 cleanup() {
