@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -153,22 +154,62 @@ cg_exists(const char *dir, const char *file)
 	return access(path, F_OK) == 0;
 }
 
-/* base/claude-web-sandbox/run-PID-SEQ into dir; -1 when it cannot be made. */
+/*
+ * Groups left behind by a runner that was killed mid-command (its own
+ * cleanup never ran): removed once per process. rmdir refuses a group that
+ * still has processes, so a live one is never touched.
+ */
+static void
+cg_sweep(const char *parent)
+{
+	char		 path[PATH_MAX];
+	struct dirent	*e;
+	DIR		*d;
+	long		 pid;
+
+	if ((d = opendir(parent)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "run-", 4) != 0 ||
+		    (pid = strtol(e->d_name + 4, NULL, 10)) <= 0 ||
+		    pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", parent, e->d_name) <
+		    (int)sizeof(path))
+			(void)rmdir(path);
+	}
+	closedir(d);
+}
+
+/*
+ * base/claude-web-sandbox/run-PID-SEQ into dir; -1 when it cannot be made.
+ * v2: the pids and memory controllers are enabled on the way down (each
+ * on its own: one missing must not cost the other).
+ */
 static int
-cg_mkdir(const char *base, const char *enable, char *dir, size_t cap)
+cg_mkdir(const char *base, int v2, char *dir, size_t cap)
 {
 	static unsigned	 seq;
+	static int	 swept;
 	char		 parent[PATH_MAX];
 
 	if (access(base, W_OK) == -1)
 		return -1;
-	if (enable != NULL)
-		(void)cg_write(base, "cgroup.subtree_control", enable);
+	if (v2) {
+		(void)cg_write(base, "cgroup.subtree_control", "+pids");
+		(void)cg_write(base, "cgroup.subtree_control", "+memory");
+	}
 	snprintf(parent, sizeof(parent), "%s/claude-web-sandbox", base);
 	if (mkdir(parent, 0755) == -1 && errno != EEXIST)
 		return -1;
-	if (enable != NULL)
-		(void)cg_write(parent, "cgroup.subtree_control", enable);
+	if (v2) {
+		(void)cg_write(parent, "cgroup.subtree_control", "+pids");
+		(void)cg_write(parent, "cgroup.subtree_control", "+memory");
+	}
+	if (swept < 2) {
+		swept++;	/* (two bases on v1) */
+		cg_sweep(parent);
+	}
 	if (snprintf(dir, cap, "%s/run-%ld-%u", parent, (long)getpid(),
 	    seq++) >= (int)cap || (mkdir(dir, 0755) == -1 && errno != EEXIST))
 		return -1;
@@ -198,7 +239,7 @@ cg_setup(const struct config *cfg, struct cgroups *cg)
 	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
 		/* v2: one group, both controllers enabled on the way down. */
 		cg->v2 = 1;
-		if (cg_mkdir("/sys/fs/cgroup", "+pids +memory", cg->dir[0],
+		if (cg_mkdir("/sys/fs/cgroup", 1, cg->dir[0],
 		    sizeof(cg->dir[0])) == 0) {
 			(void)cg_write(cg->dir[0], "pids.max", procs);
 			if (cfg->sandbox_memory_max_mb > 0 &&
@@ -216,7 +257,7 @@ cg_setup(const struct config *cfg, struct cgroups *cg)
 			}
 		}
 	} else {
-		if (cg_mkdir("/sys/fs/cgroup/pids", NULL, cg->dir[0],
+		if (cg_mkdir("/sys/fs/cgroup/pids", 0, cg->dir[0],
 		    sizeof(cg->dir[0])) == 0 &&
 		    (cg_write(cg->dir[0], "pids.max", procs) == -1 ||
 		    (cg->procs[0] = cg_open_procs(cg->dir[0])) == -1)) {
@@ -224,7 +265,7 @@ cg_setup(const struct config *cfg, struct cgroups *cg)
 			cg->dir[0][0] = '\0';
 		}
 		if (cfg->sandbox_memory_max_mb > 0 &&
-		    cg_mkdir("/sys/fs/cgroup/memory", NULL, cg->dir[1],
+		    cg_mkdir("/sys/fs/cgroup/memory", 0, cg->dir[1],
 		    sizeof(cg->dir[1])) == 0) {
 			/* memsw (memory + swap) equal to the limit: no swap. */
 			if (cg_write(cg->dir[1], "memory.limit_in_bytes", mem) == 0 &&
@@ -842,6 +883,60 @@ fs_free(int fd)
 	return (long long)sf.f_bfree * (long long)sf.f_bsize;
 }
 
+/*
+ * The use measured after a session's last command, so the next one needs
+ * no walk before it (per process; a runner serves few sessions at a time).
+ * What the files API or the editor added since only makes the room and the
+ * watch's threshold a little generous; the walk after the command decides.
+ * A use over the quota is never taken from here: files may be gone since.
+ */
+#define USAGE_CACHE	8
+#define USAGE_CACHE_MS	60000.0
+
+static struct {
+	char		 dir[PATH_MAX];
+	long long	 bytes;
+	int		 truncated;
+	double		 at;
+} ucache[USAGE_CACHE];
+
+static int
+usage_cached(const char *dir, struct quota_usage *u)
+{
+	int	 i;
+
+	for (i = 0; i < USAGE_CACHE; i++)
+		if (ucache[i].dir[0] != '\0' && strcmp(ucache[i].dir, dir) == 0 &&
+		    now_ms() - ucache[i].at < USAGE_CACHE_MS) {
+			memset(u, 0, sizeof(*u));
+			u->bytes = ucache[i].bytes;
+			u->truncated = ucache[i].truncated;
+			return 1;
+		}
+	return 0;
+}
+
+static void
+usage_remember(const char *dir, const struct quota_usage *u)
+{
+	int	 i, slot = 0;
+
+	if (strlen(dir) >= sizeof(ucache[0].dir))
+		return;
+	for (i = 0; i < USAGE_CACHE; i++) {
+		if (strcmp(ucache[i].dir, dir) == 0) {
+			slot = i;
+			break;
+		}
+		if (ucache[i].at < ucache[slot].at)
+			slot = i;	/* the oldest (or an empty) slot */
+	}
+	snprintf(ucache[slot].dir, sizeof(ucache[slot].dir), "%s", dir);
+	ucache[slot].bytes = u->bytes;
+	ucache[slot].truncated = u->truncated;
+	ucache[slot].at = now_ms();
+}
+
 /* The child's setup failed: the message goes to the parent, then exit. */
 static void __attribute__((noreturn))
 child_fail(int fd, const char *what, const char *why)
@@ -887,9 +982,10 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 		goto out;
 	}
 	/*
-	 * The workspace before the command: setuid bits dropped (files can
-	 * also arrive through the files API or code-server), the room left
-	 * under SESSION_DISK_QUOTA_MB.
+	 * The workspace before the command: the room left under
+	 * SESSION_DISK_QUOTA_MB (and setuid bits dropped, when it is walked:
+	 * files also arrive through the files API or code-server; inside, the
+	 * mount is nosuid anyway).
 	 */
 	if ((root = open(files_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
@@ -898,7 +994,9 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 		res->failed = 1;
 		goto out;
 	}
-	quota_usage(root, 1, &qu);
+	/* (Over the quota per the cache: files may have been deleted since.) */
+	if (!usage_cached(files_dir, &qu) || quota_over(cfg, &qu))
+		quota_usage(root, 1, &qu);
 	res->suid_stripped = qu.stripped;
 	res->disk_quota = quota;
 	fsize = cfg->sandbox_file_size_mb * 1024 * 1024;
@@ -1207,6 +1305,7 @@ out:
 	/* After: setuid bits dropped again, and the use to report. */
 	if (root >= 0 && pid > 0) {
 		quota_usage(root, 1, &qu);
+		usage_remember(files_dir, &qu);
 		res->suid_stripped += qu.stripped;
 		res->disk_used = qu.bytes;
 		res->disk_truncated = qu.truncated;
