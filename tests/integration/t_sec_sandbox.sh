@@ -21,6 +21,8 @@
 #     perf_event_open, mount, unshare, setns, name_to_handle_at,
 #     process_vm_readv, kcmp fail with EPERM; clone3 with ENOSYS; ordinary
 #     work (fork, threads, subprocess, AF_INET) still runs.
+#  6. a full disk (WORKSPACE_PATH on a 3 MiB tmpfs, quotas off): the files
+#     API and POST messages answer 507 JSON, never 500.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib_auth.sh
@@ -235,5 +237,44 @@ like "$OUT" 'subprocess ok' "5: subprocesses still run"
 like "$OUT" 'fork ok 7' "5: fork and wait still work"
 api_get /api/live
 is "$HTTP_STATUS" 200 "5: the stack is healthy at the end"
+
+# ---- 6. a full disk ---------------------------------------------------------------
+SMALL=$T/smallws
+_small_cleanup() {
+	mountpoint -q "$SMALL" 2>/dev/null && umount -l "$SMALL"
+}
+trap '_small_cleanup; cw_cleanup' EXIT
+if [ "$(id -u)" = 0 ] && mkdir -p "$SMALL" && mount -t tmpfs -o size=3m tmpfs "$SMALL" 2>/dev/null; then
+	cw_stop_app TERM
+	CW_CONF[WORKSPACE_PATH]=$SMALL
+	CW_CONF[SESSION_DISK_QUOTA_MB]=0
+	CW_CONF[USER_STORAGE_QUOTA_MB]=0
+	if cw_start_app && wait_for 10 pool_full runner "${CW_CONF[RUNNER_WORKERS]}" &&
+		session_new bypassPermissions; then
+		S6=$SID
+		head -c 1048576 /dev/zero >"$T/one.bin"
+		for i in 1 2 3 4; do
+			fput "$S6" "full$i.bin" "$T/one.bin"
+			[ "$HTTP_STATUS" = 507 ] && break
+		done
+		is_json_error 507 "6: a write to a full disk is 507 JSON (after $((i - 1)) MiB fitted)"
+		is "$(json .error.type)" insufficient_storage "6: ... insufficient_storage, not 500"
+		# Fill what is left, then a message cannot be stored either.
+		head -c 262144 /dev/zero >"$T/quarter.bin"
+		for i in 1 2 3 4 5 6 7 8; do
+			fput "$S6" "q$i.bin" "$T/quarter.bin"
+			[ "$HTTP_STATUS" = 507 ] && break
+		done
+		api_auth "/api/sessions/$S6/files/mkdir" -X POST -H 'Content-Type: application/json' \
+			--data-binary '{"path":"d1"}'
+		like "$HTTP_STATUS" '^(201|507)$' "6: mkdir on a full disk is 201 or 507, never 500 (got $HTTP_STATUS)"
+		post_msg "$S6" "$(head -c 100000 /dev/zero | tr '\0' x)"
+		like "$HTTP_STATUS" '^(202|507)$' "6: POST messages on a full disk is 202 or 507, never 500 (got $HTTP_STATUS)"
+	else
+		tap_fail "6: claude-web restarted with WORKSPACE_PATH on a small tmpfs"
+	fi
+else
+	tap_skip 4 "needs root to mount a small tmpfs"
+fi
 
 tap_done
