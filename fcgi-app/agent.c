@@ -189,7 +189,7 @@ agent_should_abort(void *arg)
 	if (now - c->last_check_ms < CHECK_EVERY_MS)
 		return 0;
 	c->last_check_ms = now;
-	if (runs_cancel_requested(c->app->store, c->run_id) == 1) {
+	if (runs_cancel_requested(c->app->store, c->sid, c->run_id) == 1) {
 		c->cancelled = 1;
 		return 1;
 	}

@@ -34,9 +34,15 @@ const char events_lua_append[EVENTS_LUA_APPEND_CAP] =
     "end end "
     "return id end ";
 
+/*
+ * A session that is gone (deleted: its record has no owner) takes no more
+ * events, so a late writer never recreates its stream: the event is
+ * dropped ("0-0") and the run stops at its next cancel check.
+ */
 static const char append_body[] =
     "if ARGV[1] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[1] then "
     "return false end "
+    "if redis.call('HEXISTS', KEYS[4], 'owner') == 0 then return '0-0' end "
     "return cw_append(KEYS[1], KEYS[3], tonumber(ARGV[2]), tonumber(ARGV[5]), "
     "ARGV[3], ARGV[4])";
 
@@ -48,13 +54,12 @@ static const char append_body[] =
 static const char final_body[] =
     "if ARGV[1] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[1] then "
     "return false end "
-    "redis.call('HSET', KEYS[4], 'status', ARGV[6], 'finished_at', ARGV[7]) "
-    "local id = cw_append(KEYS[1], KEYS[3], tonumber(ARGV[2]), "
-    "tonumber(ARGV[5]), ARGV[3], ARGV[4]) "
-    "if redis.call('GET', KEYS[5]) == ARGV[8] then "
-    "redis.call('DEL', KEYS[5]) "
-    "redis.call('HSET', KEYS[6], 'status', ARGV[9]) end "
-    "return id";
+    "redis.call('HSET', KEYS[5], 'status', ARGV[6], 'finished_at', ARGV[7]) "
+    "if redis.call('GET', KEYS[6]) == ARGV[8] then redis.call('DEL', KEYS[6]) end "
+    "if redis.call('HEXISTS', KEYS[4], 'owner') == 0 then return '0-0' end "
+    "redis.call('HSET', KEYS[4], 'status', ARGV[9]) "
+    "return cw_append(KEYS[1], KEYS[3], tonumber(ARGV[2]), "
+    "tonumber(ARGV[5]), ARGV[3], ARGV[4])";
 
 void
 events_keys(const char *sid, struct events_keys *k)
@@ -90,17 +95,17 @@ append(struct store *s, const char *sid, long long fence,
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	argv[argc++] = "EVAL";
 	argv[argc++] = script;
-	argv[argc++] = final_run_id != NULL ? "6" : "3";
+	snprintf(skey, sizeof(skey), "cw:session:%s", sid);
+	argv[argc++] = final_run_id != NULL ? "6" : "4";
 	argv[argc++] = k.stream;
 	argv[argc++] = fkey;
 	argv[argc++] = k.bytes;
+	argv[argc++] = skey;
 	if (final_run_id != NULL) {
 		snprintf(rkey, sizeof(rkey), "cw:run:%s", final_run_id);
 		snprintf(akey, sizeof(akey), "cw:active:%s", sid);
-		snprintf(skey, sizeof(skey), "cw:session:%s", sid);
 		argv[argc++] = rkey;
 		argv[argc++] = akey;
-		argv[argc++] = skey;
 	}
 	argv[argc++] = f;
 	argv[argc++] = ml;

@@ -86,6 +86,8 @@ queue(struct http_req *r, struct app *app, const struct auth_user *u,
 		return http_error(r, 507, "insufficient_storage", "%s", qmsg);
 	rv = runs_queue(app->store, app->cfg, s->id, u->name, kind, content,
 	    run_id);
+	if (rv == -2 && errno == ENOENT)
+		return http_error(r, 404, NULL, "no such session");
 	if (rv == -2 && (errno == ENOSPC || errno == EDQUOT))
 		return http_error(r, 507, "insufficient_storage", "the server's "
 		    "disk is full; the message was not queued");
@@ -95,6 +97,8 @@ queue(struct http_req *r, struct app *app, const struct auth_user *u,
 		return http_error(r, 503, "service_unavailable",
 		    app->store->last == STORE_ERR_OOM ? "the session store is "
 		    "full; try again later" : "session store unavailable");
+	if (rv == 2)
+		return http_error(r, 404, NULL, "no such session");
 	if (rv == 1)
 		return http_error(r, 409, "conflict", "a run is already active in "
 		    "this session (run %s); wait for it or cancel it", run_id);

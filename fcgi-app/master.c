@@ -17,6 +17,7 @@
 #include "master.h"
 #include "metrics.h"
 #include "scoreboard.h"
+#include "sessions.h"
 #include "worker.h"
 
 #define TICK_MS			200
@@ -690,6 +691,8 @@ master_run(struct config *c, const char *path)
 	if (cfg->anthropic_api_key == NULL)
 		log_msg(LOG_WARNING, "ANTHROPIC_API_KEY is not set: agent runs "
 		    "will fail until it is");
+	/* Finish removing what deletions before a crash left in quarantine. */
+	sessions_sweep_trash(cfg, 5000);
 	tick();
 
 	pfd.fd = sigpipe_fds[0];

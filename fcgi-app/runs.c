@@ -56,9 +56,11 @@ static const char guard_lua[] =
 /*
  * KEYS: active, run, jobs, lock, events, evbytes, session.
  * ARGV: run_id, sid, user, kind, now, maxlen, maxbytes, runprefix, queued-event.
- * {0, event id} queued; {1, active run id} a live run is active.
+ * {0, event id} queued; {1, active run id} a live run is active; {2, ""}
+ * the session is gone (deleted, or being deleted).
  */
 static const char queue_body[] =
+    "if redis.call('HEXISTS', KEYS[7], 'owner') == 0 then return {2, ''} end "
     "local live = cw_guard(KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], "
     "ARGV[8], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])) "
     "if live then return {1, live} end "
@@ -85,7 +87,9 @@ static const char cancel_body[] =
     "if live then "
     "redis.call('SET', 'cw:cancel:' .. live, '1', 'EX', 86400) "
     "return {1, live} end "
-    "if stale then redis.call('HSET', KEYS[6], 'status', 'idle') "
+    "if stale and redis.call('HEXISTS', KEYS[6], 'owner') == 1 then "
+    "redis.call('HSET', KEYS[6], 'status', 'idle') end "
+    "if stale then "
     "return {2, stale} end "
     "return {0}";
 
@@ -148,6 +152,11 @@ runs_get(struct store *s, const char *run_id, const char *field, char *out,
 	return rc;
 }
 
+/* Only into a record that still has its owner: never revive a deleted one. */
+static const char session_status_script[] =
+    "if redis.call('HEXISTS', KEYS[1], 'owner') == 1 then "
+    "return redis.call('HSET', KEYS[1], 'status', ARGV[1]) end return 0";
+
 int
 runs_set_session_status(struct store *s, const char *sid, const char *st)
 {
@@ -155,7 +164,8 @@ runs_set_session_status(struct store *s, const char *sid, const char *st)
 	char		 key[96];
 
 	snprintf(key, sizeof(key), "cw:session:%s", sid);
-	if ((r = store_cmdv(s, "HSET", key, "status", st, NULL)) == NULL)
+	if ((r = store_cmdv(s, "EVAL", session_status_script, "1", key, st,
+	    NULL)) == NULL)
 		return -1;
 	freeReplyObject(r);
 	return 0;
@@ -183,7 +193,8 @@ inbox_write(const struct config *cfg, const char *sid, const char *run_id,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (fsutil_mkdirs(dir) == -1)
+	/* Only the last component: never recreate a deleted session's tree. */
+	if (mkdir(dir, 0750) == -1 && errno != EEXIST)
 		return -1;
 	js = json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -295,6 +306,8 @@ runs_queue(struct store *s, const struct config *cfg, const char *sid,
 	    r->element[1]->type == REDIS_REPLY_STRING) {
 		if (r->element[0]->integer == 0)
 			rc = 0;
+		else if (r->element[0]->integer == 2)
+			rc = 2;
 		else {
 			snprintf(run_id, RUN_ID_LEN + 1, "%s", r->element[1]->str);
 			rc = 1;
@@ -307,7 +320,7 @@ runs_queue(struct store *s, const struct config *cfg, const char *sid,
 	 * connection: the script may still have run (a stray file is harmless,
 	 * a queued run without its message is not).
 	 */
-	if (rc != 0 && content != NULL && (rc == 1 || s->last != STORE_ERR_CONN))
+	if (rc != 0 && content != NULL && (rc >= 1 || s->last != STORE_ERR_CONN))
 		runs_inbox_remove(cfg, sid, mine);
 	return rc;
 }
@@ -374,15 +387,22 @@ runs_request_cancel(struct store *s, const char *run_id)
 	return 0;
 }
 
+/* 1 when cancel was requested or the session is gone (deleted). */
+static const char stop_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end "
+    "if redis.call('HEXISTS', KEYS[2], 'owner') == 0 then return 1 end "
+    "return 0";
+
 int
-runs_cancel_requested(struct store *s, const char *run_id)
+runs_cancel_requested(struct store *s, const char *sid, const char *run_id)
 {
 	redisReply	*r;
-	char		 key[96];
+	char		 key[96], skey[96];
 	int		 rc;
 
 	snprintf(key, sizeof(key), "cw:cancel:%s", run_id);
-	if ((r = store_cmdv(s, "EXISTS", key, NULL)) == NULL)
+	snprintf(skey, sizeof(skey), "cw:session:%s", sid);
+	if ((r = store_cmdv(s, "EVAL", stop_script, "2", key, skey, NULL)) == NULL)
 		return -1;
 	rc = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
 	freeReplyObject(r);

@@ -36,8 +36,9 @@ int	runs_active(struct store *, const char *sid, char *out, size_t cap);
 /*
  * Queues a run of kind ("message" or "compact") with content (may be NULL;
  * written to the inbox first). 0 queued (run_id filled), 1 another run is
- * active (its id in run_id), -1 Redis error (store->last tells which),
- * -2 the inbox could not be written (errno).
+ * active (its id in run_id), 2 the session is gone (being deleted), -1
+ * Redis error (store->last tells which), -2 the inbox could not be written
+ * (errno).
  */
 int	runs_queue(struct store *, const struct config *, const char *sid,
 	    const char *user, const char *kind, json_object *content,
@@ -50,7 +51,8 @@ int	runs_queue(struct store *, const struct config *, const char *sid,
 int	runs_cancel(struct store *, const struct config *, const char *sid,
 	    char *run_id, size_t cap);
 int	runs_request_cancel(struct store *, const char *run_id);
-int	runs_cancel_requested(struct store *, const char *run_id);
+/* 1 when the run should stop: cancel requested or the session deleted. */
+int	runs_cancel_requested(struct store *, const char *sid, const char *run_id);
 /* Clears cw:active:<sid> only if it still names run_id. */
 void	runs_clear_active(struct store *, const char *sid, const char *run_id);
 int	runs_set(struct store *, const char *run_id, const char *field,

@@ -51,7 +51,8 @@ edits_dir(const struct config *cfg, const char *sid, char *out, size_t cap)
 {
 	if (sessions_path(cfg, sid, ".claude/edits", out, cap) == -1)
 		return -1;
-	return fsutil_mkdirs(out);
+	/* Only the last component: never recreate a deleted session's tree. */
+	return mkdir(out, 0750) == -1 && errno != EEXIST ? -1 : 0;
 }
 
 /* Appends one line to the edit index (O_APPEND, one write). */
