@@ -24,6 +24,8 @@ CW_CONF[LOGIN_MAX_FAILURES]=3
 CW_CONF[LOGIN_LOCKOUT_SECONDS]=120
 CW_CONF[LOGIN_LOCKOUT_MAX_SECONDS]=3600
 CW_CONF[LOGIN_SLOWDOWN_MAX_SECONDS]=2
+# Open event streams re-check their token at every ping.
+CW_CONF[SSE_PING_INTERVAL]=1
 SLOW_CAP=${CW_CONF[LOGIN_SLOWDOWN_MAX_SECONDS]}
 # How long the owner may take to get in: the slowdown cap plus a generous
 # margin for a loaded machine, and far below the 120 s of a lockout.
@@ -119,6 +121,13 @@ C2=$TOKEN
 api_bearer "$C2" /api/sessions -X POST
 CS=$(json .id)
 isnt "$CS" "" "13: carol has a session"
+# The other device has the session's event stream open.
+curl -4ks -N --max-time 120 -H "Authorization: Bearer $C2" -H 'Accept: text/event-stream' \
+	"$BASE_URL/api/sessions/$CS/events" >"$T/stream.out" 2>/dev/null &
+SPID=$!
+BG_PIDS+=("$SPID")
+check "13: the other device's event stream is open (snapshot received)" \
+	wait_for 30 grep -q '^event: snapshot' "$T/stream.out"
 api_get /api/auth/logout-all
 is "$HTTP_STATUS" 405 "13: GET /api/auth/logout-all is 405"
 api_get /api/auth/logout-all -X POST
@@ -131,6 +140,12 @@ is "$HTTP_STATUS" 204 "13: POST /api/auth/logout-all (cookie, same origin) is 20
 like "$(header Set-Cookie)" '^cw_token=;.*Max-Age=0' "13: ... and clears the cookie"
 token_dead "13: sign out everywhere: the token that asked is dead" "$C1"
 token_dead "13: sign out everywhere: the other device's token is dead" "$C2"
+t0=$(now_ms)
+if wait_for 60 pid_gone "$SPID"; then
+	tap_ok "13: ... and its open event stream ends ($(($(now_ms) - t0)) ms, pings every 1 s)"
+else
+	tap_fail "13: ... and its open event stream ends" "still open after 60 s: $(tail -c 300 "$T/stream.out")"
+fi
 api_bearer "$C2" "/api/sessions/$CS/events"
 is "$HTTP_STATUS" 401 "13: the other device cannot open the event stream any more"
 api_bearer "$C2" "/api/sessions/$CS/events" -H 'Last-Event-ID: 0-0'
