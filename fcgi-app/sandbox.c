@@ -960,7 +960,7 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 	int		 po[2] = { -1, -1 }, pe[2] = { -1, -1 }, ps[2] = { -1, -1 };
 	int		 pf[2] = { -1, -1 }, sync[2] = { -1, -1 };
 	int		 sec = -1, cmdfd = -1, argfd = -1, status = 0, open_fds, i;
-	int		 root = -1, net = cfg->sandbox_network;
+	int		 root = -1, net = cfg->sandbox_network, pasta_died = 0;
 	size_t		 total = 0, nsetup = 0;
 	long long	 quota = quota_limit(cfg), room = -1, fsize, free0 = -1, fr;
 	double		 t0 = now_ms(), deadline, last_walk = 0;
@@ -1226,6 +1226,12 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 				break;
 			}
 		}
+		/* Without pasta the command has no network: stop (and say why). */
+		if (pasta > 0 && waitpid(pasta, NULL, WNOHANG) == pasta) {
+			pasta = 0;
+			pasta_died = 1;
+			break;
+		}
 		if (poll(pfd, 4, 200) <= 0)
 			continue;
 		for (i = 0; i < 4; i++) {
@@ -1287,6 +1293,12 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 	if (strncmp(setup, "sandbox: ", 9) == 0) {
 		setup[strcspn(setup, "\n")] = '\0';
 		snprintf(res->errmsg, sizeof(res->errmsg), "%.250s", setup + 9);
+		res->failed = 1;
+	} else if (pasta_died) {
+		setup[strcspn(setup, "\n")] = '\0';
+		snprintf(res->errmsg, sizeof(res->errmsg), "the sandbox's network "
+		    "stopped: %s exited%s%.180s", cfg->sandbox_pasta,
+		    setup[0] ? ": " : "", setup);
 		res->failed = 1;
 	} else if (net && pasta == -1 && res->errmsg[0] == '\0') {
 		snprintf(res->errmsg, sizeof(res->errmsg), "the sandbox's network "
