@@ -121,6 +121,20 @@ describe('run.resumed', () => {
     expect(resumedText('message').title).toBe('The server restarted this step; Claude is redoing it.');
   });
 
+  it('a redo it does not know keeps what was shown (only "message" retracts)', () => {
+    const { s: s1 } = start();
+    const s = evs(s1, [
+      ev('message.start', { message_id: 'm2' }),
+      ev('text.delta', { index: 0, text: 'Saved answer.' }),
+      ev('run.resumed', { redo: 'none', discarded_text: false }),
+    ]);
+    expect(sig(buildView(s)).slice(-2)).toEqual(['text:Saved answer.', 'notice:resumed']);
+    expect(resumedText('none').title).toBe('The server restarted; Claude goes on from where it was.');
+    const nored = evs(s1, [ev('message.start', { message_id: 'm2' }), ev('text.delta', { index: 0, text: 'x' }), ev('run.resumed', {})]);
+    expect(nored.runs[0].resumedStep?.redo).toBe('message');
+    expect(sig(buildView(nored)).slice(-1)).toEqual(['notice:resumed']);
+  });
+
   it('a reload mid-run (full replay after the history) shows the same thing once, and a second replay changes nothing', () => {
     const { head } = start();
     const tail = [

@@ -60,7 +60,7 @@ export interface Run {
    * The server restarted a step of this run (run.resumed: another runner took
    * over after a crash). atTurn: where its notice goes, before turns[atTurn].
    */
-  resumedStep: { redo: 'message' | 'tools'; discardedText: boolean; atTurn: number } | null;
+  resumedStep: { redo: string; discardedText: boolean; atTurn: number } | null;
   /** Seen from the middle (its first events were missed): drawn from the history once settled. */
   partial: boolean;
   settled: boolean;
@@ -223,12 +223,13 @@ export function retractPartial(r: Run): Run {
 /**
  * run.resumed: a new runner took over after a crash. redo "message": the
  * message in progress is produced again, so its partial text goes. redo
- * "tools": that message was complete and saved (only its message.stop may
- * have been lost with the crash); the tool calls it made are answered as
- * interrupted and Claude goes on, so it stays, as a finished message.
+ * "tools" (or anything else the server may say): that message was complete
+ * and saved (only its message.stop may have been lost with the crash); the
+ * tool calls it made are answered as interrupted and Claude goes on, so it
+ * stays, as a finished message.
  */
 function resumeRun(r: Run, d: Record<string, unknown>): Run {
-  const redo = d.redo === 'tools' ? 'tools' : 'message';
+  const redo = typeof d.redo === 'string' && d.redo !== '' ? d.redo : 'message';
   let run: Run;
   if (redo === 'message') run = retractPartial(r);
   else {

@@ -110,7 +110,8 @@ export function resumedText(redo: string): { title: string; next: string } {
       next: 'Tool calls that had not finished are marked interrupted; Claude goes on from there.',
     };
   }
-  return { title: 'The server restarted this step; Claude is redoing it.', next: '' };
+  if (redo === 'message') return { title: 'The server restarted this step; Claude is redoing it.', next: '' };
+  return { title: 'The server restarted; Claude goes on from where it was.', next: '' };
 }
 
 export function stopReasonText(reason: string): Explained {
