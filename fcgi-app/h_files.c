@@ -511,7 +511,13 @@ h_archive(struct http_req *r, struct app *app)
 		dup2(devnull, 0);
 		dup2(p[1], 1);
 		dup2(devnull, 2);
-		syscall(SYS_close_range, 3U, ~0U, 0U);
+		if (syscall(SYS_close_range, 3U, ~0U, 0U) == -1) {
+			long fd, max = sysconf(_SC_OPEN_MAX);
+
+			/* A kernel before 5.9: one by one. */
+			for (fd = 3; fd < (max > 0 && max < 1048576 ? max : 65536); fd++)
+				close((int)fd);
+		}
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);

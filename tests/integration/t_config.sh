@@ -95,6 +95,33 @@ run_cw -t
 is "$RC" 78 "no SECRET_KEY at all is refused"
 like "$ERR" 'SECRET_KEY: required' "the missing SECRET_KEY is reported as required"
 
+# ---- RUNNER_DRAIN_TIMEOUT and ALLOW_ROOT ------------------------------------------------------
+CW_CONF[SECRET_KEY_FILE]=$T/secret_key
+CW_CONF[RUNNER_DRAIN_TIMEOUT]=0
+CW_CONF[ALLOW_ROOT]=perhaps
+run_cw -t
+is "$RC" 78 "RUNNER_DRAIN_TIMEOUT=0 and ALLOW_ROOT=perhaps are refused"
+like "$ERR" 'config: RUNNER_DRAIN_TIMEOUT: 0 is out of range' "the problem with RUNNER_DRAIN_TIMEOUT is reported"
+like "$ERR" 'config: ALLOW_ROOT: "perhaps" is not a boolean' "the problem with ALLOW_ROOT is reported"
+CW_CONF[RUNNER_DRAIN_TIMEOUT]=60
+CW_CONF[ALLOW_ROOT]=1
+run_cw -t
+is "$RC" 0 "RUNNER_DRAIN_TIMEOUT=60 and ALLOW_ROOT=1 are valid"
+unset 'CW_CONF[RUNNER_DRAIN_TIMEOUT]'
+
+# ---- start.sh hands claude-web every variable it reads ----------------------------------------
+# start.sh starts claude-web with an empty environment and copies the claude-web
+# variables of its own into the env-file: the list comes from config.c.
+vars=$(bash -c '. "$1/scripts/lib-common.sh" && cw_config_vars' _ "$TOP_SRCDIR")
+cmp_ok "$(printf '%s\n' "$vars" | grep -c .)" -ge 50 "cw_config_vars finds the variables in config.c ($(printf '%s\n' "$vars" | grep -c .))"
+like " $(printf '%s\n' "$vars" | tr '\n' ' ')" " ALLOW_ROOT .* RUNNER_DRAIN_TIMEOUT .* SECRET_KEY .* WORKSPACE_PATH " \
+	"...secrets, the new ones and the old ones among them"
+undoc=''
+for v in $vars; do
+	grep -q "\`$v\`" "$TOP_SRCDIR/docs/configuration.md" || undoc="$undoc $v"
+done
+is "$undoc" "" "every variable claude-web reads is documented in docs/configuration.md"
+
 # ---- a running master: env-file + environment, then a second master is refused -----------------
 CW_CONF[SECRET_KEY_FILE]=$T/secret_key
 CW_CONF[API_WORKERS]=3

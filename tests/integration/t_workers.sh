@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # t_workers.sh: the master keeps the api pool alive: crashed workers are
 # replaced, workers are recycled after MAX_REQUESTS, a crash loop is slowed
-# down (and recovers), and a request over REQUEST_TIMEOUT is killed.
+# down (and recovers), and a request over REQUEST_TIMEOUT is killed. The
+# bounds leave room for a loaded machine: what they tell apart (a respawn
+# at once vs a backoff, a kill at the timeout vs a finished request) is
+# further apart than any scheduling delay.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 cw_require_tools
@@ -38,12 +41,12 @@ victim=${old%% *}
 is "$(printf '%s\n' $old | grep -c .)" 2 "two api workers are running"
 t0=$(now_ms)
 kill -KILL "$victim"
-if wait_for 1 new_api_pid; then
-	tap_ok "a replacement api worker appears within 1 s of kill -9 ($(($(now_ms) - t0)) ms)"
+if wait_for 5 new_api_pid; then
+	tap_ok "a replacement api worker appears at once after kill -9 ($(($(now_ms) - t0)) ms)"
 else
-	tap_fail "a replacement api worker appears within 1 s of kill -9" "api workers: $(worker_pids api | tr '\n' ' ')"
+	tap_fail "a replacement api worker appears at once after kill -9 (within 5 s)" "api workers: $(worker_pids api | tr '\n' ' ')"
 fi
-wait_for 3 pool_full api 2
+wait_for 10 pool_full api 2
 is "$(pool_count api)" 2 "the api pool is back to 2 workers"
 unlike " $(worker_pids api | tr '\n' ' ') " " $victim " "the killed worker is gone"
 is "$(seq_requests 50 /api/live)" 0 "50 sequential requests after the kill all succeed"
@@ -52,16 +55,16 @@ like "$(log_json 'select(.msg == "worker exited" and .level == "warning") | .sta
 # ---- 2. request timeout -------------------------------------------------------------
 old=$(worker_pids api | tr '\n' ' ')
 t0=$(now_ms)
-api_get '/api/debug/sleep?ms=5000'
+CURL_MAX_TIME=40 api_get '/api/debug/sleep?ms=30000'
 el=$(($(now_ms) - t0))
 like "$HTTP_STATUS" '^(502|504)$' "a request over REQUEST_TIMEOUT=2 s fails with 502/504"
 is_json_error "$HTTP_STATUS" "the timed-out request gets a JSON error body"
-cmp_ok "$el" -lt 4000 "the timed-out request fails within 4 s (took $el ms)"
+cmp_ok "$el" -lt 10000 "the 30 s request is cut off near the 2 s timeout (took $el ms)"
 cmp_ok "$el" -ge 1900 "the request ran for about REQUEST_TIMEOUT before being killed ($el ms)"
 line=$(log_json 'select(.msg == "request timeout: killing worker")' | tail -n 1)
 like "$line" '"route":"/api/debug/sleep"' "log: \"request timeout: killing worker\" names the route"
 like "$line" '"limit_ms":2000' "log: the timeout line has limit_ms 2000"
-wait_for 3 pool_full api 2
+wait_for 10 pool_full api 2
 is "$(pool_count api)" 2 "the api pool is back to full after the timeout kill"
 api_get /api/live
 is "$HTTP_STATUS" 200 "requests succeed after the timeout kill"
@@ -94,26 +97,44 @@ CW_CONF[API_WORKERS]=2
 CW_CONF[MAX_REQUESTS]=0
 cw_start_app || cw_bail "could not restart claude-web"
 log_mark
-deadline=$(($(now_ms) + 6000))
+# kill_api: kills every api worker; counts in $kills.
 kills=0
-while [ "$(now_ms)" -lt "$deadline" ]; do
+kill_api() {
+	local p
 	for p in $(worker_pids api); do
 		kill -KILL "$p" 2>/dev/null && kills=$((kills + 1))
 	done
+}
+crash_loop_logged() {
+	log_since | grep -q '"msg":"crash loop'
+}
+# Kill until the master notices the loop (5 crashes in 10 s)...
+deadline=$(($(now_ms) + 30000))
+while [ "$(now_ms)" -lt "$deadline" ] && ! crash_loop_logged; do
+	kill_api
+	sleep 0.05
+done
+like "$(log_since | grep '"level":"error"')" '"msg":"crash loop' "log: an error line about the crash loop"
+like "$(log_since | grep '"msg":"crash loop' | head -n 1)" '"worker_pool":"api"' "the crash loop line names the api pool"
+# ...then keep killing for 5 s: with the backoff (1 s, doubling) only a few
+# respawns fit; without it one every tick (200 ms) for each of 2 workers.
+s0=$(log_since | grep '"msg":"worker spawned"' | grep -c '"worker_pool":"api"')
+t1=$(now_ms)
+while [ $(($(now_ms) - t1)) -lt 5000 ]; do
+	kill_api
 	sleep 0.05
 done
 stopped_killing=$(now_ms)
-spawns=$(log_since | grep '"msg":"worker spawned"' | grep -c '"worker_pool":"api"')
-diag "crash loop: $kills kills, $spawns api spawns in 6 s"
-like "$(log_since | grep '"level":"error"')" '"msg":"crash loop' "log: an error line about the crash loop"
-like "$(log_since | grep '"msg":"crash loop' | head -n 1)" '"worker_pool":"api"' "the crash loop line names the api pool"
-cmp_ok "$spawns" -lt 25 "respawns are throttled: $spawns api spawns in 6 s (< 25)"
-cmp_ok "$spawns" -ge 4 "workers were respawned while being killed ($spawns)"
+spawns=$(($(log_since | grep '"msg":"worker spawned"' | grep -c '"worker_pool":"api"') - s0))
+diag "crash loop: $kills kills; $spawns api spawns in the 5 s after the loop was detected"
+cmp_ok "$spawns" -le 8 "respawns are throttled: $spawns api spawns in 5 s (unthrottled: ~50)"
+cmp_ok "$(log_since | grep '"msg":"worker spawned"' | grep -c '"worker_pool":"api"')" -ge 4 \
+	"workers were respawned while being killed"
 is "$(log_since | grep '"msg":"crash loop' | grep -c '"worker_pool":"stream"')" 0 "the stream pool is not affected by the api crash loop"
-if wait_for 35 health_api_live 2; then
+if wait_for 45 health_api_live 2; then
 	tap_ok "after the killing stops the api pool recovers ($(($(now_ms) - stopped_killing)) ms)"
 else
-	tap_fail "after the killing stops the api pool recovers (within 35 s)" "health: $(cat "$BODY")"
+	tap_fail "after the killing stops the api pool recovers (within 45 s: the backoff is at most 30 s)" "health: $(cat "$BODY")"
 fi
 api_get /api/live
 is "$HTTP_STATUS" 200 "requests succeed after the crash loop"
