@@ -960,7 +960,8 @@ agent_run(struct run_ctx *c)
 	}
 	if ((mi = models_find(s.model)) == NULL)
 		mi = models_find(cfg->claude_model);
-	if ((h = history_load(cfg, c->sid)) == NULL) {
+	/* The open tail (unanswered tool calls) is ours to answer, with events. */
+	if ((h = history_load_flags(cfg, c->sid, HISTORY_KEEP_OPEN_TAIL)) == NULL) {
 		finish_error(c, "internal_error", "the session history is unreadable");
 		return;
 	}
@@ -975,9 +976,15 @@ agent_run(struct run_ctx *c)
 		uses = role != NULL && strcmp(role, "assistant") == 0 ?
 		    tool_uses(last) : NULL;
 		d = json_object_new_object();
+		/*
+		 * tools: interrupted tool calls get results, then a new message;
+		 * none: the final answer was saved, nothing is regenerated;
+		 * message: the message in progress is generated again.
+		 */
 		json_object_object_add(d, "redo", json_object_new_string(
-		    uses != NULL && json_object_array_length(uses) > 0 ?
-		    "tools" : "message"));
+		    uses != NULL && json_object_array_length(uses) > 0 ? "tools" :
+		    role != NULL && strcmp(role, "assistant") == 0 && resumed ?
+		    "none" : "message"));
 		json_object_object_add(d, "discarded_text",
 		    json_object_new_boolean(partial_text_pending(c)));
 		json_object_object_add(d, "attempt",
@@ -988,6 +995,9 @@ agent_run(struct run_ctx *c)
 		log_kv(LOG_INFO, "run resumed", "s:run_id", c->run_id,
 		    "i:attempt", c->deliveries, NULL);
 	}
+	/* A new turn may not follow an unanswered call (a failed save). */
+	if (!resumed || strcmp(c->kind, "compact") == 0)
+		history_repair(h);
 	d = json_object_new_object();
 	json_object_object_add(d, "kind", json_object_new_string(c->kind));
 	json_object_object_add(d, "resumed", json_object_new_boolean(resumed));

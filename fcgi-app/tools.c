@@ -253,6 +253,27 @@ run_editor(struct tool_ctx *tc, json_object *input, struct buf *out,
 		buf_printf(out, "Error: the session workspace is unavailable.");
 		return 1;
 	}
+	/* SESSION_DISK_QUOTA_MB: what an edit may add must fit (an upper bound). */
+	{
+		static const char *const grow_fields[] = { "file_text", "new_str" };
+		json_object	*v;
+		long long	 add = 0;
+		char		 qmsg[512];
+		size_t		 i;
+
+		for (i = 0; i < sizeof(grow_fields) / sizeof(grow_fields[0]); i++)
+			if (input != NULL && json_object_object_get_ex(input,
+			    grow_fields[i], &v) && json_object_is_type(v,
+			    json_type_string))
+				add += json_object_get_string_len(v);
+		if (add > 0 && quota_check_write(tc->cfg, tc->sid, add, qmsg,
+		    sizeof(qmsg)) == 1) {
+			close(root);
+			buf_printf(out, "Error: %s. Delete files in /workspace to "
+			    "make room.", qmsg);
+			return 1;
+		}
+	}
 	editor_change_init(&chg);
 	err = editor_run(root, (size_t)tc->cfg->max_file_size, input, out, &chg);
 	close(root);
