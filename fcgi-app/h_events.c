@@ -279,9 +279,11 @@ slot_release(struct app *app, struct stream_slot *sl)
 
 /*
  * Is the stream still allowed? Runs the opening checks again (token,
- * revocation, account, session ownership). NULL when it is, else why not.
- * The checks write an error response into r; the stream's headers are
- * long gone, so that is discarded.
+ * revocation, the account's token generation, disabled/deleted account,
+ * session ownership) on the request's own Authorization/Cookie (libfcgi
+ * keeps the params until FCGX_Finish_r, so no copy of the token is kept).
+ * NULL when it is, else why not. The checks write an error response into
+ * r; the stream's headers are long gone, so that is discarded.
  */
 static const char *
 recheck(struct http_req *r, struct app *app, const char *sid)
