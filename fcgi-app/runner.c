@@ -18,6 +18,7 @@
 
 #define BLOCK_MS		"1000"
 #define RECLAIM_EVERY_MS	1000
+#define MOVED_MAX		16	/* a dead consumer's jobs tried at once */
 
 static const char release_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
@@ -211,6 +212,12 @@ handle_entries(struct app *app, struct claude_client *cl, const char *me,
 	size_t		 i;
 
 	for (i = 0; i < entries->elements; i++) {
+		/*
+		 * Draining: leave the job pending; our exit record hands it to
+		 * a live runner at once.
+		 */
+		if (worker_quitting())
+			return;
 		e = entries->element[i];
 		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
 		    e->element[0]->str == NULL)
@@ -238,9 +245,9 @@ take_over(struct app *app, struct claude_client *cl, const char *me,
     const struct sb_orphan *o)
 {
 	struct store	*st = app->store;
-	redisReply	*job = NULL, *r, *e, *c;
+	redisReply	*job = NULL, *r, *e, *c, *moved[MOVED_MAX];
 	char		 lkey[96];
-	size_t		 i;
+	size_t		 i, nmoved = 0;
 
 	if (o->sid[0] != '\0' && o->job_id[0] != '\0') {
 		snprintf(lkey, sizeof(lkey), "cw:lock:%s", o->sid);
@@ -251,17 +258,24 @@ take_over(struct app *app, struct claude_client *cl, const char *me,
 		    o->job_id, NULL);
 	}
 	if (o->consumer[0] != '\0' && strcmp(o->consumer, me) != 0) {
-		/* Jobs it left pending (e.g. a session that was locked) move to us. */
+		/*
+		 * Jobs it left pending (a session that was locked, a job it
+		 * read while draining) move to us and are tried at once.
+		 */
 		r = store_cmdv(st, "XPENDING", RUNS_JOBS, RUNS_GROUP, "-", "+", "100",
 		    o->consumer, NULL);
 		for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
-		    i < r->elements; i++) {
+		    i < r->elements && nmoved < MOVED_MAX; i++) {
 			e = r->element[i];
 			if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
 			    e->element[0]->str == NULL)
 				continue;
 			if ((c = store_cmdv(st, "XCLAIM", RUNS_JOBS, RUNS_GROUP, me,
-			    "0", e->element[0]->str, "JUSTID", NULL)) != NULL)
+			    "0", e->element[0]->str, NULL)) == NULL)
+				continue;
+			if (c->type == REDIS_REPLY_ARRAY && c->elements > 0)
+				moved[nmoved++] = c;
+			else
 				freeReplyObject(c);
 		}
 		if (r != NULL)
@@ -275,6 +289,10 @@ take_over(struct app *app, struct claude_client *cl, const char *me,
 		handle_entries(app, cl, me, job);
 	if (job != NULL)
 		freeReplyObject(job);
+	for (i = 0; i < nmoved; i++) {
+		handle_entries(app, cl, me, moved[i]);
+		freeReplyObject(moved[i]);
+	}
 }
 
 void
@@ -283,12 +301,15 @@ runner_main(struct app *app)
 	struct claude_client	*cl;
 	struct sb_orphan	 orphan;
 	redisReply		*r;
-	char			 me[64], host[40], idle[32];
+	char			 me[64], host[40], idle[32], rnd[12];
 	int64_t			 last_reclaim = 0, now;
 
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = '\0';
-	snprintf(me, sizeof(me), "%s-%ld", host, (long)getpid());
+	/* host-pid-random: a reused pid never names a live runner's twin. */
+	if (auth_random_hex(rnd, 4) == -1)
+		snprintf(rnd, sizeof(rnd), "%08lx", (unsigned long)time(NULL));
+	snprintf(me, sizeof(me), "%s-%ld-%s", host, (long)getpid(), rnd);
 	snprintf(idle, sizeof(idle), "%lld", app->cfg->run_lock_ttl * 1000);
 	if ((cl = claude_client_new(app->cfg)) == NULL) {
 		log_msg(LOG_ERROR, "cannot create the Claude client");

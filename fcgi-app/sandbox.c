@@ -150,7 +150,9 @@ cg_exists(const char *dir, const char *file)
 {
 	char	 path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >=
+	    sizeof(path))
+		return 0;
 	return access(path, F_OK) == 0;
 }
 
@@ -1112,6 +1114,16 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 
 		setsid();
 		signal(SIGPIPE, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		{
+			sigset_t none;
+
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+		}
 		for (k = 0; k < 2; k++)
 			if (cg.procs[k] != -1)
 				dprintf(cg.procs[k], "%ld", (long)getpid());

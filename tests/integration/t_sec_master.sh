@@ -188,7 +188,7 @@ else
 	tap_skip 1 "the run did not end"
 fi
 check "3: the dead runner's consumer left the jobs group" \
-	wait_for 10 eval '! redis_cli XINFO CONSUMERS cw:jobs runners 2>/dev/null | grep -qx -- "$(hostname)-$R4"' 
+	wait_for 10 eval '! redis_cli XINFO CONSUMERS cw:jobs runners 2>/dev/null | grep -q -- "^$(hostname)-$R4-"' 
 
 # ---- 4. no secret in any environment --------------------------------------------------------
 # environ_leaks PID...: prints "pid:what" for each secret found.

@@ -159,9 +159,10 @@ is "$(ev_count "$T/k2b.jsonl" run.resumed "$RK")" 1 "10: the takeover within the
 is "$(ev_first "$T/k2b.jsonl" run.resumed "$RK" | jq -r '.discarded_text')" true \
 	"10: run.resumed says the partial text was discarded"
 consumers_gone() {
-	local c
+	local c p
 	for c in $(redis_cli XINFO CONSUMERS cw:jobs runners | awk 'p {print; p=0} /^name$/ {p=1}'); do
-		case " $DEAD " in *" ${c##*-} "*) return 1 ;; esac
+		p=${c%-*}   # host-pid-random
+		case " $DEAD " in *" ${p##*-} "*) return 1 ;; esac
 	done
 	return 0
 }
