@@ -241,17 +241,35 @@ runs_inbox_remove(const struct config *cfg, const char *sid,
 		unlink(path);
 }
 
+/* The keys and limits every guard script (queue, cancel) is given. */
+struct guard_args {
+	struct events_keys	 ek;
+	char			 akey[96], lkey[96], skey[96];
+	char			 now[32], ml[32], mb[32];
+};
+
+static void
+guard_args(const struct config *cfg, const char *sid, struct guard_args *g)
+{
+	events_keys(sid, &g->ek);
+	snprintf(g->akey, sizeof(g->akey), "cw:active:%s", sid);
+	snprintf(g->lkey, sizeof(g->lkey), "cw:lock:%s", sid);
+	snprintf(g->skey, sizeof(g->skey), "cw:session:%s", sid);
+	snprintf(g->now, sizeof(g->now), "%lld", (long long)time(NULL));
+	snprintf(g->ml, sizeof(g->ml), "%lld", cfg->events_maxlen);
+	snprintf(g->mb, sizeof(g->mb), "%lld", cfg->events_max_bytes);
+}
+
 int
 runs_queue(struct store *s, const struct config *cfg, const char *sid,
     const char *user, const char *kind, json_object *content, char *run_id)
 {
-	struct events_keys	 ek;
+	struct guard_args	 g;
 	redisReply		*r;
 	json_object		*ev;
 	char			 script[sizeof(events_lua_append) + sizeof(guard_lua) +
 				    sizeof(queue_body)];
-	char			 akey[96], rkey[96], lkey[96], skey[96], now[32];
-	char			 ml[32], mb[32], mine[RUN_ID_LEN + 1];
+	char			 rkey[96], mine[RUN_ID_LEN + 1];
 	const char		*argv[20], *evjs;
 	size_t			 lens[20];
 	int			 argc = 0, i, rc = -1;
@@ -264,14 +282,8 @@ runs_queue(struct store *s, const struct config *cfg, const char *sid,
 		    sid, "s:error", strerror(errno), NULL);
 		return -2;
 	}
-	events_keys(sid, &ek);
-	snprintf(akey, sizeof(akey), "cw:active:%s", sid);
+	guard_args(cfg, sid, &g);
 	snprintf(rkey, sizeof(rkey), "cw:run:%s", run_id);
-	snprintf(lkey, sizeof(lkey), "cw:lock:%s", sid);
-	snprintf(skey, sizeof(skey), "cw:session:%s", sid);
-	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	snprintf(ml, sizeof(ml), "%lld", cfg->events_maxlen);
-	snprintf(mb, sizeof(mb), "%lld", cfg->events_max_bytes);
 	snprintf(script, sizeof(script), "%s%s%s", events_lua_append, guard_lua,
 	    queue_body);
 	ev = json_object_new_object();
@@ -281,20 +293,20 @@ runs_queue(struct store *s, const struct config *cfg, const char *sid,
 	argv[argc++] = "EVAL";
 	argv[argc++] = script;
 	argv[argc++] = "7";
-	argv[argc++] = akey;
+	argv[argc++] = g.akey;
 	argv[argc++] = rkey;
 	argv[argc++] = RUNS_JOBS;
-	argv[argc++] = lkey;
-	argv[argc++] = ek.stream;
-	argv[argc++] = ek.bytes;
-	argv[argc++] = skey;
+	argv[argc++] = g.lkey;
+	argv[argc++] = g.ek.stream;
+	argv[argc++] = g.ek.bytes;
+	argv[argc++] = g.skey;
 	argv[argc++] = run_id;
 	argv[argc++] = sid;
 	argv[argc++] = user;
 	argv[argc++] = kind;
-	argv[argc++] = now;
-	argv[argc++] = ml;
-	argv[argc++] = mb;
+	argv[argc++] = g.now;
+	argv[argc++] = g.ml;
+	argv[argc++] = g.mb;
 	argv[argc++] = "cw:run:";
 	argv[argc++] = evjs;
 	for (i = 0; i < argc; i++)
@@ -329,36 +341,29 @@ int
 runs_cancel(struct store *s, const struct config *cfg, const char *sid,
     char *run_id, size_t cap)
 {
-	struct events_keys	 ek;
+	struct guard_args	 g;
 	redisReply		*r;
 	char			 script[sizeof(events_lua_append) + sizeof(guard_lua) +
 				    sizeof(cancel_body)];
-	char			 akey[96], lkey[96], skey[96], now[32], ml[32], mb[32];
 	const char		*argv[16];
 	size_t			 lens[16];
 	int			 argc = 0, i, rc = -1;
 
-	events_keys(sid, &ek);
-	snprintf(akey, sizeof(akey), "cw:active:%s", sid);
-	snprintf(lkey, sizeof(lkey), "cw:lock:%s", sid);
-	snprintf(skey, sizeof(skey), "cw:session:%s", sid);
-	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	snprintf(ml, sizeof(ml), "%lld", cfg->events_maxlen);
-	snprintf(mb, sizeof(mb), "%lld", cfg->events_max_bytes);
+	guard_args(cfg, sid, &g);
 	snprintf(script, sizeof(script), "%s%s%s", events_lua_append, guard_lua,
 	    cancel_body);
 	argv[argc++] = "EVAL";
 	argv[argc++] = script;
 	argv[argc++] = "6";
-	argv[argc++] = akey;
+	argv[argc++] = g.akey;
 	argv[argc++] = RUNS_JOBS;
-	argv[argc++] = lkey;
-	argv[argc++] = ek.stream;
-	argv[argc++] = ek.bytes;
-	argv[argc++] = skey;
-	argv[argc++] = now;
-	argv[argc++] = ml;
-	argv[argc++] = mb;
+	argv[argc++] = g.lkey;
+	argv[argc++] = g.ek.stream;
+	argv[argc++] = g.ek.bytes;
+	argv[argc++] = g.skey;
+	argv[argc++] = g.now;
+	argv[argc++] = g.ml;
+	argv[argc++] = g.mb;
 	argv[argc++] = "cw:run:";
 	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
