@@ -526,7 +526,7 @@ async function desktop() {
   // Log out.
   await step('log out: the login screen, and the token no longer works', async () => {
     await page.locator('#composer-input').fill('');
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.getByLabel('Username').waitFor();
     const st = await page.evaluate(async () => (await fetch('/api/auth/me')).status);
     return st === 401;
