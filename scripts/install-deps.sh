@@ -20,6 +20,8 @@ packages=(
 	build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libjwt-dev libssl-dev
 	nginx-light redis-server bubblewrap openssl curl ca-certificates procps
+	# passt (pasta): user-mode NAT for SANDBOX_NETWORK=on (own netns, no host).
+	passt
 	# jq: the integration tests read JSON responses and logs with it;
 	# python3: the fake Anthropic server and the tests' SSE clients;
 	# iproute2 (ss), tar, gzip: tests and the archive endpoint.
