@@ -301,7 +301,9 @@ root_check() { # root_check ENV... -> RC, ERR of `claude-web -t` as "not in a co
 	for d in /*; do
 		case $d in /.dockerenv | /proc | /dev | /run | /tmp | "$T") ;; *) [ -e "$d" ] && b+=(--ro-bind "$d" "$d") ;; esac
 	done
-	b+=(--tmpfs /run --proc /proc --dev /dev --tmpfs /tmp --bind "$T" "$T" --unshare-pid --die-with-parent)
+	b+=(--tmpfs /run --proc /proc --dev /dev --tmpfs /tmp --bind "$T" "$T")
+	# The checkout may itself live under /tmp (a fresh clone on CI).
+	b+=(--ro-bind "$(dirname "$CLAUDE_WEB")" "$(dirname "$CLAUDE_WEB")" --unshare-pid --die-with-parent)
 	k=(PATH="$PATH")
 	for d in "${!CW_CONF[@]}"; do
 		[ "$d" = ALLOW_ROOT ] || k+=("$d=${CW_CONF[$d]}")
