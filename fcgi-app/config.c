@@ -607,7 +607,12 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	c->sandbox_pasta = get_str(&ef, "SANDBOX_PASTA", "/usr/bin/pasta");
 	get_ll(&ef, "SESSION_DISK_QUOTA_MB", 1024, 0, 1LL << 30,
 	    &c->session_disk_quota_mb, problems);
-	get_ll(&ef, "PERMISSION_TIMEOUT", 600, 1, 86400, &c->permission_timeout,
+	/* A parked run holds nothing: waiting hours for a person is cheap. */
+	get_ll(&ef, "PERMISSION_TIMEOUT", 14400, 1, 30LL * 86400,
+	    &c->permission_timeout, problems);
+	get_int(&ef, "MAX_RUNS_PER_USER", 2, 1, 1024, &c->max_runs_per_user,
+	    problems);
+	get_int(&ef, "SESSION_QUEUE_MAX", 5, 0, 100, &c->session_queue_max,
 	    problems);
 
 	c->code_server_role = get_str(&ef, "CODE_SERVER_ROLE", "admin");
@@ -685,7 +690,23 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 		problem(problems, "STREAM_SOCKET: must differ from API_SOCKET");
 	get_int(&ef, "API_WORKERS", 4, 1, 256, &c->api_workers, problems);
 	get_int(&ef, "STREAM_WORKERS", 8, 1, 4096, &c->stream_workers, problems);
-	get_int(&ef, "RUNNER_WORKERS", 2, 0, 64, &c->runner_workers, problems);
+	get_int(&ef, "RUNNER_WORKERS", 2, 0, 1024, &c->runner_workers, problems);
+	get_int(&ef, "RUNNER_MIN_SPARE", 1, 0, 1024, &c->runner_min_spare,
+	    problems);
+	get_int(&ef, "RUNNER_MAX_SPARE", 3, 0, 1024, &c->runner_max_spare,
+	    problems);
+	get_int(&ef, "RUNNER_MAX", 16, 0, 1024, &c->runner_max, problems);
+	get_ll(&ef, "RUNNER_IDLE_GRACE", 10, 0, 86400, &c->runner_idle_grace,
+	    problems);
+	if (c->runner_max_spare < c->runner_min_spare)
+		problem(problems, "RUNNER_MAX_SPARE: must be at least "
+		    "RUNNER_MIN_SPARE (%d)", c->runner_min_spare);
+	if (c->runner_max < c->runner_workers)
+		problem(problems, "RUNNER_MAX: must be at least RUNNER_WORKERS (%d)",
+		    c->runner_workers);
+	if (c->runner_max < c->runner_min_spare)
+		problem(problems, "RUNNER_MAX: must be at least RUNNER_MIN_SPARE (%d)",
+		    c->runner_min_spare);
 	get_ll(&ef, "MAX_REQUESTS", 10000, 0, 1000000000, &c->max_requests,
 	    problems);
 	get_ll(&ef, "REQUEST_TIMEOUT", 60, 1, 86400, &c->request_timeout,
@@ -704,13 +725,13 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 		problem(problems, "SSE_MAX_DURATION: must be less than STREAM_TIMEOUT "
 		    "(%lld), or streams are killed instead of ending cleanly",
 		    c->stream_timeout);
-	if (c->api_workers + c->stream_workers + c->runner_workers >
+	if (c->api_workers + c->stream_workers + c->runner_max >
 	    c->redis_max_connections)
 		problem(problems, "REDIS_MAX_CONNECTIONS: %lld is less than the "
 		    "%d workers that each hold a connection "
-		    "(API_WORKERS + STREAM_WORKERS + RUNNER_WORKERS)",
+		    "(API_WORKERS + STREAM_WORKERS + RUNNER_MAX)",
 		    c->redis_max_connections,
-		    c->api_workers + c->stream_workers + c->runner_workers);
+		    c->api_workers + c->stream_workers + c->runner_max);
 
 	envfile_free(&ef);
 	for (i = before; i < problems->len; i++)

@@ -108,7 +108,14 @@ struct config {
 	char		*stream_socket;
 	int		 api_workers;
 	int		 stream_workers;
-	int		 runner_workers;
+	int		 runner_workers;	/* runners started (pm.start_servers) */
+	int		 runner_min_spare;	/* idle runners kept at least */
+	int		 runner_max_spare;	/* idle runners above this retire */
+	int		 runner_max;		/* runners at most */
+	long long	 runner_idle_grace;	/* seconds above max spare before retiring */
+	/* Scheduler */
+	int		 max_runs_per_user;	/* runs of one user using runners at once */
+	int		 session_queue_max;	/* messages queued behind a session's run */
 	long long	 max_requests;		/* 0: never recycle */
 	long long	 request_timeout;	/* seconds, api pool */
 	long long	 stream_timeout;	/* seconds, stream pool; 0 off */
