@@ -299,3 +299,22 @@ scoreboard_orphans_pending(const struct scoreboard *sb)
 			n++;
 	return n;
 }
+
+void
+scoreboard_set_backlog(struct scoreboard *sb, int32_t ready)
+{
+	__atomic_store_n(&sb->runner_backlog, ready < 0 ? 0 : ready,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&sb->runner_backlog_ms, scoreboard_now_ms(),
+	    __ATOMIC_RELEASE);
+}
+
+int32_t
+scoreboard_backlog(const struct scoreboard *sb, int64_t *age_ms)
+{
+	int64_t	 at = __atomic_load_n(&sb->runner_backlog_ms, __ATOMIC_ACQUIRE);
+
+	if (age_ms != NULL)
+		*age_ms = at == 0 ? -1 : scoreboard_now_ms() - at;
+	return __atomic_load_n(&sb->runner_backlog, __ATOMIC_RELAXED);
+}

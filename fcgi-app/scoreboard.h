@@ -95,6 +95,13 @@ struct scoreboard {
 	uint32_t	 generation;	/* current generation */
 	int32_t		 expected[POOL_COUNT];
 	uint64_t	 orphans_dropped;	/* records lost to a full ring */
+	/*
+	 * The runners' view of the run queue, for the master's pool sizing
+	 * (it never talks to Redis): runs ready for a runner (admitted jobs
+	 * not yet delivered) and when a runner last looked (monotonic ms).
+	 */
+	int32_t		 runner_backlog;
+	int64_t		 runner_backlog_ms;
 	struct sb_orphan_cell orphans[SB_ORPHANS];
 	struct sb_slot	 slots[SB_SLOTS];
 };
@@ -150,6 +157,11 @@ int	scoreboard_orphan_runner(struct scoreboard *, const struct sb_slot *s,
 
 /* Master side: records being taken by pid, which has died, go back in the ring. */
 void	scoreboard_orphans_recover(struct scoreboard *, pid_t pid);
+
+/* Runner side: records the number of runs ready for a runner (any runner may). */
+void	scoreboard_set_backlog(struct scoreboard *, int32_t ready);
+/* Master side: that number, and its age in ms (-1 when never set). */
+int32_t	scoreboard_backlog(const struct scoreboard *, int64_t *age_ms);
 
 /* Number of queued (not yet taken) orphan records. */
 int	scoreboard_orphans_pending(const struct scoreboard *);
