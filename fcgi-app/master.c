@@ -16,6 +16,7 @@
 #include "log.h"
 #include "master.h"
 #include "metrics.h"
+#include "pool.h"
 #include "scoreboard.h"
 #include "sessions.h"
 #include "worker.h"
@@ -65,6 +66,16 @@ static int			 retire_pending;
 static int64_t			 retire_deadline_ms;
 static enum master_state	 state = M_RUNNING;
 static int64_t			 stop_started_ms;
+
+/*
+ * The runner pool's size moves (issue 11, pool.c): runner_target is the
+ * number of runners of the current generation the master keeps (respawning
+ * one that dies), not counting those it retired. It starts at
+ * RUNNER_WORKERS (again at every reload) and pool_decide() moves it between
+ * one runner and RUNNER_MAX.
+ */
+static int			 runner_target;
+static struct pool_dyn		 runner_dyn;
 
 static void
 on_signal(int sig)
@@ -234,7 +245,7 @@ pool_size(int pool)
 	switch (pool) {
 	case POOL_API: return cfg->api_workers;
 	case POOL_STREAM: return cfg->stream_workers;
-	default: return cfg->runner_workers;
+	default: return runner_target;
 	}
 }
 
@@ -320,7 +331,7 @@ count_pool(int pool, uint32_t gen)
 
 	for (i = 0; i < SB_SLOTS; i++)
 		if (children[i].pid > 0 && children[i].pool == pool &&
-		    children[i].gen == gen)
+		    children[i].gen == gen && children[i].quit_ms == 0)
 			n++;
 	return n;
 }
@@ -424,7 +435,8 @@ reap(void)
 			    !WIFEXITED(st) || WEXITSTATUS(st) != 0);
 		/* A runner that died while popping an orphan must not lose it. */
 		scoreboard_orphans_recover(sb, pid);
-		if (state == M_RUNNING && c->gen == cur_gen)
+		/* A runner the pool retired is not replaced: no restart. */
+		if (state == M_RUNNING && c->gen == cur_gen && c->quit_ms == 0)
 			metrics_inc(c->pool == POOL_API ? M_WORKER_RESTARTS_API :
 			    c->pool == POOL_STREAM ? M_WORKER_RESTARTS_STREAM :
 			    M_WORKER_RESTARTS_RUNNER);
@@ -451,6 +463,128 @@ signal_children(int sig, int only_old)
 		if (sig == SIGKILL)
 			c->kill_sent = 1;
 		kill(c->pid, sig);
+	}
+}
+
+/* The runners of the current generation as pool_decide() sees them. */
+static void
+runner_view(struct pool_view *v)
+{
+	size_t	 i;
+
+	memset(v, 0, sizeof(*v));
+	for (i = 0; i < SB_SLOTS; i++) {
+		if (children[i].pid <= 0 || children[i].pool != POOL_RUNNER ||
+		    children[i].gen != cur_gen)
+			continue;
+		v->live++;
+		if (children[i].quit_ms > 0) {
+			v->retiring++;
+			continue;
+		}
+		switch (__atomic_load_n(&sb->slots[i].state, __ATOMIC_ACQUIRE)) {
+		case SB_IDLE:
+			v->idle++;
+			break;
+		case SB_BUSY:
+			v->busy++;
+			break;
+		default:
+			/* Starting, or quitting on its own (it is replaced). */
+			v->starting++;
+			break;
+		}
+	}
+	v->backlog = scoreboard_backlog(sb, &v->backlog_age_ms);
+}
+
+/*
+ * The idle runner to retire: the one whose last run started longest ago
+ * (php-fpm retires the child idle longest). -1 when none is idle.
+ */
+static ssize_t
+runner_to_retire(void)
+{
+	ssize_t	 best = -1;
+	int64_t	 at, best_at = 0;
+	size_t	 i;
+
+	for (i = 0; i < SB_SLOTS; i++) {
+		if (children[i].pid <= 0 || children[i].pool != POOL_RUNNER ||
+		    children[i].gen != cur_gen || children[i].quit_ms > 0 ||
+		    __atomic_load_n(&sb->slots[i].state, __ATOMIC_ACQUIRE) !=
+		    SB_IDLE)
+			continue;
+		at = __atomic_load_n(&sb->slots[i].req_start_ms, __ATOMIC_RELAXED);
+		if (at < children[i].spawned_ms)
+			at = children[i].spawned_ms;
+		if (best == -1 || at < best_at) {
+			best = (ssize_t)i;
+			best_at = at;
+		}
+	}
+	return best;
+}
+
+/*
+ * Grows or shrinks the runner pool (pool.c), from the scoreboard only.
+ * Decided on a settled pool: every runner of the target forked, no
+ * crash-loop backoff running, no reload half-way. A retired runner gets a
+ * graceful SIGQUIT, which a runner honours between jobs (if it took a job
+ * after all, it finishes it within RUNNER_DRAIN_TIMEOUT like a reload);
+ * the target drops first, so the respawn loop does not replace it.
+ */
+static void
+runner_pool_adjust(int64_t now)
+{
+	struct pool_params	 p;
+	struct pool_view	 v;
+	enum pool_reason	 why;
+	ssize_t			 victim;
+	int			 n, i, was_at_max;
+
+	if (retire_pending || now < pools[POOL_RUNNER].respawn_after_ms)
+		return;
+	runner_view(&v);
+	if (v.live - v.retiring != runner_target)
+		return;
+	p.min_spare = cfg->runner_min_spare;
+	p.max_spare = cfg->runner_max_spare;
+	p.max = cfg->runner_max;
+	p.idle_grace_ms = cfg->runner_idle_grace * 1000;
+	was_at_max = runner_dyn.at_max;
+	n = pool_decide(&runner_dyn, &p, &v, now, &why);
+	if (runner_dyn.at_max && !was_at_max)
+		log_kv(LOG_WARNING, "runner pool at RUNNER_MAX: runs wait for a "
+		    "runner", "i:live", (long long)v.live, "i:busy",
+		    (long long)v.busy, "i:backlog", (long long)v.backlog,
+		    "i:runner_max", (long long)p.max, NULL);
+	if (n > 0) {
+		runner_target += n;
+		sb->expected[POOL_RUNNER] = runner_target;
+		for (i = 0; i < n; i++)
+			spawn(POOL_RUNNER);
+		__atomic_add_fetch(&sb->runner_spawns, (uint64_t)n,
+		    __ATOMIC_RELAXED);
+		log_kv(LOG_INFO, "runner pool grows", "s:reason",
+		    pool_reason_name(why), "i:spawned", (long long)n,
+		    "i:target", (long long)runner_target,
+		    "i:live", (long long)(v.live + n), "i:idle", (long long)v.idle,
+		    "i:busy", (long long)v.busy, "i:starting", (long long)v.starting,
+		    "i:backlog", (long long)v.backlog, NULL);
+	} else if (n < 0 && (victim = runner_to_retire()) >= 0) {
+		runner_target--;
+		sb->expected[POOL_RUNNER] = runner_target;
+		children[victim].quit_ms = now;
+		kill(children[victim].pid, SIGQUIT);
+		__atomic_add_fetch(&sb->runner_retirements, 1, __ATOMIC_RELAXED);
+		log_kv(LOG_INFO, "runner pool shrinks", "s:reason",
+		    pool_reason_name(why), "i:worker_pid",
+		    (long long)children[victim].pid,
+		    "i:target", (long long)runner_target,
+		    "i:live", (long long)v.live, "i:idle", (long long)(v.idle - 1),
+		    "i:busy", (long long)v.busy, "i:backlog", (long long)v.backlog,
+		    "i:idle_grace_s", (long long)cfg->runner_idle_grace, NULL);
 	}
 }
 
@@ -531,6 +665,7 @@ tick(void)
 		while (need-- > 0)
 			spawn(pool);
 	}
+	runner_pool_adjust(now);
 
 	/* Retire the old generation once the new one accepts (or waited enough). */
 	if (retire_pending) {
@@ -605,6 +740,9 @@ reload(void)
 	cfg = ncfg;
 	cur_gen++;
 	memset(pools, 0, sizeof(pools));
+	/* The new generation starts like a fresh master: RUNNER_WORKERS. */
+	runner_target = cfg->runner_workers;
+	memset(&runner_dyn, 0, sizeof(runner_dyn));
 	retire_pending = 1;
 	retire_deadline_ms = scoreboard_now_ms() + RETIRE_WAIT_MS;
 	log_kv(LOG_INFO, "starting new generation", "i:generation",
@@ -679,6 +817,7 @@ master_run(struct config *c, const char *path)
 		return 1;
 	write_pid_file();
 	sb->generation = cur_gen;
+	runner_target = cfg->runner_workers;
 	for (pool = 0; pool < POOL_COUNT; pool++)
 		sb->expected[pool] = pool_size(pool);
 	log_kv(LOG_INFO, "master started", "s:version", PACKAGE_VERSION,
@@ -686,6 +825,9 @@ master_run(struct config *c, const char *path)
 	    "i:api_workers", (long long)cfg->api_workers,
 	    "i:stream_workers", (long long)cfg->stream_workers,
 	    "i:runner_workers", (long long)cfg->runner_workers,
+	    "i:runner_min_spare", (long long)cfg->runner_min_spare,
+	    "i:runner_max_spare", (long long)cfg->runner_max_spare,
+	    "i:runner_max", (long long)cfg->runner_max,
 	    "s:api_socket", cfg->api_socket,
 	    "s:stream_socket", cfg->stream_socket, NULL);
 	if (cfg->anthropic_api_key == NULL)

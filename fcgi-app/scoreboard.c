@@ -131,6 +131,23 @@ scoreboard_live(const struct scoreboard *sb, int pool, uint32_t gen)
 	return n;
 }
 
+int
+scoreboard_count(const struct scoreboard *sb, int pool, uint32_t gen,
+    enum sb_state st)
+{
+	const struct sb_slot	*s;
+	size_t			 i;
+	int			 n = 0;
+
+	for (i = 0; i < SB_SLOTS; i++) {
+		s = &sb->slots[i];
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == (int32_t)st &&
+		    s->pool == pool && (gen == 0 || s->generation == gen))
+			n++;
+	}
+	return n;
+}
+
 /*
  * Copies src into dst (cap bytes, NUL-terminated) without library calls
  * that are not async-signal-safe; NULL becomes "".

@@ -102,6 +102,9 @@ struct scoreboard {
 	 */
 	int32_t		 runner_backlog;
 	int64_t		 runner_backlog_ms;
+	/* The master's runner pool sizing (pool.c), for /api/metrics. */
+	uint64_t	 runner_spawns;		/* runners started to grow the pool */
+	uint64_t	 runner_retirements;	/* idle runners retired */
 	struct sb_orphan_cell orphans[SB_ORPHANS];
 	struct sb_slot	 slots[SB_SLOTS];
 };
@@ -122,6 +125,9 @@ void	scoreboard_heartbeat(struct sb_slot *);
 
 /* Counts the live (non-free, non-quitting) workers of a pool in gen. */
 int	scoreboard_live(const struct scoreboard *, int pool, uint32_t gen);
+/* Counts the workers of a pool in state st, of gen (0: of any generation). */
+int	scoreboard_count(const struct scoreboard *, int pool, uint32_t gen,
+	    enum sb_state st);
 
 /*
  * Runner side. scoreboard_runner_job records the job the runner holds from

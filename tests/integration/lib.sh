@@ -318,6 +318,19 @@ declare -A CW_CONF=(
 declare -A CW_ENV=()
 CW_CONF_MODE='env'
 
+# cw_fixed_runner_pool WORKERS: the KEY=VALUE lines that keep the runner pool
+# at WORKERS runners (RUNNER_MAX=WORKERS, RUNNER_MIN_SPARE=0,
+# RUNNER_MAX_SPARE=WORKERS: it can neither grow nor shrink), unless the test
+# set RUNNER_MAX, RUNNER_MIN_SPARE or RUNNER_MAX_SPARE itself (t_pool.sh).
+# The pool is dynamic since issue 11; most tests count runners.
+cw_fixed_runner_pool() {
+	local k
+	for k in RUNNER_MAX RUNNER_MIN_SPARE RUNNER_MAX_SPARE; do
+		[ -z "${CW_CONF[$k]+set}" ] && [ -z "${CW_ENV[$k]+set}" ] || return 0
+	done
+	printf 'RUNNER_MAX=%s\nRUNNER_MIN_SPARE=0\nRUNNER_MAX_SPARE=%s\n' "$1" "$1"
+}
+
 # cw_write_env_file [FILE]: writes CW_CONF as KEY=VALUE lines.
 # shellcheck disable=SC2120 # FILE is optional
 cw_write_env_file() {
@@ -327,6 +340,7 @@ cw_write_env_file() {
 		for k in "${!CW_CONF[@]}"; do
 			printf '%s=%s\n' "$k" "${CW_CONF[$k]}"
 		done
+		cw_fixed_runner_pool "${CW_CONF[RUNNER_WORKERS]:-2}"
 	} >"$f.tmp" && mv -f "$f.tmp" "$f"
 }
 
@@ -340,6 +354,14 @@ cw_app_cmd() {
 		for k in "${!CW_CONF[@]}"; do
 			envv+=("$k=${CW_CONF[$k]}")
 		done
+		# Fixed runner pool (cw_fixed_runner_pool); the env-file has its own.
+		while read -r k; do
+			envv+=("$k")
+		done < <(cw_fixed_runner_pool "${CW_ENV[RUNNER_WORKERS]:-${CW_CONF[RUNNER_WORKERS]:-2}}")
+	elif [ -n "${CW_ENV[RUNNER_WORKERS]+set}" ]; then
+		while read -r k; do
+			envv+=("$k")
+		done < <(cw_fixed_runner_pool "${CW_ENV[RUNNER_WORKERS]}")
 	fi
 	for k in "${!CW_ENV[@]}"; do
 		envv+=("$k=${CW_ENV[$k]}")
