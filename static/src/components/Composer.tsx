@@ -5,12 +5,17 @@ interface Props {
   onInput: (v: string) => void;
   onSend: (v: string) => void;
   onStop: () => void;
+  /** A message is being sent (no run id yet). */
   busy: boolean;
+  /** Claude works on a message: Stop is offered; what is sent now queues behind it. */
   running: boolean;
   statusText: string;
 }
 
-/** The message box: Enter sends, Shift+Enter adds a line. */
+/**
+ * The message box: Enter sends, Shift+Enter adds a line. It stays open while
+ * Claude works: a message sent then waits in the session's queue.
+ */
 export function Composer({ value, onInput, onSend, onStop, busy, running, statusText }: Props) {
   const ref = useRef<HTMLTextAreaElement>(null);
 
@@ -34,7 +39,7 @@ export function Composer({ value, onInput, onSend, onStop, busy, running, status
         ref={ref}
         class={`rows-${lines}`}
         value={value}
-        placeholder={running ? 'Claude is working… type your next message' : 'Message Claude…'}
+        placeholder={running ? 'Claude is working… your next message waits its turn' : 'Message Claude…'}
         aria-describedby="composer-hint"
         onInput={(e) => onInput((e.target as HTMLTextAreaElement).value)}
         onKeyDown={(e) => {
@@ -49,11 +54,13 @@ export function Composer({ value, onInput, onSend, onStop, busy, running, status
       />
       <div class="composer-side">
         <span id="composer-hint" class="composer-status">{statusText || 'Enter to send · Shift+Enter for a new line'}</span>
-        {running ? (
-          <button type="button" class="btn danger" onClick={onStop} aria-label="Stop Claude">Stop</button>
-        ) : (
-          <button type="submit" class="btn primary" disabled={busy || !value.trim()}>Send</button>
-        )}
+        <div class="composer-buttons">
+          {running && (
+            <button type="button" class="btn danger" onClick={onStop} aria-label="Stop Claude">Stop</button>
+          )}
+          <button type="submit" class="btn primary" disabled={busy || !value.trim()}
+            title={running ? 'Queue this message: Claude starts on it after the current one' : undefined}>Send</button>
+        </div>
       </div>
     </form>
   );

@@ -3,9 +3,11 @@ import { api, ApiError, notifyUnauthorized, urls } from '../lib/api';
 import { canOpenVSCode } from '../lib/features';
 import { formatCost, formatTokens, loadDraft, saveDraft, totalTokens } from '../lib/format';
 import { EventStream, type ConnState } from '../lib/stream';
-import { activeRun, buildView, initialState, reduce, type Action } from '../lib/transcript';
+import {
+  buildView, currentRun, initialState, queuedRuns, reduce, viewStatus, type Action,
+} from '../lib/transcript';
 import type { Session, SessionStatus, Snapshot, User } from '../lib/types';
-import { explainError, STATUS_LABEL } from '../lib/words';
+import { continueText, explainError, queuedCountText, queueText } from '../lib/words';
 import { Composer } from './Composer';
 import { FilesPanel } from './FilesPanel';
 import { StatusBadge } from './StatusBadge';
@@ -127,10 +129,14 @@ export function SessionView(p: Props) {
     fetching.current = true;
     const want = state.historyWanted;
     const asOf = stateRef.current.lastEventId;
+    const tick = stateRef.current.tick;
     api.messages(sessionId).then((r) => {
       fetching.current = false;
       if (alive.current) {
-        dispatch({ type: 'history', messages: r.messages || [], asOf, want, details: r.tool_details });
+        dispatch({
+          type: 'history', messages: r.messages || [], asOf, want, details: r.tool_details,
+          queued: Array.isArray(r.queued) ? r.queued : undefined, tick,
+        });
       }
     }).catch((e) => {
       if (e instanceof ApiError && e.status === 401) {
@@ -146,20 +152,33 @@ export function SessionView(p: Props) {
   }, [state.historyWanted, state.historyHave, historyRetry, sessionId]); // eslint-disable-line react-hooks/exhaustive-deps
 
   // ---- status: the list badge and the tab title ----
-  const status = state.status;
+  const status = viewStatus(state);
   useEffect(() => {
     p.onStatus(sessionId, status);
   }, [status, sessionId]); // eslint-disable-line react-hooks/exhaustive-deps
   const title = session?.title || 'Untitled';
   useEffect(() => {
-    const prefix = status === 'waiting' ? '⏸ Waiting for approval · ' : status === 'running' ? '● ' : status === 'error' ? '⚠ ' : '';
+    const prefix = status === 'waiting' ? '⏸ Waiting for approval · ' : status === 'running' ? '● '
+      : status === 'queued' ? '◌ Queued · ' : status === 'error' ? '⚠ ' : '';
     document.title = `${prefix}${title} — claude-web`;
     return () => { document.title = 'claude-web'; };
   }, [status, title]);
 
   const items = useMemo(() => buildView(state), [state]);
-  const active = activeRun(state);
-  const busy = !!active || state.pendingPrompt !== null || sending;
+  // The run Claude works on (or that waits for an answer); messages sent
+  // meanwhile queue behind it, so the composer stays open.
+  const active = currentRun(state);
+  const queued = queuedRuns(state);
+  const busy = state.pendingPrompt !== null || sending;
+  let statusText = '';
+  if (active) {
+    statusText = status === 'waiting' ? 'Waiting for your approval'
+      : active.queue ? continueText(active.queue) : 'Claude is working…';
+    if (queued.length) statusText += ` · ${queuedCountText(queued.length)}`;
+  } else if (queued.length) {
+    statusText = queueText(queued[0].queue);
+    if (queued.length > 1) statusText += ` · ${queuedCountText(queued.length)}`;
+  }
 
   // ---- actions ----
   const send = useCallback(async (text: string) => {
@@ -170,7 +189,8 @@ export function SessionView(p: Props) {
     dispatch({ type: 'pendingPrompt', text: t });
     try {
       const r = await api.send(sessionId, t);
-      dispatch({ type: 'localPrompt', runId: r.run_id, text: t });
+      const queue = typeof r.state === 'string' || typeof r.ahead === 'number' ? { state: r.state, ahead: r.ahead } : undefined;
+      dispatch({ type: 'localPrompt', runId: r.run_id, text: t, queue });
       // Sent: the kept copy goes, unless a new draft was started meanwhile.
       if (draftRef.current === '') saveDraft(sessionId, '');
     } catch (e) {
@@ -193,6 +213,24 @@ export function SessionView(p: Props) {
     } catch (e) {
       if (e instanceof ApiError && e.status === 409) return; // it had just finished
       toast({ level: 'error', ...explainError(e, 'stop the run') });
+    }
+  }, [sessionId, toast]);
+
+  // Removes a message that has not started. 409: Claude has just started on
+  // it (it stays, as the ordinary prompt); 404: it is gone already.
+  const removeQueued = useCallback(async (runId: string) => {
+    dispatch({ type: 'removing', runId, removing: true });
+    try {
+      await api.removeRun(sessionId, runId);
+      dispatch({ type: 'removed', runId });
+    } catch (e) {
+      dispatch({ type: 'removing', runId, removing: false });
+      if (e instanceof ApiError && e.status === 404) dispatch({ type: 'removed', runId });
+      else if (e instanceof ApiError && e.status === 409) {
+        toast({ level: 'info', title: 'Claude has already started on this message.', next: 'Press Stop to cancel it.' });
+      } else if (!(e instanceof ApiError && e.status === 401)) {
+        toast({ level: 'error', ...explainError(e, 'remove the message') });
+      }
     }
   }, [sessionId, toast]);
 
@@ -265,9 +303,13 @@ export function SessionView(p: Props) {
           </div>
         </header>
         {status === 'waiting' && (
-          <div class="waiting-banner" role="status">Claude is waiting for your approval below.</div>
+          <div class="waiting-banner" role="status">
+            Claude is waiting for your approval below.
+            {active?.parked && <span class="waiting-note"> Take your time: the run is paused until you answer.</span>}
+          </div>
         )}
-        <Transcript items={items} loading={state.history === null} sessionId={sessionId} onDecide={decide} onCompact={compact} onRevert={revert} />
+        <Transcript items={items} loading={state.history === null} sessionId={sessionId} onDecide={decide} onCompact={compact}
+          onRevert={revert} onRemove={removeQueued} />
         <Composer
           value={draft}
           onInput={onDraft}
@@ -275,7 +317,7 @@ export function SessionView(p: Props) {
           busy={busy}
           running={!!active}
           onStop={stop}
-          statusText={active ? (status === 'waiting' ? STATUS_LABEL.waiting : 'Claude is working…') : ''}
+          statusText={statusText}
         />
       </main>
       {filesOpen && (

@@ -2,10 +2,11 @@ import { Component } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { renderMarkdown } from '../lib/markdown';
 import type { ViewItem } from '../lib/transcript';
-import { explainRunError, resumedText, retryText, stopReasonText } from '../lib/words';
+import { explainRunError, queueText, resumedText, retryText, stopReasonText } from '../lib/words';
 import { PermissionPrompt, ToolCard } from './ToolCard';
 
 type Decide = (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) => void;
+type Remove = (runId: string) => void;
 
 interface Props {
   items: ViewItem[];
@@ -15,10 +16,12 @@ interface Props {
   onCompact: () => void;
   /** Undo Claude's last edit to a file (/workspace path). */
   onRevert?: (path: string) => void;
+  /** Remove a queued message (a run that has not started). */
+  onRemove?: Remove;
 }
 
 /** The conversation. Follows the bottom while new text streams in, unless the reader scrolled up. */
-export function Transcript({ items, loading, onDecide, onCompact, onRevert }: Props) {
+export function Transcript({ items, loading, onDecide, onCompact, onRevert, onRemove }: Props) {
   const ref = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const [away, setAway] = useState(false);
@@ -51,7 +54,7 @@ export function Transcript({ items, loading, onDecide, onCompact, onRevert }: Pr
             <p>Ask Claude to read, write or run code in this session's files. It asks before running commands or changing files, unless the session's permissions say otherwise.</p>
           </div>
         )}
-        {items.map((it) => <Item key={it.key} item={it} onDecide={onDecide} onCompact={onCompact} onRevert={onRevert} />)}
+        {items.map((it) => <Item key={it.key} item={it} onDecide={onDecide} onCompact={onCompact} onRevert={onRevert} onRemove={onRemove} />)}
       </div>
       {away && (
         <button type="button" class="btn jump" onClick={() => {
@@ -81,13 +84,15 @@ export function itemEqual(a: ViewItem, b: ViewItem): boolean {
   return true;
 }
 
-interface ItemProps { item: ViewItem; onDecide: Decide; onCompact: () => void; onRevert?: (path: string) => void }
+interface ItemProps {
+  item: ViewItem; onDecide: Decide; onCompact: () => void; onRevert?: (path: string) => void; onRemove?: Remove;
+}
 
 /** One transcript entry; re-renders only when its content changed (500-message transcripts stay fast). */
 class Item extends Component<ItemProps> {
   shouldComponentUpdate(next: ItemProps): boolean {
     return next.onDecide !== this.props.onDecide || next.onCompact !== this.props.onCompact ||
-      next.onRevert !== this.props.onRevert || !itemEqual(this.props.item, next.item);
+      next.onRevert !== this.props.onRevert || next.onRemove !== this.props.onRemove || !itemEqual(this.props.item, next.item);
   }
 
   render() {
@@ -95,9 +100,10 @@ class Item extends Component<ItemProps> {
   }
 }
 
-function renderItem({ item, onDecide, onCompact, onRevert }: ItemProps) {
+function renderItem({ item, onDecide, onCompact, onRevert, onRemove }: ItemProps) {
   switch (item.kind) {
     case 'user':
+      if (item.queued) return <QueuedPrompt item={item} onRemove={onRemove} />;
       return (
         <div class={`msg user${item.pending ? ' pending' : ''}`}>
           {item.summary && (
@@ -137,6 +143,25 @@ function renderItem({ item, onDecide, onCompact, onRevert }: ItemProps) {
     case 'notice':
       return <Notice item={item} onCompact={onCompact} />;
   }
+}
+
+/** A message that waits to start: marked "Queued", where it stands, and a remove button. */
+function QueuedPrompt({ item, onRemove }: { item: Extract<ViewItem, { kind: 'user' }>; onRemove?: Remove }) {
+  const where = queueText(item.queued);
+  const label = item.runKind === 'compact' ? 'Compact the conversation' : item.text;
+  return (
+    <div class={`msg user queued${item.removing ? ' removing' : ''}`} data-run-id={item.runId}>
+      {label && <div class={`bubble${item.runKind === 'compact' ? ' muted' : ''}`}>{label}</div>}
+      <div class="queued-meta">
+        <span class="queue-pos" role="status">{where}</span>
+        {onRemove && item.runId && (
+          <button type="button" class="icon-btn remove-queued" disabled={item.removing}
+            aria-label="Remove this queued message" title="Remove this message before Claude starts on it"
+            onClick={() => onRemove(item.runId!)}>×</button>
+        )}
+      </div>
+    </div>
+  );
 }
 
 function Markdown({ text, streaming }: { text: string; streaming: boolean }) {

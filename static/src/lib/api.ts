@@ -1,6 +1,8 @@
 // The HTTP client: JSON in and out, the cookie for authentication, the CSRF
 // header on every state-changing request, errors as ApiError.
-import type { DirListing, HistoryMessage, PermissionMode, Session, ToolResultEvent, User } from './types';
+import type {
+  DirListing, HistoryMessage, PermissionMode, QueuedRun, QueueState, Session, ToolResultEvent, User,
+} from './types';
 
 export class ApiError extends Error {
   status: number;
@@ -105,10 +107,18 @@ export const api = {
   deleteSession: (id: string) => request<void>('DELETE', S(id)),
 
   messages: (id: string) =>
-    request<{ session_id: string; messages: HistoryMessage[]; tool_details?: Record<string, ToolResultEvent> }>(
-      'GET', `${S(id)}/messages`),
+    request<{
+      session_id: string; messages: HistoryMessage[]; tool_details?: Record<string, ToolResultEvent>;
+      /** Runs not started yet, oldest first (docs/scheduler.md). */
+      queued?: QueuedRun[];
+    }>('GET', `${S(id)}/messages`),
+  /** 202: queued (behind the session's current run when there is one: state "session"). */
   send: (id: string, content: string) =>
-    request<{ run_id: string; status: string }>('POST', `${S(id)}/messages`, { body: { content } }),
+    request<{ run_id: string; status: string; state?: QueueState | string; ahead?: number }>(
+      'POST', `${S(id)}/messages`, { body: { content } }),
+  /** Removes a run that has not started: 200; 409 once it has started; 404 unknown. */
+  removeRun: (id: string, runId: string) =>
+    request<{ run_id: string; status: string }>('DELETE', `${S(id)}/runs/${enc(runId)}`),
   cancel: (id: string) => request<{ run_id: string }>('POST', `${S(id)}/cancel`),
   compact: (id: string) => request<{ run_id: string }>('POST', `${S(id)}/compact`),
   decide: (id: string, requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) =>

@@ -46,11 +46,12 @@ export interface StreamOptions {
   deps?: Partial<StreamDeps>;
 }
 
-/** Every event type of docs/api.md; EventSource needs a listener per named event. */
+/** Every event type of docs/api.md and docs/scheduler.md; EventSource needs a listener per named event. */
 export const EVENT_TYPES = [
-  'snapshot', 'ping', 'run.queued', 'run.started', 'message.start', 'text.delta', 'thinking.delta',
-  'tool.use', 'permission.request', 'permission.resolved', 'tool.result', 'file.changed', 'message.stop',
-  'usage', 'run.retrying', 'run.resumed', 'compacted', 'run.finished', 'run.error', 'run.cancelled',
+  'snapshot', 'ping', 'run.queued', 'run.queue_position', 'run.started', 'run.parked', 'run.continued',
+  'message.start', 'text.delta', 'thinking.delta', 'tool.use', 'permission.request', 'permission.resolved',
+  'tool.result', 'file.changed', 'message.stop', 'usage', 'run.retrying', 'run.resumed', 'compacted',
+  'run.finished', 'run.error', 'run.cancelled',
 ];
 
 export const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];

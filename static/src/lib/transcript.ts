@@ -18,10 +18,17 @@
 // - Details the history does not keep (bash stdout/stderr, exit code,
 //   duration; permission decisions; errors) are kept by tool_use_id and run
 //   and shown on the history's cards too.
+// - Runs that have not started (docs/scheduler.md: queued behind the
+//   session's current run, waiting for one of the user's slots, or for a
+//   runner) are shown as "queued" prompts after everything else, from the
+//   POST answer, the stream or GET /messages' `queued` list; their prompt
+//   is not in the history until run.started. A queued run that ends without
+//   starting (removed) leaves nothing behind.
 
 import { cmpId, isEventId } from './ids';
 import type {
-  HistoryMessage, PendingPermission, SessionStatus, Snapshot, StreamEvent, ToolResultEvent, UsageTotals,
+  HistoryMessage, PendingPermission, QueuedRun, QueuePosition, SessionStatus, Snapshot, StreamEvent,
+  ToolResultEvent, UsageTotals,
 } from './types';
 
 export interface LiveBlock {
@@ -70,6 +77,18 @@ export interface Run {
    * may later merge the next prompt into that same message, hence blocks).
    */
   anchor: { msg: number; block: number } | null;
+  /**
+   * Where it stands while it waits (run.queued / run.queue_position / the
+   * POST answer / GET /messages' queued list); null once a runner has it.
+   * A started run may wait again: a parked run's continuation after the answer.
+   */
+  queue: QueuePosition | null;
+  /** Waiting for a person with no runner (run.parked), until run.continued. */
+  parked: boolean;
+  /** The state's tick when the run became known (see TranscriptState.tick). */
+  createdTick: number;
+  /** The user asked to remove it (DELETE in flight). */
+  removing: boolean;
 }
 
 export type PermissionStatus = 'pending' | 'allow' | 'deny' | 'expired' | 'cancelled';
@@ -107,6 +126,11 @@ export interface TranscriptState {
   historyHave: number;
   filesVersion: number;
   snapshot: Snapshot | null;
+  /**
+   * Counts runs becoming known. A history fetch remembers the tick it began
+   * at: its `queued` list is the truth about every run known by then.
+   */
+  tick: number;
 }
 
 export type Action =
@@ -116,9 +140,15 @@ export type Action =
   | { type: 'events'; events: StreamEvent[] }
   | { type: 'history'; messages: HistoryMessage[]; asOf: string | null; want: number;
       /** Per tool_use_id, the tool.result details the server kept (stdout, exit code, ...). */
-      details?: Record<string, ToolResultEvent> }
+      details?: Record<string, ToolResultEvent>;
+      /** The runs not started yet (GET /messages `queued`), and the state's tick when the fetch began. */
+      queued?: QueuedRun[]; tick?: number }
   | { type: 'pendingPrompt'; text: string | null }
-  | { type: 'localPrompt'; runId: string; text: string }
+  /** The POST was accepted: the run's id, and where it stands (state, ahead). */
+  | { type: 'localPrompt'; runId: string; text: string; queue?: QueuePosition }
+  | { type: 'removing'; runId: string; removing: boolean }
+  /** DELETE /runs/{id} answered 200 (or 404): the queued run is gone. */
+  | { type: 'removed'; runId: string }
   | { type: 'usage'; usage: UsageTotals }
   | { type: 'answering'; requestId: string; answering: boolean }
   | { type: 'status'; status: SessionStatus }
@@ -141,6 +171,7 @@ export function initialState(sessionId: string | null = null): TranscriptState {
     historyHave: 0,
     filesVersion: 0,
     snapshot: null,
+    tick: 0,
   };
 }
 
@@ -151,17 +182,80 @@ function newRun(id: string, kind = 'message', partial = false): Run {
     id, kind, status: 'queued', started: false, resumed: false, firstId: null, endId: null,
     turns: [], toolIds: [], retry: null, error: null, stopReason: null, compacted: null,
     resumedStep: null, partial, settled: false, anchor: null,
+    queue: null, parked: false, createdTick: 0, removing: false,
   };
+}
+
+/**
+ * Adds a run: one that waits goes last, one that runs (or ran) goes before
+ * the runs that wait (a reload may learn of the queued runs first).
+ */
+function addRun(s: TranscriptState, r: Run): TranscriptState {
+  const tick = s.tick + 1;
+  const run = { ...r, createdTick: tick };
+  const runs = s.runs.slice();
+  const at = inQueue(run) ? -1 : runs.findIndex(inQueue);
+  if (at < 0) runs.push(run);
+  else runs.splice(at, 0, run);
+  return { ...s, runs, tick };
+}
+
+function queueOf(d: Record<string, unknown>): QueuePosition | null {
+  if (typeof d.state !== 'string' && typeof d.ahead !== 'number') return null;
+  const q: QueuePosition = {};
+  if (typeof d.state === 'string') q.state = d.state;
+  if (typeof d.ahead === 'number' && Number.isFinite(d.ahead)) q.ahead = Math.max(0, d.ahead);
+  return q;
+}
+
+/** The text of a queued run's prompt (a string, or text blocks). */
+function contentText(c: QueuedRun['content']): string {
+  if (typeof c === 'string') return c;
+  if (!Array.isArray(c)) return '';
+  return c.filter((b) => b && b.type === 'text' && typeof b.text === 'string').map((b) => b.text).join('\n\n');
 }
 
 export function runEnded(r: Run): boolean {
   return r.status === 'finished' || r.status === 'error' || r.status === 'cancelled';
 }
 
-/** The run that is queued or running, if any (there is at most one per session). */
-export function activeRun(s: TranscriptState): Run | null {
-  for (let i = s.runs.length - 1; i >= 0; i--) if (!runEnded(s.runs[i])) return s.runs[i];
+/** Not started yet, not ended: waiting in a queue (behind the session's run, for a slot, or a runner). */
+export function inQueue(r: Run): boolean {
+  return !r.started && !r.partial && !runEnded(r);
+}
+
+/** Ended without ever starting (removed from the queue): nothing of it is shown, except an error. */
+function vanished(r: Run): boolean {
+  return !r.started && !r.partial && runEnded(r);
+}
+
+/** The run a runner has (or had, when parked) and that has not ended: at most one per session. */
+export function currentRun(s: TranscriptState): Run | null {
+  for (let i = s.runs.length - 1; i >= 0; i--) {
+    const r = s.runs[i];
+    if (!runEnded(r) && !inQueue(r)) return r;
+  }
   return null;
+}
+
+/** The runs that wait to start, oldest first. */
+export function queuedRuns(s: TranscriptState): Run[] {
+  return s.runs.filter(inQueue);
+}
+
+/** The session's current run, else the first run that waits to start. */
+export function activeRun(s: TranscriptState): Run | null {
+  return currentRun(s) ?? queuedRuns(s)[0] ?? null;
+}
+
+/**
+ * What the session is doing, as the badge, the tab title and the list say:
+ * 'queued' when nothing runs and a message waits to start (never "running").
+ */
+export function viewStatus(s: TranscriptState): SessionStatus {
+  if (currentRun(s)) return s.status === 'waiting' ? 'waiting' : 'running';
+  if (queuedRuns(s).length) return s.status === 'waiting' ? 'waiting' : 'queued';
+  return s.status;
 }
 
 function hasPending(perms: Record<string, Permission>): boolean {
@@ -280,28 +374,52 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
   const runId: string | undefined = typeof d.run_id === 'string' ? d.run_id : undefined;
 
   if (runId !== undefined && !s.runs.some((r) => r.id === runId)) {
-    const partial = ev.type !== 'run.queued' && ev.type !== 'run.started';
+    // A queued run removed before we ever saw it: nothing to show.
+    if (FINAL.has(ev.type) && d.reason === 'removed') return s;
+    const queueEvent = ev.type === 'run.queued' || ev.type === 'run.queue_position';
+    const partial = !queueEvent && ev.type !== 'run.started';
     const r = newRun(runId, typeof d.kind === 'string' ? d.kind : 'message', partial);
     r.firstId = ev.id;
-    s = { ...s, runs: [...s.runs, r] };
+    r.started = ev.type === 'run.started';
+    s = addRun(s, r);
     if (partial) s = wantHistory(s);
   }
 
   switch (ev.type) {
-    case 'run.queued':
-      s = withRun(s, runId!, (r) => ({ ...r, kind: d.kind || r.kind }));
-      return settleStatus(s, 'running');
+    case 'run.queued': {
+      s = withRun(s, runId!, (r) => ({
+        ...r, kind: d.kind || r.kind, firstId: r.firstId ?? ev.id,
+        queue: inQueue(r) ? queueOf(d) ?? r.queue : r.queue,
+      }));
+      // Queued from another window: its prompt comes with the history's queued list.
+      const r = s.runs.find((x) => x.id === runId)!;
+      if (inQueue(r) && r.kind === 'message' && s.localPrompts[r.id] === undefined && s.pendingPrompt === null) {
+        s = wantHistory(s);
+      }
+      // Behind the session's current run: the session's state is that run's.
+      return currentRun(s) ? s : settleStatus(s, 'running');
+    }
+    case 'run.queue_position':
+      return withRun(s, runId!, (r) => (runEnded(r) ? r : { ...r, queue: queueOf(d) ?? r.queue }));
     case 'run.started':
       s = withRun(s, runId!, (r) => ({
         ...r, kind: d.kind || r.kind, started: true, resumed: !!d.resumed,
-        status: runEnded(r) ? r.status : 'running',
+        status: runEnded(r) ? r.status : 'running', queue: null, parked: false, removing: false,
       }));
       return settleStatus(s, hasPending(s.permissions) ? 'waiting' : 'running');
+    case 'run.parked':
+      // The runner let the run go while it waits for the answer; the
+      // approval card stays as it is.
+      s = withRun(s, runId!, (r) => (runEnded(r) ? r : { ...r, parked: true }));
+      return hasPending(s.permissions) ? settleStatus(s, 'waiting') : s;
+    case 'run.continued':
+      // A runner has it again; permission.resolved follows.
+      return withRun(s, runId!, (r) => (runEnded(r) ? r : { ...r, parked: false, queue: null }));
     case 'message.start':
       return withRun(s, runId!, (r) => {
         if (r.turns.some((t) => t.messageId === d.message_id)) return r;
         return {
-          ...r, started: true, status: runEnded(r) ? r.status : 'running', retry: null,
+          ...r, started: true, status: runEnded(r) ? r.status : 'running', retry: null, queue: null, parked: false,
           turns: [...r.turns, { messageId: String(d.message_id ?? `m${r.turns.length}`), blocks: [], stopped: false }],
         };
       });
@@ -367,8 +485,19 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
 function endRun(s: TranscriptState, ev: StreamEvent, runId: string): TranscriptState {
   const d = ev.data || {};
   const status: RunStatus = ev.type === 'run.finished' ? 'finished' : ev.type === 'run.error' ? 'error' : 'cancelled';
+  const before = s.runs.find((r) => r.id === runId);
+  if (before && !before.started && !before.partial) {
+    // A queued run that ends without starting (removed, or closed by the
+    // server): its bubble goes; the session's own run is not affected.
+    s = withRun(s, runId, (r) => ({
+      ...r, status, endId: ev.id, retry: null, queue: null, removing: false,
+      error: status === 'error' ? { type: String(d.type ?? 'error'), message: String(d.message ?? '') } : null,
+    }));
+    if (currentRun(s) || queuedRuns(s).length) return s;
+    return settleStatus(s, status === 'error' ? 'error' : hasPending(s.permissions) ? 'waiting' : 'idle');
+  }
   s = withRun(s, runId, (r) => ({
-    ...r, status, endId: ev.id, retry: null,
+    ...r, status, endId: ev.id, retry: null, queue: null, parked: false,
     stopReason: typeof d.stop_reason === 'string' ? d.stop_reason : r.stopReason,
     error: status === 'error' ? { type: String(d.type ?? 'error'), message: String(d.message ?? '') } : null,
   }));
@@ -400,11 +529,31 @@ export function reduce(s: TranscriptState, a: Action): TranscriptState {
       // Details from the server fill cards the live stream never showed (a
       // reload); a result seen live wins.
       if (a.details) s = { ...s, toolResults: { ...a.details, ...s.toolResults } };
+      if (a.queued) s = applyQueued(s, a.queued, a.tick);
       return applyHistory(s, a.messages, a.asOf, a.want);
     case 'pendingPrompt':
       return { ...s, pendingPrompt: a.text };
-    case 'localPrompt':
-      return { ...s, pendingPrompt: null, localPrompts: { ...s.localPrompts, [a.runId]: a.text } };
+    case 'localPrompt': {
+      s = { ...s, pendingPrompt: null, localPrompts: { ...s.localPrompts, [a.runId]: a.text } };
+      // Shown at once as queued; its events (before or after this) update it.
+      if (!s.runs.some((r) => r.id === a.runId)) {
+        const r = newRun(a.runId, 'message');
+        r.queue = a.queue ?? null;
+        s = addRun(s, r);
+      } else if (a.queue) {
+        s = withRun(s, a.runId, (r) => (inQueue(r) && r.queue === null ? { ...r, queue: a.queue! } : r));
+      }
+      return s;
+    }
+    case 'removing':
+      return withRun(s, a.runId, (r) => (inQueue(r) ? { ...r, removing: a.removing } : r));
+    case 'removed': {
+      const r = s.runs.find((x) => x.id === a.runId);
+      if (!r || !inQueue(r)) return s;
+      s = withRun(s, a.runId, (x) => ({ ...x, status: 'cancelled' as RunStatus, queue: null, removing: false }));
+      if (currentRun(s) || queuedRuns(s).length || s.status !== 'running') return s;
+      return settleStatus(s, hasPending(s.permissions) ? 'waiting' : 'idle');
+    }
     case 'usage':
       return { ...s, usage: a.usage };
     case 'status':
@@ -423,15 +572,16 @@ function applySnapshot(s: TranscriptState, snap: Snapshot, resumedFrom: string |
   const ar = snap.active_run;
   if (ar && ar.run_id && !s.runs.some((r) => r.id === ar.run_id)) {
     const r = newRun(ar.run_id, ar.kind || 'message');
-    r.started = ar.status === 'running';
-    r.status = ar.status === 'running' ? 'running' : 'queued';
+    // "waiting": started, and parked for an answer.
+    r.started = ar.status === 'running' || ar.status === 'waiting';
+    r.status = r.started ? 'running' : 'queued';
     r.firstId = ar.first_event_id || null;
     // Resumed after the run began: its first events are not coming again.
     if (resumedFrom !== null && ar.first_event_id && cmpId(ar.first_event_id, resumedFrom) <= 0) {
       r.partial = true;
       s = wantHistory(s);
     }
-    s = { ...s, runs: [...s.runs, r] };
+    s = addRun(s, r);
   }
   if (resumedFrom === null && s.lastEventId !== null) {
     // A fresh stream although we had one: whatever we missed is in the history.
@@ -444,13 +594,49 @@ function applySnapshot(s: TranscriptState, snap: Snapshot, resumedFrom: string |
   if (!ar) {
     // Nothing runs now; a run we think is active ended while we were away
     // and its end is not coming (or comes in the replay right after this).
-    const stale = s.runs.filter((r) => !runEnded(r));
+    // (Runs that wait to start stay: the history's queued list tells.)
+    const stale = s.runs.filter((r) => !runEnded(r) && !inQueue(r));
     if (stale.length && resumedFrom === null) {
       s = {
         ...s,
-        runs: s.runs.map((r) => (runEnded(r) ? r : { ...r, status: 'finished' as RunStatus, endId: s.lastEventId })),
+        runs: s.runs.map((r) => (runEnded(r) || inQueue(r) ? r : { ...r, status: 'finished' as RunStatus, endId: s.lastEventId })),
       };
       s = wantHistory(s);
+    } else if (resumedFrom === null && queuedRuns(s).length) {
+      s = wantHistory(s);
+    }
+  }
+  return s;
+}
+
+/**
+ * GET /messages' `queued` list: the runs of the session that have not
+ * started, with their prompts. Unknown ones are added as queued; a run we
+ * think waits but that is not listed (and was known when the fetch began)
+ * has started or gone: it is dropped (its events, if still coming, bring it
+ * back; its prompt is then in the history).
+ */
+function applyQueued(s: TranscriptState, list: QueuedRun[], tick: number | undefined): TranscriptState {
+  const listed = new Set(list.map((q) => q.run_id));
+  if (tick !== undefined) {
+    const runs = s.runs.filter((r) => !(inQueue(r) && !listed.has(r.id) && r.createdTick <= tick));
+    if (runs.length !== s.runs.length) s = { ...s, runs };
+  }
+  for (const q of list) {
+    if (!q || typeof q.run_id !== 'string') continue;
+    const text = contentText(q.content);
+    const known = s.runs.find((r) => r.id === q.run_id);
+    if (known && !inQueue(known)) continue; // started or ended meanwhile: the stream knows better
+    if (s.localPrompts[q.run_id] === undefined && (text !== '' || (q.kind ?? 'message') === 'message')) {
+      s = { ...s, localPrompts: { ...s.localPrompts, [q.run_id]: text } };
+    }
+    const pos = queueOf(q as unknown as Record<string, unknown>);
+    if (!known) {
+      const r = newRun(q.run_id, q.kind || 'message');
+      r.queue = pos;
+      s = addRun(s, r);
+    } else if (known.queue === null && pos) {
+      s = withRun(s, q.run_id, (r) => ({ ...r, queue: pos }));
     }
   }
   return s;
@@ -491,7 +677,11 @@ export interface ToolResultView {
 export type ToolState = 'waiting' | 'running' | 'done' | 'error' | 'denied' | 'interrupted';
 
 export type ViewItem =
-  | { kind: 'user'; key: string; text: string; summary?: string; pending?: boolean }
+  | {
+    kind: 'user'; key: string; text: string; summary?: string; pending?: boolean;
+    /** Waiting to start (where it stands, as far as known); runId: for the remove button. */
+    queued?: QueuePosition; runId?: string; removing?: boolean; runKind?: string;
+  }
   | { kind: 'text'; key: string; text: string; streaming: boolean }
   | { kind: 'thinking'; key: string; text: string; streaming: boolean }
   | { kind: 'redacted'; key: string }
@@ -646,6 +836,13 @@ function toolState(result: ToolResultView | null, perm: Permission | null, live:
 function runNotices(r: Run, live: boolean): ViewItem[] {
   const out: ViewItem[] = [];
   const key = (c: string) => `n:${r.id}:${c}`;
+  if (vanished(r)) {
+    // Removed from the queue (or closed before it started): only an error is worth saying.
+    if (r.status === 'error' && r.error) {
+      out.push({ kind: 'notice', key: key('error'), level: 'error', code: 'run_error', data: { ...r.error } });
+    }
+    return out;
+  }
   if (r.partial && live) out.push({ kind: 'notice', key: key('partial'), level: 'info', code: 'partial', data: {} });
   if (r.kind === 'compact' && !runEnded(r)) {
     out.push({ kind: 'notice', key: key('compacting'), level: 'info', code: 'compacting', data: {} });
@@ -757,10 +954,16 @@ export function buildView(s: TranscriptState): ViewItem[] {
     if (!insideLivePrompt) emitAnchored(r.anchor.msg, r.anchor.block);
   }
 
-  for (const r of s.runs) {
-    if (r.settled) continue;
+  // The runs not settled: those that run or ran first, then those that wait to start.
+  const unsettled = s.runs.filter((r) => !r.settled && !inQueue(r));
+  const waiting = s.runs.filter(inQueue);
+  for (const r of unsettled) {
     const live = !runEnded(r);
     const hp = prompts[r.id];
+    if (vanished(r)) {
+      out.push(...runNotices(r, true));
+      continue;
+    }
     if (hp) {
       emitPrompt(hp, promptAt.get(hp) ?? -1, `p:${r.id}`);
     } else if (s.localPrompts[r.id] !== undefined) {
@@ -801,6 +1004,17 @@ export function buildView(s: TranscriptState): ViewItem[] {
     if (p.status === 'pending' && !shownTools.has(p.tool_use_id)) {
       out.push({ kind: 'permission', key: `perm:${p.request_id}`, permission: p });
     }
+  }
+  // Messages that wait to start: their prompt (not in the history yet), marked queued.
+  for (const r of waiting) {
+    const text = s.localPrompts[r.id];
+    // A message whose text we do not know yet (sent from another window, the
+    // history is on its way; or ours, its POST answer is on its way).
+    if (text === undefined && r.kind === 'message') continue;
+    out.push({
+      kind: 'user', key: `p:${r.id}`, text: text ?? '', queued: { ...(r.queue || {}) }, runId: r.id,
+      removing: r.removing, runKind: r.kind,
+    });
   }
   if (s.pendingPrompt !== null && !(active && s.localPrompts[active.id] === s.pendingPrompt)) {
     out.push({ kind: 'user', key: 'pending', text: s.pendingPrompt, pending: true });

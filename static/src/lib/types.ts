@@ -11,7 +11,11 @@ export interface User {
   can_use_code_server?: boolean;
 }
 
-export type SessionStatus = 'idle' | 'running' | 'waiting' | 'error';
+/**
+ * 'queued' is the UI's own word (never stored by the server): the session's
+ * messages wait for a slot or a runner, nothing runs yet.
+ */
+export type SessionStatus = 'idle' | 'running' | 'waiting' | 'error' | 'queued';
 export type PermissionMode = 'default' | 'acceptEdits' | 'plan' | 'bypassPermissions';
 
 export interface UsageTotals {
@@ -60,6 +64,24 @@ export type Block =
 export interface HistoryMessage {
   role: 'user' | 'assistant';
   content: string | Array<Block | OtherBlock>;
+}
+
+/** Where a run that has not started stands (docs/scheduler.md). */
+export type QueueState = 'session' | 'user' | 'ready';
+
+export interface QueuePosition {
+  state?: QueueState | string;
+  ahead?: number;
+}
+
+/** GET /messages `queued`: a run of the session that has not started yet (its prompt is not in the history). */
+export interface QueuedRun {
+  run_id: string;
+  kind?: string;
+  content?: string | Array<{ type: string; text?: string }> | null;
+  state?: QueueState | string;
+  ahead?: number;
+  created_at?: string | number;
 }
 
 // ---- events (GET /events) ----

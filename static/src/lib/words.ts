@@ -28,8 +28,15 @@ export function explainError(e: unknown, action = 'do that'): Explained {
       if (e.type === 'session_limit') {
         return { title: 'You have reached the maximum number of sessions.', next: 'Delete a session you no longer need, then create a new one.' };
       }
+      if (action === 'send the message') {
+        // Messages queue behind the current run, up to SESSION_QUEUE_MAX.
+        return {
+          title: 'Too many messages are already waiting in this session.',
+          next: 'Wait until Claude starts on one of them (or remove one), then send again.',
+        };
+      }
       if (/run|active|conflict/i.test(e.message) && /message|run/i.test(action)) {
-        return { title: 'Claude is still working on the previous message.', next: 'Wait for it to finish, or press Stop, then send again.' };
+        return { title: 'Claude is still working on the previous message.', next: 'Wait for it to finish, or press Stop, then try again.' };
       }
       return { title: `Could not ${action}: ${lowerFirst(e.message)}.`, next: 'Refresh and try again.' };
     case 412:
@@ -134,4 +141,46 @@ export const STATUS_LABEL: Record<string, string> = {
   running: 'Running',
   waiting: 'Waiting for approval',
   error: 'Error',
+  queued: 'Queued',
 };
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+function aheadOf(q: { ahead?: number } | null | undefined): number {
+  return q && typeof q.ahead === 'number' && Number.isFinite(q.ahead) && q.ahead > 0 ? Math.floor(q.ahead) : 0;
+}
+
+/**
+ * Where a message that has not started stands (run.queued /
+ * run.queue_position: state and ahead, docs/scheduler.md), in a few words.
+ */
+export function queueText(q: { state?: string; ahead?: number } | null | undefined): string {
+  const ahead = aheadOf(q);
+  switch (q?.state) {
+    case 'session':
+      // Behind this session's current run; ahead counts what starts before it.
+      return ahead > 1 ? `Queued behind the current run — ${ahead} ahead` : 'Queued behind the current run';
+    case 'user':
+      // Waiting for one of the user's MAX_RUNS_PER_USER slots (runs in other sessions).
+      return ahead > 0
+        ? `Queued — ${ahead} ahead, waiting for your other runs`
+        : 'Queued — next, once one of your other runs finishes';
+    case 'ready':
+      // Waiting for a free runner.
+      return ahead > 0 ? `Queued — ${ahead} ahead` : 'Starting…';
+    default:
+      return ahead > 0 ? `Queued — ${ahead} ahead` : 'Queued';
+  }
+}
+
+/** "2 messages queued" (for the status line while Claude works). */
+export function queuedCountText(n: number): string {
+  return n > 0 ? `${plural(n, 'message', 'messages')} queued` : '';
+}
+
+/** A parked run whose answer is in, waiting again for a slot or a runner before it goes on. */
+export function continueText(q: { state?: string; ahead?: number }): string {
+  const ahead = aheadOf(q);
+  if (q.state === 'user') return 'Continuing once one of your other runs finishes…';
+  return ahead > 0 ? `Continuing soon — ${ahead} ahead` : 'Continuing…';
+}
