@@ -19,6 +19,7 @@
 #include "perm.h"
 #include "sandbox.h"
 #include "runs.h"
+#include "scheduler.h"
 #include "scoreboard.h"
 #include "sessions.h"
 #include "store.h"
@@ -98,8 +99,8 @@ append_durable(struct run_ctx *c, const char *type, json_object *data,
 		rv = final_status == NULL ?
 		    events_append(c->app->store, c->sid, c->fence, cfg, type, data,
 		    NULL) :
-		    events_append_final(c->app->store, c->sid, c->fence, cfg, type,
-		    data, c->run_id, final_status);
+		    sched_finish(c->app->store, cfg, c->sid, c->fence, c->run_id,
+		    final_status, type, data);
 		if (rv == 0) {
 			if (tries > 0)
 				log_kv(LOG_INFO, "event appended after retries",
@@ -413,6 +414,19 @@ account(struct run_ctx *c, const struct claude_msg *m, const struct model_info *
 	snprintf(v[2], sizeof(v[2]), "%lld", m->cache_creation_tokens);
 	snprintf(v[3], sizeof(v[3]), "%lld", m->cache_read_tokens);
 	snprintf(cost, sizeof(cost), "%.10f", dc);
+	/* The run's own totals survive parking and a runner's death. */
+	{
+		static const char *const rf[4] = { "u_in", "u_out", "u_cw", "u_cr" };
+		char rk[96];
+
+		snprintf(rk, sizeof(rk), "cw:run:%s", c->run_id);
+		for (i = 0; i < 4; i++)
+			if ((r = store_cmdv(st, "HINCRBY", rk, rf[i], v[i], NULL)) != NULL)
+				freeReplyObject(r);
+		if ((r = store_cmdv(st, "HINCRBYFLOAT", rk, "u_cost", cost,
+		    NULL)) != NULL)
+			freeReplyObject(r);
+	}
 	for (k = 0; k < 2; k++) {
 		static const char *const f[4] = { "input_tokens", "output_tokens",
 		    "cache_creation_input_tokens", "cache_read_input_tokens" };
@@ -490,17 +504,6 @@ tool_result(const char *id, const char *text, int is_error)
 	return r;
 }
 
-static void
-emit_tool_result(struct run_ctx *c, const char *id, const char *text, int is_error)
-{
-	json_object	*d = json_object_new_object();
-
-	json_object_object_add(d, "tool_use_id", json_object_new_string(id));
-	json_object_object_add(d, "content", json_object_new_string(text));
-	json_object_object_add(d, "is_error", json_object_new_boolean(is_error));
-	emit(c, "tool.result", d);
-}
-
 static const char *
 jget(json_object *o, const char *k)
 {
@@ -540,46 +543,90 @@ tool_emit(void *arg, const char *type, json_object *data)
 }
 
 /*
- * Asks the person about one call and waits for the answer, an expiry, or a
- * cancel. Returns 1 allowed, 0 denied (why filled), -1 cancelled/lost.
+ * The run's tool-call state (runs_state_*): {"results": {tool_use_id:
+ * tool_result block}, "running": id, "asking": {tool_use_id, request_id,
+ * expires_at}}. Written before a tool starts and after it ends, so a run
+ * resumed anywhere knows which calls are done, which one was cut off, and
+ * which one waits for a person.
+ */
+static json_object *
+ts_load(struct run_ctx *c)
+{
+	json_object	*ts = runs_state_read(c->app->cfg, c->sid, c->run_id), *v;
+
+	if (ts == NULL || !json_object_is_type(ts, json_type_object)) {
+		if (ts != NULL)
+			json_object_put(ts);
+		ts = json_object_new_object();
+	}
+	if (!json_object_object_get_ex(ts, "results", &v) ||
+	    !json_object_is_type(v, json_type_object))
+		json_object_object_add(ts, "results", json_object_new_object());
+	return ts;
+}
+
+static int
+ts_save(struct run_ctx *c, json_object *ts)
+{
+	if (!still_owner(c))
+		return -1;
+	if (runs_state_write(c->app->cfg, c->sid, c->run_id, ts) == -1) {
+		log_kv(LOG_ERROR, "cannot save the run's tool state", "s:run_id",
+		    c->run_id, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *
+ts_str(json_object *ts, const char *k)
+{
+	json_object	*v;
+
+	return json_object_object_get_ex(ts, k, &v) &&
+	    json_object_is_type(v, json_type_string) ?
+	    json_object_get_string(v) : NULL;
+}
+
+static void
+emit_resolved(struct run_ctx *c, const char *rid, const char *tool_use_id,
+    const char *status, int verdict, int remember, const char *msg)
+{
+	json_object	*d = json_object_new_object();
+
+	json_object_object_add(d, "request_id", json_object_new_string(rid));
+	json_object_object_add(d, "tool_use_id", json_object_new_string(tool_use_id));
+	json_object_object_add(d, "decision", json_object_new_string(status));
+	if (verdict == 1)
+		json_object_object_add(d, "remember", json_object_new_boolean(remember));
+	if (verdict == 0 && strcmp(status, "deny") == 0 && msg[0])
+		json_object_object_add(d, "message", json_object_new_string(msg));
+	emit(c, "permission.resolved", d);
+}
+
+/*
+ * What became of request rid: 1 allowed, 0 denied (why filled), -1
+ * cancelled, 2 nobody has answered yet and it has not expired (park).
  */
 static int
-ask_permission(struct run_ctx *c, const char *tool, const char *tool_use_id,
-    json_object *input, char *why, size_t whycap)
+answer_of(struct run_ctx *c, const char *tool, const char *tool_use_id,
+    json_object *input, const char *rid, long expires, char *why, size_t whycap)
 {
 	const struct config	*cfg = c->app->cfg;
 	struct store		*st = c->app->store;
-	struct timespec		 ts = { 0, 100 * 1000000L };
-	json_object		*d;
-	char			 rid[40], summary[512], status[32], msg[1024];
-	long			 expires;
-	int			 remember, verdict = -1;
+	char			 status[32], msg[1024];
+	int			 remember = 0, verdict, tries;
 
-	perm_summary(tool, input, summary, sizeof(summary));
-	if (perm_create(st, c->sid, c->run_id, tool_use_id, tool, input, summary,
-	    cfg->permission_timeout, rid, &expires) == -1) {
-		snprintf(why, whycap, "the permission request could not be recorded");
-		return 0;
-	}
-	runs_set_session_status(st, c->sid, "waiting");
-	d = json_object_new_object();
-	json_object_object_add(d, "request_id", json_object_new_string(rid));
-	json_object_object_add(d, "tool_use_id", json_object_new_string(tool_use_id));
-	json_object_object_add(d, "tool", json_object_new_string(tool));
-	json_object_object_add(d, "input", json_object_get(input));
-	json_object_object_add(d, "summary", json_object_new_string(summary));
-	json_object_object_add(d, "expires_at", json_object_new_int64(expires));
-	emit(c, "permission.request", d);
-	for (;;) {
-		if (agent_should_abort(c)) {
-			perm_close(st, c->sid, rid, "cancelled");
-			snprintf(status, sizeof(status), "cancelled");
-			break;
-		}
-		/* The answer first: one accepted by the API just before expiry counts. */
+	for (tries = 0; tries < 2; tries++) {
+		msg[0] = '\0';
 		if (perm_status(st, c->sid, rid, status, sizeof(status), &remember,
-		    msg, sizeof(msg)) == 0 && (strcmp(status, "allow") == 0 ||
-		    strcmp(status, "deny") == 0)) {
+		    msg, sizeof(msg)) == -1) {
+			/* Redis away: leave the run for recovery. */
+			c->lost = 1;
+			c->log_failed = 1;
+			return -1;
+		}
+		if (strcmp(status, "allow") == 0 || strcmp(status, "deny") == 0) {
 			perm_close(st, c->sid, rid, status);
 			if (strcmp(status, "allow") == 0) {
 				verdict = 1;
@@ -590,64 +637,168 @@ ask_permission(struct run_ctx *c, const char *tool, const char *tool_use_id,
 				snprintf(why, whycap, "The user denied this tool call.%s%s",
 				    msg[0] ? " Their message: " : "", msg);
 			}
-			break;
+			emit_resolved(c, rid, tool_use_id, status, verdict, remember, msg);
+			return verdict;
 		}
-		if (time(NULL) > expires) {
-			perm_close(st, c->sid, rid, "expired");
-			/* perm_close keeps an answer that raced in; look once more. */
-			if (perm_status(st, c->sid, rid, status, sizeof(status), &remember,
-			    msg, sizeof(msg)) == 0 && (strcmp(status, "allow") == 0 ||
-			    strcmp(status, "deny") == 0))
-				continue;
-			snprintf(status, sizeof(status), "expired");
-			verdict = 0;
-			snprintf(why, whycap, "Permission denied: nobody approved this "
-			    "call within %lld seconds.", cfg->permission_timeout);
-			break;
+		if (strcmp(status, "cancelled") == 0 || c->cancelled ||
+		    agent_should_abort(c)) {
+			perm_close(st, c->sid, rid, "cancelled");
+			emit_resolved(c, rid, tool_use_id, "cancelled", -1, 0, "");
+			return -1;
 		}
-		nanosleep(&ts, NULL);
+		if (strcmp(status, "pending") == 0 && time(NULL) <= expires)
+			return 2;
+		/* perm_close keeps an answer that raced in: look once more. */
+		perm_close(st, c->sid, rid, "expired");
 	}
-	runs_set_session_status(st, c->sid, "running");
-	d = json_object_new_object();
-	json_object_object_add(d, "request_id", json_object_new_string(rid));
-	json_object_object_add(d, "tool_use_id", json_object_new_string(tool_use_id));
-	json_object_object_add(d, "decision", json_object_new_string(status));
-	if (verdict == 1)
-		json_object_object_add(d, "remember", json_object_new_boolean(remember));
-	if (verdict == 0 && strcmp(status, "deny") == 0 && msg[0])
-		json_object_object_add(d, "message", json_object_new_string(msg));
-	emit(c, "permission.resolved", d);
-	return verdict;
+	snprintf(why, whycap, "Permission denied: nobody approved this call "
+	    "within %lld seconds.", cfg->permission_timeout);
+	emit_resolved(c, rid, tool_use_id, "expired", 0, 0, "");
+	return 0;
 }
 
-/* Runs every tool_use of msg and appends one user message with the results. */
+/*
+ * The call needs a person: record the request (once), then park the run
+ * and let the runner go. Returns 2 parked, or the verdict when the answer
+ * came in before the run was parked (see answer_of).
+ */
+static int
+ask_or_park(struct run_ctx *c, json_object *ts, const char *tool,
+    const char *tool_use_id, json_object *input, char *why, size_t whycap)
+{
+	const struct config	*cfg = c->app->cfg;
+	struct store		*st = c->app->store;
+	json_object		*asking, *d;
+	char			 rid[40], summary[512];
+	const char		*a_id, *a_rid;
+	long			 expires;
+	int			 rc, verdict;
+
+	asking = NULL;
+	json_object_object_get_ex(ts, "asking", &asking);
+	a_id = asking != NULL ? ts_str(asking, "tool_use_id") : NULL;
+	a_rid = asking != NULL ? ts_str(asking, "request_id") : NULL;
+	if (a_id != NULL && a_rid != NULL && strcmp(a_id, tool_use_id) == 0) {
+		/* Continued (or resumed) while this call waited for a person. */
+		snprintf(rid, sizeof(rid), "%s", a_rid);
+		{
+			json_object *e;
+
+			expires = json_object_object_get_ex(asking, "expires_at", &e) ?
+			    (long)json_object_get_int64(e) : 0;
+		}
+		if ((verdict = answer_of(c, tool, tool_use_id, input, rid, expires,
+		    why, whycap)) != 2)
+			return verdict;
+	} else {
+		perm_summary(tool, input, summary, sizeof(summary));
+		if (perm_create(st, c->sid, c->run_id, tool_use_id, tool, input,
+		    summary, cfg->permission_timeout, rid, &expires) == -1) {
+			snprintf(why, whycap, "the permission request could not be "
+			    "recorded");
+			return 0;
+		}
+		asking = json_object_new_object();
+		json_object_object_add(asking, "tool_use_id",
+		    json_object_new_string(tool_use_id));
+		json_object_object_add(asking, "request_id", json_object_new_string(rid));
+		json_object_object_add(asking, "expires_at", json_object_new_int64(expires));
+		json_object_object_add(ts, "asking", asking);
+		if (ts_save(c, ts) == -1)
+			return -1;
+		d = json_object_new_object();
+		json_object_object_add(d, "request_id", json_object_new_string(rid));
+		json_object_object_add(d, "tool_use_id", json_object_new_string(tool_use_id));
+		json_object_object_add(d, "tool", json_object_new_string(tool));
+		json_object_object_add(d, "input", json_object_get(input));
+		json_object_object_add(d, "summary", json_object_new_string(summary));
+		json_object_object_add(d, "expires_at", json_object_new_int64(expires));
+		emit(c, "permission.request", d);
+		if (c->lost)
+			return -1;
+	}
+	/* Park: the job is acked in the same step; the answer queues a new one. */
+	rc = sched_park(st, cfg, c->sid, c->run_id, c->fence, rid, expires,
+	    c->job_id);
+	if (rc == 1) {
+		c->parked = 1;
+		log_kv(LOG_INFO, "run parked", "s:run_id", c->run_id, "s:request_id",
+		    rid, NULL);
+		return 2;
+	}
+	if (rc == 0)	/* answered before we could park: carry on here */
+		return answer_of(c, tool, tool_use_id, input, rid, expires, why,
+		    whycap);
+	c->lost = 1;
+	if (rc == -1)
+		c->log_failed = 1;	/* Redis away: recovery parks it again */
+	return -1;
+}
+
+/* 1 when the call tool_use_id has an open permission request. */
+static int
+waits_for_person(json_object *ts, const char *tool_use_id)
+{
+	json_object	*asking;
+	const char	*a_id;
+
+	if (!json_object_object_get_ex(ts, "asking", &asking))
+		return 0;
+	a_id = ts_str(asking, "tool_use_id");
+	return a_id != NULL && strcmp(a_id, tool_use_id) == 0;
+}
+
+/*
+ * Runs the tool_use calls of msg that have no result yet and appends one
+ * user message with all the results. 0 done, 1 parked (waiting for a
+ * person), -1 lost or the history could not be saved.
+ */
 static int
 run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 {
-	json_object	*uses = tool_uses(msg), *results = json_object_new_array(),
-			*u, *input, *detail, *d;
+	json_object	*uses = tool_uses(msg), *results, *done, *u, *input,
+			*detail, *d, *ts = ts_load(c);
 	struct tool_ctx	 tc;
 	struct session	 s;
 	struct buf	 out;
-	const char	*name, *id, *mode;
+	const char	*name, *id, *mode, *running;
 	char		 why[1400];
 	size_t		 i;
-	int		 err, allowed;
+	int		 err, allowed, rc = 0;
 
+	json_object_object_get_ex(ts, "results", &done);
+	if (ts_save(c, ts) == -1) {
+		rc = -1;
+		goto out;
+	}
 	for (i = 0; i < json_object_array_length(uses); i++) {
 		u = json_object_array_get_idx(uses, i);
 		name = jget(u, "name");
 		id = jget(u, "id");
+		if (json_object_object_get_ex(done, id, NULL))
+			continue;
 		if (!json_object_object_get_ex(u, "input", &input))
 			input = NULL;
 		buf_init(&out, 2 * 1024 * 1024);
 		detail = json_object_new_object();
+		why[0] = '\0';
+		running = ts_str(ts, "running");
+		if (running != NULL && strcmp(running, id) == 0) {
+			/* A runner died while this call ran. */
+			buf_puts(&out, "Error: this tool call was interrupted (the "
+			    "server process running it stopped); it may or may not "
+			    "have taken effect. Check before retrying.");
+			err = 1;
+			goto record;
+		}
 		/* The mode may have changed since the run started. */
 		mode = sessions_get(c->app->store, c->sid, &s) == 1 ?
 		    s.permission_mode : "default";
 		allowed = 1;
-		why[0] = '\0';
-		if (c->cancelled || agent_should_abort(c))
+		if (waits_for_person(ts, id))
+			/* Its request is open: answered, expired or cancelled now. */
+			allowed = ask_or_park(c, ts, name, id, input, why, sizeof(why));
+		else if (c->cancelled || agent_should_abort(c))
 			allowed = -1;
 		else switch (perm_policy(mode, name, input)) {
 		case PERM_ALLOW:
@@ -661,10 +812,25 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 			break;
 		default:
 			if (!perm_remembered(c->app->store, c->sid, name, input))
-				allowed = ask_permission(c, name, id, input, why, sizeof(why));
+				allowed = ask_or_park(c, ts, name, id, input, why,
+				    sizeof(why));
 			break;
 		}
+		if (allowed == 2 || c->lost) {
+			buf_free(&out);
+			json_object_put(detail);
+			rc = allowed == 2 ? 1 : -1;
+			goto out;
+		}
+		json_object_object_del(ts, "asking");
 		if (allowed == 1) {
+			json_object_object_add(ts, "running", json_object_new_string(id));
+			if (ts_save(c, ts) == -1) {
+				buf_free(&out);
+				json_object_put(detail);
+				rc = -1;
+				goto out;
+			}
 			memset(&tc, 0, sizeof(tc));
 			tc.cfg = c->app->cfg;
 			tc.store = c->app->store;
@@ -682,6 +848,7 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 			buf_puts(&out, "The run was cancelled before this tool ran.");
 			err = 1;
 		}
+record:
 		/* Tool output goes into JSON for the API: it must be valid UTF-8. */
 		{
 			struct buf clean;
@@ -698,15 +865,35 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 		    out.p ? out.p : "", (int)out.len));
 		json_object_object_add(d, "is_error", json_object_new_boolean(err));
 		save_tool_detail(c, d);
-		emit(c, "tool.result", d);
-		json_object_array_add(results, tool_result(id, out.p ? out.p : "", err));
+		json_object_object_add(done, id, tool_result(id, out.p ? out.p : "",
+		    err));
+		json_object_object_del(ts, "running");
 		buf_free(&out);
-		if (c->lost)
-			break;
+		if (ts_save(c, ts) == -1) {
+			json_object_put(d);
+			rc = -1;
+			goto out;
+		}
+		emit(c, "tool.result", d);
+		if (c->lost) {
+			rc = -1;
+			goto out;
+		}
 	}
-	json_object_put(uses);
+	/* Every call answered: one user message, in the calls' order. */
+	results = json_object_new_array();
+	for (i = 0; i < json_object_array_length(uses); i++) {
+		id = jget(json_object_array_get_idx(uses, i), "id");
+		if (json_object_object_get_ex(done, id, &d))
+			json_object_array_add(results, json_object_get(d));
+	}
 	history_append_user(h, results);
-	return save(c, h);
+	if ((rc = save(c, h)) == 0)
+		runs_state_remove(c->app->cfg, c->sid, c->run_id);
+out:
+	json_object_put(uses);
+	json_object_put(ts);
+	return rc;
 }
 
 /* First real user turn (text, not tool results) at or after from. */
@@ -940,39 +1127,153 @@ partial_text_pending(struct run_ctx *c)
 	return found;
 }
 
-void
-agent_run(struct run_ctx *c)
+/*
+ * The run as a state machine: begin → request ⇄ tools → end, with
+ * "waiting" (parked) between tools and the next request. Each step is
+ * recorded in the run hash and starts from what Redis and the history
+ * hold, so any runner can continue a run at any step boundary.
+ */
+enum step {
+	STEP_BEGIN,
+	STEP_REQUEST,
+	STEP_TOOLS,
+	STEP_DONE
+};
+
+struct run {
+	json_object		*h;
+	const struct model_info	*mi;
+	int			 resumed;	/* the history already has the run */
+};
+
+static void
+set_step(struct run_ctx *c, const char *step)
+{
+	redisReply	*r;
+	char		 key[96], turn[16];
+
+	snprintf(key, sizeof(key), "cw:run:%s", c->run_id);
+	snprintf(turn, sizeof(turn), "%d", c->turn);
+	if ((r = store_cmdv(c->app->store, "HSET", key, "step", step, "turn",
+	    turn, NULL)) != NULL)
+		freeReplyObject(r);
+}
+
+/* The run's totals so far (earlier steps, earlier runners). */
+static void
+load_progress(struct run_ctx *c, char *cont, size_t cap)
+{
+	redisReply	*r;
+	char		 key[96];
+
+	cont[0] = '\0';
+	snprintf(key, sizeof(key), "cw:run:%s", c->run_id);
+	if ((r = store_cmdv(c->app->store, "HMGET", key, "u_in", "u_out", "u_cw",
+	    "u_cr", "u_cost", "turn", "cont_reason", NULL)) == NULL)
+		return;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 7) {
+#define F(i) (r->element[i]->str != NULL ? r->element[i]->str : "0")
+		c->in = strtoll(F(0), NULL, 10);
+		c->out = strtoll(F(1), NULL, 10);
+		c->cache_write = strtoll(F(2), NULL, 10);
+		c->cache_read = strtoll(F(3), NULL, 10);
+		c->cost = strtod(F(4), NULL);
+		c->turn = (int)strtol(F(5), NULL, 10);
+#undef F
+		if (r->element[6]->str != NULL)
+			snprintf(cont, cap, "%s", r->element[6]->str);
+	}
+	freeReplyObject(r);
+}
+
+static enum step
+fail_save(struct run_ctx *c)
+{
+	if (!c->lost)
+		finish_error(c, "internal_error", "the session history could not "
+		    "be saved");
+	return STEP_DONE;
+}
+
+static enum step
+end_with(struct run_ctx *c, const char *status, const char *event,
+    const char *stop_reason)
+{
+	json_object	*d = json_object_new_object();
+
+	if (stop_reason != NULL)
+		json_object_object_add(d, "stop_reason",
+		    json_object_new_string(stop_reason));
+	finish(c, status, event, d);
+	return STEP_DONE;
+}
+
+/* What to do with the history as it stands. */
+static enum step
+next_from_history(struct run_ctx *c, struct run *r)
+{
+	json_object	*last, *uses;
+	const char	*role;
+	int		 n;
+
+	last = last_message(r->h, &role);
+	if (role == NULL || strcmp(role, "assistant") != 0)
+		return STEP_REQUEST;
+	uses = tool_uses(last);
+	n = (int)json_object_array_length(uses);
+	json_object_put(uses);
+	if (n > 0)
+		return STEP_TOOLS;
+	/* Resumed after the final answer was saved. */
+	return end_with(c, "finished", "run.finished", "end_turn");
+}
+
+static enum step
+step_begin(struct run_ctx *c, struct run *r)
 {
 	const struct config	*cfg = c->app->cfg;
 	struct session		 s;
-	struct claude_hooks	 hooks;
-	struct claude_msg	 cm;
-	struct claude_result	 res;
-	const struct model_info	*mi;
-	json_object		*h = NULL, *content, *last, *uses, *d;
+	json_object		*content, *last, *uses, *d;
 	const char		*role;
-	char			*body;
-	int			 resumed, rc, ntools;
+	char			 cont[32];
+	int			 rc;
 
+	set_step(c, "begin");
 	if (sessions_get(c->app->store, c->sid, &s) != 1) {
 		finish_error(c, "not_found", "the session no longer exists");
-		return;
+		return STEP_DONE;
 	}
-	if ((mi = models_find(s.model)) == NULL)
-		mi = models_find(cfg->claude_model);
+	if ((r->mi = models_find(s.model)) == NULL)
+		r->mi = models_find(cfg->claude_model);
 	/* The open tail (unanswered tool calls) is ours to answer, with events. */
-	if ((h = history_load_flags(cfg, c->sid, HISTORY_KEEP_OPEN_TAIL)) == NULL) {
+	if ((r->h = history_load_flags(cfg, c->sid, HISTORY_KEEP_OPEN_TAIL)) == NULL) {
 		finish_error(c, "internal_error", "the session history is unreadable");
-		return;
+		return STEP_DONE;
 	}
-	resumed = history_has_run(h, c->run_id);
-	if (resumed || c->deliveries > 1) {
+	r->resumed = history_has_run(r->h, c->run_id);
+	load_progress(c, cont, sizeof(cont));
+	if (cont[0] != '\0' && c->deliveries <= 1) {
+		/* A parked run picked up again: not a crash, nothing is redone. */
+		d = json_object_new_object();
+		json_object_object_add(d, "reason", json_object_new_string(cont));
+		emit(c, "run.continued", d);
+		runs_set(c->app->store, c->run_id, "cont_reason", "");
+		{
+			char key[96];
+			redisReply *rr;
+
+			snprintf(key, sizeof(key), "cw:run:%s", c->run_id);
+			if ((rr = store_cmdv(c->app->store, "HDEL", key,
+			    "cont_reason", NULL)) != NULL)
+				freeReplyObject(rr);
+		}
+	} else if (r->resumed || c->deliveries > 1) {
 		/*
 		 * An earlier runner died in this run: say at once what is
 		 * redone, so clients retract that attempt's partial text
 		 * instead of showing it twice.
 		 */
-		last = last_message(h, &role);
+		last = last_message(r->h, &role);
 		uses = role != NULL && strcmp(role, "assistant") == 0 ?
 		    tool_uses(last) : NULL;
 		d = json_object_new_object();
@@ -983,7 +1284,7 @@ agent_run(struct run_ctx *c)
 		 */
 		json_object_object_add(d, "redo", json_object_new_string(
 		    uses != NULL && json_object_array_length(uses) > 0 ? "tools" :
-		    role != NULL && strcmp(role, "assistant") == 0 && resumed ?
+		    role != NULL && strcmp(role, "assistant") == 0 && r->resumed ?
 		    "none" : "message"));
 		json_object_object_add(d, "discarded_text",
 		    json_object_new_boolean(partial_text_pending(c)));
@@ -996,40 +1297,38 @@ agent_run(struct run_ctx *c)
 		    "i:attempt", c->deliveries, NULL);
 	}
 	/* A new turn may not follow an unanswered call (a failed save). */
-	if (!resumed || strcmp(c->kind, "compact") == 0)
-		history_repair(h);
-	d = json_object_new_object();
-	json_object_object_add(d, "kind", json_object_new_string(c->kind));
-	json_object_object_add(d, "resumed", json_object_new_boolean(resumed));
-	json_object_object_add(d, "model", json_object_new_string(mi->id));
-	emit(c, "run.started", d);
-	runs_set(c->app->store, c->run_id, "status", "running");
+	if (!r->resumed || strcmp(c->kind, "compact") == 0)
+		history_repair(r->h);
+	if (cont[0] == '\0') {
+		d = json_object_new_object();
+		json_object_object_add(d, "kind", json_object_new_string(c->kind));
+		json_object_object_add(d, "resumed", json_object_new_boolean(r->resumed));
+		json_object_object_add(d, "model", json_object_new_string(r->mi->id));
+		emit(c, "run.started", d);
+	}
+	runs_set_session_status(c->app->store, c->sid, "running");
 
 	if (cfg->anthropic_api_key == NULL || *cfg->anthropic_api_key == '\0') {
 		finish_error(c, "configuration_error", "ANTHROPIC_API_KEY is not set "
 		    "on the server; ask the administrator to configure it");
-		goto out;
+		return STEP_DONE;
 	}
 	if (sandbox_unavailable(cfg) != NULL) {
 		finish_error(c, "sandbox_unavailable", sandbox_unavailable(cfg));
-		goto out;
+		return STEP_DONE;
 	}
 	if (strcmp(c->kind, "compact") == 0) {
-		rc = compact(c, h, mi->id);
-		d = json_object_new_object();
-		json_object_object_add(d, "stop_reason", json_object_new_string(
-		    rc == 1 ? "compacted" : rc == 0 ? "nothing_to_compact" : "error"));
+		rc = compact(c, r->h, r->mi->id);
 		if (rc == -1 && !c->cancelled)
 			finish_error(c, "api_error", "compaction failed");
 		else if (c->cancelled)
-			finish(c, "cancelled", "run.cancelled", d), d = NULL;
+			end_with(c, "cancelled", "run.cancelled", "compacted");
 		else
-			finish(c, "finished", "run.finished", d), d = NULL;
-		if (d != NULL)
-			json_object_put(d);
-		goto out;
+			end_with(c, "finished", "run.finished", rc == 1 ?
+			    "compacted" : "nothing_to_compact");
+		return STEP_DONE;
 	}
-	if (!resumed) {
+	if (!r->resumed) {
 		/* The message waits in the inbox (older runs: in the run hash). */
 		if ((content = runs_inbox_read(cfg, c->sid, c->run_id)) == NULL) {
 			char key[96];
@@ -1044,41 +1343,37 @@ agent_run(struct run_ctx *c)
 		}
 		if (content == NULL) {
 			finish_error(c, "invalid_request", "the message content is missing");
-			goto out;
+			return STEP_DONE;
 		}
-		history_append_user(h, content);
-		history_add_run(h, c->run_id);
-		if (save(c, h) == -1)
-			goto lost_or_fail;
+		history_append_user(r->h, content);
+		history_add_run(r->h, c->run_id);
+		if (save(c, r->h) == -1)
+			return fail_save(c);
 		runs_inbox_remove(cfg, c->sid, c->run_id);
-	} else {
-		/* A runner died here: answer any tool call it left unanswered. */
-		last = last_message(h, &role);
-		if (role != NULL && strcmp(role, "assistant") == 0) {
-			uses = tool_uses(last);
-			if (json_object_array_length(uses) > 0) {
-				json_object *results = json_object_new_array();
-				size_t i;
-				const char *msg = "Error: this tool call was interrupted "
-				    "(the server process running it stopped); it may or may "
-				    "not have taken effect. Check before retrying.";
-
-				for (i = 0; i < json_object_array_length(uses); i++) {
-					const char *id = jget(json_object_array_get_idx(uses, i), "id");
-
-					json_object_array_add(results, tool_result(id, msg, 1));
-					emit_tool_result(c, id, msg, 1);
-				}
-				history_append_user(h, results);
-				if (save(c, h) == -1) {
-					json_object_put(uses);
-					goto lost_or_fail;
-				}
-			}
-			json_object_put(uses);
-		}
+		return STEP_REQUEST;
 	}
+	return next_from_history(c, r);
+}
 
+static enum step
+step_request(struct run_ctx *c, struct run *r)
+{
+	const struct config	*cfg = c->app->cfg;
+	const struct model_info	*mi = r->mi;
+	struct claude_hooks	 hooks;
+	struct claude_msg	 cm;
+	struct claude_result	 res;
+	json_object		*content, *d, *uses;
+	const char		*role;
+	char			*body;
+	int			 ntools;
+
+	if (c->turn >= cfg->max_turns)
+		return end_with(c, "finished", "run.finished", "max_turns");
+	set_step(c, "request");
+	if (last_input(r->h) * 100 > (long long)mi->context_window *
+	    cfg->compact_threshold && compact(c, r->h, mi->id) == -1 && c->lost)
+		return fail_save(c);
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.arg = c;
 	hooks.message_start = hk_message_start;
@@ -1087,105 +1382,114 @@ agent_run(struct run_ctx *c)
 	hooks.block_stop = hk_block_stop;
 	hooks.retrying = hk_retrying;
 	hooks.should_abort = agent_should_abort;
-
-	for (c->turn = 0;; c->turn++) {
-		last = last_message(h, &role);
-		if (role != NULL && strcmp(role, "assistant") == 0) {
-			/* Resumed after the final answer was saved. */
-			d = json_object_new_object();
-			json_object_object_add(d, "stop_reason", json_object_new_string("end_turn"));
-			finish(c, "finished", "run.finished", d);
-			break;
-		}
-		if (c->turn >= cfg->max_turns) {
-			d = json_object_new_object();
-			json_object_object_add(d, "stop_reason",
-			    json_object_new_string("max_turns"));
-			finish(c, "finished", "run.finished", d);
-			break;
-		}
-		if (last_input(h) * 100 > (long long)mi->context_window *
-		    cfg->compact_threshold && compact(c, h, mi->id) == -1 && c->lost)
-			goto lost_or_fail;
-		body = build_request(c, mi->id, history_messages(h), 1);
-		claude_msg_init(&cm);
-		claude_stream(c->claude, body, &hooks, &cm, &res);
-		free(body);
-		if (c->lost) {
-			claude_msg_free(&cm);
-			goto lost_or_fail;
-		}
-		if (res.code == CLAUDE_CANCELLED) {
-			/* Keep what was said; unanswerable tool calls are dropped. */
-			content = claude_msg_content(&cm);
-			{
-				json_object *kept = json_object_new_array(), *b, *t;
-				size_t i;
-
-				for (i = 0; i < json_object_array_length(content); i++) {
-					b = json_object_array_get_idx(content, i);
-					if (json_object_object_get_ex(b, "type", &t) &&
-					    strcmp(json_object_get_string(t), "tool_use") == 0)
-						continue;
-					json_object_array_add(kept, json_object_get(b));
-				}
-				json_object_put(content);
-				if (json_object_array_length(kept) > 0) {
-					history_append_assistant(h, kept);
-					save(c, h);
-				} else
-					json_object_put(kept);
-			}
-			claude_msg_free(&cm);
-			finish(c, "cancelled", "run.cancelled", json_object_new_object());
-			break;
-		}
-		if (res.code != CLAUDE_OK) {
-			claude_msg_free(&cm);
-			finish_error(c, res.err_type[0] ? res.err_type : "api_error",
-			    res.err_msg[0] ? res.err_msg : "the Claude API call failed");
-			break;
-		}
-		content = claude_msg_content(&cm);
-		history_append_assistant(h, content);
-		json_object_object_add(h, "last_input_tokens", json_object_new_int64(
-		    cm.input_tokens + cm.cache_read_tokens + cm.cache_creation_tokens));
-		if (save(c, h) == -1) {
-			claude_msg_free(&cm);
-			goto lost_or_fail;
-		}
-		d = json_object_new_object();
-		json_object_object_add(d, "stop_reason", json_object_new_string(
-		    cm.stop_reason[0] ? cm.stop_reason : "end_turn"));
-		json_object_object_add(d, "usage", usage_json(cm.input_tokens,
-		    cm.output_tokens, cm.cache_creation_tokens, cm.cache_read_tokens,
-		    models_cost(mi, cm.input_tokens, cm.output_tokens,
-		    cm.cache_creation_tokens, cm.cache_read_tokens)));
-		emit(c, "message.stop", d);
-		account(c, &cm, mi);
-		uses = tool_uses(last_message(h, &role));
-		ntools = (int)json_object_array_length(uses);
-		json_object_put(uses);
-		if (strcmp(cm.stop_reason, "tool_use") != 0 || ntools == 0) {
-			d = json_object_new_object();
-			json_object_object_add(d, "stop_reason", json_object_new_string(
-			    cm.stop_reason[0] ? cm.stop_reason : "end_turn"));
-			claude_msg_free(&cm);
-			finish(c, "finished", "run.finished", d);
-			break;
-		}
+	body = build_request(c, mi->id, history_messages(r->h), 1);
+	claude_msg_init(&cm);
+	claude_stream(c->claude, body, &hooks, &cm, &res);
+	free(body);
+	c->turn++;
+	if (c->lost) {
 		claude_msg_free(&cm);
-		if (run_tools(c, h, last_message(h, &role)) == -1)
-			goto lost_or_fail;
-		if (c->cancelled) {
-			finish(c, "cancelled", "run.cancelled", json_object_new_object());
+		return STEP_DONE;
+	}
+	if (res.code == CLAUDE_CANCELLED) {
+		/* Keep what was said; unanswerable tool calls are dropped. */
+		json_object *kept = json_object_new_array(), *b, *t;
+		size_t i;
+
+		content = claude_msg_content(&cm);
+		for (i = 0; i < json_object_array_length(content); i++) {
+			b = json_object_array_get_idx(content, i);
+			if (json_object_object_get_ex(b, "type", &t) &&
+			    strcmp(json_object_get_string(t), "tool_use") == 0)
+				continue;
+			json_object_array_add(kept, json_object_get(b));
+		}
+		json_object_put(content);
+		if (json_object_array_length(kept) > 0) {
+			history_append_assistant(r->h, kept);
+			save(c, r->h);
+		} else
+			json_object_put(kept);
+		claude_msg_free(&cm);
+		return end_with(c, "cancelled", "run.cancelled", NULL);
+	}
+	if (res.code != CLAUDE_OK) {
+		claude_msg_free(&cm);
+		finish_error(c, res.err_type[0] ? res.err_type : "api_error",
+		    res.err_msg[0] ? res.err_msg : "the Claude API call failed");
+		return STEP_DONE;
+	}
+	content = claude_msg_content(&cm);
+	history_append_assistant(r->h, content);
+	json_object_object_add(r->h, "last_input_tokens", json_object_new_int64(
+	    cm.input_tokens + cm.cache_read_tokens + cm.cache_creation_tokens));
+	if (save(c, r->h) == -1) {
+		claude_msg_free(&cm);
+		return fail_save(c);
+	}
+	d = json_object_new_object();
+	json_object_object_add(d, "stop_reason", json_object_new_string(
+	    cm.stop_reason[0] ? cm.stop_reason : "end_turn"));
+	json_object_object_add(d, "usage", usage_json(cm.input_tokens,
+	    cm.output_tokens, cm.cache_creation_tokens, cm.cache_read_tokens,
+	    models_cost(mi, cm.input_tokens, cm.output_tokens,
+	    cm.cache_creation_tokens, cm.cache_read_tokens)));
+	emit(c, "message.stop", d);
+	account(c, &cm, mi);
+	uses = tool_uses(last_message(r->h, &role));
+	ntools = (int)json_object_array_length(uses);
+	json_object_put(uses);
+	if (strcmp(cm.stop_reason, "tool_use") != 0 || ntools == 0) {
+		enum step s = end_with(c, "finished", "run.finished",
+		    cm.stop_reason[0] ? cm.stop_reason : "end_turn");
+
+		claude_msg_free(&cm);
+		return s;
+	}
+	claude_msg_free(&cm);
+	return STEP_TOOLS;
+}
+
+static enum step
+step_tools(struct run_ctx *c, struct run *r)
+{
+	const char	*role;
+	int		 rc;
+
+	set_step(c, "tools");
+	rc = run_tools(c, r->h, last_message(r->h, &role));
+	if (rc == 1)
+		return STEP_DONE;	/* parked: the answer brings it back */
+	if (rc == -1)
+		return fail_save(c);
+	if (c->cancelled)
+		return end_with(c, "cancelled", "run.cancelled", NULL);
+	return STEP_REQUEST;
+}
+
+void
+agent_run(struct run_ctx *c)
+{
+	struct run	 r;
+	enum step	 s;
+
+	memset(&r, 0, sizeof(r));
+	for (s = STEP_BEGIN; s != STEP_DONE && !c->lost;) {
+		switch (s) {
+		case STEP_BEGIN:
+			s = step_begin(c, &r);
+			break;
+		case STEP_REQUEST:
+			s = step_request(c, &r);
+			break;
+		case STEP_TOOLS:
+			s = step_tools(c, &r);
+			break;
+		default:
+			s = STEP_DONE;
 			break;
 		}
 	}
-	goto out;
-lost_or_fail:
-	if (!c->lost)
-		finish_error(c, "internal_error", "the session history could not be saved");
-out:
-	json_object_put(h);
+	if (r.h != NULL)
+		json_object_put(r.h);
 }

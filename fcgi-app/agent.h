@@ -31,6 +31,7 @@ struct run_ctx {
 	int			 cancelled;
 	int			 lost;		/* fenced out, lock lost, or log_failed */
 	int			 log_failed;	/* the event log was unwritable */
+	int			 parked;	/* waits for a person; job acked */
 	int			 turn;
 	/* This run's usage. */
 	long long		 in, out, cache_write, cache_read;

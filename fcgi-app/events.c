@@ -46,21 +46,6 @@ static const char append_body[] =
     "return cw_append(KEYS[1], KEYS[3], tonumber(ARGV[2]), tonumber(ARGV[5]), "
     "ARGV[3], ARGV[4])";
 
-/*
- * The final event, the run's final state, and (when the guard still names
- * this run) the guard cleared and the session's status: one step, so no
- * crash can leave a finished run holding its session.
- */
-static const char final_body[] =
-    "if ARGV[1] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[1] then "
-    "return false end "
-    "redis.call('HSET', KEYS[5], 'status', ARGV[6], 'finished_at', ARGV[7]) "
-    "if redis.call('GET', KEYS[6]) == ARGV[8] then redis.call('DEL', KEYS[6]) end "
-    "if redis.call('HEXISTS', KEYS[4], 'owner') == 0 then return '0-0' end "
-    "redis.call('HSET', KEYS[4], 'status', ARGV[9]) "
-    "return cw_append(KEYS[1], KEYS[3], tonumber(ARGV[2]), "
-    "tonumber(ARGV[5]), ARGV[3], ARGV[4])";
-
 void
 events_keys(const char *sid, struct events_keys *k)
 {
@@ -68,56 +53,40 @@ events_keys(const char *sid, struct events_keys *k)
 	snprintf(k->bytes, sizeof(k->bytes), "cw:evbytes:%s", sid);
 }
 
-/* One append script run; final_run_id NULL for an ordinary event. */
-static int
-append(struct store *s, const char *sid, long long fence,
+int
+events_append(struct store *s, const char *sid, long long fence,
     const struct config *cfg, const char *type, json_object *data,
-    const char *final_run_id, const char *status, char *id_out)
+    char *id_out)
 {
 	struct events_keys	 k;
 	redisReply		*r;
-	char			 script[sizeof(events_lua_append) + sizeof(final_body)];
-	char			 fkey[96], rkey[96], akey[96], skey[96];
-	char			 f[32], ml[32], mb[32], now[32];
-	const char		*js, *argv[20];
-	size_t			 lens[20];
+	char			 script[sizeof(events_lua_append) + sizeof(append_body)];
+	char			 fkey[96], skey[96], f[32], ml[32], mb[32];
+	const char		*js, *argv[16];
+	size_t			 lens[16];
 	int			 argc = 0, i, rc;
 
 	events_keys(sid, &k);
 	snprintf(fkey, sizeof(fkey), "cw:fence:%s", sid);
+	snprintf(skey, sizeof(skey), "cw:session:%s", sid);
 	snprintf(f, sizeof(f), "%lld", fence);
 	snprintf(ml, sizeof(ml), "%lld", cfg->events_maxlen);
 	snprintf(mb, sizeof(mb), "%lld", cfg->events_max_bytes);
-	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	snprintf(script, sizeof(script), "%s%s", events_lua_append,
-	    final_run_id != NULL ? final_body : append_body);
+	snprintf(script, sizeof(script), "%s%s", events_lua_append, append_body);
 	js = json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	argv[argc++] = "EVAL";
 	argv[argc++] = script;
-	snprintf(skey, sizeof(skey), "cw:session:%s", sid);
-	argv[argc++] = final_run_id != NULL ? "6" : "4";
+	argv[argc++] = "4";
 	argv[argc++] = k.stream;
 	argv[argc++] = fkey;
 	argv[argc++] = k.bytes;
 	argv[argc++] = skey;
-	if (final_run_id != NULL) {
-		snprintf(rkey, sizeof(rkey), "cw:run:%s", final_run_id);
-		snprintf(akey, sizeof(akey), "cw:active:%s", sid);
-		argv[argc++] = rkey;
-		argv[argc++] = akey;
-	}
 	argv[argc++] = f;
 	argv[argc++] = ml;
 	argv[argc++] = type;
 	argv[argc++] = js;
 	argv[argc++] = mb;
-	if (final_run_id != NULL) {
-		argv[argc++] = status;
-		argv[argc++] = now;
-		argv[argc++] = final_run_id;
-		argv[argc++] = strcmp(status, "error") == 0 ? "error" : "idle";
-	}
 	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	if ((r = store_cmd(s, argc, argv, lens)) == NULL)
@@ -130,22 +99,6 @@ append(struct store *s, const char *sid, long long fence,
 		rc = r->type == REDIS_REPLY_NIL ? 1 : -1;
 	freeReplyObject(r);
 	return rc;
-}
-
-int
-events_append(struct store *s, const char *sid, long long fence,
-    const struct config *cfg, const char *type, json_object *data,
-    char *id_out)
-{
-	return append(s, sid, fence, cfg, type, data, NULL, NULL, id_out);
-}
-
-int
-events_append_final(struct store *s, const char *sid, long long fence,
-    const struct config *cfg, const char *type, json_object *data,
-    const char *run_id, const char *status)
-{
-	return append(s, sid, fence, cfg, type, data, run_id, status, NULL);
 }
 
 int

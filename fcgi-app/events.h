@@ -39,15 +39,7 @@ extern const char events_lua_append[EVENTS_LUA_APPEND_CAP];
 int	events_append(struct store *, const char *sid, long long fence,
 	    const struct config *, const char *type, json_object *data,
 	    char *id_out);
-/*
- * The same, and in the same atomic step sets status=<status> and
- * finished_at in the run hash cw:run:<run_id>, and clears the session's
- * active-run guard (if it names run_id) and sets the session's status: a
- * run's final event and its final state can never disagree after a crash.
- */
-int	events_append_final(struct store *, const char *sid, long long fence,
-	    const struct config *, const char *type, json_object *data,
-	    const char *run_id, const char *status);
+/* A run's final event: sched_finish() (the run's state moves with it). */
 /* Last id in the stream into out ("0-0" when empty); -1 on error. */
 int	events_last_id(struct store *, const char *sid, char *out, size_t cap);
 /* 1 when s is a stream id "ms-seq" (digits), else 0. */

@@ -28,6 +28,7 @@
 #include "jsonio.h"
 #include "pathsafe.h"
 #include "perm.h"
+#include "scheduler.h"
 #include "quota.h"
 #include "sessions.h"
 #include "store.h"
@@ -568,7 +569,8 @@ h_permission(struct http_req *r, struct app *app)
 		http_error(r, 400, NULL, "field 'decision' must be \"allow\" or \"deny\"");
 		goto out;
 	}
-	rv = perm_answer(app->store, s.id, r->params[1], decision,
+	/* The answer and the parked run's continuation: one step. */
+	rv = sched_answer(app->store, app->cfg, s.id, r->params[1], decision,
 	    remember && strcmp(decision, "allow") == 0, message);
 	if (rv == -1)
 		http_error(r, 503, "service_unavailable", "session store unavailable");

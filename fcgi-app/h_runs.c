@@ -16,6 +16,7 @@
 #include "jsonio.h"
 #include "quota.h"
 #include "runs.h"
+#include "scheduler.h"
 #include "sessions.h"
 #include "store.h"
 
@@ -77,6 +78,7 @@ queue(struct http_req *r, struct app *app, const struct auth_user *u,
     const struct session *s, const char *kind, json_object *content)
 {
 	json_object	*o;
+	struct sched_pos pos;
 	char		 run_id[RUN_ID_LEN + 1], qmsg[400];
 	int		 rv;
 
@@ -84,8 +86,8 @@ queue(struct http_req *r, struct app *app, const struct auth_user *u,
 	if (strcmp(kind, "message") == 0 && quota_exceeded_why(app->cfg, s->id,
 	    qmsg, sizeof(qmsg)) == 1)
 		return http_error(r, 507, "insufficient_storage", "%s", qmsg);
-	rv = runs_queue(app->store, app->cfg, s->id, u->name, kind, content,
-	    run_id);
+	rv = sched_queue(app->store, app->cfg, s->id, u->name, kind, content,
+	    run_id, &pos);
 	if (rv == -2 && errno == ENOENT)
 		return http_error(r, 404, NULL, "no such session");
 	if (rv == -2 && (errno == ENOSPC || errno == EDQUOT))
@@ -100,13 +102,18 @@ queue(struct http_req *r, struct app *app, const struct auth_user *u,
 	if (rv == 2)
 		return http_error(r, 404, NULL, "no such session");
 	if (rv == 1)
-		return http_error(r, 409, "conflict", "a run is already active in "
-		    "this session (run %s); wait for it or cancel it", run_id);
+		return http_error(r, 409, "conflict", app->cfg->session_queue_max > 0 ?
+		    "this session already has %d messages queued behind its "
+		    "current run; wait, or remove one" : "a run is already active "
+		    "in this session; wait for it or cancel it",
+		    app->cfg->session_queue_max);
 	o = json_object_new_object();
 	json_object_object_add(o, "run_id", json_object_new_string(run_id));
 	json_object_object_add(o, "session_id", json_object_new_string(s->id));
 	json_object_object_add(o, "kind", json_object_new_string(kind));
 	json_object_object_add(o, "status", json_object_new_string("queued"));
+	json_object_object_add(o, "state", json_object_new_string(pos.state));
+	json_object_object_add(o, "ahead", json_object_new_int64(pos.ahead));
 	return jsonio_reply_put(r, 202, o);
 }
 
@@ -142,7 +149,7 @@ h_messages(struct http_req *r, struct app *app)
 {
 	struct auth_user	 u;
 	struct session		 s;
-	json_object		*body, *content, *h, *o, *v;
+	json_object		*body, *content, *h, *o, *v, *q;
 
 	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
 		return 0;
@@ -163,6 +170,9 @@ h_messages(struct http_req *r, struct app *app)
 	json_object_object_get_ex(h, "messages", &v);
 	json_object_object_add(o, "messages", json_object_get(v));
 	json_object_object_add(o, "tool_details", tool_details(app, s.id));
+	/* Runs not started yet: their prompts are not in the history. */
+	q = sched_queued(app->store, app->cfg, s.id);
+	json_object_object_add(o, "queued", q != NULL ? q : json_object_new_array());
 	json_object_put(h);
 	return jsonio_reply_put(r, 200, o);
 }
@@ -178,7 +188,7 @@ h_cancel(struct http_req *r, struct app *app)
 
 	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
 		return 0;
-	if ((rv = runs_cancel(app->store, app->cfg, s.id, run_id,
+	if ((rv = sched_cancel(app->store, app->cfg, s.id, run_id,
 	    sizeof(run_id))) == -1)
 		return http_error(r, 503, "service_unavailable",
 		    "session store unavailable");
@@ -186,7 +196,7 @@ h_cancel(struct http_req *r, struct app *app)
 		return http_error(r, 409, "conflict", "no run is active in this session");
 	o = json_object_new_object();
 	json_object_object_add(o, "run_id", json_object_new_string(run_id));
-	/* 2: the guard was stale (no job, no runner): closed now. */
+	/* 2: it had not started, or was stale (no job, no runner): closed now. */
 	json_object_object_add(o, "status", json_object_new_string(rv == 1 ?
 	    "cancelling" : "cancelled"));
 	return jsonio_reply_put(r, rv == 1 ? 202 : 200, o);
@@ -201,4 +211,99 @@ h_compact(struct http_req *r, struct app *app)
 	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
 		return 0;
 	return queue(r, app, &u, &s, "compact", NULL);
+}
+
+/* A run id is RUN_ID_LEN lowercase hex digits. */
+static int
+valid_run_id(const char *id)
+{
+	size_t	 i;
+
+	if (id == NULL || strlen(id) != RUN_ID_LEN)
+		return 0;
+	for (i = 0; i < RUN_ID_LEN; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* DELETE /api/sessions/:id/runs/:run_id: a queued message taken back. */
+int
+h_run(struct http_req *r, struct app *app)
+{
+	struct auth_user	 u;
+	struct session		 s;
+	json_object		*o;
+	int			 rv;
+
+	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
+		return 0;
+	if (!valid_run_id(r->params[1]))
+		return http_error(r, 404, NULL, "no such run");
+	rv = sched_remove(app->store, app->cfg, s.id, r->params[1]);
+	if (rv == -1)
+		return http_error(r, 503, "service_unavailable",
+		    "session store unavailable");
+	if (rv == 2)
+		return http_error(r, 404, NULL, "no such run");
+	if (rv == 1)
+		return http_error(r, 409, "conflict", "this run has already started "
+		    "(or ended); cancel it instead");
+	o = json_object_new_object();
+	json_object_object_add(o, "run_id", json_object_new_string(r->params[1]));
+	json_object_object_add(o, "status", json_object_new_string("removed"));
+	return jsonio_reply_put(r, 200, o);
+}
+
+static int
+require_admin(struct http_req *r, struct app *app, struct auth_user *u)
+{
+	if (auth_require(r, app, u) == -1)
+		return -1;
+	if (strcmp(u->role, "admin") != 0) {
+		http_error(r, 403, "forbidden", "administrators only");
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /api/admin/runs: every run not yet final, whoever it belongs to. */
+int
+h_admin_runs(struct http_req *r, struct app *app)
+{
+	struct auth_user	 u;
+	json_object		*o, *runs;
+
+	if (require_admin(r, app, &u) == -1)
+		return 0;
+	if ((runs = sched_list(app->store)) == NULL)
+		return http_error(r, 503, "service_unavailable",
+		    "session store unavailable");
+	o = json_object_new_object();
+	json_object_object_add(o, "runs", runs);
+	return jsonio_reply_put(r, 200, o);
+}
+
+/* POST /api/admin/runs/:run_id/cancel */
+int
+h_admin_run_cancel(struct http_req *r, struct app *app)
+{
+	struct auth_user	 u;
+	json_object		*o;
+	int			 rv;
+
+	if (require_admin(r, app, &u) == -1)
+		return 0;
+	if (!valid_run_id(r->params[0]))
+		return http_error(r, 404, NULL, "no such run");
+	if ((rv = sched_cancel_run(app->store, app->cfg, r->params[0])) == -1)
+		return http_error(r, 503, "service_unavailable",
+		    "session store unavailable");
+	if (rv == 0)
+		return http_error(r, 409, "conflict", "this run is not active");
+	o = json_object_new_object();
+	json_object_object_add(o, "run_id", json_object_new_string(r->params[0]));
+	json_object_object_add(o, "status", json_object_new_string(rv == 1 ?
+	    "cancelling" : "cancelled"));
+	return jsonio_reply_put(r, rv == 1 ? 202 : 200, o);
 }

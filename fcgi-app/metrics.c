@@ -12,6 +12,10 @@ static const double bucket_le[METRICS_BUCKETS] = {
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10
 };
 
+static const double wait_le[METRICS_BUCKETS] = {
+	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800
+};
+
 int
 metrics_create(void)
 {
@@ -101,6 +105,24 @@ metrics_observe(int route_idx, unsigned method, int status, double ms)
 	h = &M->hist[route_idx];
 	for (b = 0; b < METRICS_BUCKETS; b++)
 		if (ms / 1000.0 <= bucket_le[b]) {
+			__atomic_add_fetch(&h->buckets[b], 1, __ATOMIC_RELAXED);
+			break;
+		}
+	__atomic_add_fetch(&h->count, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&h->sum_us, (uint64_t)(ms * 1000.0), __ATOMIC_RELAXED);
+}
+
+void
+metrics_observe_wait(double ms)
+{
+	struct metrics_hist	*h;
+	int			 b;
+
+	if (M == NULL || ms < 0)
+		return;
+	h = &M->run_wait;
+	for (b = 0; b < METRICS_BUCKETS; b++)
+		if (ms / 1000.0 <= wait_le[b]) {
 			__atomic_add_fetch(&h->buckets[b], 1, __ATOMIC_RELAXED);
 			break;
 		}
@@ -209,5 +231,20 @@ metrics_render(struct buf *b, const struct scoreboard *sb, long long active)
 	    ld(&M->counters[M_LOGIN_SUCCESS]));
 	counter(b, "metrics_dropped_total", "Request label sets dropped because "
 	    "the shared table was full.", ld(&M->dropped));
+	buf_puts(b, "# HELP claude_web_run_queue_wait_seconds Time from a run "
+	    "queued (or continued after an answer) to a runner picking it up.\n"
+	    "# TYPE claude_web_run_queue_wait_seconds histogram\n");
+	cum = 0;
+	for (b2 = 0; b2 < METRICS_BUCKETS; b2++) {
+		cum += ld(&M->run_wait.buckets[b2]);
+		buf_printf(b, "claude_web_run_queue_wait_seconds_bucket{le=\"%g\"} "
+		    "%llu\n", wait_le[b2], (unsigned long long)cum);
+	}
+	buf_printf(b, "claude_web_run_queue_wait_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "claude_web_run_queue_wait_seconds_sum %.6f\n"
+	    "claude_web_run_queue_wait_seconds_count %llu\n",
+	    (unsigned long long)ld(&M->run_wait.count),
+	    (double)ld(&M->run_wait.sum_us) / 1e6,
+	    (unsigned long long)ld(&M->run_wait.count));
 	return 0;
 }

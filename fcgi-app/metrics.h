@@ -48,6 +48,7 @@ struct metrics_shm {
 	struct metrics_hist	 hist[METRICS_ROUTES];
 	uint64_t		 counters[M_COUNTERS];
 	uint64_t		 dropped;
+	struct metrics_hist	 run_wait;	/* queued → picked up by a runner */
 };
 
 int	metrics_create(void);		/* master, before fork; 0 or -1 */
@@ -57,6 +58,8 @@ void	metrics_add(enum metrics_counter, uint64_t);
 /* One finished request; route_idx from the router, method a bit of enum http_method. */
 void	metrics_observe(int route_idx, unsigned method, int status,
 	    double duration_ms);
+/* A run's wait from queued (or continued) to picked up by a runner. */
+void	metrics_observe_wait(double ms);
 /* Label for a route index (pattern or a special name). */
 const char *metrics_route_label(int route_idx);
 

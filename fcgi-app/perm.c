@@ -8,13 +8,19 @@
 #include "perm.h"
 #include "store.h"
 
-static const char answer_script[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end "
-    "if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 2 end "
-    "if tonumber(redis.call('HGET', KEYS[1], 'expires_at')) < tonumber(ARGV[4]) "
+/*
+ * cw_perm_answer(key, decision, remember, message, now): 0 recorded, 1 no
+ * such request, 2 already answered or expired. Composed by the scheduler
+ * with waking the parked run in the same step.
+ */
+const char perm_lua_answer[PERM_LUA_ANSWER_CAP] =
+    "local function cw_perm_answer(k, decision, remember, msg, now) "
+    "if redis.call('EXISTS', k) == 0 then return 1 end "
+    "if redis.call('HGET', k, 'status') ~= 'pending' then return 2 end "
+    "if tonumber(redis.call('HGET', k, 'expires_at')) < tonumber(now) "
     "then return 2 end "
-    "redis.call('HSET', KEYS[1], 'status', ARGV[1], 'remember', ARGV[2], "
-    "'message', ARGV[3], 'answered_at', ARGV[4]) return 0";
+    "redis.call('HSET', k, 'status', decision, 'remember', remember, "
+    "'message', msg, 'answered_at', now) return 0 end ";
 
 static const char close_script[] =
     "if redis.call('HGET', KEYS[1], 'status') == 'pending' then "
@@ -215,12 +221,14 @@ perm_answer(struct store *s, const char *sid, const char *request_id,
     const char *decision, int remember, const char *message)
 {
 	redisReply	*r;
-	char		 key[128], now[32];
+	char		 key[128], now[32], script[sizeof(perm_lua_answer) + 96];
 	int		 rc;
 
 	snprintf(key, sizeof(key), "cw:perm:%s:%s", sid, request_id);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	r = store_cmdv(s, "EVAL", answer_script, "1", key, decision,
+	snprintf(script, sizeof(script), "%s return cw_perm_answer(KEYS[1], "
+	    "ARGV[1], ARGV[2], ARGV[3], ARGV[4])", perm_lua_answer);
+	r = store_cmdv(s, "EVAL", script, "1", key, decision,
 	    remember ? "1" : "0", message ? message : "", now, NULL);
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
 		if (r != NULL)

@@ -45,6 +45,9 @@ int	perm_create(struct store *, const char *sid, const char *run_id,
 	    const char *tool_use_id, const char *tool, json_object *input,
 	    const char *summary, long long timeout_s, char *request_id,
 	    long *expires_at);
+/* The Lua function cw_perm_answer(key, decision, remember, message, now). */
+#define PERM_LUA_ANSWER_CAP	512
+extern const char perm_lua_answer[PERM_LUA_ANSWER_CAP];
 /*
  * Answers a pending request (API side): 0 recorded, 1 no such request,
  * 2 already answered or expired, -1 Redis error.

@@ -12,6 +12,8 @@
 #include "log.h"
 #include "runner.h"
 #include "runs.h"
+#include "scheduler.h"
+#include "metrics.h"
 #include "scoreboard.h"
 #include "store.h"
 #include "worker.h"
@@ -110,6 +112,7 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	struct run_ctx	 c;
 	redisReply	*r;
 	char		 lkey[96], fkey[96], ttl[32], status[32] = "", msg[160];
+	long long	 wait_ms;
 	int		 got;
 
 	if (run_id == NULL || sid == NULL) {
@@ -129,7 +132,6 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	if (got == -1)
 		return;		/* Redis away: the job stays pending */
 	if (got == 1 && runs_status_final(status)) {
-		runs_clear_active(st, sid, run_id);
 		ack(st, job_id);
 		return;
 	}
@@ -157,6 +159,15 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	freeReplyObject(r);
 	if (c.fence <= 0)
 		goto release;
+	/* Claimed: the run leaves the queue (a parked run's stale job is dropped). */
+	if ((got = sched_started(st, app->cfg, run_id, &wait_ms)) == -1)
+		goto release;
+	if (got == 1) {
+		ack(st, job_id);
+		goto release;
+	}
+	if (wait_ms >= 0)
+		metrics_observe_wait((double)wait_ms);
 	if ((c.deliveries = count_attempt(st, run_id)) == 0)
 		goto release;
 	if (runs_get(st, run_id, "user", c.user, sizeof(c.user)) == -1 ||
@@ -189,8 +200,13 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 		scoreboard_runner_job(app->slot, NULL, NULL, NULL, NULL);
 		return;
 	}
-	/* The final event (which also cleared the guard) is durable. */
-	runs_clear_active(st, sid, run_id);
+	if (c.parked) {
+		/* Acked with the parking; the person's answer queues it again. */
+		log_kv(LOG_INFO, "run parked: runner free", "s:session", sid,
+		    "s:run_id", run_id, NULL);
+		goto release;
+	}
+	/* The final event (which also handed the session on) is durable. */
 	runs_get(st, run_id, "status", status, sizeof(status));
 	snprintf(fkey, sizeof(fkey), "cw:cancel:%s", run_id);
 	if ((r = store_cmdv(st, "DEL", fkey, NULL)) != NULL)
@@ -303,6 +319,7 @@ runner_main(struct app *app)
 	redisReply		*r;
 	char			 me[64], host[40], idle[32], rnd[12];
 	int64_t			 last_reclaim = 0, now;
+	int			 ready;
 
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = '\0';
@@ -326,6 +343,13 @@ runner_main(struct app *app)
 		now = scoreboard_now_ms();
 		if (now - last_reclaim >= RECLAIM_EVERY_MS) {
 			last_reclaim = now;
+			/*
+			 * Wake parked runs past their deadline, heal lost
+			 * admissions, and tell the master how many runs wait
+			 * for a runner (its pool sizing signal).
+			 */
+			if ((ready = sched_sweep(app->store, app->cfg)) >= 0)
+				scoreboard_set_backlog(app->sb, ready);
 			r = store_cmdv(app->store, "XAUTOCLAIM", RUNS_JOBS, RUNS_GROUP,
 			    me, idle, "0-0", "COUNT", "1", NULL);
 			if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&

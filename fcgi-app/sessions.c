@@ -21,6 +21,7 @@
 #include "pathsafe.h"
 #include "quota.h"
 #include "runs.h"
+#include "scheduler.h"
 #include "sessions.h"
 #include "store.h"
 
@@ -572,7 +573,8 @@ record_script(struct store *st, const char *script, const char *id)
  * gone and starts nothing. 0 no run left, 1 still there at the deadline.
  */
 static int
-stop_run(struct store *st, const char *id, int64_t wait_ms)
+stop_run(struct store *st, const struct config *cfg, const char *id,
+    int64_t wait_ms)
 {
 	redisReply	*r;
 	struct timespec	 ts = { 0, DELETE_POLL_MS * 1000000L };
@@ -585,7 +587,8 @@ stop_run(struct store *st, const char *id, int64_t wait_ms)
 	for (;;) {
 		if (runs_active(st, id, run, sizeof(run)) == 1 &&
 		    strcmp(run, cancelled) != 0) {
-			if (runs_request_cancel(st, run) == 0)
+			/* A parked or queued run is closed or woken to end. */
+			if (sched_cancel_run(st, cfg, run) >= 0)
 				snprintf(cancelled, sizeof(cancelled), "%s", run);
 			log_kv(LOG_INFO, "cancelling the run of a session being deleted",
 			    "s:session", id, "s:run_id", run, NULL);
@@ -721,7 +724,7 @@ sessions_delete(struct store *st, const struct config *cfg, const char *id)
 		return SESS_OK;		/* a concurrent delete finished it */
 
 	/* 2. Its run stopped, its sandbox gone (bounded). */
-	if (stop_run(st, id, cfg->session_delete_wait * 1000 < budget ?
+	if (stop_run(st, cfg, id, cfg->session_delete_wait * 1000 < budget ?
 	    cfg->session_delete_wait * 1000 : budget) == 1)
 		log_kv(LOG_WARNING, "deleting a session whose run did not stop in "
 		    "time; its files are quarantined first", "s:session", id, NULL);
