@@ -83,6 +83,8 @@ export interface Run {
    * A started run may wait again: a parked run's continuation after the answer.
    */
   queue: QueuePosition | null;
+  /** The id of the event that said so (null: the POST answer or a history's list). */
+  queueAt: string | null;
   /** Waiting for a person with no runner (run.parked), until run.continued. */
   parked: boolean;
   /** The state's tick when the run became known (see TranscriptState.tick). */
@@ -182,7 +184,7 @@ function newRun(id: string, kind = 'message', partial = false): Run {
     id, kind, status: 'queued', started: false, resumed: false, firstId: null, endId: null,
     turns: [], toolIds: [], retry: null, error: null, stopReason: null, compacted: null,
     resumedStep: null, partial, settled: false, anchor: null,
-    queue: null, parked: false, createdTick: 0, removing: false,
+    queue: null, queueAt: null, parked: false, createdTick: 0, removing: false,
   };
 }
 
@@ -389,7 +391,7 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
     case 'run.queued': {
       s = withRun(s, runId!, (r) => ({
         ...r, kind: d.kind || r.kind, firstId: r.firstId ?? ev.id,
-        queue: inQueue(r) ? queueOf(d) ?? r.queue : r.queue,
+        ...(inQueue(r) && queueOf(d) ? { queue: queueOf(d), queueAt: ev.id } : {}),
       }));
       // Queued from another window: its prompt comes with the history's queued list.
       const r = s.runs.find((x) => x.id === runId)!;
@@ -400,7 +402,7 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
       return currentRun(s) ? s : settleStatus(s, 'running');
     }
     case 'run.queue_position':
-      return withRun(s, runId!, (r) => (runEnded(r) ? r : { ...r, queue: queueOf(d) ?? r.queue }));
+      return withRun(s, runId!, (r) => (runEnded(r) || !queueOf(d) ? r : { ...r, queue: queueOf(d), queueAt: ev.id }));
     case 'run.started':
       s = withRun(s, runId!, (r) => ({
         ...r, kind: d.kind || r.kind, started: true, resumed: !!d.resumed,
@@ -529,7 +531,7 @@ export function reduce(s: TranscriptState, a: Action): TranscriptState {
       // Details from the server fill cards the live stream never showed (a
       // reload); a result seen live wins.
       if (a.details) s = { ...s, toolResults: { ...a.details, ...s.toolResults } };
-      if (a.queued) s = applyQueued(s, a.queued, a.tick);
+      if (a.queued) s = applyQueued(s, a.queued, a.tick, a.asOf);
       return applyHistory(s, a.messages, a.asOf, a.want);
     case 'pendingPrompt':
       return { ...s, pendingPrompt: a.text };
@@ -611,12 +613,13 @@ function applySnapshot(s: TranscriptState, snap: Snapshot, resumedFrom: string |
 
 /**
  * GET /messages' `queued` list: the runs of the session that have not
- * started, with their prompts. Unknown ones are added as queued; a run we
+ * started, with their prompts and where they stand (unless an event said
+ * so after the fetch began). Unknown ones are added as queued; a run we
  * think waits but that is not listed (and was known when the fetch began)
  * has started or gone: it is dropped (its events, if still coming, bring it
  * back; its prompt is then in the history).
  */
-function applyQueued(s: TranscriptState, list: QueuedRun[], tick: number | undefined): TranscriptState {
+function applyQueued(s: TranscriptState, list: QueuedRun[], tick: number | undefined, asOf: string | null): TranscriptState {
   const listed = new Set(list.map((q) => q.run_id));
   if (tick !== undefined) {
     const runs = s.runs.filter((r) => !(inQueue(r) && !listed.has(r.id) && r.createdTick <= tick));
@@ -635,7 +638,8 @@ function applyQueued(s: TranscriptState, list: QueuedRun[], tick: number | undef
       const r = newRun(q.run_id, q.kind || 'message');
       r.queue = pos;
       s = addRun(s, r);
-    } else if (known.queue === null && pos) {
+    } else if (pos && (known.queueAt === null || (asOf !== null && cmpId(known.queueAt, asOf) <= 0))) {
+      // Newer than what the stream said before the fetch began.
       s = withRun(s, q.run_id, (r) => ({ ...r, queue: pos }));
     }
   }
