@@ -27,6 +27,7 @@
 #define CRASH_BACKOFF_MAX_MS	30000
 #define RETIRE_WAIT_MS		5000	/* max wait for a new generation to be ready */
 #define RUNNER_STALL_MS		60000
+#define AT_MAX_LOG_EVERY_MS	60000	/* "pool at RUNNER_MAX" at most this often */
 #define LISTEN_BACKLOG		511
 
 enum master_state {
@@ -76,6 +77,7 @@ static int64_t			 stop_started_ms;
  */
 static int			 runner_target;
 static struct pool_dyn		 runner_dyn;
+static int64_t			 runner_at_max_logged_ms;
 
 static void
 on_signal(int sig)
@@ -554,11 +556,14 @@ runner_pool_adjust(int64_t now)
 	p.idle_grace_ms = cfg->runner_idle_grace * 1000;
 	was_at_max = runner_dyn.at_max;
 	n = pool_decide(&runner_dyn, &p, &v, now, &why);
-	if (runner_dyn.at_max && !was_at_max)
+	if (runner_dyn.at_max && !was_at_max && (runner_at_max_logged_ms == 0 ||
+	    now - runner_at_max_logged_ms >= AT_MAX_LOG_EVERY_MS)) {
+		runner_at_max_logged_ms = now;
 		log_kv(LOG_WARNING, "runner pool at RUNNER_MAX: runs wait for a "
 		    "runner", "i:live", (long long)v.live, "i:busy",
 		    (long long)v.busy, "i:backlog", (long long)v.backlog,
 		    "i:runner_max", (long long)p.max, NULL);
+	}
 	if (n > 0) {
 		runner_target += n;
 		sb->expected[POOL_RUNNER] = runner_target;
