@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { readdirSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
+import { queueTests } from './queue.mjs';
 
 const env = (k, d) => process.env[k] ?? d;
 const BASE = env('BASE_URL');
@@ -629,9 +630,17 @@ async function bench() {
 
 try {
   await fake('/_fake/reset', {});
-  await desktop();
-  await phone();
-  if (env('E2E_BENCH', '1') === '1') await bench();
+  // E2E_ONLY=queue,phone,...: only those parts (all by default).
+  const only = env('E2E_ONLY', '') ? new Set(env('E2E_ONLY').split(',')) : null;
+  const part = (name) => only === null || only.has(name);
+  if (part('desktop')) await desktop();
+  if (part('phone')) await phone();
+  if (part('queue')) {
+    await queueTests({
+      BASE, RUN, LONG, step, explain, diag, newPage, login, createSession, send, script, fake, shot, count, waitIdle,
+    });
+  }
+  if (part('bench') && env('E2E_BENCH', '1') === '1') await bench();
 } catch (e) {
   ok(false, 'the e2e run completed', (e && e.stack) || String(e));
 } finally {

@@ -16,6 +16,7 @@
 #   CHROMIUM        browser binary (default /usr/bin/chromium)
 #   E2E_NO_BUILD=1  do not (re)build static/dist
 #   E2E_BENCH=0     skip the benchmark (bundle size, 500-message render time)
+#   E2E_ONLY=queue  only these parts of e2e.mjs (comma-separated: desktop, phone, queue, bench)
 #   E2E_HOLD=1      start the stack, print its URL and user, and wait (for manual testing)
 #   CW_KEEP=1       keep the temporary directory
 set -u
