@@ -10,6 +10,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "metrics.h"
+#include "scheduler.h"
 #include "scoreboard.h"
 #include "sessions.h"
 
@@ -61,6 +62,42 @@ runner_metrics(struct buf *b, const struct scoreboard *sb)
 	    __ATOMIC_RELAXED));
 }
 
+/*
+ * Runs per scheduler state, from Redis (one Lua step over the live runs):
+ * queued (behind a session's run, waiting for a user slot, ready for a
+ * runner), running, parked. Omitted when Redis is away.
+ */
+static int
+run_metrics(struct buf *b, struct app *app)
+{
+	static const char *const names[5] = { "behind", "waiting", "ready",
+	    "running", "parked" };
+	long long	 n[5];
+	int		 i;
+
+	if (sched_stats(app->store, n) == -1)
+		return 0;
+	buf_printf(b, "# HELP claude_web_runs_queued Runs waiting to start or "
+	    "continue: behind their session's current run (session), for one of "
+	    "their user's MAX_RUNS_PER_USER slots (user), for a free runner "
+	    "(ready).\n# TYPE claude_web_runs_queued gauge\n"
+	    "claude_web_runs_queued{state=\"session\"} %lld\n"
+	    "claude_web_runs_queued{state=\"user\"} %lld\n"
+	    "claude_web_runs_queued{state=\"ready\"} %lld\n",
+	    n[0], n[1], n[2]);
+	buf_printf(b, "# HELP claude_web_runs_queue_depth Runs waiting for a "
+	    "runner or a user slot.\n# TYPE claude_web_runs_queue_depth gauge\n"
+	    "claude_web_runs_queue_depth %lld\n", n[1] + n[2]);
+	buf_printf(b, "# HELP claude_web_runs_parked Runs parked on a person's "
+	    "answer (no process, no lock).\n# TYPE claude_web_runs_parked gauge\n"
+	    "claude_web_runs_parked %lld\n", n[4]);
+	buf_puts(b, "# HELP claude_web_runs Live runs by scheduler state.\n"
+	    "# TYPE claude_web_runs gauge\n");
+	for (i = 0; i < 5; i++)
+		buf_printf(b, "claude_web_runs{state=\"%s\"} %lld\n", names[i], n[i]);
+	return 0;
+}
+
 int
 h_metrics(struct http_req *r, struct app *app)
 {
@@ -72,7 +109,8 @@ h_metrics(struct http_req *r, struct app *app)
 	active = sessions_active(app->store, app->cfg->session_timeout);
 	buf_reset(&r->body);
 	if (metrics_render(&r->body, app->sb, active < 0 ? 0 : active) == -1 ||
-	    runner_metrics(&r->body, app->sb) == -1)
+	    runner_metrics(&r->body, app->sb) == -1 ||
+	    run_metrics(&r->body, app) == -1)
 		return -1;
 	r->status = 200;
 	r->content_type_out = "text/plain; version=0.0.4; charset=utf-8";

@@ -191,7 +191,7 @@ perm_create(struct store *s, const char *sid, const char *run_id,
     const char *summary, long long timeout_s, char *request_id, long *expires)
 {
 	redisReply	*r;
-	char		 key[128], pkey[96], now[32], exp[32];
+	char		 key[128], pkey[96], now[32], exp[32], ttl[32];
 	time_t		 t = time(NULL);
 
 	if (auth_random_hex(request_id, 12) == -1)
@@ -208,7 +208,9 @@ perm_create(struct store *s, const char *sid, const char *run_id,
 	if (r == NULL)
 		return -1;
 	freeReplyObject(r);
-	if ((r = store_cmdv(s, "EXPIRE", key, "604800", NULL)) != NULL)
+	/* Kept a week past its deadline (PERMISSION_TIMEOUT may be weeks). */
+	snprintf(ttl, sizeof(ttl), "%lld", timeout_s + 604800);
+	if ((r = store_cmdv(s, "EXPIRE", key, ttl, NULL)) != NULL)
 		freeReplyObject(r);
 	if ((r = store_cmdv(s, "SADD", pkey, request_id, NULL)) == NULL)
 		return -1;

@@ -21,6 +21,7 @@
 #define BLOCK_MS		"1000"
 #define RECLAIM_EVERY_MS	1000
 #define MOVED_MAX		16	/* a dead consumer's jobs tried at once */
+#define LOCK_WAIT_TRIES		50	/* x 100 ms for a session lock being let go */
 
 static const char release_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
@@ -112,8 +113,9 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	struct run_ctx	 c;
 	redisReply	*r;
 	char		 lkey[96], fkey[96], ttl[32], status[32] = "", msg[160];
+	struct timespec	 lock_wait = { 0, 100 * 1000000L };
 	long long	 wait_ms;
-	int		 got;
+	int		 got, tries;
 
 	if (run_id == NULL || sid == NULL) {
 		ack(st, job_id);
@@ -139,10 +141,22 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 		return;
 	snprintf(lkey, sizeof(lkey), "cw:lock:%s", sid);
 	snprintf(ttl, sizeof(ttl), "%lld", app->cfg->run_lock_ttl * 1000);
-	if ((r = store_cmdv(st, "SET", lkey, c.lock_token, "NX", "PX", ttl, NULL)) == NULL)
-		return;
-	got = r->type == REDIS_REPLY_STATUS;
-	freeReplyObject(r);
+	/*
+	 * The session's previous run (just ended, or just parked) may still
+	 * be letting go of the lock: its runner releases it right after its
+	 * last write. Wait a little rather than leave the job for a reclaim.
+	 */
+	for (tries = 0;; tries++) {
+		if ((r = store_cmdv(st, "SET", lkey, c.lock_token, "NX", "PX", ttl,
+		    NULL)) == NULL)
+			return;
+		got = r->type == REDIS_REPLY_STATUS;
+		freeReplyObject(r);
+		if (got || tries >= LOCK_WAIT_TRIES || worker_quitting())
+			break;
+		scoreboard_heartbeat(app->slot);
+		nanosleep(&lock_wait, NULL);
+	}
 	if (!got) {
 		log_kv(LOG_DEBUG, "session locked by another runner; job left pending",
 		    "s:session", sid, "s:run_id", run_id, NULL);
@@ -206,7 +220,12 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 		    "s:run_id", run_id, NULL);
 		goto release;
 	}
-	/* The final event (which also handed the session on) is durable. */
+	/*
+	 * The final event (which also handed the session on) is durable: let
+	 * the session's next run have the lock first; the ack is idempotent
+	 * (a redelivered job of a final run is acked on sight).
+	 */
+	release_lock(st, lkey, c.lock_token);
 	runs_get(st, run_id, "status", status, sizeof(status));
 	snprintf(fkey, sizeof(fkey), "cw:cancel:%s", run_id);
 	if ((r = store_cmdv(st, "DEL", fkey, NULL)) != NULL)

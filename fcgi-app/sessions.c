@@ -330,10 +330,10 @@ forget_keys(struct store *st, const char *id, const char *owner)
 {
 	static const char *const per_session[] = { "cw:deleting:", "cw:session:",
 	    "cw:events:", "cw:evbytes:", "cw:usage:session:", "cw:perm:pending:",
-	    "cw:perm:remember:" };
+	    "cw:perm:remember:", "cw:fence:", "cw:active:", "cw:sq:" };
 	const char	*argv[24];
 	redisReply	*r;
-	char		 keys[12][300], nkeys[8];
+	char		 keys[16][300], nkeys[8];
 	size_t		 i;
 	int		 argc = 0, nk = 0;
 
@@ -525,10 +525,22 @@ sessions_save(struct store *st, const struct config *cfg, struct session *s)
 {
 	const char	*pairs[24];
 	char		 cu[32], ua[32], la[32];
-	int		 n, rv;
+	int		 n, rv, i;
 
 	s->updated_at = s->last_activity = (long)time(NULL);
 	n = record_pairs(s, pairs, cu, ua, la);
+	/*
+	 * status belongs to the scheduler once the session exists: writing
+	 * back the value read at the start of this request would undo a run
+	 * that started or ended meanwhile.
+	 */
+	for (i = 0; i + 1 < n; i += 2)
+		if (strcmp(pairs[i], "status") == 0) {
+			memmove(&pairs[i], &pairs[i + 2], (size_t)(n - i - 2) *
+			    sizeof(pairs[0]));
+			n -= 2;
+			break;
+		}
 	if ((rv = update_record(st, s->id, la, pairs, n)) == -1)
 		return -1;
 	if (rv == 0)

@@ -89,16 +89,19 @@ is "$(redis_final_count "$SID" beefbeefbeefbeefbeefbeefbeefbeef)" 0 "3b: a finis
 # The final event and the guard are one step: once the final event is readable
 # the guard is already gone.
 is "$(redis_cli EXISTS "cw:active:$SID")" 0 "3b: the guard is cleared together with the final event"
-# A live run still gets 409.
+# A live run keeps its session: a second message waits behind it (issue 11).
 fake_reset
-fake_script "$(jq -cn --arg s "$(printf 'slow %02d. ' $(seq 1 20))" '{turns: [{text: $s, delay_ms: 100}]}')"
+fake_script "$(jq -cn --arg s "$(printf 'slow %02d. ' $(seq 1 20))" '{turns: [{text: $s, delay_ms: 100}, {text: "second"}]}')"
 MARK=$(events_mark "$SID")
 post_msg "$SID" "slow one"
 R_SLOW=$RUN_ID
 post_msg "$SID" "while it runs"
-is "$HTTP_STATUS" 409 "3: a live run still refuses a second message (409)"
+R_NEXT=$RUN_ID
+is "$HTTP_STATUS $(json .state)" "202 session" "3: a live run queues a second message behind it"
 sse_read "$T/slow.jsonl" --last-event-id "$MARK" --until "$FINAL_EVENTS" --run-id "$R_SLOW" --timeout 20
-is "$SSE_END" until "3: ... and finishes"
+is "$SSE_END" until "3: ... the first finishes"
+sse_read "$T/next.jsonl" --last-event-id "$MARK" --until "$FINAL_EVENTS" --run-id "$R_NEXT" --timeout 20
+is "$SSE_END" until "3: ... then the queued one runs and finishes"
 
 # ---- 5. Redis error replies are failures ----------------------------------------------
 redis_cli CONFIG SET maxmemory 1 >/dev/null
