@@ -131,6 +131,25 @@ export async function queueTests(h) {
     return explain(checks.first === 1 && checks.third === 1 && checks.second === 0 && checks.queued === 0, checks);
   });
 
+  await step('queue: a parked run (waiting for approval) says so, and goes on after the answer', async () => {
+    await script([
+      { content: [{ type: 'tool_use', id: 'toolu_e2e_park', name: 'bash', input: { command: 'echo parked-and-back' } }] },
+      { text: 'Back after the approval.' },
+    ]);
+    await send(page, 'Run a command that needs approval');
+    await page.locator('.tool-card.bash .perm').waitFor({ timeout: 15000 });
+    // run.parked follows permission.request once the runner has let the run go.
+    await page.locator('.waiting-banner .waiting-note').waitFor({ timeout: 10000 });
+    const status = await statusLine();
+    await shot(page, '23-parked');
+    await page.getByRole('button', { name: 'Allow once' }).click();
+    const card = page.locator('.tool-card.bash', { hasText: 'echo parked-and-back' });
+    await card.locator('.chip', { hasText: 'exit 0' }).waitFor({ timeout: 20000 });
+    await page.locator('.msg.assistant', { hasText: 'Back after the approval.' }).waitFor({ timeout: 20000 });
+    await waitIdle(page);
+    return explain(status === 'Waiting for your approval', { status });
+  });
+
   if (sid) {
     await page.evaluate(async (id) => fetch(`/api/sessions/${id}`, { method: 'DELETE', headers: { 'X-Requested-With': 'claude-web' } }), sid)
       .catch(() => {});

@@ -39,7 +39,7 @@ export function Composer({ value, onInput, onSend, onStop, busy, running, status
         ref={ref}
         class={`rows-${lines}`}
         value={value}
-        placeholder={running ? 'Claude is working… your next message waits its turn' : 'Message Claude…'}
+        placeholder={running ? 'Claude is working… type your next message' : 'Message Claude…'}
         aria-describedby="composer-hint"
         onInput={(e) => onInput((e.target as HTMLTextAreaElement).value)}
         onKeyDown={(e) => {
