@@ -169,6 +169,50 @@ describe('queued messages: sent while a run is active', () => {
   });
 });
 
+describe('queued messages: notices stay with their run', () => {
+  it('Stop, and the queued message starts at once: "Stopped." stays under the stopped answer', () => {
+    let s = sendSecond(running());
+    s = evs(s, ev('run.queued', R2, { kind: 'message', state: 'session', ahead: 1 }));
+    s = evs(s,
+      ev('run.cancelled', R1, {}),
+      ev('run.queue_position', R2, { state: 'ready', ahead: 0 }),
+      ev('run.started', R2, { kind: 'message' }),
+      ev('message.start', R2, { message_id: 'm2' }), ev('text.delta', R2, { index: 0, text: 'Answer two' }),
+      ev('message.stop', R2, { stop_reason: 'end_turn' }), ev('run.finished', R2, { stop_reason: 'end_turn' }),
+    );
+    const want = ['user:first', 'text:Working on it', 'notice:cancelled', 'user:second', 'text:Answer two'];
+    expect(sig(buildView(s))).toEqual(want);
+    // The history (fetched after both ended) holds both runs: the notice stays where it was.
+    s = history(s, [
+      { role: 'user', content: 'first' },
+      { role: 'assistant', content: [{ type: 'text', text: 'Working on it' }] },
+      { role: 'user', content: 'second' },
+      { role: 'assistant', content: [{ type: 'text', text: 'Answer two' }] },
+    ], []);
+    expect(s.runs.every((r) => r.settled)).toBe(true);
+    expect(sig(buildView(s))).toEqual(want);
+  });
+
+  it('stopped before any answer, the next prompt merged into the same message: the notice goes between the two', () => {
+    n = 0;
+    let s = reduce(initialState('s1'), { type: 'history', messages: [], asOf: null, want: 1 });
+    s = reduce(s, { type: 'localPrompt', runId: R1, text: 'first' });
+    s = evs(s, ev('run.queued', R1, { kind: 'message', state: 'ready', ahead: 0 }), ev('run.started', R1, { kind: 'message' }));
+    s = sendSecond(s);
+    s = evs(s,
+      ev('run.cancelled', R1, {}),
+      ev('run.started', R2, { kind: 'message' }),
+      ev('message.start', R2, { message_id: 'm2' }), ev('text.delta', R2, { index: 0, text: 'Answer two' }),
+      ev('message.stop', R2, {}), ev('run.finished', R2, {}),
+    );
+    s = history(s, [
+      { role: 'user', content: [{ type: 'text', text: 'first' }, { type: 'text', text: 'second' }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'Answer two' }] },
+    ], []);
+    expect(sig(buildView(s))).toEqual(['user:first', 'notice:cancelled', 'user:second', 'text:Answer two']);
+  });
+});
+
 describe('queued messages: removal', () => {
   it('removed (DELETE 200): the bubble goes, the running answer stays', () => {
     let s = sendSecond(running());

@@ -96,17 +96,18 @@ export async function queueTests(h) {
     await page.locator('.topbar .stop-btn').click();
     await page.locator('.notice', { hasText: 'Stopped.' }).waitFor({ timeout: 10000 });
     const t0 = Date.now();
-    // Until it starts, it says it is next, and the session is not "running".
-    const waiting = { pos: await queued(THIRD).locator('.queue-pos').textContent().catch(() => '(started)'), status: await statusLine() };
-    diag(`queue: after Stop, the third message: ${JSON.stringify(waiting)}`);
-    // (A generous wait: the backend may take up to its job reclaim time to start the next run.)
-    await page.locator('.msg.assistant', { hasText: 'Answer to the third message.' }).waitFor({ timeout: 60000 });
-    diag(`queue: the queued message's answer came ${((Date.now() - t0) / 1000).toFixed(1)} s after the Stop`);
+    await page.locator('.msg.assistant', { hasText: 'Answer to the third message.' }).waitFor({ timeout: 30000 });
+    diag(`queue: the queued message's answer came ${((Date.now() - t0) / 1000).toFixed(1)} s after "Stopped."`);
     await waitIdle(page);
     await shot(page, '22-queue-done');
     const reqs = await fake('/_fake/requests');
     const last = JSON.stringify(reqs.requests[reqs.requests.length - 1].body.messages);
+    // In order: the stopped answer, its notice, then the queued message and its answer.
+    const order = await page.locator('[data-testid=transcript]').innerText();
+    const at = (x) => order.indexOf(x);
     const checks = {
+      inOrder: at('Sentence number 1 ') >= 0 && at('Sentence number 1 ') < at('Stopped.') && at('Stopped.') < at(THIRD)
+        && at(THIRD) < at('Answer to the third message.'),
       third: await count(page, '.msg.user .bubble', THIRD),
       queuedLeft: await count(page, '.msg.user.queued'),
       second: await count(page, '.msg.user .bubble', SECOND),
@@ -114,7 +115,7 @@ export async function queueTests(h) {
       sentThird: last.includes(THIRD),
       sentSecond: last.includes(SECOND),
     };
-    return explain(checks.third === 1 && checks.queuedLeft === 0 && checks.second === 0 && checks.sentThird
+    return explain(checks.inOrder && checks.third === 1 && checks.queuedLeft === 0 && checks.second === 0 && checks.sentThird
       && !checks.sentSecond && !/working|Queued/.test(checks.status), checks);
   });
 

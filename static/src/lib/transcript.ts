@@ -646,15 +646,40 @@ function applyQueued(s: TranscriptState, list: QueuedRun[], tick: number | undef
   return s;
 }
 
+/**
+ * Where a run's notices go once it is drawn from this history: after its own
+ * messages; when those are not recognisable, just before the first later run
+ * found in it (a queued message that started at once is already there);
+ * else after the history's last message.
+ */
+function settleAnchor(s: TranscriptState, r: Run, messages: HistoryMessage[],
+  spans: Record<string, { start: number; end: number }>): { msg: number; block: number } {
+  const own = spans[r.id];
+  if (own && own.end > 0) return { msg: own.end - 1, block: unitCount(messages[own.end - 1]) };
+  const later = s.runs.slice(s.runs.indexOf(r) + 1);
+  for (const o of later) {
+    const sp = spans[o.id];
+    if (!sp) continue;
+    const m = messages[sp.start];
+    // The server merged the later prompt into this run's prompt (it ended without an answer).
+    const units = m && isPrompt(m) ? promptUnits(m).texts.length : 0;
+    if (units > 1) return { msg: sp.start, block: units - 1 };
+    if (sp.start > 0) return { msg: sp.start - 1, block: unitCount(messages[sp.start - 1]) };
+    break;
+  }
+  const last = messages.length - 1;
+  return { msg: last, block: last >= 0 ? unitCount(messages[last]) : 0 };
+}
+
 function applyHistory(s: TranscriptState, messages: HistoryMessage[], asOf: string | null, want: number): TranscriptState {
   let compactedNow = false;
+  const { spans } = historyCut({ ...s, history: messages });
   const runs = s.runs.map((r) => {
     if (r.settled || !runEnded(r)) return r;
     // Only a history fetched after the run's end has all of it.
     if (r.endId !== null && (asOf === null || cmpId(r.endId, asOf) > 0)) return r;
     if (r.compacted) compactedNow = true;
-    const last = messages.length - 1;
-    return { ...r, settled: true, anchor: { msg: last, block: last >= 0 ? unitCount(messages[last]) : 0 } };
+    return { ...r, settled: true, anchor: settleAnchor(s, r, messages, spans) };
   });
   // A compaction rewrote the history: older anchors point nowhere now.
   const fixed = compactedNow
@@ -773,10 +798,15 @@ function promptMatches(r: Run, m: HistoryMessage, local: string | undefined): bo
  * belongs to the unsettled runs and is shown from their events. Also returns
  * the prompt found in the history for each unsettled run.
  */
-export function historyCut(s: TranscriptState): { cut: number; prompts: Record<string, HistoryMessage> } {
+export function historyCut(s: TranscriptState): {
+  cut: number; prompts: Record<string, HistoryMessage>;
+  /** Where each run found in the history is: messages [start, end). */
+  spans: Record<string, { start: number; end: number }>;
+} {
   const H = s.history || [];
   const U = s.runs.filter((r) => !r.settled);
   const prompts: Record<string, HistoryMessage> = {};
+  const spans: Record<string, { start: number; end: number }> = {};
   let i = H.length;
   for (let k = U.length - 1; k >= 0 && i > 0; k--) {
     const r = U[k];
@@ -794,6 +824,7 @@ export function historyCut(s: TranscriptState): { cut: number; prompts: Record<s
       for (let j = p + 1; j < i && !owned; j++) owned = ownedBy(r, H[j], texts);
       if (!owned) continue;
       prompts[r.id] = H[p];
+      spans[r.id] = { start: p, end: i };
       i = p;
       continue;
     }
@@ -805,9 +836,10 @@ export function historyCut(s: TranscriptState): { cut: number; prompts: Record<s
       prompts[r.id] = H[j - 1];
       j--;
     }
+    if (j < i) spans[r.id] = { start: j, end: i };
     i = j;
   }
-  return { cut: i, prompts };
+  return { cut: i, prompts, spans };
 }
 
 function resultFromHistory(b: Record<string, any>): ToolResultView { // eslint-disable-line @typescript-eslint/no-explicit-any
