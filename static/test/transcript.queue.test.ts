@@ -354,6 +354,22 @@ describe('queued messages after a reload (GET /messages queued)', () => {
     expect(sig(buildView(s))).toEqual(['user:first', 'text:Working on it.', 'user:second']);
   });
 
+  it('a message queued from another window while this one was sending: its text is fetched too', () => {
+    let s = running();
+    s = reduce(s, { type: 'pendingPrompt', text: 'mine' });
+    s = evs(s, ev('run.queued', R3, { kind: 'message', state: 'session', ahead: 1 }));
+    const w = s.historyWanted;
+    s = reduce(s, { type: 'localPrompt', runId: R2, text: 'mine', queue: { state: 'session', ahead: 2 } });
+    expect(s.historyWanted).toBeGreaterThan(w);
+    s = history(s, [{ role: 'user', content: 'first' }], [
+      { run_id: R3, kind: 'message', content: 'theirs', state: 'session', ahead: 1 },
+      { run_id: R2, kind: 'message', content: 'mine', state: 'session', ahead: 2 },
+    ], s.tick);
+    expect(sig(buildView(s)).slice(-2)).toEqual([
+      'queued:theirs [Queued behind the current run]', 'queued:mine [Queued behind the current run — 2 ahead]',
+    ]);
+  });
+
   it('a message queued from another window: its text comes with the history', () => {
     let s = running();
     const w = s.historyWanted;

@@ -545,6 +545,8 @@ export function reduce(s: TranscriptState, a: Action): TranscriptState {
       } else if (a.queue) {
         s = withRun(s, a.runId, (r) => (inQueue(r) && r.queue === null ? { ...r, queue: a.queue! } : r));
       }
+      // A message queued meanwhile from another window: its text comes with the history.
+      if (queuedRuns(s).some((r) => r.kind === 'message' && s.localPrompts[r.id] === undefined)) s = wantHistory(s);
       return s;
     }
     case 'removing':
