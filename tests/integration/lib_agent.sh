@@ -6,7 +6,9 @@
 #           FAKE_PORT; points claude-web at it), fake_script JSON, fake_reset,
 #           fake_requests (-> $FAKE_REQS, JSON), fake_nreq (number recorded),
 #           fake_req N FILTER (jq -c FILTER over request N, 1-based),
-#           fake_stats (-> $FAKE_STATS, JSON), fake_wait REQS DONE [SECONDS].
+#           fake_stats (-> $FAKE_STATS, JSON), fake_wait REQS DONE [SECONDS],
+#           fake_release GATE... (open gates of "hold" turns), fake_held N
+#           (N streams wait at a gate now).
 # Stack:    agent_stack_up (fake + redis + claude-web + nginx + user "ann",
 #           TOKEN set; AGENT_NO_TOOLS=1: runs start even without bubblewrap),
 #           new_session (-> SID).
@@ -25,6 +27,10 @@
 #           ev_pos F TYPE [RUN] (line number of the first TYPE event, 0 if none),
 #           ids_ok F (ids strictly increasing, no duplicates),
 #           redis_final_count SID RUN, run_final_in_redis SID RUN.
+#           redis_events SID OUT: the session's event log read from Redis into
+#           OUT in the same JSON-lines format (every session at once, no SSE
+#           connection); ev_ms F TYPE [RUN]: the millisecond part of the first
+#           TYPE event's id (Redis server time; "" if none).
 # TAP:      todo_ok STATUS DESC REASON (a "# TODO" line for a reported bug).
 # Procs:    runner_pid_for RUN (the runner that logged "run started" last),
 #           stream_worker_busy (stream workers with an accepted connection).
@@ -113,6 +119,21 @@ fake_wait() {
 		"$FAKE_URL/_fake/wait?requests=$1&done=$2&timeout=${3:-10}")" = 200 ]
 }
 
+# fake_release GATE...: opens the gates (turns with "hold" go on).
+fake_release() {
+	local g
+	for g in "$@"; do
+		[ "$(fake_ctl POST /_fake/release "$(jq -cn --arg g "$g" '{gate: $g}')")" = 200 ] ||
+			diag "fake_release $g: $(cat "$T/fake.out")"
+	done
+}
+
+# fake_held N: exactly N streams wait at a gate now.
+fake_held() {
+	fake_stats
+	[ "$(jq '.held | length' "$FAKE_STATS" 2>/dev/null)" = "$1" ]
+}
+
 # ---- stack, user, session ------------------------------------------------------
 agent_stack_up() {
 	CW_CONF[RATE_LIMIT_PER_MINUTE]=${CW_CONF[RATE_LIMIT_PER_MINUTE]:-100000}
@@ -188,6 +209,22 @@ redis_final_count() {
 # run_final_in_redis SID RUN: the run's final event is in the event log.
 run_final_in_redis() {
 	[ "$(redis_final_count "$1" "$2")" -ge 1 ]
+}
+
+# redis_events SID OUT: the event log of SID from Redis, one JSON line
+# {"id","event","data"} per entry (the stream entries are type, data).
+redis_events() {
+	redis_cli XRANGE "cw:events:$1" - + 2>/dev/null | LC_ALL=C tr -d '\r' |
+		LC_ALL=C awk 'NR % 5 == 1 { id = $0 } NR % 5 == 3 { t = $0 }
+			NR % 5 == 0 { printf "%s\t%s\t%s\n", id, t, $0 }' |
+		jq -cR 'split("\t") | {id: .[0], event: .[1], data: (.[2] | fromjson? // .)}' \
+			>"$2" 2>/dev/null
+}
+
+# ev_ms FILE TYPE [RUN]: milliseconds of the first TYPE event (of RUN) in FILE.
+ev_ms() {
+	jq -r "$(_ev_sel "${3:-}") | select(.event == \"$2\") | .id" "$1" 2>/dev/null |
+		head -n 1 | cut -d- -f1
 }
 
 # ---- SSE client ----------------------------------------------------------------

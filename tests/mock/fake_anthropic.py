@@ -375,6 +375,18 @@ def check_turn(turn):
         raise ScriptError("at most one of %s per turn" % "/".join(TERMINAL_FAULTS))
     if turn.get("transfer", "close") not in ("close", "chunked"):
         raise ScriptError("transfer must be \"close\" or \"chunked\"")
+    if "hold" in turn:
+        h = turn["hold"]
+        if isinstance(h, str):
+            h = turn["hold"] = {"gate": h}
+        if not isinstance(h, dict) or not isinstance(h.get("gate"), str) or not h["gate"]:
+            raise ScriptError("hold must be a gate name or {\"gate\":NAME,"
+                              "\"after_events\":N,\"timeout\":S}")
+        if not (_is_int(h.get("after_events", 3)) and h.get("after_events", 3) >= 0):
+            raise ScriptError("hold.after_events must be a non-negative int")
+        t = h.get("timeout", 120)
+        if not (isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0):
+            raise ScriptError("hold.timeout must be a positive number")
     if "stop_reason" not in turn:
         has_tool = any(b["type"] == "tool_use" for b in content)
         turn["stop_reason"] = "tool_use" if has_tool else "end_turn"
@@ -678,6 +690,7 @@ class State:
 
     def reset_locked(self):
         self.queue = []  # [turn, remaining]
+        self.released = set()  # gates opened by POST /_fake/release
         self.requests = []
         self.responses = []
         self.next_id = 1
@@ -760,6 +773,29 @@ class Handler(BaseHTTPRequestHandler):
         h.update(extra_headers or {})
         return self.send_json(status, {"type": "error", "error": {"type": etype, "message": message},
                                        "request_id": req_id}, h, reason)
+
+    def wait_gate(self, stat, hold):
+        """A "hold" turn: wait until its gate is released (POST /_fake/release),
+        its timeout passes or the client goes away (then True)."""
+        name = hold["gate"]
+        deadline = time.monotonic() + float(hold.get("timeout", 120))
+        with STATE.cond:
+            stat["held"] = name
+            STATE.cond.notify_all()
+        STATE.log("held", id=stat["id"], gate=name)
+        gone = False
+        while True:
+            with STATE.cond:
+                if name in STATE.released or time.monotonic() >= deadline:
+                    break
+            if self.client_gone(0.05):
+                gone = True
+                break
+        with STATE.cond:
+            stat["held"] = None
+            STATE.cond.notify_all()
+        STATE.log("unheld", id=stat["id"], gate=name, client_gone=gone)
+        return gone
 
     def client_gone(self, timeout):
         """Wait up to timeout seconds; True as soon as the client has closed its
@@ -855,6 +891,20 @@ class Handler(BaseHTTPRequestHandler):
                 n = len(STATE.queue)
             STATE.log("script", turns=len(turns), queued=n)
             self.send_json(200, {"ok": True, "queued": n})
+        elif p == "/_fake/release" and method == "POST":
+            try:
+                gate = json.loads(raw or b"{}").get("gate")
+            except (ValueError, AttributeError):
+                gate = None
+            if not isinstance(gate, str) or not gate:
+                self.send_json(400, {"ok": False, "error": "release needs {\"gate\": NAME}"})
+                return
+            with STATE.cond:
+                STATE.released.add(gate)
+                held = sum(1 for r in STATE.responses if r.get("held") == gate)
+                STATE.cond.notify_all()
+            STATE.log("release", gate=gate, held=held)
+            self.send_json(200, {"ok": True, "gate": gate, "held": held})
         elif p == "/_fake/reset" and method == "POST":
             with STATE.cond:
                 STATE.reset_locked()
@@ -897,6 +947,7 @@ class Handler(BaseHTTPRequestHandler):
                 "in_flight": sum(1 for r in resp if not r["finished"]),
                 "finished": sum(1 for r in resp if r["finished"]),
                 "client_disconnects": sum(1 for r in resp if r["client_disconnected"]),
+                "held": sorted(r["held"] for r in resp if r.get("held")),
                 "queue_length": sum(e[1] for e in STATE.queue),
                 "queued_turns": len(STATE.queue),
                 "per_request": resp,
@@ -926,7 +977,7 @@ class Handler(BaseHTTPRequestHandler):
                     "status": None, "stream": None, "turn": None, "fault": None,
                     "events_total": 0, "events_sent": 0, "bytes_total": 0, "bytes_sent": 0,
                     "completed": False, "client_disconnected": False, "finished": False,
-                    "t_start": t0, "t_end": None, "error": None}
+                    "t_start": t0, "t_end": None, "error": None, "held": None}
             STATE.responses.append(stat)
             STATE.cond.notify_all()
         STATE.log("request", id=rec["id"], path=self.path, body_bytes=len(raw),
@@ -1136,8 +1187,14 @@ class Handler(BaseHTTPRequestHandler):
         sent = 0
         nev = 0
         gone = False
+        hold = turn.get("hold")
         try:
             for data, wait in writes:
+                if hold is not None and data and nev >= int(hold.get("after_events", 3)):
+                    gate, hold = hold, None
+                    if self.wait_gate(stat, gate):
+                        gone = True
+                        break
                 if wait > 0 and self.client_gone(wait):
                     gone = True
                     break

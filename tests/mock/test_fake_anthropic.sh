@@ -235,6 +235,21 @@ ctl GET '/_fake/wait?done=8&timeout=5' >"$T/stats"
 is "$(jget "$T/stats" '(lambda r: (r["client_disconnected"], r["completed"], 0 < r["bytes_sent"] < r["bytes_total"]))(j["per_request"][-1])')" \
 	"(True, False, True)" "a client that hangs up mid-stream is recorded (client_disconnected, bytes_sent < bytes_total)"
 
+# ---- a turn held at a gate until the test releases it -----------------------------------
+ctl POST /_fake/script '{"turns":[{"text":"held reply","hold":"g1"}]}' >/dev/null
+curl -sSN --max-time 10 "${API_HDRS[@]}" -o "$T/held" "$BASE/v1/messages" -d "$REQ_STREAM" 2>/dev/null &
+HELD_PID=$!
+for _i in $(seq 50); do
+	ctl GET /_fake/stats >"$T/stats"
+	[ "$(jget "$T/stats" 'j["held"]')" = "['g1']" ] && break
+	sleep 0.1
+done
+is "$(jget "$T/stats" '(j["held"], j["in_flight"])')" "(['g1'], 1)" "hold: the stream waits at its gate (stats held)"
+is "$(grep -c '^event:' "$T/held")" 3 "hold: ... after 3 events (the default after_events)"
+is "$(ctl POST /_fake/release '{"gate":"g1"}')" '{"ok":true,"gate":"g1","held":1}' "POST /_fake/release opens the gate"
+wait "$HELD_PID"
+is "$(grep -c '^event: message_stop' "$T/held")" 1 "hold: released, the stream ends normally"
+
 ctl POST /_fake/reset >/dev/null
 is "$(ctl GET /_fake/requests)" '{"requests":[]}' "POST /_fake/reset clears the recorded requests"
 
