@@ -17,6 +17,7 @@
 #include "quota.h"
 #include "runs.h"
 #include "scheduler.h"
+#include "scoreboard.h"
 #include "sessions.h"
 #include "store.h"
 
@@ -107,6 +108,8 @@ queue(struct http_req *r, struct app *app, const struct auth_user *u,
 		    "current run; wait, or remove one" : "a run is already active "
 		    "in this session; wait for it or cancel it",
 		    app->cfg->session_queue_max);
+	/* The master sizes the runner pool from this (it never reads Redis). */
+	scoreboard_set_backlog(app->sb, pos.ready);
 	o = json_object_new_object();
 	json_object_object_add(o, "run_id", json_object_new_string(run_id));
 	json_object_object_add(o, "session_id", json_object_new_string(s->id));

@@ -115,7 +115,7 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	char		 lkey[96], fkey[96], ttl[32], status[32] = "", msg[160];
 	struct timespec	 lock_wait = { 0, 100 * 1000000L };
 	long long	 wait_ms;
-	int		 got, tries;
+	int		 got, tries, ready;
 
 	if (run_id == NULL || sid == NULL) {
 		ack(st, job_id);
@@ -174,8 +174,11 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	if (c.fence <= 0)
 		goto release;
 	/* Claimed: the run leaves the queue (a parked run's stale job is dropped). */
-	if ((got = sched_started(st, app->cfg, run_id, &wait_ms)) == -1)
+	if ((got = sched_started(st, app->cfg, run_id, &wait_ms, &ready)) == -1)
 		goto release;
+	/* Busy runners report too: the master grows the pool while we work. */
+	if (ready >= 0)
+		scoreboard_set_backlog(app->sb, ready);
 	if (got == 1) {
 		ack(st, job_id);
 		goto release;

@@ -257,7 +257,10 @@ static const char sched_lua[] =
 "  return 1 "
 "end ";
 
-/* ARGV[6..]: run_id, sid, user, kind. {0, ev, state, ahead} | {1, cur} | {2}. */
+/*
+ * ARGV[6..]: run_id, sid, user, kind. {0, ev, state, ahead, ready} | {1,
+ * cur} | {2}; ready: runs waiting for a runner (the pool's signal).
+ */
 static const char queue_body[] =
 "local c = cw_ctx(ARGV) "
 "local rid, sid, user, kind = ARGV[6], ARGV[7], ARGV[8], ARGV[9] "
@@ -283,7 +286,7 @@ static const char queue_body[] =
 "local ev = cw_ev(c, sid, 'run.queued', { run_id = rid, kind = kind, "
 "  state = state, ahead = ahead }) "
 "redis.call('HSET', rk, 'first_event_id', ev) "
-"return {0, ev, state, ahead}";
+"return {0, ev, state, ahead, #cw_undelivered(1000)}";
 
 /* ARGV[6]: sid. {1|2, run_id} | {0}. */
 static const char cancel_body[] =
@@ -330,7 +333,7 @@ static const char started_body[] =
 "local wait = -1 "
 "if h[3] then wait = c.ms - tonumber(h[3]) redis.call('HDEL', rk, 'wait_ms0') end "
 "cw_positions(c) "
-"return {0, wait}";
+"return {0, wait, #cw_undelivered(1000)}";
 
 /*
  * ARGV[6..]: sid, run_id, fence, perm key, deadline, job id, request id.
@@ -543,12 +546,13 @@ sched_queue(struct store *s, const struct config *cfg, const char *sid,
 	call_arg(&k, kind);
 	r = call_run(s, &k);
 	if (reply_int(r, &code) == 0 && r->type == REDIS_REPLY_ARRAY) {
-		if (code == 0 && r->elements == 4) {
+		if (code == 0 && r->elements == 5) {
 			rc = 0;
 			if (pos != NULL) {
 				snprintf(pos->state, sizeof(pos->state), "%s",
 				    r->element[2]->str ? r->element[2]->str : "");
 				pos->ahead = (long)r->element[3]->integer;
+				pos->ready = (int)r->element[4]->integer;
 			}
 		} else if (code == 2)
 			rc = 2;
@@ -639,7 +643,7 @@ sched_remove(struct store *s, const struct config *cfg, const char *sid,
 
 int
 sched_started(struct store *s, const struct config *cfg, const char *run_id,
-    long long *wait_ms)
+    long long *wait_ms, int *ready)
 {
 	struct call	 k;
 	redisReply	*r;
@@ -651,10 +655,13 @@ sched_started(struct store *s, const struct config *cfg, const char *run_id,
 		return -1;
 	call_arg(&k, run_id);
 	r = call_run(s, &k);
-	if (reply_int(r, &code) == 0 && r->elements == 2 &&
+	*ready = -1;
+	if (reply_int(r, &code) == 0 && r->elements >= 2 &&
 	    r->element[1]->type == REDIS_REPLY_INTEGER) {
 		rc = (int)code;
 		*wait_ms = r->element[1]->integer;
+		if (r->elements == 3)
+			*ready = (int)r->element[2]->integer;
 	}
 	if (r != NULL)
 		freeReplyObject(r);

@@ -34,6 +34,7 @@ struct store;
 struct sched_pos {
 	char	 state[16];
 	long	 ahead;
+	int	 ready;		/* runs waiting for a runner, all users */
 };
 
 /*
@@ -59,11 +60,12 @@ int	sched_cancel_run(struct store *, const struct config *,
 int	sched_remove(struct store *, const struct config *, const char *sid,
 	    const char *run_id);
 /*
- * Runner: the run's job was claimed. 0 go (*wait_ms: queued → now, or -1),
- * 1 nothing to run (final or parked: ack the job), -1 Redis error.
+ * Runner: the run's job was claimed. 0 go (*wait_ms: queued → now, or -1;
+ * *ready: runs still waiting for a runner, or -1), 1 nothing to run (final
+ * or parked: ack the job), -1 Redis error.
  */
 int	sched_started(struct store *, const struct config *, const char *run_id,
-	    long long *wait_ms);
+	    long long *wait_ms, int *ready);
 /*
  * Runner holding the lock (fence): parks the run on permission request
  * request_id (deadline expires, epoch s) and acks job_id, in one step. 1
