@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+#include "scheduler.h"
 #include "sessions.h"
 #include "store.h"
 #include "users.h"
@@ -42,7 +43,59 @@ usage(void)
 	    "  user logout-all NAME                 ends every token of the user\n"
 	    "  user del NAME                        also deletes the user's sessions\n"
 	    "  user list\n"
-	    "  session list [--user NAME]\n");
+	    "  session list [--user NAME]\n"
+	    "  run list                             every run not yet finished\n"
+	    "  run cancel RUN_ID                    cancels any user's run\n");
+}
+
+static int redis_down(void);
+
+static int
+run_list(void)
+{
+	json_object	*runs, *o, *v;
+	size_t		 i;
+	char		 t[32];
+
+	if ((runs = sched_list(&st)) == NULL)
+		return redis_down();
+	printf("%-32s %-16s %-32s %-8s %-8s %-8s %s\n", "RUN", "USER", "SESSION",
+	    "STATUS", "STATE", "STEP", "CREATED");
+	for (i = 0; i < json_object_array_length(runs); i++) {
+		o = json_object_array_get_idx(runs, i);
+#define S(k) (json_object_object_get_ex(o, k, &v) && v != NULL ? \
+	json_object_get_string(v) : "-")
+		t[0] = '\0';
+		if (json_object_object_get_ex(o, "created_at", &v) && v != NULL) {
+			time_t tt = (time_t)json_object_get_int64(v);
+			struct tm tm;
+
+			if (gmtime_r(&tt, &tm) != NULL)
+				strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		}
+		printf("%-32s %-16s %-32s %-8s %-8s %-8s %s\n", S("run_id"), S("user"),
+		    S("session_id"), S("status"), *S("state") ? S("state") : "-",
+		    *S("step") ? S("step") : "-", t);
+#undef S
+	}
+	json_object_put(runs);
+	return EX_OK;
+}
+
+static int
+run_cancel(const char *id)
+{
+	int	 rv = sched_cancel_run(&st, &cfg, id);
+
+	if (rv == -1)
+		return redis_down();
+	if (rv == 0) {
+		fprintf(stderr, "claude-web-admin: run %s is not active\n", id);
+		return EX_NOTFOUND;
+	}
+	printf("run %s %s\n", id, rv == 1 ? "cancelling (its runner ends it)" :
+	    "cancelled");
+	return EX_OK;
 }
 
 static int
@@ -311,7 +364,12 @@ main(int argc, char **argv)
 				break;
 			}
 		} while (next != 0);
-	} else
+	} else if (strcmp(argv[i], "run") == 0 && strcmp(argv[i + 1], "list") == 0)
+		rc = run_list();
+	else if (strcmp(argv[i], "run") == 0 &&
+	    strcmp(argv[i + 1], "cancel") == 0 && i + 2 < argc)
+		rc = run_cancel(argv[i + 2]);
+	else
 		usage();
 out:
 	store_close(&st);

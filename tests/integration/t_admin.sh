@@ -162,6 +162,23 @@ is "$(awk 'NR > 1 { print $1 }' "$ADMIN_OUT" | sort | tr '\n' ' ')" \
 cw_admin session list --user nobody
 is "$ADMIN_RC/$(awk 'NR > 1' "$ADMIN_OUT" | grep -c .)" 0/0 "session list --user of a user without sessions is empty"
 
+# ---- runs (issue 11) ----------------------------------------------------------------------------------
+# A run queued while no runner exists (RUNNER_WORKERS may be 0 here or busy): list it, cancel it.
+redis_cli HSET cw:run:0123456789abcdef0123456789abcdef session "$r1" user root kind message \
+	status queued sched behind created_at "$(date +%s)" >/dev/null
+redis_cli ZADD cw:runs:live "$(date +%s)" 0123456789abcdef0123456789abcdef >/dev/null
+redis_cli RPUSH "cw:sq:$r1" 0123456789abcdef0123456789abcdef >/dev/null
+cw_admin run list
+is "$ADMIN_RC" 0 "run list exits 0"
+like "$(grep '^0123456789abcdef' "$ADMIN_OUT")" 'root .* queued' "run list shows a queued run with its user and status"
+cw_admin run cancel 0123456789abcdef0123456789abcdef
+is "$ADMIN_RC" 0 "run cancel of a queued run exits 0"
+is "$(redis_cli HGET cw:run:0123456789abcdef0123456789abcdef status)" cancelled "... and the run is cancelled"
+cw_admin run list
+is "$(awk 'NR > 1' "$ADMIN_OUT" | grep -c .)" 0 "run list no longer shows it"
+cw_admin run cancel 0123456789abcdef0123456789abcdef
+is "$ADMIN_RC" 1 "cancelling a run that is not active exits 1"
+
 # ---- user del ------------------------------------------------------------------------------------------
 check "alice's session directories exist before user del" dir_exists "$WS/sessions/session-$a1"
 cw_admin user del alice
