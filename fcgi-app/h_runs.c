@@ -166,7 +166,17 @@ h_messages(struct http_req *r, struct app *app)
 		json_object_put(body);
 		return 0;
 	}
-	if ((h = history_load(app->cfg, s.id)) == NULL)
+	/*
+	 * While a run is live (running, or parked on an approval) its open
+	 * tool calls are not interrupted: show them unanswered, as they are.
+	 */
+	{
+		char	 cur[RUN_ID_LEN + 8];
+
+		h = history_load_flags(app->cfg, s.id, runs_active(app->store, s.id,
+		    cur, sizeof(cur)) == 1 ? HISTORY_KEEP_OPEN_TAIL : 0);
+	}
+	if (h == NULL)
 		return http_error(r, 500, NULL, "the session history is unreadable");
 	o = json_object_new_object();
 	json_object_object_add(o, "session_id", json_object_new_string(s.id));

@@ -147,6 +147,9 @@ is "$(trs_of "$F" "$R1" "$B1" | grep -c .)" 0 "1: no result for the bash call ye
 SF1=$(state_file "$S1" "$R1")
 is "$(jq -r '[(.results | keys | join(",")), .asking.tool_use_id] | join(" ")' "$SF1" 2>/dev/null)" "$V1 $B1" \
 	"1: the parked run's state file holds the view's result and the open bash request"
+api_auth "/api/sessions/$S1/messages"
+is "$(json '.messages[-1] | [.role, ([.content[] | select(.type == "tool_use")] | length)] | join(" ")')" \
+	"assistant 2" "1: while parked, GET messages shows the calls unanswered (not made-up interrupted results)"
 RID1=$(pending_rid "$S1")
 perm_post "$S1" "$RID1" '{"decision":"allow"}'
 is "$HTTP_STATUS" 200 "1: the request is answered (allow)"
