@@ -261,7 +261,8 @@ report=$(
 	echo
 	python3 "$CW_ROOT/bench/sched_load.py" report "${inputs[@]}"
 	echo
-	echo "queue wait: run.started - run.queued (Redis event ids, ms). continuation: the answer's POST"
+	echo "queue wait: run.started - run.queued (Redis event ids, ms); first messages: each user's first,"
+	echo "all sent within U($START_SPREAD) s of the start (the burst). continuation: the answer's POST"
 	echo "(client clock) -> run.continued, or permission.resolved where there is none (baseline: the"
 	echo "runner that held the run polls every 100 ms). per user: p50/p99 over that user's waits"
 	echo "(messages and continuations; with <100 waits a user's p99 is their maximum). The run time seen"

@@ -653,7 +653,7 @@ def pct(vals, p):
 
 def analyse(d):
     recs = d["records"]
-    msg_waits, cont_waits, per_user, visible, park = [], [], {}, [], []
+    msg_waits, cont_waits, per_user, visible, park, msg_k = [], [], {}, [], [], []
     finals = {}
     for r in recs:
         finals[r.get("final", "?")] = finals.get(r.get("final", "?"), 0) + 1
@@ -662,6 +662,7 @@ def analyse(d):
         if r.get("started_ms") is not None and q is not None:
             x = max(0.0, r["started_ms"] - q) / 1000.0
             msg_waits.append(x)
+            msg_k.append(r["k"])
             w.append(x)
         human = 0.0
         for p in r.get("perms", []):
@@ -680,7 +681,7 @@ def analyse(d):
     users_p99 = sorted((pct(v, 99), u) for u, v in per_user.items() if v)
     users_p50 = sorted(pct(v, 50) for v in per_user.values() if v)
     return {"msg": msg_waits, "cont": cont_waits, "users_p99": users_p99, "users_p50": users_p50,
-            "visible": visible, "finals": finals, "park": park}
+            "visible": visible, "finals": finals, "park": park, "msg_k": msg_k}
 
 
 def fmt_s(x):
@@ -779,6 +780,9 @@ def cmd_report(a):
     row("total wall time", lambda d, x: "%.1f s" % d["wall_s"])
     row("queue wait, message (queued -> started)", lambda d, x: "n=%d" % len(x["msg"]))
     row("  p50 / p99 / max", lambda d, x: dist(x["msg"]))
+    row("  first messages p50 / p99 / max", lambda d, x: dist(
+        [w for w, k in zip(x["msg"], x["msg_k"]) if k == 0]))
+    row("  later messages p50 / p99 / max", lambda d, x: dist([w for w, k in zip(x["msg"], x["msg_k"]) if k > 0]))
     row("continuation wait (answer -> picked up)", lambda d, x: "n=%d" % len(x["cont"]))
     row("  p50 / p99 / max", lambda d, x: dist(x["cont"]))
     row("prompt -> runner let go (run.parked)", lambda d, x: dist(x["park"]) if x["park"] else "- (no parking)")
