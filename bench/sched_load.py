@@ -256,6 +256,7 @@ class Api:
     def __init__(self, host, port, ctx, token=None):
         self.host, self.port, self.ctx, self.token = host, port, ctx, token
         self.conn = None
+        self.used = 0.0
 
     def req(self, method, path, body=None, auth=True, timeout=60):
         hdrs = {"Accept": "application/json"}
@@ -265,6 +266,11 @@ class Api:
             hdrs["Content-Type"] = "application/json"
         if auth and self.token:
             hdrs["Authorization"] = "Bearer " + self.token
+        # A connection idle for a while may be closed by nginx as the request
+        # goes out; a retried POST could then be sent twice. Start afresh.
+        if self.conn is not None and time.monotonic() - self.used > 4:
+            self.conn.close()
+            self.conn = None
         for attempt in (0, 1):
             try:
                 if self.conn is None:
@@ -273,6 +279,7 @@ class Api:
                 self.conn.request(method, path, body=data, headers=hdrs)
                 resp = self.conn.getresponse()
                 raw = resp.read()
+                self.used = time.monotonic()
                 if resp.getheader("Connection", "").lower() == "close":
                     self.conn.close()
                     self.conn = None
