@@ -24,6 +24,7 @@
 #include "sessions.h"
 #include "store.h"
 #include "tools.h"
+#include "worker.h"
 
 #define CHECK_EVERY_MS		200
 #define CLAUDE_MD_MAX		(32 * 1024)
@@ -1467,6 +1468,28 @@ step_tools(struct run_ctx *c, struct run *r)
 	return STEP_REQUEST;
 }
 
+/*
+ * The runner is quitting (stop, reload, pool shrink): at a step boundary
+ * the run goes back to the queue for another runner instead of holding
+ * this one until RUNNER_DRAIN_TIMEOUT. 1 handed off.
+ */
+static int
+hand_off(struct run_ctx *c)
+{
+	int	 rc;
+
+	rc = sched_handoff(c->app->store, c->app->cfg, c->sid, c->run_id,
+	    c->fence, c->job_id);
+	if (rc == 2)
+		c->lost = 1;
+	if (rc != 1)
+		return 0;
+	c->parked = 1;
+	log_kv(LOG_INFO, "run handed off: this runner is quitting", "s:run_id",
+	    c->run_id, NULL);
+	return 1;
+}
+
 void
 agent_run(struct run_ctx *c)
 {
@@ -1475,6 +1498,8 @@ agent_run(struct run_ctx *c)
 
 	memset(&r, 0, sizeof(r));
 	for (s = STEP_BEGIN; s != STEP_DONE && !c->lost;) {
+		if (s != STEP_BEGIN && worker_quitting() && hand_off(c))
+			break;
 		switch (s) {
 		case STEP_BEGIN:
 			s = step_begin(c, &r);

@@ -359,6 +359,29 @@ static const char park_body[] =
 "cw_positions(c) "
 "return 1";
 
+/*
+ * ARGV[6..]: sid, run_id, fence, job id. A quitting runner at a step
+ * boundary gives the run back: its job acked, the run first in its user's
+ * queue (so another runner continues it at once). 1 handed off, 0 the run
+ * is final, 2 fenced out.
+ */
+static const char handoff_body[] =
+"local c = cw_ctx(ARGV) "
+"local sid, rid = ARGV[6], ARGV[7] "
+"if redis.call('GET', 'cw:fence:' .. sid) ~= ARGV[8] then return 2 end "
+"local rk = RP .. rid "
+"local h = redis.call('HMGET', rk, 'user', 'status') "
+"if not h[1] or not h[2] or cw_final(h[2]) then return 0 end "
+"redis.call('XACK', 'cw:jobs', 'runners', ARGV[9]) "
+"redis.call('XDEL', 'cw:jobs', ARGV[9]) "
+"redis.call('SREM', 'cw:urun:' .. h[1], rid) "
+"redis.call('HSET', rk, 'status', 'queued', 'cont_reason', 'handoff', "
+"  'attempts', 0) "
+"redis.call('HDEL', rk, 'q_state', 'q_ahead') "
+"cw_enqueue(c, rid, h[1], true) "
+"cw_positions(c) "
+"return 1";
+
 /* ARGV[6..]: perm key, decision, remember, message. */
 static const char answer_body[] =
 "local c = cw_ctx(ARGV) "
@@ -691,6 +714,31 @@ sched_park(struct store *s, const struct config *cfg, const char *sid,
 	call_arg(&k, dl);
 	call_arg(&k, job_id);
 	call_arg(&k, request_id);
+	r = call_run(s, &k);
+	if (reply_int(r, &code) == 0)
+		rc = (int)code;
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+int
+sched_handoff(struct store *s, const struct config *cfg, const char *sid,
+    const char *run_id, long long fence, const char *job_id)
+{
+	struct call	 k;
+	redisReply	*r;
+	char		 f[32];
+	long long	 code;
+	int		 rc = -1;
+
+	snprintf(f, sizeof(f), "%lld", fence);
+	if (call_begin(&k, cfg, handoff_body, 0) == -1)
+		return -1;
+	call_arg(&k, sid);
+	call_arg(&k, run_id);
+	call_arg(&k, f);
+	call_arg(&k, job_id);
 	r = call_run(s, &k);
 	if (reply_int(r, &code) == 0)
 		rc = (int)code;

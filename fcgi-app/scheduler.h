@@ -76,6 +76,14 @@ int	sched_park(struct store *, const struct config *, const char *sid,
 	    const char *run_id, long long fence, const char *request_id,
 	    long expires, const char *job_id);
 /*
+ * Runner holding the lock, quitting (stop, reload): gives the run back at
+ * a step boundary, first in its user's queue, its job acked, so another
+ * runner continues it at once (run.continued, reason "handoff"). 1 handed
+ * off, 0 the run is final, 2 fenced out, -1 Redis error.
+ */
+int	sched_handoff(struct store *, const struct config *, const char *sid,
+	    const char *run_id, long long fence, const char *job_id);
+/*
  * Answers a permission request and, in the same step, queues the parked
  * run's continuation. Returns as perm_answer (0, 1 unknown, 2 closed, -1).
  */

@@ -333,4 +333,31 @@ is "$(trs_of "$F" "$RA" "$B5" | jq -r .stdout)" "A-$M" "5: A's command ran"
 is "$(ev_text "$F" "$RB")" "B done" "5: B answered"
 check "5: the session is idle" wait_for "$W" status_is "$S5" idle
 
+# ---- 7. a reload hands a running run over at the next step boundary -------------------------
+# The old generation's runner finishes the command it is running, then gives
+# the run back (run.continued, reason handoff) instead of holding it until
+# RUNNER_DRAIN_TIMEOUT; a new runner continues without repeating the model call.
+session_new bypassPermissions || cw_bail "cannot create a session"
+S7=$SID
+B7=toolu_bash_7_$M
+script "[$(tool_turn "$(bash_block "sleep 2; echo handoff-$M" "$B7")"), {\"text\": \"after handoff $M\"}]"
+post_msg "$S7" "a command, then a reload"
+R7=$RUN_ID
+wait_for "$W" state_running "$S7" "$R7" "$B7" || cw_bail "the command did not start"
+kill -HUP "$MASTER_PID"
+wait_for "$W" has_final "$S7" "$R7"
+F=$(evs "$S7")
+is "$(finals "$S7" "$R7")" "run.finished " "7: the run ends with exactly one run.finished"
+is "$(ev_count "$F" run.continued "$R7")" 1 "7: one run.continued"
+is "$(ev_first "$F" run.continued "$R7" | jq -r .reason)" handoff "7: ... with reason handoff"
+is "$(ev_count "$F" run.resumed "$R7")" 0 "7: no run.resumed (nothing was cut off)"
+is "$(trs_of "$F" "$R7" "$B7" | grep -c .)" 1 "7: the command's result was reported once"
+is "$(trs_of "$F" "$R7" "$B7" | jq -r '[.is_error, .stdout] | join(" ")')" "false handoff-$M" \
+	"7: ... the command finished on the old runner"
+cmp_ok "$(line_of "$F" tool.result "$R7" "$B7")" -lt "$(line_of "$F" run.continued "$R7")" \
+	"7: the hand-over comes after the command's result (a step boundary)"
+fake_requests
+is "$(fake_nreq)" 2 "7: two model requests: none repeated"
+is "$(ev_text "$F" "$R7")" "Let me do that.after handoff $M" "7: the new runner answers"
+
 tap_done
