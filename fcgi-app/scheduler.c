@@ -94,14 +94,19 @@ static const char sched_lua[] =
 "  redis.call('HSET', RP .. rid, 'q_state', state, 'q_ahead', ahead) "
 "  cw_ev(c, q[3], 'run.queue_position', { run_id = rid, state = state, ahead = ahead }) "
 "end "
+/*
+ * Positions change for everyone behind a run that moves: announced for the
+ * first 200 ready runs and 100 of each user's waiting runs, so a user with
+ * hundreds of queued runs costs the others nothing more.
+ */
 "local function cw_positions(c) "
-"  for i, e in ipairs(cw_undelivered(500)) do "
+"  for i, e in ipairs(cw_undelivered(200)) do "
 "    local rid = cw_field(e, 'run_id') "
 "    if rid then cw_announce(c, rid, 'ready', i - 1) end "
 "  end "
 "  for _, u in ipairs(redis.call('SMEMBERS', 'cw:uwaiting')) do "
 "    local held = redis.call('SCARD', 'cw:urun:' .. u) "
-"    for i, rid in ipairs(redis.call('LRANGE', 'cw:uwait:' .. u, 0, 499)) do "
+"    for i, rid in ipairs(redis.call('LRANGE', 'cw:uwait:' .. u, 0, 99)) do "
 "      cw_announce(c, rid, 'user', held + i - 1) "
 "    end "
 "  end "
