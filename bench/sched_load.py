@@ -453,6 +453,8 @@ class User(threading.Thread):
             elif name == "run.parked":
                 if rec["perms"]:
                     rec["perms"][-1]["parked_ms"] = ms
+            elif name == "run.continued" and d.get("reason") == "handoff":
+                rec["handoffs"] = rec.get("handoffs", 0) + 1  # a quitting runner let it go
             elif name == "run.continued":
                 if rec["perms"]:
                     rec["perms"][-1].setdefault("continued_ms", ms)
@@ -819,8 +821,9 @@ def cmd_report(a):
         max([s["other_workers_private_kb"] for s in run_samples(d)] or [0]) / 1024))
     row("server queue-wait histogram mean", lambda d, x: server_hist(d))
     row("409 on POST (retried)", lambda d, x: "%d" % sum(r.get("conflicts", 0) for r in d["records"]))
-    row("run.resumed / SSE reconnects", lambda d, x: "%d / %d" % (
-        sum(r.get("resumed_ev", 0) for r in d["records"]), d.get("sse_reconnects", 0)))
+    row("run.resumed / handoffs / SSE reconnects", lambda d, x: "%d / %d / %d" % (
+        sum(r.get("resumed_ev", 0) for r in d["records"]),
+        sum(r.get("handoffs", 0) for r in d["records"]), d.get("sse_reconnects", 0)))
     row("CPU: stack+load / other work (cores)", lambda d, x: "%.2f / %.2f" % (
         d["cpu"]["ours_cores"], d["cpu"]["others_cores"]))
     row("CPU pressure (PSI some)", lambda d, x: "%s %%" % d["cpu"].get("cpu_pressure_pct", "?"))
