@@ -26,6 +26,9 @@ packages=(
 	# python3: the fake Anthropic server and the tests' SSE clients;
 	# iproute2 (ss), tar, gzip: tests and the archive endpoint.
 	jq python3 iproute2 tar gzip
+	# systemd (systemd-analyze, -sysusers, -tmpfiles) and logrotate: t_install.sh
+	# checks the bare-metal units and the logrotate config with them.
+	systemd logrotate
 	# clang for the sanitizer and libFuzzer builds; the sanitizer runtimes are
 	# only a Recommends of clang, so name them explicitly.
 	clang libclang-rt-dev
