@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # status.sh: prints running/stopped (with pid) for each component of the
 # claude-web stack of STATE_DIR (default <repo>/var), and the /api/health
-# answer when nginx is up. Exit 0 if every component runs, 3 otherwise
-# (the LSB convention for "not running").
+# answer when nginx is up; while claude-web runs, its configuration
+# generation, the last reload's result (scripts/reload.sh) and whether
+# STATE_DIR/claude-web.local.env has changes not applied yet. Exit 0 if
+# every component runs, 3 otherwise (the LSB convention for "not running").
 set -euo pipefail
 
 CW_PROG=status
@@ -54,6 +56,25 @@ if [ -e "$CW_NGINX_DIR/code-server.conf" ] || [ -e "$CW_RUN_DIR/code-server.pid"
 	report code-server "$CW_RUN_DIR/code-server.pid" code-server
 else
 	printf '%-11s off\n' "code-server:"
+fi
+
+# The configuration: generation, the last reload, changes not applied yet.
+if cw_running "$CW_MASTER_PIDFILE" claude-web >/dev/null && [ -r "$CW_CONFIG_STATUS" ]; then
+	gen=$(cw_config_status_get GENERATION)
+	sha=$(cw_config_status_get CONFIG_SHA)
+	echo "config:     generation ${gen:-?} since $(cw_config_status_get LOADED_AT) ($CW_ENV_FILE, sha256 ${sha:-?})"
+	last=$(cw_config_status_get LAST_RELOAD)
+	case $last in
+	none | '') echo "reload:     none since the start" ;;
+	*) echo "reload:     $last at $(cw_config_status_get LAST_RELOAD_AT): $(cw_config_status_get LAST_RELOAD_DETAIL)" ;;
+	esac
+	if [ -r "$CW_GEN_ENV_FILE" ]; then
+		if ! cw_local_env_read "$CW_LOCAL_ENV_FILE" >/dev/null; then
+			echo "pending:    $CW_LOCAL_ENV_FILE has errors (scripts/reload.sh --check lists them)"
+		elif [ "$(cw_merge_env_print "$CW_GEN_ENV_FILE" | sha256sum | cut -c1-12)" != "$sha" ]; then
+			echo "pending:    $CW_LOCAL_ENV_FILE changed since it was loaded (scripts/reload.sh applies it)"
+		fi
+	fi
 fi
 
 if [ -n "$https_port" ] && cw_running "$CW_NGINX_PIDFILE" nginx >/dev/null; then
