@@ -123,7 +123,7 @@ for c in $CONFIGS; do
 			BIN[$c]=$BUILD_DIR/claude-web
 			dirty=$(git -C "$CW_ROOT" status --porcelain -- fcgi-app configure.ac Makefile.am | wc -l)
 			DESC[$c]="working tree at $(git -C "$CW_ROOT" rev-parse --short HEAD)$([ "$dirty" = 0 ] ||
-				echo " + $dirty uncommitted or new file(s) in fcgi-app"), built in $BUILD_DIR"
+				echo " + $dirty uncommitted or new file(s) in fcgi-app, configure.ac, Makefile.am"), built in $BUILD_DIR"
 		else
 			# A committed revision, exported (git archive) beside the build
 			# directory: others' uncommitted work in the shared tree stays out.
