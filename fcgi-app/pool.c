@@ -59,11 +59,19 @@ pool_decide(struct pool_dyn *d, const struct pool_params *p,
 	d->at_max = need > 0 && room <= 0;
 	if (need > 0 && room > 0) {
 		n = need;
-		if (n > d->spawn_rate)
+		/*
+		 * Runs are waiting now: start a runner for each at once (at
+		 * most POOL_SPAWN_RATE_MAX a second), since each waits for
+		 * exactly one. Spares alone follow php-fpm: the rate doubles
+		 * while the shortage lasts.
+		 */
+		if (r == POOL_BACKLOG) {
+			if (n > POOL_SPAWN_RATE_MAX)
+				n = POOL_SPAWN_RATE_MAX;
+		} else if (n > d->spawn_rate)
 			n = d->spawn_rate;
 		if (n > room)
 			n = room;
-		/* php-fpm: the rate doubles while the shortage lasts. */
 		if (d->spawn_rate < POOL_SPAWN_RATE_MAX)
 			d->spawn_rate *= 2;
 		d->over_since_ms = 0;

@@ -70,8 +70,8 @@ test_backlog(void)
 	ok(pool_decide(&d, &P, &v, t += 1000, NULL) == 0,
 	    "runners already starting cover the backlog");
 	v = view(0, 1, 1, 0, 3, 10);
-	ok(pool_decide(&d, &P, &v, t += 1000, NULL) == 1,
-	    "one starting, three waiting: one more (rate 1)");
+	ok(pool_decide(&d, &P, &v, t += 1000, NULL) == 2,
+	    "one starting, three waiting: the two missing at once");
 	v = view(0, 1, 2, 0, 3, 10);
 	ok(pool_decide(&d, &P, &v, t += 1000, NULL) == 1,
 	    "the rate doubled but only one is missing: one");
@@ -87,17 +87,25 @@ test_rate_and_cap(void)
 	int64_t			 t = 1000;
 
 	p.max = 10000;
+	p.min_spare = 5000;
 	memset(&d, 0, sizeof(d));
 	for (i = 0; i < (int)(sizeof(want) / sizeof(want[0])); i++) {
-		v = view(0, 5, 0, 0, 5000, 10);
+		v = view(0, 5, 0, 0, 0, 10);
 		if ((got = pool_decide(&d, &p, &v, t += 1000, NULL)) != want[i])
 			bad++;
 	}
-	ok(bad == 0, "the spawn rate doubles each second up to %d",
-	    POOL_SPAWN_RATE_MAX);
+	ok(bad == 0, "short of spares: the spawn rate doubles each second up "
+	    "to %d", POOL_SPAWN_RATE_MAX);
+	p.min_spare = 0;
 	v = view(1, 5, 0, 0, 0, 10);
 	ok(pool_decide(&d, &p, &v, t += 1000, NULL) == 0 && d.spawn_rate == 1,
 	    "the shortage over: the rate is back to 1");
+	v = view(0, 5, 0, 0, 12, 10);
+	ok(pool_decide(&d, &p, &v, t += 1000, NULL) == 12,
+	    "12 runs waiting, no runner idle: 12 runners at once");
+	v = view(0, 5, 0, 0, 5000, 10);
+	ok(pool_decide(&d, &p, &v, t += 1000, NULL) == POOL_SPAWN_RATE_MAX,
+	    "5000 runs waiting: %d a second at most", POOL_SPAWN_RATE_MAX);
 
 	memset(&d, 0, sizeof(d));
 	v = view(0, 4, 0, 0, 3, 10);
