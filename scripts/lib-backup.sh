@@ -112,7 +112,7 @@ cwb_resolve() {
 
 # cwb_url_safe: REDIS_URL without its password, for messages and the manifest.
 cwb_url_safe() {
-	printf '%s\n' "$CWB_REDIS_URL" | sed -E 's#^(redis://)([^@/]*:)?[^@/]*@#\1\2***@#'
+	printf '%s\n' "$CWB_REDIS_URL" | sed -E 's#^(redis://)([^:@/]*:)?[^@/]*@#\1\2***@#'
 }
 
 # rcli ARGS...: redis-cli against the configured Redis (password from the
