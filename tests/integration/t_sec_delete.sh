@@ -22,9 +22,9 @@
 #     symlinks to big host trees are not counted; deleting frees the quota.
 #  7. scripts/backup.sh + restore.sh on a workspace with a symlink to the
 #     canaries: the round trip keeps it a symlink and touches no canary; the
-#     quarantine is not backed up; crafted archives (a member outside
-#     workspace/, "..", a symlink followed by a member through it) are
-#     refused or fail before the current data is moved aside.
+#     quarantine is not backed up; crafted archives (a member outside ./,
+#     "..", a symlink followed by a member through it, checksums made to
+#     match) are refused or fail before the current data is changed.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib_auth.sh
@@ -295,31 +295,43 @@ session_new
 is "$HTTP_STATUS" 201 "6: ... and can create one again"
 
 # ---- 7. backup.sh / restore.sh -------------------------------------------------------------------
+# The stack's Redis (its users and sessions) and a workspace of our own.
+cw_stop_nginx
+cw_stop_app TERM
 mk_canary
 ST=$T/state
-mkdir -p "$ST/workspace/sessions/session-x/files/d" "$ST/workspace/.trash/old" "$ST/redis"
+mkdir -p "$ST/workspace/sessions/session-x/files/d" "$ST/workspace/.trash/old"
 printf 'v1\n' >"$ST/workspace/sessions/session-x/files/d/f"
 ln -s "$CANARY" "$ST/workspace/sessions/session-x/files/l"
 printf 't\n' >"$ST/workspace/.trash/old/t"
-printf 'rdb\n' >"$ST/redis/dump.rdb"
-printf 'conf\n' >"$ST/redis/redis.conf"
-STATE_DIR=$ST bash "$TOP_SRCDIR/scripts/backup.sh" "$T/backups" >"$T/backup.out" 2>&1
-is "$?" 0 "7: backup.sh of a stopped STATE_DIR succeeds"
-BK=$(find "$T/backups" -mindepth 1 -maxdepth 1 -type d | head -n 1)
-unlike "$(tar -tzf "$BK/workspace.tar.gz" 2>&1)" '\.trash' "7: the quarantine is not in the backup"
+# ops SCRIPT ARGS...: scripts/SCRIPT on that Redis and workspace.
+ops() {
+	local script=$1
+	shift
+	STATE_DIR=$ST REDIS_URL="unix://$REDIS_SOCKET?db=0" REDIS_PASSWORD=$REDIS_PASSWORD \
+		WORKSPACE_PATH=$ST/workspace bash "$TOP_SRCDIR/scripts/$script" "$@"
+}
+NUSERS=$(redis_cli SCARD cw:users)
+ops backup.sh "$T/backups" >"$T/backup.out" 2>&1
+is "$?" 0 "7: backup.sh succeeds"
+BK=$(find "$T/backups" -maxdepth 1 -name 'claude-web-backup-*.tar' | head -n 1)
+unlike "$(tar -xOf "$BK" workspace.tar.gz | tar -tzf - 2>&1)" '\.trash' "7: the quarantine is not in the backup"
 printf 'v2\n' >"$ST/workspace/sessions/session-x/files/d/f"
-STATE_DIR=$ST bash "$TOP_SRCDIR/scripts/restore.sh" "$BK" >"$T/restore.out" 2>&1
+ops restore.sh --force "$BK" >"$T/restore.out" 2>&1
 is "$?" 0 "7: restore.sh succeeds"
 is "$(cat "$ST/workspace/sessions/session-x/files/d/f")" v1 "7: the backed-up content is back"
 is "$(readlink "$ST/workspace/sessions/session-x/files/l")" "$CANARY" "7: a symlink is restored as a symlink"
-is "$(cat "$ST/redis/dump.rdb")/$(cat "$ST/redis/redis.conf")" rdb/conf "7: the Redis data is back, redis.conf kept"
+is "$(redis_cli SCARD cw:users)" "$NUSERS" "7: the Redis data is back"
 is "$(canary_count)" $((NCANARY + 1)) "7: no canary was touched"
 
-# evil_archive NAME KIND: a workspace.tar.gz crafted by hand (python tarfile).
+# evil_archive NAME KIND: the backup with a workspace.tar.gz crafted by hand
+# (python tarfile) and SHA256SUMS made to match (checksums find damage,
+# not an attacker: the member checks must refuse it).
 evil_archive() {
-	mkdir -p "$T/evil/$1"
-	cp "$BK/redis.tar.gz" "$T/evil/$1/"
-	python3 - "$T/evil/$1/workspace.tar.gz" "$2" "$CANARY" <<'PYEOF'
+	local d=$T/evil/$1
+	rm -rf "$d" && mkdir -p "$d/a"
+	tar -C "$d/a" -xf "$BK"
+	python3 - "$d/a/workspace.tar.gz" "$2" "$CANARY" <<'PYEOF'
 import io, sys, tarfile
 out, kind, canary = sys.argv[1:4]
 def add(t, name, data=None, link=None, dir=False):
@@ -330,23 +342,28 @@ def add(t, name, data=None, link=None, dir=False):
         ti.type = tarfile.SYMTYPE; ti.linkname = link; t.addfile(ti); return
     ti.size = len(data); ti.mode = 0o644; t.addfile(ti, io.BytesIO(data))
 with tarfile.open(out, "w:gz") as t:
-    add(t, "workspace", dir=True)
+    add(t, ".", dir=True)
+    add(t, "./sessions", dir=True)
     if kind == "outside":
         add(t, "secrets/redis_password", b"pwned\n")
     elif kind == "dotdot":
-        add(t, "workspace/../../escape", b"pwned\n")
+        add(t, "./../../escape", b"pwned\n")
     elif kind == "through-link":
-        add(t, "workspace/evil", link=canary)
-        add(t, "workspace/evil/c0", b"pwned\n")
+        add(t, "./evil", link=canary)
+        add(t, "./evil/c0", b"pwned\n")
 PYEOF
+	(cd "$d/a" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort |
+		xargs -d '\n' sha256sum -- >SHA256SUMS)
+	tar -C "$d/a" -cf "$d/backup.tar" MANIFEST SHA256SUMS redis workspace.tar.gz config
 }
 for kind in outside dotdot through-link; do
 	evil_archive "$kind" "$kind"
-	STATE_DIR=$ST bash "$TOP_SRCDIR/scripts/restore.sh" "$T/evil/$kind" >"$T/restore.out" 2>&1
+	ops restore.sh --force "$T/evil/$kind/backup.tar" >"$T/restore.out" 2>&1
 	isnt "$?" 0 "7: restore.sh of an archive with a $kind member fails"
 	is "$(canary_count)" $((NCANARY + 1)) "7: ... no canary was touched"
 	is "$(cat "$ST/workspace/sessions/session-x/files/d/f" 2>/dev/null)" v1 \
 		"7: ... and the current workspace is still in place"
+	is "$(redis_cli SCARD cw:users)" "$NUSERS" "7: ... and Redis too"
 	check "7: ... nothing was written outside STATE_DIR" test ! -e "$T/escape" -a ! -e "$ST/secrets"
 done
 check "7: no staging directory is left behind" eval '! compgen -G "$ST/.restore-*" >/dev/null'
