@@ -360,4 +360,26 @@ fake_requests
 is "$(fake_nreq)" 2 "7: two model requests: none repeated"
 is "$(ev_text "$F" "$R7")" "Let me do that.after handoff $M" "7: the new runner answers"
 
+# ---- 8. deleting a session whose run is parked ------------------------------------------------
+# The parked run holds no lock; the delete closes it, and nothing of the session
+# comes back (no event stream revived, nothing left in the scheduler's lists).
+session_new default || cw_bail "cannot create a session"
+S8=$SID
+B8=toolu_bash_8_$M
+script "[$(tool_turn "$(bash_block "echo never-$M" "$B8")"), {\"text\": \"never\"}]"
+park "$S8" "a command, then the session goes"
+R8=$RUN_ID
+api_auth "/api/sessions/$S8" -X DELETE
+is "$HTTP_STATUS" 204 "8: DELETE of a session whose run is parked is 204"
+run_closed() {
+	case "$(redis_cli HGET "cw:run:$R8" status)" in finished | error | cancelled) return 0 ;; esac
+	return 1
+}
+check "8: the parked run is closed" wait_for "$W" run_closed
+is "$(redis_cli ZSCORE cw:parked "$R8")" "" "8: it is no longer parked"
+is "$(redis_cli ZSCORE cw:runs:live "$R8")" "" "8: nor listed as live"
+check "8: no runner holds the session" wait_for "$W" eval '[ "$(redis_cli EXISTS "cw:lock:$S8")" = 0 ]'
+is "$(redis_cli EXISTS "cw:events:$S8" "cw:active:$S8" "cw:session:$S8")" 0 \
+	"8: the session's stream, current run and record stay gone"
+
 tap_done
