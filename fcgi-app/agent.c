@@ -1060,8 +1060,9 @@ finish(struct run_ctx *c, const char *status, const char *event,
 	json_object_object_add(d, "run_id", json_object_new_string(c->run_id));
 	json_object_object_add(d, "usage", usage_json(c->in, c->out,
 	    c->cache_write, c->cache_read, c->cost));
-	if (!c->lost)
-		append_durable(c, event, d, status);
+	if (!c->lost && append_durable(c, event, d, status) == 0)
+		/* A run that ended inside a tool batch leaves no state behind. */
+		runs_state_remove(c->app->cfg, c->sid, c->run_id);
 	json_object_put(d);
 }
 
