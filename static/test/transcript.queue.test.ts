@@ -213,6 +213,81 @@ describe('queued messages: notices stay with their run', () => {
   });
 });
 
+describe('queued messages: Stop, and the history already holds the queued run', () => {
+  const WANT = ['user:first', 'text:Working on it', 'notice:cancelled', 'user:second', 'text:Answer two'];
+  const BOTH = (partial = 'Working on it'): HistoryMessage[] => [
+    { role: 'user', content: 'first' },
+    { role: 'assistant', content: [{ type: 'text', text: partial }] },
+    { role: 'user', content: 'second' },
+    { role: 'assistant', content: [{ type: 'text', text: 'Answer two' }] },
+  ];
+  /** R1 cancelled, R2 queued behind it; `started`: R2's run.started seen too. */
+  function stopped(started: boolean): TranscriptState {
+    let s = sendSecond(running());
+    s = evs(s, ev('run.queued', R2, { kind: 'message', state: 'session', ahead: 1 }), ev('run.cancelled', R1, {}));
+    if (started) s = evs(s, ev('run.started', R2, { kind: 'message' }));
+    return s;
+  }
+  /** The rest of R2's events, then the history fetched after its end. */
+  function finish(s: TranscriptState, started: boolean, h: HistoryMessage[]): TranscriptState {
+    if (!started) s = evs(s, ev('run.started', R2, { kind: 'message' }));
+    s = evs(s,
+      ev('message.start', R2, { message_id: 'm2' }), ev('text.delta', R2, { index: 0, text: 'Answer two' }),
+      ev('message.stop', R2, { stop_reason: 'end_turn' }), ev('run.finished', R2, { stop_reason: 'end_turn' }),
+    );
+    return history(s, h, []);
+  }
+  /** The cancelled notice comes right after R1's answer, whatever else the view holds meanwhile. */
+  function noticeAfterFirst(v: string[]) {
+    expect(v.indexOf('notice:cancelled')).toBe(v.indexOf('text:Working on it') + 1);
+  }
+
+  for (const started of [true, false]) {
+    const when = started ? 'run.started seen' : 'run.started not seen yet';
+    it(`the history fetched after the Stop already has the queued run's answer (${when})`, () => {
+      let s = stopped(started);
+      s = history(s, BOTH(), []);
+      expect(s.runs.find((r) => r.id === R1)!.settled).toBe(true);
+      noticeAfterFirst(sig(buildView(s)));
+      s = finish(s, started, BOTH());
+      expect(s.runs.every((r) => r.settled)).toBe(true);
+      expect(sig(buildView(s))).toEqual(WANT);
+    });
+
+    it(`... and the stored partial answer is not the streamed text (${when})`, () => {
+      let s = stopped(started);
+      s = history(s, BOTH('Working on it, and more'), []);
+      const v = sig(buildView(s));
+      expect(v.indexOf('notice:cancelled')).toBe(v.indexOf('text:Working on it, and more') + 1);
+      s = finish(s, started, BOTH('Working on it, and more'));
+      expect(sig(buildView(s))).toEqual(WANT.map((x) => (x === 'text:Working on it' ? 'text:Working on it, and more' : x)));
+    });
+  }
+
+  it('both ended before the history, the stored partial answer differs: the notice stays under it', () => {
+    let s = stopped(true);
+    s = finish(s, true, BOTH('Working on it, and more'));
+    expect(sig(buildView(s))).toEqual(WANT.map((x) => (x === 'text:Working on it' ? 'text:Working on it, and more' : x)));
+  });
+
+  it('stopped before any answer, the next prompt merged and answered before its events came', () => {
+    n = 0;
+    let s = reduce(initialState('s1'), { type: 'history', messages: [], asOf: null, want: 1 });
+    s = reduce(s, { type: 'localPrompt', runId: R1, text: 'first' });
+    s = evs(s, ev('run.queued', R1, { kind: 'message', state: 'ready', ahead: 0 }), ev('run.started', R1, { kind: 'message' }));
+    s = sendSecond(s);
+    s = evs(s, ev('run.cancelled', R1, {}), ev('run.started', R2, { kind: 'message' }));
+    const h: HistoryMessage[] = [
+      { role: 'user', content: [{ type: 'text', text: 'first' }, { type: 'text', text: 'second' }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'Answer two' }] },
+    ];
+    s = history(s, h, []);
+    expect(sig(buildView(s)).slice(0, 3)).toEqual(['user:first', 'notice:cancelled', 'user:second']);
+    s = finish(s, true, h);
+    expect(sig(buildView(s))).toEqual(['user:first', 'notice:cancelled', 'user:second', 'text:Answer two']);
+  });
+});
+
 describe('queued messages: removal', () => {
   it('removed (DELETE 200): the bubble goes, the running answer stays', () => {
     let s = sendSecond(running());

@@ -669,8 +669,48 @@ function settleAnchor(s: TranscriptState, r: Run, messages: HistoryMessage[],
     if (sp.start > 0) return { msg: sp.start - 1, block: unitCount(messages[sp.start - 1]) };
     break;
   }
+  const found = findOwn(s, r, messages);
+  if (found) return found;
   const last = messages.length - 1;
   return { msg: last, block: last >= 0 ? unitCount(messages[last]) : 0 };
+}
+
+/**
+ * A run found anywhere in the history, not only at its tail: a queued
+ * message that started at once may be stored, answered too, after it
+ * before its events arrive (so the tail is not this run's). Its last message
+ * is the one before the next prompt after its own content (a message it
+ * owns by tool ids or text, else its prompt by text). Null: not found.
+ */
+function findOwn(s: TranscriptState, r: Run, messages: HistoryMessage[]): { msg: number; block: number } | null {
+  const texts = runTexts(r);
+  let from = -1;
+  for (let i = messages.length - 1; i >= 0 && from < 0; i--) {
+    if (ownedBy(r, messages[i], texts)) from = i;
+  }
+  if (from < 0) {
+    const local = s.localPrompts[r.id];
+    if (local === undefined || local.trim() === '') return null;
+    // Later runs (started) with the very same text own the later matches.
+    let skip = s.runs.slice(s.runs.indexOf(r) + 1)
+      .filter((o) => o.kind === 'message' && (o.started || o.partial) && s.localPrompts[o.id]?.trim() === local.trim()).length;
+    for (let i = messages.length - 1; i >= 0 && from < 0; i--) {
+      if (!isPrompt(messages[i])) continue;
+      const texts = promptUnits(messages[i]).texts;
+      for (let u = texts.length - 1; u >= 0; u--) {
+        if (texts[u].trim() !== local.trim()) continue;
+        if (skip > 0) { skip--; continue; }
+        // The next prompt merged into this one (this run ended without an answer).
+        if (u < texts.length - 1) return { msg: i, block: u + 1 };
+        from = i;
+        break;
+      }
+    }
+    if (from < 0) return null;
+  }
+  let end = from + 1;
+  while (end < messages.length && !isPrompt(messages[end])) end++;
+  return { msg: end - 1, block: unitCount(messages[end - 1]) };
 }
 
 function applyHistory(s: TranscriptState, messages: HistoryMessage[], asOf: string | null, want: number): TranscriptState {
