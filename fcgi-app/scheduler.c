@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,6 +548,35 @@ reply_int(redisReply *r, long long *out)
 	return -1;
 }
 
+/*
+ * Runs body with the extra arguments (NULL-terminated) and returns its
+ * integer answer (an array's first element), or -1 on a Redis error.
+ */
+static int
+call_int(struct store *st, const struct config *cfg, const char *body,
+    int with_perm, ...)
+{
+	struct call	 k;
+	redisReply	*r;
+	va_list		 ap;
+	const char	*a;
+	long long	 code;
+	int		 rc = -1;
+
+	if (call_begin(&k, cfg, body, with_perm) == -1)
+		return -1;
+	va_start(ap, with_perm);
+	while ((a = va_arg(ap, const char *)) != NULL)
+		call_arg(&k, a);
+	va_end(ap);
+	r = call_run(st, &k);
+	if (reply_int(r, &code) == 0)
+		rc = (int)code;
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
 int
 sched_queue(struct store *s, const struct config *cfg, const char *sid,
     const char *user, const char *kind, json_object *content, char *run_id,
@@ -630,40 +660,15 @@ sched_cancel(struct store *s, const struct config *cfg, const char *sid,
 int
 sched_cancel_run(struct store *s, const struct config *cfg, const char *run_id)
 {
-	struct call	 k;
-	redisReply	*r;
-	long long	 code;
-	int		 rc = -1;
-
-	if (call_begin(&k, cfg, cancel_run_body, 0) == -1)
-		return -1;
-	call_arg(&k, run_id);
-	r = call_run(s, &k);
-	if (reply_int(r, &code) == 0)
-		rc = (int)code;
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	return call_int(s, cfg, cancel_run_body, 0, run_id, (char *)NULL);
 }
 
 int
 sched_remove(struct store *s, const struct config *cfg, const char *sid,
     const char *run_id)
 {
-	struct call	 k;
-	redisReply	*r;
-	long long	 code;
-	int		 rc = -1;
+	int	 rc = call_int(s, cfg, remove_body, 0, sid, run_id, (char *)NULL);
 
-	if (call_begin(&k, cfg, remove_body, 0) == -1)
-		return -1;
-	call_arg(&k, sid);
-	call_arg(&k, run_id);
-	r = call_run(s, &k);
-	if (reply_int(r, &code) == 0)
-		rc = (int)code;
-	if (r != NULL)
-		freeReplyObject(r);
 	if (rc == 0)
 		runs_inbox_remove(cfg, sid, run_id);
 	return rc;
@@ -701,55 +706,24 @@ sched_park(struct store *s, const struct config *cfg, const char *sid,
     const char *run_id, long long fence, const char *request_id, long expires,
     const char *job_id)
 {
-	struct call	 k;
-	redisReply	*r;
-	char		 f[32], pk[160], dl[32];
-	long long	 code;
-	int		 rc = -1;
+	char	 f[32], pk[160], dl[32];
 
 	snprintf(f, sizeof(f), "%lld", fence);
 	snprintf(pk, sizeof(pk), "cw:perm:%s:%s", sid, request_id);
 	snprintf(dl, sizeof(dl), "%ld", expires + 1);
-	if (call_begin(&k, cfg, park_body, 0) == -1)
-		return -1;
-	call_arg(&k, sid);
-	call_arg(&k, run_id);
-	call_arg(&k, f);
-	call_arg(&k, pk);
-	call_arg(&k, dl);
-	call_arg(&k, job_id);
-	call_arg(&k, request_id);
-	r = call_run(s, &k);
-	if (reply_int(r, &code) == 0)
-		rc = (int)code;
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	return call_int(s, cfg, park_body, 0, sid, run_id, f, pk, dl, job_id,
+	    request_id, (char *)NULL);
 }
 
 int
 sched_handoff(struct store *s, const struct config *cfg, const char *sid,
     const char *run_id, long long fence, const char *job_id)
 {
-	struct call	 k;
-	redisReply	*r;
-	char		 f[32];
-	long long	 code;
-	int		 rc = -1;
+	char	 f[32];
 
 	snprintf(f, sizeof(f), "%lld", fence);
-	if (call_begin(&k, cfg, handoff_body, 0) == -1)
-		return -1;
-	call_arg(&k, sid);
-	call_arg(&k, run_id);
-	call_arg(&k, f);
-	call_arg(&k, job_id);
-	r = call_run(s, &k);
-	if (reply_int(r, &code) == 0)
-		rc = (int)code;
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	return call_int(s, cfg, handoff_body, 0, sid, run_id, f, job_id,
+	    (char *)NULL);
 }
 
 int
@@ -757,25 +731,11 @@ sched_answer(struct store *s, const struct config *cfg, const char *sid,
     const char *request_id, const char *decision, int remember,
     const char *message)
 {
-	struct call	 k;
-	redisReply	*r;
-	char		 pk[160];
-	long long	 code;
-	int		 rc = -1;
+	char	 pk[160];
 
 	snprintf(pk, sizeof(pk), "cw:perm:%s:%s", sid, request_id);
-	if (call_begin(&k, cfg, answer_body, 1) == -1)
-		return -1;
-	call_arg(&k, pk);
-	call_arg(&k, decision);
-	call_arg(&k, remember ? "1" : "0");
-	call_arg(&k, message);
-	r = call_run(s, &k);
-	if (reply_int(r, &code) == 0)
-		rc = (int)code;
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	return call_int(s, cfg, answer_body, 1, pk, decision, remember ? "1" : "0",
+	    message != NULL ? message : "", (char *)NULL);
 }
 
 int
@@ -808,18 +768,7 @@ sched_finish(struct store *s, const struct config *cfg, const char *sid,
 int
 sched_sweep(struct store *s, const struct config *cfg)
 {
-	struct call	 k;
-	redisReply	*r;
-	long long	 n = -1;
-
-	if (call_begin(&k, cfg, sweep_body, 0) == -1)
-		return -1;
-	r = call_run(s, &k);
-	if (reply_int(r, &n) == -1)
-		n = -1;
-	if (r != NULL)
-		freeReplyObject(r);
-	return (int)n;
+	return call_int(s, cfg, sweep_body, 0, (char *)NULL);
 }
 
 json_object *
