@@ -79,6 +79,8 @@ make_check() {
 		while IFS= read -r log; do
 			echo "===== $log ====="
 			cat -- "$log"
+			# The failed test lines, repeated after the summary.
+			grep -E '^(FAIL|ERROR|XPASS):' -- "$log" | sed "s|^|$dir: |" | head -n 20 >>"${NOTES:-/dev/null}" || :
 		done < <(find "$CW_ROOT/$dir" -name test-suite.log)
 		return 1
 	fi
@@ -267,6 +269,15 @@ sec_fuzz() {
 		else
 			echo "FAIL: $name; crash inputs in build-fuzz/artifacts/"
 			tail -n 60 "build-fuzz/$name.log"
+			# The summary repeats why, and the crashing input (base64, first
+			# 2 KiB), so a CI log that keeps only its tail still reproduces it.
+			{
+				echo "fuzz: $name: $(grep -m1 -E 'ERROR:|SUMMARY:|ALARM|out-of-memory|deadly signal' "build-fuzz/$name.log" || echo "exit status non-zero, no sanitizer line")"
+				for a in build-fuzz/artifacts/"$name"-*; do
+					[ -f "$a" ] || continue
+					echo "fuzz: $name: input ${a##*/} (base64): $(head -c 2048 "$a" | base64 -w0)"
+				done
+			} >>"$NOTES"
 			failed=1
 		fi
 		rm -rf -- "$work"
@@ -301,6 +312,10 @@ in_list() { case ",$2," in *",$1,"*) return 0 ;; esac; return 1; }
 
 results=()
 status=0
+# Sections append one-line reasons for a failure here; printed after the summary.
+NOTES=$(mktemp "${TMPDIR:-/tmp}/cwtest-notes.XXXXXX")
+trap 'rm -f -- "$NOTES"' EXIT
+export NOTES
 for sec in "${ALL_SECTIONS[@]}"; do
 	if { [ -n "$only" ] && ! in_list "$sec" "$only"; } || in_list "$sec" "$skip"; then
 		results+=("$(printf '%-9s SKIP (not selected)' "$sec")")
@@ -337,6 +352,10 @@ done
 echo
 echo "==================== summary ===================="
 printf '%s\n' "${results[@]}"
+if [ -s "$NOTES" ]; then
+	echo "---- why"
+	cat -- "$NOTES"
+fi
 if [ "$status" -eq 0 ]; then
 	echo "all selected sections passed"
 else
