@@ -290,72 +290,28 @@ int
 config_parse_redis_url(const char *url, char **host, int *port,
     char **unixpath, int *db, char **password)
 {
-	const char	*p, *at, *slash, *colon, *q;
-	long long	 n;
-	char		 tmp[32];
+	struct redisurl	 u;
 
 	*host = *unixpath = *password = NULL;
-	*port = 6379;
-	*db = 0;
-	if (strncmp(url, "unix://", 7) == 0) {
-		p = url + 7;
-		if (*p != '/')
-			return -1;
-		q = strchr(p, '?');
-		*unixpath = q ? strndup(p, (size_t)(q - p)) : strdup(p);
-		if (q != NULL) {
-			if (strncmp(q + 1, "db=", 3) != 0 ||
-			    config_parse_ll(q + 4, &n) == -1 || n < 0 || n > 15)
-				goto bad;
-			*db = (int)n;
-		}
-		if (strlen(*unixpath) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-			goto bad;
-		return 0;
-	}
-	if (strncmp(url, "redis://", 8) != 0)
+	if (redisurl_parse(url, &u, NULL, 0) == -1 ||
+	    u.kind == REDISURL_SENTINEL) {
+		redisurl_free(&u);
 		return -1;
-	p = url + 8;
-	slash = strchr(p, '/');
-	at = strchr(p, '@');
-	if (at != NULL && (slash == NULL || at < slash)) {
-		/* userinfo: [user]:password; the user part is ignored. */
-		colon = memchr(p, ':', (size_t)(at - p));
-		if (colon != NULL && at > colon + 1)
-			*password = strndup(colon + 1, (size_t)(at - colon - 1));
-		p = at + 1;
 	}
-	slash = strchr(p, '/');
-	colon = strchr(p, ':');
-	if (colon != NULL && slash != NULL && colon > slash)
-		colon = NULL;
-	q = colon ? colon : (slash ? slash : p + strlen(p));
-	if (q == p)
-		goto bad;
-	*host = strndup(p, (size_t)(q - p));
-	if (colon != NULL) {
-		size_t	 len = (slash ? (size_t)(slash - colon - 1) : strlen(colon + 1));
-
-		if (len == 0 || len >= sizeof(tmp))
-			goto bad;
-		memcpy(tmp, colon + 1, len);
-		tmp[len] = '\0';
-		if (config_parse_ll(tmp, &n) == -1 || n < 1 || n > 65535)
-			goto bad;
-		*port = (int)n;
+	*port = u.node.port;
+	*db = u.db;
+	if ((u.kind == REDISURL_TCP && (*host = strdup(u.node.host)) == NULL) ||
+	    (u.kind == REDISURL_UNIX && (*unixpath = strdup(u.path)) == NULL) ||
+	    (u.password != NULL && (*password = strdup(u.password)) == NULL)) {
+		free(*host);
+		free(*unixpath);
+		free(*password);
+		*host = *unixpath = *password = NULL;
+		redisurl_free(&u);
+		return -1;
 	}
-	if (slash != NULL && slash[1] != '\0') {
-		if (config_parse_ll(slash + 1, &n) == -1 || n < 0 || n > 15)
-			goto bad;
-		*db = (int)n;
-	}
+	redisurl_free(&u);
 	return 0;
-bad:
-	free(*host);
-	free(*unixpath);
-	free(*password);
-	*host = *unixpath = *password = NULL;
-	return -1;
 }
 
 /*
@@ -478,9 +434,11 @@ config_free(struct config *c)
 	free(c->code_server_role);
 	free(c->health_details);
 	free(c->code_server_url);
-	free(c->redis_host);
-	free(c->redis_unix);
-	free(c->redis_password);
+	redisurl_free(&c->redis);
+	if (c->redis_sentinel_password != NULL)
+		explicit_bzero(c->redis_sentinel_password,
+		    strlen(c->redis_sentinel_password));
+	free(c->redis_sentinel_password);
 	free(c->allowed_origins);
 	free(c->secret_key);
 	free(c->workspace_path);
@@ -495,6 +453,7 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	struct envfile	 ef;
 	const char	*v;
 	char		*url_pw = NULL;
+	char		 url_err[256];
 	size_t		 before = problems->len;
 	enum log_level	 lvl;
 	int		 nprob = 0;
@@ -626,16 +585,31 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 		problem(problems, "CODE_SERVER_URL: must start with http://");
 
 	c->redis_url = get_str(&ef, "REDIS_URL", "redis://127.0.0.1:6379/0");
-	if (config_parse_redis_url(c->redis_url, &c->redis_host, &c->redis_port,
-	    &c->redis_unix, &c->redis_db, &url_pw) == -1)
-		problem(problems, "REDIS_URL: expected redis://[:password@]host[:port][/db] "
-		    "or unix:///path/to/redis.sock[?db=N]");
-	c->redis_password = lookup_secret(&ef, "REDIS_PASSWORD", problems);
-	if (c->redis_password == NULL || *c->redis_password == '\0') {
-		free(c->redis_password);
-		c->redis_password = url_pw;
+	if (redisurl_parse(c->redis_url, &c->redis, url_err,
+	    sizeof(url_err)) == -1)
+		problem(problems, "REDIS_URL: %s", url_err);
+	/* REDIS_PASSWORD[_FILE] wins over a password in the URL. */
+	url_pw = lookup_secret(&ef, "REDIS_PASSWORD", problems);
+	if (url_pw != NULL && *url_pw != '\0') {
+		if (c->redis.password != NULL) {
+			explicit_bzero(c->redis.password,
+			    strlen(c->redis.password));
+			free(c->redis.password);
+		}
+		c->redis.password = url_pw;
 	} else
 		free(url_pw);
+	if (c->redis.user != NULL && c->redis.password == NULL)
+		problem(problems, "REDIS_URL: the user \"%.64s\" needs a password "
+		    "(user:password@ in the URL, REDIS_PASSWORD or "
+		    "REDIS_PASSWORD_FILE)", c->redis.user);
+	c->redis_sentinel_password = lookup_secret(&ef,
+	    "REDIS_SENTINEL_PASSWORD", problems);
+	if (c->redis_sentinel_password != NULL &&
+	    *c->redis_sentinel_password == '\0') {
+		free(c->redis_sentinel_password);
+		c->redis_sentinel_password = NULL;
+	}
 	get_ll(&ef, "REDIS_MAX_CONNECTIONS", 50, 1, 100000,
 	    &c->redis_max_connections, problems);
 

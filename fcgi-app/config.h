@@ -4,7 +4,8 @@
  * one pass that lists every problem.
  *
  * struct config owns every string in it; config_free() releases them.
- * Secrets (SECRET_KEY, ANTHROPIC_API_KEY, REDIS_PASSWORD) may come from
+ * Secrets (SECRET_KEY, ANTHROPIC_API_KEY, REDIS_PASSWORD,
+ * REDIS_SENTINEL_PASSWORD) may come from
  * NAME_FILE; their values are never written into a problem message.
  */
 #ifndef CW_CONFIG_H
@@ -13,6 +14,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "redisurl.h"
 
 #define CONFIG_EX_INVALID	78	/* EX_CONFIG from sysexits.h */
 
@@ -77,11 +79,9 @@ struct config {
 
 	/* Redis */
 	char		*redis_url;
-	char		*redis_host;		/* TCP host, or NULL */
-	int		 redis_port;
-	char		*redis_unix;		/* unix socket path, or NULL */
-	int		 redis_db;
-	char		*redis_password;	/* secret; NULL when unset */
+	struct redisurl	 redis;			/* REDIS_URL parsed; password:
+						   REDIS_PASSWORD[_FILE] wins */
+	char		*redis_sentinel_password; /* secret; NULL when unset */
 	long long	 redis_max_connections;
 
 	/* Sessions and security */
@@ -133,7 +133,10 @@ int	config_load(struct config *cfg, const char *envfile, struct buf *problems);
 void	config_free(struct config *);
 const char *config_env_name(enum config_env);
 
-/* Parses "redis://[:pass@]host[:port][/db]" or "unix:///path[?db=N]". */
+/*
+ * Parses "redis://[user:pass@]host[:port][/db]" or "unix:///path[?db=N]"
+ * (redisurl.c; kept for the tests, refuses redis+sentinel://).
+ */
 int	config_parse_redis_url(const char *url, char **host, int *port,
 	    char **unixpath, int *db, char **password);
 

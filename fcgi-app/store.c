@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -30,47 +31,252 @@ store_close(struct store *s)
 static void
 store_fail(struct store *s, const char *what)
 {
-	snprintf(s->errstr, sizeof(s->errstr), "%s", what);
+	size_t	 n = strlen(what);
+
+	if (n >= sizeof(s->errstr))
+		n = sizeof(s->errstr) - 1;
+	memcpy(s->errstr, what, n);
+	s->errstr[n] = '\0';
 	s->errors++;
 	metrics_inc(M_REDIS_ERRORS);
+}
+
+static void
+ms_tv(struct timeval *tv, int ms)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+/*
+ * A connection that could not be opened: logged once per distinct reason,
+ * again after 10 s (a worker retries on every command while Redis is away).
+ */
+static void
+conn_log(struct store *s)
+{
+	time_t	 now = time(NULL);
+	char	 url[256];
+
+	if (strcmp(s->conn_logged, s->errstr) == 0 &&
+	    now - s->last_conn_log < 10)
+		return;
+	s->last_conn_log = now;
+	snprintf(s->conn_logged, sizeof(s->conn_logged), "%s", s->errstr);
+	redisurl_redact(s->cfg->redis_url, url, sizeof(url));
+	log_kv(LOG_WARNING, "redis connect failed", "s:error", s->errstr,
+	    "s:redis_url", url, NULL);
+}
+
+/* Opens a connection (path: unix socket, else host:port) bounded by ms. */
+static redisContext *
+open_ctx(const char *host, int port, const char *path, int ms)
+{
+	struct timeval	 tv;
+	redisContext	*c;
+
+	ms_tv(&tv, ms);
+	if (path != NULL)
+		c = redisConnectUnixWithTimeout(path, tv);
+	else
+		c = redisConnectWithTimeout(host, port, tv);
+	if (c == NULL || c->err)
+		return c;
+	/* hiredis 0.14 has no CLOEXEC option; sandboxed children must not inherit it. */
+	fcntl(c->fd, F_SETFD, FD_CLOEXEC);
+	redisSetTimeout(c, tv);
+	return c;
+}
+
+/*
+ * AUTH [user] password. 0, or -1 with s->errstr set to the server's reason
+ * (never the password).
+ */
+static int
+auth(struct store *s, redisContext *c, const char *user, const char *pw,
+    const char *who)
+{
+	const char	*argv[3];
+	size_t		 lens[3];
+	int		 argc = 0;
+	redisReply	*r;
+	char		 why[128];
+	int		 i;
+
+	argv[argc++] = "AUTH";
+	if (user != NULL)
+		argv[argc++] = user;
+	argv[argc++] = pw;
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	r = redisCommandArgv(c, argc, argv, lens);
+	if (r != NULL && r->type != REDIS_REPLY_ERROR) {
+		freeReplyObject(r);
+		return 0;
+	}
+	if (r != NULL)
+		snprintf(why, sizeof(why), "%s authentication failed%s%s%s: %.80s",
+		    who, user ? " (user " : "", user ? user : "", user ? ")" : "",
+		    r->str != NULL ? r->str : "error reply");
+	else
+		snprintf(why, sizeof(why), "%s AUTH: %.80s", who,
+		    c->errstr[0] ? c->errstr : "connection lost");
+	store_fail(s, why);
+	if (r != NULL)
+		freeReplyObject(r);
+	return -1;
+}
+
+/*
+ * Asks the sentinels, in order, where the master is. 0 with host/port set,
+ * or -1 with s->errstr saying why (the last sentinel's reason).
+ */
+static int
+sentinel_master(struct store *s, char *host, size_t hostsz, int *port)
+{
+	const struct config		*cfg = s->cfg;
+	const struct redisurl_node	*n;
+	redisContext			*c;
+	redisReply			*r;
+	char				 where[REDISURL_HOST_MAX + 8], why[192];
+	const char			*argv[3];
+	size_t				 lens[3];
+	int				 i, ms, ok;
+
+	/* Sentinels answer from memory: a short bound each, then the next. */
+	ms = s->timeout_ms / 2;
+	ms = ms < 100 ? 100 : ms > 500 ? 500 : ms;
+	argv[0] = "SENTINEL";
+	argv[1] = "get-master-addr-by-name";
+	argv[2] = cfg->redis.master;
+	for (i = 0; i < 3; i++)
+		lens[i] = strlen(argv[i]);
+	snprintf(why, sizeof(why), "no sentinel");
+	for (i = 0; i < cfg->redis.nsentinels; i++) {
+		n = &cfg->redis.sentinel[i];
+		redisurl_node_str(n, where, sizeof(where));
+		c = open_ctx(n->host, n->port, NULL, ms);
+		if (c == NULL || c->err) {
+			snprintf(why, sizeof(why), "sentinel %.60s: %.60s", where,
+			    c ? c->errstr : "out of memory");
+			if (c != NULL)
+				redisFree(c);
+			continue;
+		}
+		if (cfg->redis_sentinel_password != NULL && auth(s, c, NULL,
+		    cfg->redis_sentinel_password, "sentinel") == -1) {
+			snprintf(why, sizeof(why), "sentinel %.60s: %.60s", where,
+			    s->errstr);
+			redisFree(c);
+			continue;
+		}
+		r = redisCommandArgv(c, 3, argv, lens);
+		ok = r != NULL && r->type == REDIS_REPLY_ARRAY &&
+		    r->elements == 2 &&
+		    r->element[0]->type == REDIS_REPLY_STRING &&
+		    r->element[1]->type == REDIS_REPLY_STRING &&
+		    r->element[0]->len < hostsz &&
+		    (*port = atoi(r->element[1]->str)) > 0 && *port < 65536;
+		if (ok)
+			snprintf(host, hostsz, "%s", r->element[0]->str);
+		else if (r == NULL)
+			snprintf(why, sizeof(why), "sentinel %.60s: %.60s", where,
+			    c->errstr[0] ? c->errstr : "no answer");
+		else if (r->type == REDIS_REPLY_NIL)
+			snprintf(why, sizeof(why), "sentinel %.60s does not know "
+			    "master %.40s", where, cfg->redis.master);
+		else
+			snprintf(why, sizeof(why), "sentinel %.60s: %.60s", where,
+			    r->type == REDIS_REPLY_ERROR && r->str ? r->str :
+			    "unexpected reply");
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+		if (ok)
+			return 0;
+	}
+	store_fail(s, why);
+	return -1;
+}
+
+/* The server says ROLE master (or will not tell this ACL user). */
+static int
+check_master(struct store *s, const char *where)
+{
+	redisReply	*r;
+	char		 why[128];
+	int		 ok;
+
+	r = redisCommand(s->c, "ROLE");
+	if (r == NULL) {
+		store_fail(s, s->c->errstr[0] ? s->c->errstr : "ROLE failed");
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_ERROR)
+		ok = r->str != NULL && strncmp(r->str, "NOPERM", 6) == 0;
+	else
+		ok = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+		    r->element[0]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[0]->str, "master") == 0;
+	if (!ok) {
+		snprintf(why, sizeof(why), "%.80s is not a master (failover in "
+		    "progress?)", where);
+		store_fail(s, why);
+	}
+	freeReplyObject(r);
+	return ok ? 0 : -1;
 }
 
 static int
 store_connect(struct store *s)
 {
 	const struct config	*cfg = s->cfg;
-	struct timeval		 tv;
+	const struct redisurl	*u = &cfg->redis;
 	redisReply		*r;
-	char			 db[16];
+	char			 db[16], host[REDISURL_HOST_MAX];
+	char			 where[REDISURL_HOST_MAX + 8];
+	struct redisurl_node	 m;
+	int			 port = 0;
 
-	tv.tv_sec = s->timeout_ms / 1000;
-	tv.tv_usec = (s->timeout_ms % 1000) * 1000;
-	if (cfg->redis_unix != NULL)
-		s->c = redisConnectUnixWithTimeout(cfg->redis_unix, tv);
+	if (u->kind == REDISURL_SENTINEL) {
+		if (sentinel_master(s, host, sizeof(host), &port) == 0) {
+			snprintf(s->master_host, sizeof(s->master_host), "%s",
+			    host);
+			s->master_port = port;
+		} else if (s->master_host[0] == '\0')
+			return -1;
+		/* No sentinel answered: the last master found, if still one. */
+		snprintf(m.host, sizeof(m.host), "%s", s->master_host);
+		m.port = s->master_port;
+		redisurl_node_str(&m, where, sizeof(where));
+		if (strcmp(where, s->master) != 0) {
+			log_kv(LOG_INFO, "redis master", "s:master", where,
+			    "s:previous", s->master[0] ? s->master : NULL,
+			    "s:sentinel_master", u->master, NULL);
+			snprintf(s->master, sizeof(s->master), "%s", where);
+		}
+		s->c = open_ctx(m.host, m.port, NULL, s->timeout_ms);
+	} else if (u->kind == REDISURL_UNIX)
+		s->c = open_ctx(NULL, 0, u->path, s->timeout_ms);
 	else
-		s->c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
+		s->c = open_ctx(u->node.host, u->node.port, NULL,
+		    s->timeout_ms);
 	if (s->c == NULL || s->c->err) {
 		store_fail(s, s->c ? s->c->errstr : "out of memory");
 		store_close(s);
 		return -1;
 	}
-	/* hiredis 0.14 has no CLOEXEC option; sandboxed children must not inherit it. */
-	fcntl(s->c->fd, F_SETFD, FD_CLOEXEC);
-	redisSetTimeout(s->c, tv);
-	if (cfg->redis_password != NULL && *cfg->redis_password != '\0') {
-		r = redisCommand(s->c, "AUTH %s", cfg->redis_password);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			store_fail(s, r ? "authentication failed" :
-			    (s->c->errstr[0] ? s->c->errstr : "AUTH failed"));
-			if (r != NULL)
-				freeReplyObject(r);
-			store_close(s);
-			return -1;
-		}
-		freeReplyObject(r);
+	if (u->password != NULL && auth(s, s->c, u->user, u->password,
+	    "redis") == -1) {
+		store_close(s);
+		return -1;
 	}
-	if (cfg->redis_db != 0) {
-		snprintf(db, sizeof(db), "%d", cfg->redis_db);
+	if (u->kind == REDISURL_SENTINEL && check_master(s, s->master) == -1) {
+		store_close(s);
+		return -1;
+	}
+	if (u->db != 0) {
+		snprintf(db, sizeof(db), "%d", u->db);
 		r = redisCommand(s->c, "SELECT %s", db);
 		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 			store_fail(s, "SELECT failed");
@@ -82,6 +288,19 @@ store_connect(struct store *s)
 		freeReplyObject(r);
 	}
 	return 0;
+}
+
+/*
+ * An error reply from a server that is no longer (or not yet) the master:
+ * READONLY (a write on a replica), UNBLOCKED (a blocking read cut off by a
+ * demotion), MASTERDOWN (a replica that lost its master).
+ */
+static int
+not_master_reply(const char *e)
+{
+	return strncmp(e, "READONLY", 8) == 0 ||
+	    strncmp(e, "UNBLOCKED", 9) == 0 ||
+	    strncmp(e, "MASTERDOWN", 10) == 0;
 }
 
 /* Is this failure one where Redis cannot have run the command? */
@@ -104,6 +323,7 @@ store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
 		if (s->c == NULL) {
 			if (store_connect(s) == -1) {
 				s->last = STORE_ERR_CONN;
+				conn_log(s);
 				return NULL;
 			}
 			fresh = 1;
@@ -133,6 +353,19 @@ store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
 			/* A restarted Redis may demand AUTH again. */
 			if (strncmp(s->errstr, "NOAUTH", 6) == 0)
 				store_close(s);
+			/*
+			 * Not the master any more (failover): find the new one.
+			 * A write a replica refused ran nothing: once more.
+			 */
+			if (not_master_reply(s->errstr)) {
+				store_close(s);
+				s->last = STORE_ERR_CONN;
+				if (!fresh && strncmp(s->errstr, "READONLY",
+				    8) == 0) {
+					freeReplyObject(r);
+					continue;
+				}
+			}
 			freeReplyObject(r);
 			return NULL;
 		}

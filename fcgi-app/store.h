@@ -6,11 +6,23 @@
  * command either answers within the command timeout or fails, and the one
  * after Redis returns works. Replies are owned by the caller and released
  * with freeReplyObject().
+ *
+ * Opening a connection (REDIS_URL, redisurl.h): connect, AUTH [user]
+ * password, SELECT db. With redis+sentinel:// the sentinels are asked in
+ * order (each bounded by a short connect/read timeout) for the master's
+ * address, and the server found must say ROLE master; when no sentinel
+ * answers, the last master found is tried. A reply that says the server
+ * is no longer the master (-READONLY, -UNBLOCKED, -MASTERDOWN) closes the
+ * connection like a connection error does, so the next command finds the
+ * current master; a -READONLY write is retried once at once on the new
+ * connection (the replica ran nothing).
  */
 #ifndef CW_STORE_H
 #define CW_STORE_H
 
 #include <hiredis/hiredis.h>
+
+#include "redisurl.h"
 
 struct config;
 
@@ -29,6 +41,11 @@ struct store {
 	char			 errstr[128];	/* last failure, for health */
 	unsigned long		 errors;
 	long long		 last_oom_log;	/* time(): OOM logged once a second */
+	long long		 last_conn_log;	/* time() of the last connect failure logged */
+	char			 conn_logged[128]; /* ... and its text */
+	char			 master[REDISURL_HOST_MAX + 8]; /* sentinel: "host:port" in use */
+	char			 master_host[REDISURL_HOST_MAX]; /* sentinel: last master found */
+	int			 master_port;
 };
 
 void		 store_init(struct store *, const struct config *, int timeout_ms);
