@@ -23,7 +23,7 @@
 #   LB_MAX_FILE_SIZE  the replicas' MAX_FILE_SIZE          (default 10485760);
 #                     client_max_body_size is 1 MiB more, as on the replicas
 #   LB_KEEPALIVE      idle connections per worker to the replicas (default 32)
-#   LB_MAX_FAILS, LB_FAIL_TIMEOUT  of the api upstream     (default 1, 10s);
+#   LB_MAX_FAILS, LB_FAIL_TIMEOUT  of the api upstream     (default 1, 5s);
 #                     the event-stream upstream always has max_fails=0
 #   LB_TRUSTED_PROXIES  when this balancer is itself behind a proxy: its
 #                     addresses/CIDRs (set_real_ip_from, X-Forwarded-For)
@@ -116,7 +116,7 @@ num() { # num NAME DEFAULT MIN
 num LB_MAX_FILE_SIZE 10485760 1
 num LB_KEEPALIVE 32 1
 num LB_MAX_FAILS 1 0
-LB_FAIL_TIMEOUT=${LB_FAIL_TIMEOUT:-10s}
+LB_FAIL_TIMEOUT=${LB_FAIL_TIMEOUT:-5s}
 [[ $LB_FAIL_TIMEOUT =~ ^[0-9]+(ms|s|m)?$ ]] || bad "LB_FAIL_TIMEOUT must be like 10s, got '$LB_FAIL_TIMEOUT'"
 
 # The replicas.
