@@ -14,6 +14,7 @@
 #include "events.h"
 #include "history.h"
 #include "log.h"
+#include "metrics.h"
 #include "models.h"
 #include "pathsafe.h"
 #include "perm.h"
@@ -406,6 +407,8 @@ account(struct run_ctx *c, const struct claude_msg *m, const struct model_info *
 	c->cache_write += m->cache_creation_tokens;
 	c->cache_read += m->cache_read_tokens;
 	c->cost += dc;
+	metrics_tokens(m->input_tokens, m->output_tokens, m->cache_read_tokens,
+	    m->cache_creation_tokens);
 	snprintf(key[0], sizeof(key[0]), "cw:usage:session:%s", c->sid);
 	snprintf(key[1], sizeof(key[1]), "cw:usage:user:%s", c->user);
 	keys[0] = key[0];
@@ -1060,9 +1063,15 @@ finish(struct run_ctx *c, const char *status, const char *event,
 	json_object_object_add(d, "run_id", json_object_new_string(c->run_id));
 	json_object_object_add(d, "usage", usage_json(c->in, c->out,
 	    c->cache_write, c->cache_read, c->cost));
-	if (!c->lost && append_durable(c, event, d, status) == 0)
+	if (!c->lost && append_durable(c, event, d, status) == 0) {
+		char q[64] = "";
+
 		/* A run that ended inside a tool batch leaves no state behind. */
 		runs_state_remove(c->app->cfg, c->sid, c->run_id);
+		(void)runs_get(c->app->store, c->run_id, "first_event_id", q,
+		    sizeof(q));
+		metrics_run_end(status, q);
+	}
 	json_object_put(d);
 }
 
@@ -1258,6 +1267,7 @@ step_begin(struct run_ctx *c, struct run *r)
 		/* A parked run picked up again: not a crash, nothing is redone. */
 		d = json_object_new_object();
 		json_object_object_add(d, "reason", json_object_new_string(cont));
+		metrics_run_continued(cont);
 		emit(c, "run.continued", d);
 		runs_set(c->app->store, c->run_id, "cont_reason", "");
 		{
@@ -1294,6 +1304,8 @@ step_begin(struct run_ctx *c, struct run *r)
 		    json_object_new_int(c->deliveries > 1 ? c->deliveries : 2));
 		if (uses != NULL)
 			json_object_put(uses);
+		metrics_run_resumed(json_object_get_string(
+		    json_object_object_get(d, "redo")));
 		emit(c, "run.resumed", d);
 		log_kv(LOG_INFO, "run resumed", "s:run_id", c->run_id,
 		    "i:attempt", c->deliveries, NULL);

@@ -9,6 +9,7 @@
 #include "claude.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "sse.h"
 
 #define BLOCK_TEXT_MAX		(8 * 1024 * 1024)
@@ -569,6 +570,7 @@ claude_stream(struct claude_client *c, const char *body,
 		sse_free(&a.sse);
 		res->attempts = attempt;
 		res->http_status = (int)a.status;
+		metrics_api_response(a.status);
 
 		if (a.aborted) {
 			buf_free(&a.errbody);
@@ -626,6 +628,7 @@ status:
 		}
 
 		/* Retryable: back off, bounded by count and total time. */
+		metrics_api_error(a.status);
 		if (a.retry_after_s >= 0)
 			delay = a.retry_after_s * 1000;
 		else {
@@ -648,6 +651,7 @@ status:
 		}
 		log_kv(LOG_INFO, "claude: retrying", "i:attempt", (long long)attempt,
 		    "i:delay_ms", (long long)delay, "s:reason", reason, NULL);
+		metrics_api_retry(a.status);
 		if (h && h->retrying)
 			h->retrying(h->arg, attempt, delay, reason);
 		if (backoff_sleep(h, delay)) {
@@ -656,6 +660,7 @@ status:
 		}
 		continue;
 final:
+		metrics_api_error(a.status);
 		buf_free(&a.errbody);
 		res->code = CLAUDE_EFINAL;
 		return res->code;

@@ -44,6 +44,7 @@
 #include "http.h"
 #include "jsonio.h"
 #include "log.h"
+#include "metrics.h"
 #include "perm.h"
 #include "runs.h"
 #include "scoreboard.h"
@@ -456,12 +457,14 @@ h_events(struct http_req *r, struct app *app)
 	/* From here on the response is streamed, not buffered. */
 	r->sent = 1;
 	r->status = 200;
+	metrics_stream(app->sb, app->slot, 1);
 	if (out(r, sse_head, sizeof(sse_head) - 1) == -1 ||
 	    snapshot(r, app, &s, run_id, last_id, after) == -1 || flush(r) == -1)
 		why = "client left";
 	else
 		why = stream(r, app, &s, &sl, after, sizeof(after));
 	slot_release(app, &sl);
+	metrics_stream(app->sb, app->slot, 0);
 	log_kv(LOG_INFO, "event stream ended", "s:reason", why,
 	    "s:session_id", s.id, "s:user", u.name, "s:request_id",
 	    r->request_id ? r->request_id : "", NULL);

@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <json-c/json_c_version.h>
+
 #include "config.h"
 #include "handlers.h"
 #include "http.h"
@@ -98,6 +102,39 @@ run_metrics(struct buf *b, struct app *app)
 	return 0;
 }
 
+/* A label value: backslash, double quote and newline escaped. */
+static void
+label_value(struct buf *b, const char *v)
+{
+	for (; v != NULL && *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_putc(b, '\\');
+		if (*v == '\n')
+			buf_puts(b, "\\n");
+		else
+			buf_putc(b, *v);
+	}
+}
+
+/* Always 1; the labels say what is running (the Prometheus *_info idiom). */
+static int
+build_info(struct buf *b, const struct app *app)
+{
+	const curl_version_info_data	*cv = curl_version_info(CURLVERSION_NOW);
+
+	buf_puts(b, "# HELP claude_web_build_info The running claude-web: its version "
+	    "and those of its libraries (always 1).\n"
+	    "# TYPE claude_web_build_info gauge\n"
+	    "claude_web_build_info{version=\"");
+	label_value(b, app->version != NULL ? app->version : PACKAGE_VERSION);
+	buf_puts(b, "\",curl=\"");
+	label_value(b, cv != NULL ? cv->version : "");
+	buf_printf(b, "\",hiredis=\"%d.%d.%d\",json_c=\"", HIREDIS_MAJOR,
+	    HIREDIS_MINOR, HIREDIS_PATCH);
+	label_value(b, json_c_version());
+	return buf_puts(b, "\"} 1\n");
+}
+
 int
 h_metrics(struct http_req *r, struct app *app)
 {
@@ -110,7 +147,7 @@ h_metrics(struct http_req *r, struct app *app)
 	buf_reset(&r->body);
 	if (metrics_render(&r->body, app->sb, active < 0 ? 0 : active) == -1 ||
 	    runner_metrics(&r->body, app->sb) == -1 ||
-	    run_metrics(&r->body, app) == -1)
+	    run_metrics(&r->body, app) == -1 || build_info(&r->body, app) == -1)
 		return -1;
 	r->status = 200;
 	r->content_type_out = "text/plain; version=0.0.4; charset=utf-8";
