@@ -15,7 +15,9 @@
 #                     certificate and key, and secret files named by *_FILE
 #   MANIFEST, SHA256SUMS  what is inside and the checksum of every part
 #
-# Where the data is: REDIS_URL, REDIS_PASSWORD[_FILE] and WORKSPACE_PATH
+# Where the data is: REDIS_URL (unix://, redis:// with an ACL user or
+# IPv6, redis+sentinel:// = the master the sentinels name; docs/redis.md),
+# REDIS_PASSWORD[_FILE] and WORKSPACE_PATH
 # from the environment, else from the env-file (--config, else
 # STATE_DIR/claude-web.env), else start.sh's defaults for STATE_DIR (its
 # private Redis, STATE_DIR/workspace). Works while the stack runs.
@@ -177,12 +179,12 @@ copy_config() {
 	fi
 	LC_ALL=C awk '
 		{ l = $0; sub(/^[ \t]*(export[ \t]+)?/, "", l) }
-		l ~ /^(SECRET_KEY|ANTHROPIC_API_KEY|REDIS_PASSWORD|ADMIN_PASSWORD)[ \t]*=/ {
+		l ~ /^(SECRET_KEY|ANTHROPIC_API_KEY|REDIS_PASSWORD|REDIS_SENTINEL_PASSWORD|ADMIN_PASSWORD)[ \t]*=/ {
 			n = l; sub(/[ \t]*=.*/, "", n)
 			print "# " n "=... left out by backup.sh (a secret: backup.sh --with-secrets keeps it)"
 			next
 		}
-		l ~ /^REDIS_URL[ \t]*=/ { sub(/redis:\/\/[^@\/]*@/, "redis://***@") }
+		l ~ /^REDIS_URL[ \t]*=/ { sub(/:\/\/.*@/, "://***@") }
 		{ print }' "$1" >"$2"
 	chmod 600 -- "$2"
 }
@@ -207,7 +209,7 @@ if [ "$with_secrets" -eq 1 ]; then
 	copy_secret "$CW_TLS_DIR/key.pem" "$pack/secrets/tls/key.pem"
 	# Secret files the env-file names outside STATE_DIR/secrets.
 	if [ -n "$CWB_ENV_FILE" ]; then
-		for v in SECRET_KEY_FILE ANTHROPIC_API_KEY_FILE REDIS_PASSWORD_FILE ADMIN_PASSWORD_FILE; do
+		for v in SECRET_KEY_FILE ANTHROPIC_API_KEY_FILE REDIS_PASSWORD_FILE REDIS_SENTINEL_PASSWORD_FILE ADMIN_PASSWORD_FILE; do
 			f=$(cwb_env_get "$CWB_ENV_FILE" "$v") || continue
 			case $f in "$CW_SECRETS_DIR"/*) continue ;; esac
 			copy_secret "$f" "$pack/secrets/extra/$v"

@@ -47,9 +47,10 @@ cwb_setting() {
 # for STATE_DIR (its private Redis, STATE_DIR/workspace). Sets
 # CWB_REDIS_URL, CWB_REDIS_PASSWORD (may be empty), CWB_WORKSPACE,
 # CWB_PRIVATE (1: the private Redis of STATE_DIR) and CWB_RCLI (the
-# redis-cli arguments: socket or host/port, db, user).
+# redis-cli arguments: socket or host/port, db, user; for a sentinel URL the
+# master's address, asked of the sentinels now).
 cwb_resolve() {
-	local f url pw='' rest auth host port db user=''
+	local f url pw='' db
 	if [ -z "${CWB_ENV_FILE:-}" ] && [ -f "$CW_ENV_FILE" ]; then
 		CWB_ENV_FILE=$CW_ENV_FILE
 	fi
@@ -57,38 +58,21 @@ cwb_resolve() {
 	url=$(cwb_setting REDIS_URL) || url="unix://$CW_REDIS_SOCKET?db=0"
 	CWB_REDIS_URL=$url
 	CWB_PRIVATE=0
-	CWB_RCLI=()
-	case $url in
-	unix://*)
-		rest=${url#unix://}
-		db=0
-		case $rest in *\?db=*) db=${rest##*\?db=} rest=${rest%%\?*} ;; esac
-		CWB_RCLI=(-s "$rest" -n "$db")
-		[ "$rest" != "$CW_REDIS_SOCKET" ] || CWB_PRIVATE=1
-		;;
-	redis://*)
-		rest=${url#redis://}
-		auth=''
-		case $rest in *@*) auth=${rest%@*} rest=${rest##*@} ;; esac
-		case $auth in
-		'') ;;
-		*:*) user=${auth%%:*} pw=${auth#*:} ;;
-		*) pw=$auth ;;
-		esac
-		db=0
-		case $rest in */*) db=${rest#*/} rest=${rest%%/*} ;; esac
-		case $rest in
-		\[*\]:*) host=${rest%]:*} host=${host#[} port=${rest##*]:} ;;
-		\[*\]) host=${rest#[} host=${host%]} port=6379 ;;
-		*:*) host=${rest%:*} port=${rest##*:} ;;
-		*) host=$rest port=6379 ;;
-		esac
-		CWB_RCLI=(-h "${host:-127.0.0.1}" -p "${port:-6379}" -n "${db:-0}")
-		[ -z "$user" ] || CWB_RCLI+=(--user "$user")
-		;;
-	*) cw_die "REDIS_URL: expected redis://[:password@]host[:port][/db] or unix:///path[?db=N], got '$url'" ;;
-	esac
-	case ${db:-0} in *[!0-9]*) cw_die "REDIS_URL: the database must be a number, got '$db'" ;; esac
+	# The sentinels' password may live in the env-file too.
+	if [ -z "${REDIS_SENTINEL_PASSWORD:-}${REDIS_SENTINEL_PASSWORD_FILE:-}" ] && [ -n "$CWB_ENV_FILE" ]; then
+		if f=$(cwb_env_get "$CWB_ENV_FILE" REDIS_SENTINEL_PASSWORD) && [ -n "$f" ]; then
+			REDIS_SENTINEL_PASSWORD=$f
+		elif f=$(cwb_env_get "$CWB_ENV_FILE" REDIS_SENTINEL_PASSWORD_FILE) && [ -n "$f" ]; then
+			REDIS_SENTINEL_PASSWORD_FILE=$f
+		fi
+	fi
+	# unix, redis:// (ACL user, IPv6) and redis+sentinel:// (the master
+	# the sentinels name now): lib-common.sh.
+	cw_redis_target "$url" || cw_die "REDIS_URL $(cwb_url_safe): $CW_RCLI_ERR"
+	CWB_RCLI=("${CW_RCLI_ARGS[@]}")
+	pw=$CW_RCLI_PASS
+	db=$CW_RCLI_DB
+	[ "$CW_RCLI_KIND" != unix ] || [ "$CW_RCLI_SOCK" != "$CW_REDIS_SOCKET" ] || CWB_PRIVATE=1
 	# shellcheck disable=SC2034 # used by backup.sh and restore.sh
 	CWB_DB=${db:-0}
 	# The password, in claude-web's order: REDIS_PASSWORD, REDIS_PASSWORD_FILE
@@ -112,7 +96,7 @@ cwb_resolve() {
 
 # cwb_url_safe: REDIS_URL without its password, for messages and the manifest.
 cwb_url_safe() {
-	printf '%s\n' "$CWB_REDIS_URL" | sed -E 's#^(redis://)([^:@/]*:)?[^@/]*@#\1\2***@#'
+	cw_redis_url_safe "$CWB_REDIS_URL"
 }
 
 # rcli ARGS...: redis-cli against the configured Redis (password from the

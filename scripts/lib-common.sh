@@ -370,3 +370,132 @@ cw_config_status_get() {
 
 # cw_now: the time, as the logs write it.
 cw_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+
+# ---- redis-cli against REDIS_URL ---------------------------------------------------
+# cw_pct_decode S: S with its %XX escapes decoded (REDIS_URL's user and password).
+cw_pct_decode() {
+	local s=${1//\\/\\\\}
+	printf '%b' "${s//%/\\x}"
+}
+
+# cw_redis_hostport SPEC DEFPORT: "host[:port]" or "[v6][:port]" -> "HOST PORT".
+cw_redis_hostport() {
+	local s=$1 h p=$2
+	case $s in
+	\[*\]:*) h=${s%]:*} h=${h#[} p=${s##*]:} ;;
+	\[*\]) h=${s#[} h=${h%]} ;;
+	*:*:*) return 1 ;;
+	*:*) h=${s%:*} p=${s##*:} ;;
+	*) h=$s ;;
+	esac
+	[ -n "$h" ] || return 1
+	case $p in '' | *[!0-9]*) return 1 ;; esac
+	printf '%s %s\n' "$h" "$p"
+}
+
+# cw_redis_target URL: how redis-cli reaches the Redis of a REDIS_URL, parsed
+# like claude-web does (fcgi-app/redisurl.c, docs/redis.md). Sets CW_RCLI_ARGS
+# (-s SOCK | -h HOST -p PORT, then -n DB and --user USER), CW_RCLI_PASS (the
+# URL's password, percent-decoded; give it to redis-cli as REDISCLI_AUTH,
+# never on the command line), CW_RCLI_DB, CW_RCLI_KIND (unix|tcp|sentinel),
+# CW_RCLI_SOCK (unix), CW_RCLI_MASTER (sentinel: "host:port" found). For
+# redis+sentinel:// it asks the sentinels in order (3 s each; password from
+# REDIS_SENTINEL_PASSWORD or REDIS_SENTINEL_PASSWORD_FILE) for the master.
+# Fails with CW_RCLI_ERR set (never holding the password).
+# shellcheck disable=SC2034 # CW_RCLI_* are for the callers
+cw_redis_target() {
+	local url=$1 rest auth='' user='' hosts path='' db=0 master hp h p s out spw=''
+	CW_RCLI_ARGS=() CW_RCLI_PASS='' CW_RCLI_DB=0 CW_RCLI_KIND='' CW_RCLI_SOCK=''
+	CW_RCLI_MASTER='' CW_RCLI_ERR=''
+	case $url in
+	unix://*)
+		rest=${url#unix://}
+		case $rest in *\?db=*) db=${rest##*\?db=} rest=${rest%%\?*} ;; esac
+		case $rest in /*) ;; *) CW_RCLI_ERR="unix:// needs an absolute path" && return 1 ;; esac
+		CW_RCLI_KIND=unix CW_RCLI_SOCK=$rest
+		CW_RCLI_ARGS=(-s "$rest")
+		;;
+	rediss://* | rediss+sentinel://*)
+		CW_RCLI_ERR="rediss:// (TLS) is not supported: run a stunnel client and point REDIS_URL at its local port (docs/redis.md)"
+		return 1
+		;;
+	redis://* | redis+sentinel://*)
+		CW_RCLI_KIND=tcp rest=${url#redis://}
+		case $url in redis+sentinel://*) CW_RCLI_KIND=sentinel rest=${url#redis+sentinel://} ;; esac
+		# The userinfo runs to the last '@' (like claude-web).
+		case $rest in *@*) auth=${rest%@*} rest=${rest##*@} ;; esac
+		case $auth in
+		'') ;;
+		*:*) user=$(cw_pct_decode "${auth%%:*}") CW_RCLI_PASS=$(cw_pct_decode "${auth#*:}") ;;
+		*) user=$(cw_pct_decode "$auth") ;;
+		esac
+		hosts=${rest%%/*}
+		case $rest in */*) path=${rest#*/} ;; esac
+		if [ "$CW_RCLI_KIND" = tcp ]; then
+			db=${path:-0}
+			hp=$(cw_redis_hostport "$hosts" 6379) || {
+				CW_RCLI_ERR="bad host[:port] in REDIS_URL (an IPv6 address goes in brackets: [::1]:6379)"
+				return 1
+			}
+			read -r h p <<<"$hp"
+			CW_RCLI_ARGS=(-h "$h" -p "$p")
+		else
+			master=${path%%/*}
+			case $path in */*) db=${path#*/} ;; esac
+			db=${db:-0}
+			[ -n "$master" ] || {
+				CW_RCLI_ERR="redis+sentinel:// needs the master's name: .../MASTER[/db]"
+				return 1
+			}
+			if [ -n "${REDIS_SENTINEL_PASSWORD:-}" ]; then
+				spw=$REDIS_SENTINEL_PASSWORD
+			elif [ -n "${REDIS_SENTINEL_PASSWORD_FILE:-}" ]; then
+				spw=$(head -n 1 -- "$REDIS_SENTINEL_PASSWORD_FILE") || {
+					CW_RCLI_ERR="cannot read REDIS_SENTINEL_PASSWORD_FILE $REDIS_SENTINEL_PASSWORD_FILE"
+					return 1
+				}
+			fi
+			CW_RCLI_ERR="no sentinel of REDIS_URL answered for master $master"
+			for s in ${hosts//,/ }; do
+				hp=$(cw_redis_hostport "$s" 26379) || {
+					CW_RCLI_ERR="bad sentinel host[:port] in REDIS_URL: $s"
+					return 1
+				}
+				read -r h p <<<"$hp"
+				if [ -n "$spw" ]; then
+					out=$(REDISCLI_AUTH=$spw timeout 3 redis-cli --no-auth-warning -h "$h" -p "$p" \
+						SENTINEL get-master-addr-by-name "$master" 2>/dev/null) || continue
+				else
+					out=$(env -u REDISCLI_AUTH timeout 3 redis-cli -h "$h" -p "$p" \
+						SENTINEL get-master-addr-by-name "$master" 2>/dev/null) || continue
+				fi
+				out=$(printf '%s\n' "$out" | tr -d '\r' | head -n 2 | tr '\n' ' ')
+				read -r h p <<<"$out"
+				case $p in '' | *[!0-9]*) continue ;; esac
+				CW_RCLI_ERR='' CW_RCLI_ARGS=(-h "$h" -p "$p")
+				case $h in *:*) CW_RCLI_MASTER="[$h]:$p" ;; *) CW_RCLI_MASTER="$h:$p" ;; esac
+				break
+			done
+			[ -z "$CW_RCLI_ERR" ] || return 1
+		fi
+		;;
+	*)
+		CW_RCLI_ERR="expected redis://[user:password@]host[:port][/db], unix:///path[?db=N] or redis+sentinel://host[:port],.../MASTER[/db]"
+		return 1
+		;;
+	esac
+	case $db in '' | *[!0-9]*)
+		CW_RCLI_ERR="REDIS_URL: the database must be a number"
+		return 1
+		;;
+	esac
+	CW_RCLI_DB=$db
+	CW_RCLI_ARGS+=(-n "$db")
+	[ -z "$user" ] || CW_RCLI_ARGS+=(--user "$user")
+	return 0
+}
+
+# cw_redis_url_safe URL: URL with its password masked, for messages.
+cw_redis_url_safe() {
+	printf '%s\n' "$1" | sed -E 's#^([a-z+]+://)([^:@/]*:).*@#\1\2***@#'
+}
