@@ -32,6 +32,9 @@ packages=(
 	# clang for the sanitizer and libFuzzer builds; the sanitizer runtimes are
 	# only a Recommends of clang, so name them explicitly.
 	clang libclang-rt-dev
+	# t_redis_ha.sh: a master, a replica and three sentinels; TLS to Redis
+	# through stunnel (docs/redis.md).
+	redis-sentinel stunnel4
 )
 check_only=0
 for arg in "$@"; do
@@ -76,9 +79,10 @@ fi
 
 # Remember whether the distro services were there before: installing them
 # auto-starts them on :80 / :6379 (harmless for us, but not wanted).
-had_nginx=0 had_redis=0
+had_nginx=0 had_redis=0 had_sentinel=0
 is_installed nginx-light && had_nginx=1
 is_installed redis-server && had_redis=1
+is_installed redis-sentinel && had_sentinel=1
 
 cw_log "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
@@ -94,6 +98,11 @@ if [ "$had_redis" -eq 0 ] && is_installed redis-server; then
 	cw_log "stopping the distro redis service (claude-web runs its own redis)"
 	"${sudo[@]}" service redis-server stop >/dev/null 2>&1 || true
 	"${sudo[@]}" update-rc.d redis-server disable >/dev/null 2>&1 || true
+fi
+if [ "$had_sentinel" -eq 0 ] && is_installed redis-sentinel; then
+	cw_log "stopping the distro redis-sentinel service (the tests run their own)"
+	"${sudo[@]}" service redis-sentinel stop >/dev/null 2>&1 || true
+	"${sudo[@]}" update-rc.d redis-sentinel disable >/dev/null 2>&1 || true
 fi
 
 still=()
