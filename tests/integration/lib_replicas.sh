@@ -103,7 +103,7 @@ iso_ms() {
 rep_stop_ms() {
 	local ts
 	ts=$(rep_json "$1" 'select(.pool == "master" and (.msg | test("^(graceful|fast) stop"))) | .ts' |
-		tail -n 1)
+		tail -n 1 | tr -d '"')
 	[ -n "$ts" ] && iso_ms "$ts"
 }
 
