@@ -441,8 +441,10 @@ auth_identify(struct http_req *r, struct app *app, struct auth_user *u)
 	const char	*why;
 	int		 rv;
 
-	if ((rv = authenticate(r, app, u, &why)) == 1)
+	if ((rv = authenticate(r, app, u, &why)) == 1) {
+		snprintf(r->log_user, sizeof(r->log_user), "%s", u->name);
 		return 0;
+	}
 	if (rv == -1)
 		http_error(r, 503, "service_unavailable", "session store unavailable");
 	else if (why == NULL)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -360,6 +361,130 @@ check_parent_writable(const char *key, const char *path, struct buf *problems)
 		    dir, strerror(errno));
 }
 
+/*
+ * "host:port" or "[v6]:port" with a numeric host (the listener binds it and
+ * nginx connects to it: no resolver in either). host gets the bare address.
+ */
+int
+config_parse_hostport(const char *s, char *host, size_t hostsz, int *port)
+{
+	const char	*h, *colon;
+	size_t		 hlen;
+	char		*end;
+	long		 p;
+	unsigned char	 addr[16];
+
+	if (s[0] == '[') {
+		h = s + 1;
+		if ((colon = strstr(h, "]:")) == NULL)
+			return -1;
+		hlen = (size_t)(colon - h);
+		colon++;
+	} else {
+		h = s;
+		if ((colon = strrchr(s, ':')) == NULL || strchr(s, ':') != colon)
+			return -1;
+		hlen = (size_t)(colon - h);
+	}
+	if (hlen == 0 || hlen >= hostsz)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(s[0] == '[' ? AF_INET6 : AF_INET, host, addr) != 1)
+		return -1;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || p < 1 || p > 65535)
+		return -1;
+	*port = (int)p;
+	return 0;
+}
+
+static void
+check_listen(const char *key, const char *v, struct buf *problems)
+{
+	char	 host[64];
+	int	 port;
+
+	if (v != NULL && config_parse_hostport(v, host, sizeof(host), &port) == -1)
+		problem(problems, "%s: \"%.64s\" is not host:port or [v6]:port with "
+		    "a numeric address", key, v);
+}
+
+/* A list of addresses or CIDRs (TRUSTED_PROXIES), or of host:port. */
+static void
+check_addr_list(const char *key, const char *list, int hostport,
+    struct buf *problems)
+{
+	char		 tok[80], host[64], *slash, *end;
+	const char	*p = list;
+	size_t		 n;
+	long		 bits;
+	int		 port, v6;
+	unsigned char	 addr[16];
+
+	while (*p != '\0') {
+		p += strspn(p, " ,\t");
+		if ((n = strcspn(p, " ,\t")) == 0)
+			break;
+		if (n >= sizeof(tok)) {
+			problem(problems, "%s: an entry is too long", key);
+			return;
+		}
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+		p += n;
+		if (hostport) {
+			if (config_parse_hostport(tok, host, sizeof(host), &port) == -1)
+				problem(problems, "%s: \"%s\" is not host:port or "
+				    "[v6]:port with a numeric address", key, tok);
+			continue;
+		}
+		bits = -1;
+		if ((slash = strchr(tok, '/')) != NULL) {
+			*slash = '\0';
+			errno = 0;
+			bits = strtol(slash + 1, &end, 10);
+			if (errno != 0 || end == slash + 1 || *end != '\0')
+				bits = 999;
+		}
+		v6 = strchr(tok, ':') != NULL;
+		if (inet_pton(v6 ? AF_INET6 : AF_INET, tok, addr) != 1 ||
+		    bits > (v6 ? 128 : 32) || (slash != NULL && bits < 0))
+			problem(problems, "%s: \"%s%s%s\" is not an IPv4/IPv6 address "
+			    "or CIDR", key, tok, slash != NULL ? "/" : "",
+			    slash != NULL ? slash + 1 : "");
+	}
+}
+
+/* INSTANCE_ID: a name for logs and runner ids, at most 63 of [A-Za-z0-9._-]. */
+static char *
+instance_id(const struct envfile *ef, struct buf *problems)
+{
+	char		 host[256];
+	const char	*v;
+	size_t		 i;
+
+	if ((v = lookup(ef, "INSTANCE_ID")) == NULL || *v == '\0') {
+		if (gethostname(host, sizeof(host)) == -1)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		host[strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789._-")] = '\0';
+		host[63] = '\0';
+		return strdup(host[0] != '\0' ? host : "localhost");
+	}
+	for (i = 0; v[i] != '\0'; i++)
+		if (!isalnum((unsigned char)v[i]) && strchr("._-", v[i]) == NULL)
+			break;
+	if (v[i] != '\0' || i > 63) {
+		problem(problems, "INSTANCE_ID: at most 63 characters of "
+		    "[A-Za-z0-9._-]");
+		return strdup("invalid");
+	}
+	return strdup(v);
+}
+
 static void
 check_socket_path(const char *key, const char *path, struct buf *problems)
 {
@@ -444,6 +569,9 @@ config_free(struct config *c)
 	free(c->workspace_path);
 	free(c->api_socket);
 	free(c->stream_socket);
+	free(c->api_listen);
+	free(c->stream_listen);
+	free(c->instance_id);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -525,7 +653,8 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	get_ll(&ef, "MAX_TURNS", 50, 1, 1000, &c->max_turns, problems);
 	get_ll(&ef, "COMPACT_THRESHOLD", 80, 10, 100, &c->compact_threshold,
 	    problems);
-	get_ll(&ef, "RUN_LOCK_TTL", 30, 2, 3600, &c->run_lock_ttl, problems);
+	/* Short: a dead replica's run is taken over within ~RUN_LOCK_TTL + 1 s. */
+	get_ll(&ef, "RUN_LOCK_TTL", 8, 2, 3600, &c->run_lock_ttl, problems);
 	get_ll(&ef, "EVENTS_MAXLEN", 10000, 100, 10000000, &c->events_maxlen,
 	    problems);
 	get_ll(&ef, "EVENTS_MAX_BYTES", 8LL << 20, 64LL << 10, 1LL << 30,
@@ -662,6 +791,23 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	check_socket_path("STREAM_SOCKET", c->stream_socket, problems);
 	if (strcmp(c->api_socket, c->stream_socket) == 0)
 		problem(problems, "STREAM_SOCKET: must differ from API_SOCKET");
+	/* Optional TCP listeners (one nginx in front of several instances). */
+	c->api_listen = get_str(&ef, "API_LISTEN", NULL);
+	check_listen("API_LISTEN", c->api_listen, problems);
+	c->stream_listen = get_str(&ef, "STREAM_LISTEN", NULL);
+	check_listen("STREAM_LISTEN", c->stream_listen, problems);
+	if (c->api_listen != NULL && c->stream_listen != NULL &&
+	    strcmp(c->api_listen, c->stream_listen) == 0)
+		problem(problems, "STREAM_LISTEN: must differ from API_LISTEN");
+	/* nginx's settings, checked here too so `claude-web -t` catches them. */
+	if ((v = lookup(&ef, "TRUSTED_PROXIES")) != NULL)
+		check_addr_list("TRUSTED_PROXIES", v, 0, problems);
+	if ((v = lookup(&ef, "FASTCGI_API_SERVERS")) != NULL)
+		check_addr_list("FASTCGI_API_SERVERS", v, 1, problems);
+	if ((v = lookup(&ef, "FASTCGI_STREAM_SERVERS")) != NULL)
+		check_addr_list("FASTCGI_STREAM_SERVERS", v, 1, problems);
+	c->instance_id = instance_id(&ef, problems);
+	get_ll(&ef, "STOP_DRAIN_DELAY", 0, 0, 300, &c->stop_drain_delay, problems);
 	get_int(&ef, "API_WORKERS", 4, 1, 256, &c->api_workers, problems);
 	get_int(&ef, "STREAM_WORKERS", 8, 1, 4096, &c->stream_workers, problems);
 	get_int(&ef, "RUNNER_WORKERS", 2, 0, 1024, &c->runner_workers, problems);

@@ -106,6 +106,10 @@ struct config {
 	/* Process model */
 	char		*api_socket;
 	char		*stream_socket;
+	char		*api_listen;		/* "host:port" TCP listener, or NULL */
+	char		*stream_listen;		/* "host:port" TCP listener, or NULL */
+	char		*instance_id;		/* INSTANCE_ID (default: host name) */
+	long long	 stop_drain_delay;	/* seconds ready says draining before a stop */
 	int		 api_workers;
 	int		 stream_workers;
 	int		 runner_workers;	/* runners started (pm.start_servers) */
@@ -137,6 +141,8 @@ const char *config_env_name(enum config_env);
  * Parses "redis://[user:pass@]host[:port][/db]" or "unix:///path[?db=N]"
  * (redisurl.c; kept for the tests, refuses redis+sentinel://).
  */
+int	config_parse_hostport(const char *s, char *host, size_t hostsz,
+	    int *port);
 int	config_parse_redis_url(const char *url, char **host, int *port,
 	    char **unixpath, int *db, char **password);
 

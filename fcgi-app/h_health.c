@@ -47,6 +47,16 @@ h_ready(struct http_req *r, struct app *app)
 	struct buf	*b = &r->body;
 	double		 ms;
 
+	/* A stop began: send no new work here (a load balancer's probe). */
+	if (app->sb != NULL && __atomic_load_n(&app->sb->draining,
+	    __ATOMIC_ACQUIRE)) {
+		http_error(r, 503, "draining", "This instance is stopping");
+		if (b->len > 2 && b->p[b->len - 2] == '}') {
+			b->len -= 2;
+			buf_puts(b, ",\"status\":\"draining\"}\n");
+		}
+		return 0;
+	}
 	if (store_ping(app->store, &ms) == 0)
 		return http_json(r, 200, "{\"status\":\"ready\"}");
 	/* The reason (store->errstr) is in the log, not for anonymous callers. */

@@ -111,6 +111,7 @@ queue(struct http_req *r, struct app *app, const struct auth_user *u,
 	/* The master sizes the runner pool from this (it never reads Redis). */
 	scoreboard_set_backlog(app->sb, pos.ready);
 	o = json_object_new_object();
+	snprintf(r->log_run, sizeof(r->log_run), "%s", run_id);
 	json_object_object_add(o, "run_id", json_object_new_string(run_id));
 	json_object_object_add(o, "session_id", json_object_new_string(s->id));
 	json_object_object_add(o, "kind", json_object_new_string(kind));
@@ -208,6 +209,7 @@ h_cancel(struct http_req *r, struct app *app)
 	if (rv == 0)
 		return http_error(r, 409, "conflict", "no run is active in this session");
 	o = json_object_new_object();
+	snprintf(r->log_run, sizeof(r->log_run), "%s", run_id);
 	json_object_object_add(o, "run_id", json_object_new_string(run_id));
 	/* 2: it had not started, or was stale (no job, no runner): closed now. */
 	json_object_object_add(o, "status", json_object_new_string(rv == 1 ?

@@ -74,6 +74,10 @@ struct http_req {
 	struct buf		 body;
 	const char		*content_type_out;
 	int			 sent;		/* headers written (streaming) */
+
+	/* For the request's log line, where known ("" otherwise). */
+	char			 log_user[128];	/* the authenticated user */
+	char			 log_run[40];	/* the run it created or touched */
 };
 
 enum http_method http_method_parse(const char *);

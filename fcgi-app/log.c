@@ -16,6 +16,7 @@ static int		 log_fd = 2;
 static char		 log_path[4096];
 static enum log_level	 log_min = LOG_INFO;
 static const char	*log_pool = "master";
+static char		 log_instance[128];	/* INSTANCE_ID, JSON-escaped */
 
 static const char *const level_names[] = { "debug", "info", "warning", "error" };
 
@@ -86,6 +87,27 @@ log_set_level(enum log_level lvl)
 	log_min = lvl;
 }
 
+/*
+ * The replica's name (INSTANCE_ID, checked by config.c: at most 63 of
+ * [A-Za-z0-9._-]), on every line from now on, so the lines of several
+ * replicas in one log store say where they came from.
+ */
+void
+log_set_instance(const char *id)
+{
+	struct buf	 b;
+
+	log_instance[0] = '\0';
+	if (id == NULL || *id == '\0')
+		return;
+	buf_init(&b, sizeof(log_instance) - 1);
+	if (buf_json_escape(&b, id, strlen(id)) == 0 && b.p != NULL) {
+		memcpy(log_instance, b.p, b.len);
+		log_instance[b.len] = '\0';
+	}
+	buf_free(&b);
+}
+
 void
 log_set_pool(const char *pool)
 {
@@ -114,6 +136,8 @@ log_head(struct buf *b, enum log_level lvl, const char *msg)
 	buf_json_escape(b, msg, strlen(msg));
 	buf_printf(b, "\",\"pid\":%ld,\"pool\":\"%s\"", (long)getpid(),
 	    log_pool);
+	if (log_instance[0] != '\0')
+		buf_printf(b, ",\"instance\":\"%s\"", log_instance);
 }
 
 static void

@@ -18,6 +18,7 @@ enum log_level {
 int	log_init(const char *path, enum log_level);
 void	log_set_level(enum log_level);
 void	log_set_pool(const char *pool);	/* pool must outlive the process */
+void	log_set_instance(const char *id);	/* copied; NULL: none */
 int	log_reopen(void);
 int	log_level_parse(const char *, enum log_level *);
 int	log_enabled(enum log_level);

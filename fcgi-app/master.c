@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,6 +69,10 @@ static int			 retire_pending;
 static int64_t			 retire_deadline_ms;
 static enum master_state	 state = M_RUNNING;
 static int64_t			 stop_started_ms;
+static int64_t			 drain_until_ms;	/* graceful stop: close listeners then */
+static int			 listeners_closed;
+
+static void	close_listeners(int);
 
 /*
  * The runner pool's size moves (issue 11, pool.c): runner_target is the
@@ -239,6 +245,62 @@ open_listener(const char *path)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * API_LISTEN / STREAM_LISTEN: a TCP listener for a pool instead of its unix
+ * socket, so one nginx can front several instances. FastCGI has no
+ * authentication: bind it to loopback or a private network only.
+ */
+static int
+open_tcp_listener(const char *hostport)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t		 len;
+	char			 host[64];
+	int			 fd, port, one = 1;
+
+	if (config_parse_hostport(hostport, host, sizeof(host), &port) == -1)
+		return -1;
+	memset(&ss, 0, sizeof(ss));
+	if (hostport[0] == '[') {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, host, &sin6->sin6_addr);
+		len = sizeof(*sin6);
+	} else {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, host, &sin->sin_addr);
+		len = sizeof(*sin);
+	}
+	/* Not CLOEXEC: workers inherit it across fork (no exec happens). */
+	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1) {
+		log_kv(LOG_ERROR, "cannot listen", "s:address", hostport,
+		    "s:error", strerror(errno), NULL);
+		fprintf(stderr, "claude-web: cannot listen on %s: %s%s\n", hostport,
+		    strerror(errno), errno == EADDRINUSE ?
+		    " (is another claude-web running?)" : "");
+		close(fd);
+		return -1;
+	}
+	if (strcmp(host, "127.0.0.1") != 0 && strcmp(host, "::1") != 0)
+		log_kv(LOG_WARNING, "FastCGI listener is not on loopback: only "
+		    "nginx may reach it (FastCGI has no authentication)",
+		    "s:address", hostport, NULL);
+	return fd;
+}
+
+static int
+open_pool_listener(const char *tcp, const char *path)
+{
+	return tcp != NULL ? open_tcp_listener(tcp) : open_listener(path);
 }
 
 static int
@@ -658,6 +720,8 @@ tick(void)
 		}
 	}
 
+	if (state == M_STOPPING && !listeners_closed && now >= drain_until_ms)
+		close_listeners(0);
 	if (state == M_STOPPING_FAST && now - stop_started_ms > 1000)
 		signal_children(SIGKILL, 0);
 	if (state != M_RUNNING)
@@ -705,6 +769,21 @@ keep_setting(char **newv, char *const *oldv, const char *name)
 }
 
 static void
+keep_setting_opt(char **newv, char *const *oldv, const char *name)
+{
+	if (*newv == NULL && *oldv == NULL)
+		return;
+	if (*newv != NULL && *oldv != NULL) {
+		keep_setting(newv, oldv, name);
+		return;
+	}
+	log_kv(LOG_WARNING, "setting needs a restart to change; keeping the old value",
+	    "s:setting", name, NULL);
+	free(*newv);
+	*newv = *oldv != NULL ? strdup(*oldv) : NULL;
+}
+
+static void
 reload(void)
 {
 	struct config	*ncfg;
@@ -732,6 +811,10 @@ reload(void)
 	keep_setting(&ncfg->api_socket, &cfg->api_socket, "API_SOCKET");
 	keep_setting(&ncfg->stream_socket, &cfg->stream_socket, "STREAM_SOCKET");
 	keep_setting(&ncfg->pid_file, &cfg->pid_file, "PID_FILE");
+	keep_setting_opt(&ncfg->api_listen, &cfg->api_listen, "API_LISTEN");
+	keep_setting_opt(&ncfg->stream_listen, &cfg->stream_listen,
+	    "STREAM_LISTEN");
+	log_set_instance(ncfg->instance_id);
 	if ((ncfg->log_file == NULL) != (cfg->log_file == NULL) ||
 	    (ncfg->log_file && strcmp(ncfg->log_file, cfg->log_file) != 0))
 		log_init(ncfg->log_file, (enum log_level)ncfg->log_level);
@@ -755,26 +838,70 @@ reload(void)
 	tick();
 }
 
+/* Stop accepting and tell every worker to go (the end of a stop). */
 static void
-begin_stop(int fast)
+close_listeners(int fast)
 {
 	int	 i;
 
-	if (state == M_STOPPING_FAST || (state == M_STOPPING && !fast))
-		return;
-	state = fast ? M_STOPPING_FAST : M_STOPPING;
-	stop_started_ms = scoreboard_now_ms();
-	log_kv(LOG_INFO, fast ? "fast stop" : "graceful stop: waiting for "
-	    "in-flight requests", "i:workers", (long long)nchildren(), NULL);
+	listeners_closed = 1;
 	/* New connections now fail fast instead of queueing for no one. */
-	unlink(cfg->api_socket);
-	unlink(cfg->stream_socket);
+	if (cfg->api_listen == NULL)
+		unlink(cfg->api_socket);
+	if (cfg->stream_listen == NULL)
+		unlink(cfg->stream_socket);
 	for (i = 0; i < POOL_COUNT; i++)
 		if (listen_fds[i] >= 0) {
 			close(listen_fds[i]);
 			listen_fds[i] = -1;
 		}
 	signal_children(fast ? SIGTERM : SIGQUIT, 0);
+}
+
+/*
+ * SIGTERM / SIGQUIT: graceful. /api/ready answers 503 "draining" from now
+ * on and runners hand their runs off at the next step boundary at once;
+ * the API and stream pools keep serving for STOP_DRAIN_DELAY seconds (so a
+ * load balancer sees the readiness change and stops sending), then the
+ * listeners close and the in-flight requests finish. SIGINT: fast.
+ */
+static void
+begin_stop(int fast)
+{
+	size_t	 i;
+
+	if (state == M_STOPPING_FAST || (state == M_STOPPING && !fast))
+		return;
+	__atomic_store_n(&sb->draining, 1, __ATOMIC_RELEASE);
+	if (state == M_STOPPING && fast) {
+		/* A fast stop during a graceful one. */
+		state = M_STOPPING_FAST;
+		stop_started_ms = scoreboard_now_ms();
+		log_kv(LOG_INFO, "fast stop", "i:workers", (long long)nchildren(),
+		    NULL);
+		if (!listeners_closed)
+			close_listeners(1);
+		else
+			signal_children(SIGTERM, 0);
+		return;
+	}
+	state = fast ? M_STOPPING_FAST : M_STOPPING;
+	stop_started_ms = scoreboard_now_ms();
+	drain_until_ms = stop_started_ms + (fast ? 0 : cfg->stop_drain_delay * 1000);
+	log_kv(LOG_INFO, fast ? "fast stop" : "graceful stop: draining",
+	    "i:workers", (long long)nchildren(),
+	    "i:drain_delay_s", (long long)(fast ? 0 : cfg->stop_drain_delay), NULL);
+	if (fast || cfg->stop_drain_delay == 0) {
+		close_listeners(fast);
+		return;
+	}
+	/* Runs move to other runners (other replicas) right away. */
+	for (i = 0; i < SB_SLOTS; i++)
+		if (children[i].pid > 0 && children[i].pool == POOL_RUNNER &&
+		    children[i].quit_ms == 0) {
+			children[i].quit_ms = stop_started_ms;
+			kill(children[i].pid, SIGQUIT);
+		}
 }
 
 static void
@@ -803,6 +930,7 @@ master_run(struct config *c, const char *path)
 
 	cfg = c;
 	cfg_path = path;
+	log_set_instance(cfg->instance_id);
 	env_scrub();
 	if ((sb = scoreboard_create()) == NULL) {
 		log_msg(LOG_ERROR, "cannot map the scoreboard: %s", strerror(errno));
@@ -817,8 +945,10 @@ master_run(struct config *c, const char *path)
 		    strerror(errno));
 		return 1;
 	}
-	if ((listen_fds[POOL_API] = open_listener(cfg->api_socket)) == -1 ||
-	    (listen_fds[POOL_STREAM] = open_listener(cfg->stream_socket)) == -1)
+	if ((listen_fds[POOL_API] = open_pool_listener(cfg->api_listen,
+	    cfg->api_socket)) == -1 ||
+	    (listen_fds[POOL_STREAM] = open_pool_listener(cfg->stream_listen,
+	    cfg->stream_socket)) == -1)
 		return 1;
 	write_pid_file();
 	sb->generation = cur_gen;
@@ -833,8 +963,10 @@ master_run(struct config *c, const char *path)
 	    "i:runner_min_spare", (long long)cfg->runner_min_spare,
 	    "i:runner_max_spare", (long long)cfg->runner_max_spare,
 	    "i:runner_max", (long long)cfg->runner_max,
-	    "s:api_socket", cfg->api_socket,
-	    "s:stream_socket", cfg->stream_socket, NULL);
+	    "s:api_listen", cfg->api_listen != NULL ? cfg->api_listen :
+	    cfg->api_socket,
+	    "s:stream_listen", cfg->stream_listen != NULL ? cfg->stream_listen :
+	    cfg->stream_socket, NULL);
 	if (cfg->anthropic_api_key == NULL)
 		log_msg(LOG_WARNING, "ANTHROPIC_API_KEY is not set: agent runs "
 		    "will fail until it is");
@@ -854,9 +986,9 @@ master_run(struct config *c, const char *path)
 							reload();
 						break;
 					case SIGQUIT:
+					case SIGTERM:
 						begin_stop(0);
 						break;
-					case SIGTERM:
 					case SIGINT:
 						begin_stop(1);
 						break;

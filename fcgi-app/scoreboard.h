@@ -94,6 +94,7 @@ struct scoreboard {
 	int64_t		 master_start_ms;
 	uint32_t	 generation;	/* current generation */
 	int32_t		 expected[POOL_COUNT];
+	int32_t		 draining;	/* a stop began: /api/ready says 503 */
 	uint64_t	 orphans_dropped;	/* records lost to a full ring */
 	/*
 	 * The runners' view of the run queue, for the master's pool sizing

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -139,6 +141,28 @@ worker_handle(struct http_req *r, struct app *app)
 	}
 }
 
+/* The user, session and run a request's log line names, where known. */
+static void
+log_ids(const struct http_req *r, const char **user, const char **sid,
+    const char **run)
+{
+	const char	*p = r->route;
+	int		 i;
+
+	*user = r->log_user[0] != '\0' ? r->log_user : NULL;
+	*sid = *run = NULL;
+	/* Route captures, in the order the pattern names them. */
+	for (i = 0; p != NULL && (p = strchr(p, ':')) != NULL && i < 4; i++, p++) {
+		if (strncmp(p, ":id", 3) == 0 && strncmp(r->route,
+		    "/api/sessions/", 14) == 0)
+			*sid = r->params[i];
+		else if (strncmp(p, ":run_id", 7) == 0)
+			*run = r->params[i];
+	}
+	if (r->log_run[0] != '\0')
+		*run = r->log_run;
+}
+
 static void
 send_response(struct http_req *r, FCGX_Request *f)
 {
@@ -179,13 +203,17 @@ elapsed_ms(const struct timespec *a)
 static int
 accept_conn(int fd)
 {
-	int	 c;
+	int	 c, one = 1;
 
 	for (;;) {
 		if (quit_requested)
 			return -1;
-		if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+			/* TCP (API_LISTEN): stream events out without Nagle's wait. */
+			(void)setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one,
+			    sizeof(one));
 			return c;
+		}
 		if (errno != EINTR && errno != ECONNABORTED && errno != EMFILE &&
 		    errno != ENFILE && errno != ENOBUFS && errno != ENOMEM)
 			return -1;
@@ -200,6 +228,7 @@ serve_fcgi(const struct worker_args *wa, struct app *app)
 	FCGX_Request	 f;
 	struct http_req	 r;
 	struct timespec	 t0;
+	const char	*user, *sid, *run;
 	unsigned long	 served = 0;
 	int		 st;
 
@@ -239,11 +268,13 @@ serve_fcgi(const struct worker_args *wa, struct app *app)
 		send_response(&r, &f);
 		(void)worker_quitting();	/* a pending SIGUSR1 reopens the log first */
 		/* Log before finishing: the params r points into die with it. */
+		log_ids(&r, &user, &sid, &run);
 		log_kv(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
 		    "s:request_id", r.request_id, "s:method", r.method_str,
 		    "s:route", r.route ? r.route : "(invalid)",
 		    "i:status", (long long)r.status,
-		    "d:duration_ms", elapsed_ms(&t0), NULL);
+		    "d:duration_ms", elapsed_ms(&t0), "s:user", user,
+		    "s:session", sid, "s:run_id", run, NULL);
 		FCGX_Finish_r(&f);
 		metrics_observe(r.route_idx, r.method, r.status, elapsed_ms(&t0));
 		http_req_free(&r);

@@ -106,10 +106,11 @@ cw_wait_gone() {
 	return 0
 }
 
-# cw_stop NAME PIDFILE GRACE_SIGNAL GRACE_SECONDS: graceful signal, then
-# SIGTERM, then SIGKILL. Removes the pid file. Idempotent.
+# cw_stop NAME PIDFILE GRACE_SIGNAL GRACE_SECONDS [FORCE_SIGNAL]: graceful
+# signal, then FORCE_SIGNAL (default SIGTERM; claude-web's fast stop is
+# SIGINT), then SIGKILL. Removes the pid file. Idempotent.
 cw_stop() {
-	local name=$1 pidfile=$2 sig=$3 grace=$4 pid
+	local name=$1 pidfile=$2 sig=$3 grace=$4 force=${5:-TERM} pid
 	if ! pid=$(cw_running "$pidfile" "$name"); then
 		rm -f -- "$pidfile"
 		cw_log "$name: not running"
@@ -118,8 +119,8 @@ cw_stop() {
 	cw_log "$name: stopping (pid $pid, SIG$sig)"
 	kill -s "$sig" "$pid" 2>/dev/null || true
 	if ! cw_wait_gone "$pid" "$grace"; then
-		cw_warn "$name: still running after ${grace}s; sending SIGTERM"
-		kill -s TERM "$pid" 2>/dev/null || true
+		cw_warn "$name: still running after ${grace}s; sending SIG$force"
+		kill -s "$force" "$pid" 2>/dev/null || true
 		if ! cw_wait_gone "$pid" 5; then
 			cw_warn "$name: still running; sending SIGKILL"
 			kill -s KILL "$pid" 2>/dev/null || true
@@ -293,6 +294,21 @@ cw_envfile_get() {
 		case $v in \"*\" | \'*\') v=${v:1:${#v}-2} ;; esac
 	fi
 	printf '%s\n' "$v"
+}
+
+# cw_nginx_env_from ENVFILE: exports the settings nginx.conf.in is rendered
+# with that live in claude-web's env-file (render-conf.sh derives the real-IP
+# and upstream lines from them); unset when the file does not set them.
+CW_NGINX_FROM_ENV="TRUSTED_PROXIES FASTCGI_API_SERVERS FASTCGI_STREAM_SERVERS API_LISTEN STREAM_LISTEN"
+cw_nginx_env_from() {
+	local v val
+	for v in $CW_NGINX_FROM_ENV; do
+		if val=$(cw_envfile_get "$1" "$v"); then
+			export "$v=$val"
+		else
+			unset "$v"
+		fi
+	done
 }
 
 # cw_merge_env GENERATED OUT: writes OUT (0600, atomically): GENERATED, then

@@ -168,6 +168,7 @@ problems=$(
 		[ -n "$k" ] && export "$k=$v"
 	done <"$CW_RUN_DIR/nginx.env"
 	export MAX_BODY_SIZE=$((max_file + 1048576)) SSE_MAX_CONN=$sse PUBLIC_HOST=$public_host
+	cw_nginx_env_from "$candidate"
 	"$CW_ROOT/scripts/render-conf.sh" "$CW_ROOT/nginx/nginx.conf.in" "$nginx_new" 2>&1
 ) || rc=$?
 [ "$rc" -eq 0 ] || refuse "could not render nginx.conf" "$problems"

@@ -584,6 +584,7 @@ fi
 	LOG_DIR=$CW_LOG_DIR
 	export NGINX_USER NGINX_DIR LOG_DIR HTTP_PORT HTTPS_PORT TLS_CERT TLS_KEY \
 		MAX_BODY_SIZE STATIC_ROOT API_SOCKET STREAM_SOCKET SSE_MAX_CONN PUBLIC_HOST
+	cw_nginx_env_from "$CW_ENV_FILE"
 	"$CW_ROOT/scripts/render-conf.sh" "$CW_ROOT/nginx/nginx.conf.in" "$CW_NGINX_CONF"
 	# What scripts/reload.sh renders nginx.conf with again (one per line).
 	for v in NGINX_USER NGINX_DIR LOG_DIR HTTP_PORT HTTPS_PORT TLS_CERT TLS_KEY \

@@ -2,13 +2,14 @@
 # stop.sh: stops the claude-web stack of STATE_DIR (default <repo>/var):
 # nginx (SIGQUIT: finish in-flight requests), code-server (its whole process
 # group, SIGTERM then SIGKILL after 10 s), then the claude-web master
-# (SIGQUIT: graceful; SIGTERM after STOP_TIMEOUT, default 15 s), then redis
-# (SIGTERM: flushes the AOF and saves). Idempotent: stopping a stopped stack
-# succeeds.
+# (SIGQUIT: graceful; SIGINT, the fast stop, after STOP_TIMEOUT, default
+# 15 s), then redis (SIGTERM: flushes the AOF and saves). Idempotent:
+# stopping a stopped stack succeeds.
 #
-# On SIGQUIT the master lets an agent run in progress finish (for up to
-# RUNNER_DRAIN_TIMEOUT); STOP_TIMEOUT cuts that short. A run cut off is
-# run again after the next start; STOP_TIMEOUT=1800 waits for it instead.
+# On SIGQUIT (or SIGTERM) a runner hands its run off at the next step
+# boundary: another runner (of another replica, or of this one after the
+# next start) goes on from there. STOP_TIMEOUT bounds the wait for that
+# boundary; a run cut off is resumed, its interrupted step redone.
 #
 # Open SSE streams keep a gracefully quitting nginx alive, so nginx gets
 # NGINX_STOP_TIMEOUT seconds (default 10) before SIGTERM.
@@ -53,7 +54,7 @@ else
 	cw_log "code-server: not running"
 fi
 rm -f -- "$cs_pidfile" "$CW_NGINX_DIR/code-server.conf"
-cw_stop claude-web "$CW_MASTER_PIDFILE" QUIT "$STOP_TIMEOUT"
+cw_stop claude-web "$CW_MASTER_PIDFILE" QUIT "$STOP_TIMEOUT" INT
 cw_stop redis-server "$CW_REDIS_PIDFILE" TERM 30
 
 # Sockets a crashed process may have left behind (each server unlinks its own

@@ -233,7 +233,7 @@ cw_cleanup() {
 		kill "$pid" 2>/dev/null
 	done
 	cw_stop_nginx >/dev/null 2>&1
-	cw_stop_app TERM >/dev/null 2>&1
+	cw_stop_app INT >/dev/null 2>&1
 	cw_stop_redis >/dev/null 2>&1
 	if [ ! -d "$T" ]; then
 		diag "the test directory $T was removed by something else during the test"
@@ -508,10 +508,10 @@ master_alive() {
 	[ -n "$MASTER_PID" ] && ! pid_gone "$MASTER_PID"
 }
 
-# cw_stop_app [SIGNAL [TIMEOUT]]: stops the master (default SIGTERM) and waits.
+# cw_stop_app [SIGNAL [TIMEOUT]]: stops the master (default SIGINT: the fast stop) and waits.
 # Returns 1 if it had to be killed.
 cw_stop_app() {
-	local sig=${1:-TERM} timeout=${2:-10} kids rc=0
+	local sig=${1:-INT} timeout=${2:-10} kids rc=0
 	[ -n "$MASTER_PID" ] || return 0
 	kids=$(all_children)
 	kill -"$sig" "$MASTER_PID" 2>/dev/null
@@ -540,6 +540,10 @@ cw_render_nginx() {
 		STATIC_ROOT=$CW_STATIC_ROOT API_SOCKET=$API_SOCKET \
 		STREAM_SOCKET=$STREAM_SOCKET \
 		SSE_MAX_CONN=${CW_CONF[STREAM_WORKERS]:-2} \
+		TRUSTED_PROXIES=${CW_CONF[TRUSTED_PROXIES]:-} \
+		API_LISTEN=${CW_CONF[API_LISTEN]:-} STREAM_LISTEN=${CW_CONF[STREAM_LISTEN]:-} \
+		FASTCGI_API_SERVERS=${CW_CONF[FASTCGI_API_SERVERS]:-} \
+		FASTCGI_STREAM_SERVERS=${CW_CONF[FASTCGI_STREAM_SERVERS]:-} \
 		"$TOP_SRCDIR/scripts/render-conf.sh" "$TOP_SRCDIR/nginx/nginx.conf.in" \
 		"$NGINX_CONF"
 }
@@ -590,7 +594,7 @@ cw_start_all() {
 
 cw_stop_all() {
 	cw_stop_nginx
-	cw_stop_app TERM
+	cw_stop_app INT
 	cw_stop_redis
 }
 

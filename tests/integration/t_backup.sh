@@ -131,7 +131,7 @@ api_bearer "$ANN_TOKEN" /api/sessions
 jq -S '[.sessions[]? // .[]? | .id] | sort' "$BODY" >"$T/list.before" 2>/dev/null
 
 cw_stop_nginx
-cw_stop_app TERM
+cw_stop_app INT
 key_dump >"$T/keys.before"
 ws_dump "$T/workspace" >"$T/ws.before"
 NKEYS=$(redis_cli --scan --pattern 'cw:*' | wc -l)
@@ -222,7 +222,7 @@ fake_script '{"turns":[{"text":"Hello after the restore."}]}'
 run_msg "$S2" "a new message after the restore" || diag "run_msg: $HTTP_STATUS $SSE_END"
 is "$(ev_text "$EV" "$RUN_ID")" "Hello after the restore." "2: a new run works on the restored data"
 cw_stop_nginx
-cw_stop_app TERM
+cw_stop_app INT
 
 # ---- 3. a new machine: the private Redis of a fresh STATE_DIR ------------------------------
 ST2=$T/st2

@@ -223,7 +223,7 @@ else
 fi
 
 # ---- 9. CODE_SERVER_ROLE=user ------------------------------------------------------------------
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[CODE_SERVER_ROLE]=user
 cw_start_app || cw_bail "claude-web did not restart with CODE_SERVER_ROLE=user"
 api_cookie "$ANN_TOKEN" /api/auth/me

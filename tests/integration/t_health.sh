@@ -144,7 +144,7 @@ is "$HTTP_STATUS" 200 "static assets are served ($SCRIPT)"
 like "$HTTP_CT" '^application/javascript' "$SCRIPT has a JavaScript content type"
 
 # ---- HEALTH_DETAILS=local: loopback clients see the details too ---------------------
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[HEALTH_DETAILS]=local
 cw_start_app || cw_bail "could not restart claude-web with HEALTH_DETAILS=local"
 wait_for 10 health_ok
@@ -159,7 +159,7 @@ if [ -n "$OTHER" ]; then
 else
 	tap_skip 2 "no non-loopback address on this host"
 fi
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[HEALTH_DETAILS]=everyone
 CW_TIMEOUT=10 cw_app_cmd -t >"$T/t.out" 2>&1
 is "$?" 78 "HEALTH_DETAILS=everyone is refused (exit 78)"

@@ -288,7 +288,7 @@ is "$(session_status "$S1")" idle "7: the session is idle"
 # claude-web again with a short PERMISSION_TIMEOUT (Redis, nginx and the
 # token stay). Judged by the server's clock: the event ids are Redis stream
 # ids (milliseconds), expires_at is the server's deadline.
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[PERMISSION_TIMEOUT]=$PT_SHORT
 cw_start_app || cw_bail "could not restart claude-web with PERMISSION_TIMEOUT=$PT_SHORT"
 run_bg "$S1" "$(blocks "$(bash_block "echo late > late.txt")")" "$RUNTO"

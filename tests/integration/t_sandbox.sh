@@ -236,7 +236,7 @@ like "$LIST" '^l.* \./pw -> /etc/passwd$' "12: ... and the link to /etc/passwd a
 unlike "$LIST" '^[-dh].* \./(link|up|pw)(/|$)' "12: the archive stores the links, not what they point to"
 
 # ---- 13. SANDBOX_NETWORK=on (restart with it) ------------------------------------------------
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[SANDBOX_NETWORK]=on
 if cw_start_app && wait_for 10 pool_full runner "${CW_CONF[RUNNER_WORKERS]}"; then
 	bash1 "$ATT" "python3 -c '$PROBE' $HTTPS_PORT; python3 -c 'import socket; socket.socket(socket.AF_UNIX)' 2>&1 | tail -n 1"

@@ -372,7 +372,7 @@ else
 fi
 
 # ---- 5. per-user cap with four runners ----------------------------------------------------------
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[RUNNER_WORKERS]=4
 CW_CONF[RUNNER_MAX]=4
 CW_CONF[RUNNER_MAX_SPARE]=4

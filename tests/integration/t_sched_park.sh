@@ -277,7 +277,7 @@ check "2: the session is idle again" wait_for "$W" status_is "$S2" idle
 is "$(redis_final_count "$S2" "$R2")" 1 "2: the event log holds one final event for the run"
 
 # ---- 3b. nobody answers: the parked run continues as denied ----------------------------------
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[PERMISSION_TIMEOUT]=$PT_SHORT
 cw_start_app || cw_bail "could not restart claude-web with PERMISSION_TIMEOUT=$PT_SHORT"
 wait_for 10 pool_full runner 2 || diag "3: the runner pool did not fill up"

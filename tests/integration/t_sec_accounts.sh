@@ -281,7 +281,7 @@ cmp_ok "$(cat "$T"/hammer.* | grep -c '^401$')" -le 60 "15: ... after few checke
 # ---- the pair lockout doubles -----------------------------------------------------------------------
 # A second stack setting with a short first lockout, so the doubling can be
 # waited for: 2 s, then 4 s, then 8 s.
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[LOGIN_LOCKOUT_SECONDS]=2
 CW_CONF[LOGIN_LOCKOUT_MAX_SECONDS]=6
 cw_start_app || cw_bail "could not restart claude-web"

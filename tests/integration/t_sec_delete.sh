@@ -297,7 +297,7 @@ is "$HTTP_STATUS" 201 "6: ... and can create one again"
 # ---- 7. backup.sh / restore.sh -------------------------------------------------------------------
 # The stack's Redis (its users and sessions) and a workspace of our own.
 cw_stop_nginx
-cw_stop_app TERM
+cw_stop_app INT
 mk_canary
 ST=$T/state
 mkdir -p "$ST/workspace/sessions/session-x/files/d" "$ST/workspace/.trash/old"

@@ -33,7 +33,7 @@ CW_ENV[ADMIN_PASSWORD]=$ADMIN_PW
 agent_stack_up
 # fake_start set the key; ours is unique (the fake takes any).
 CW_CONF[ANTHROPIC_API_KEY]=$API_KEY
-cw_stop_app TERM
+cw_stop_app INT
 cw_start_app || cw_bail "could not restart claude-web with the test key"
 wait_for 10 pool_full runner 1 || diag "the runner pool did not fill up"
 
@@ -148,7 +148,7 @@ if wait_for 40 pid_gone "$MASTER_PID"; then
 else
 	tap_fail "2: the master exits once the run is done (within 40 s)"
 fi
-cw_stop_app TERM 1
+cw_stop_app INT 1
 is "$MASTER_EXIT" 0 "2: the master exits with status 0"
 check "2: the runner is gone too" pid_gone "$R3"
 is "$(count_in_log 'ignored graceful quit|still busy after RUNNER_DRAIN_TIMEOUT')" 0 \
@@ -326,7 +326,7 @@ else
 	root_check container=podman
 	is "$RC" 0 "6: in a container (container=podman) root is fine"
 	ROOT_ARGS=()
-	cw_stop_app TERM
+	cw_stop_app INT
 	rm -f "$API_SOCKET" "$STREAM_SOCKET"
 	root_check
 	is "$RC" 78 "6: the server itself refuses too (exit 78)"

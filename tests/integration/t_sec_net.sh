@@ -128,7 +128,7 @@ fi
 is "$(host_procs 'pasta .*--netns /proc/self/fd/3')" "" "2: no pasta is left running after the commands"
 
 # Off is still off: no network at all, the outside server included.
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[SANDBOX_NETWORK]=off
 if cw_start_app && wait_for 10 pool_full runner "${CW_CONF[RUNNER_WORKERS]}"; then
 	bash1 "$SID" "python3 -c '$PROBE' outside,$SRV,8080 loop,127.0.0.1,$LOOP_PORT"

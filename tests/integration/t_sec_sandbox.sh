@@ -245,7 +245,7 @@ _small_cleanup() {
 }
 trap '_small_cleanup; cw_cleanup' EXIT
 if [ "$(id -u)" = 0 ] && mkdir -p "$SMALL" && mount -t tmpfs -o size=3m tmpfs "$SMALL" 2>/dev/null; then
-	cw_stop_app TERM
+	cw_stop_app INT
 	CW_CONF[WORKSPACE_PATH]=$SMALL
 	CW_CONF[SESSION_DISK_QUOTA_MB]=0
 	CW_CONF[USER_STORAGE_QUOTA_MB]=0

@@ -273,7 +273,7 @@ kill "$ALL_PID" 2>/dev/null
 # Two stream workers and a long ping interval: before the fix a closed
 # stream held its worker until the next ping write failed (~SSE_PING_INTERVAL).
 cw_stop_nginx
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[STREAM_WORKERS]=2
 CW_CONF[SSE_PING_INTERVAL]=20
 cw_start_app || cw_bail "claude-web did not restart"

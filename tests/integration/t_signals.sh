@@ -5,7 +5,9 @@
 #           drops no request (libfcgi's accept used to close a connection
 #           when a signal interrupted it: nginx answered 502)
 #   SIGQUIT graceful stop: in-flight requests complete
-#   SIGTERM fast stop
+#   SIGTERM graceful too (what Kubernetes and systemd send): /api/ready says
+#           503 "draining" while the pools serve STOP_DRAIN_DELAY longer
+#   SIGINT  fast stop
 # The configuration comes from an env-file (--config) so SIGHUP re-reads it.
 # Nothing here depends on the machine's speed: the load runs until the
 # events it spans have happened, and in-flight requests are seen in flight
@@ -225,11 +227,51 @@ check "SIGQUIT: the api socket is removed" test ! -e "$API_SOCKET"
 check "SIGQUIT: the stream socket is removed" test ! -e "$STREAM_SOCKET"
 check "SIGQUIT: the pid file is removed" test ! -e "$CW_PID_FILE"
 like "$(tail -n 3 "$CW_LOG")" '"msg":"master exiting"' "SIGQUIT: log ends with \"master exiting\""
-cw_stop_app TERM 1
+cw_stop_app INT 1
 is "$MASTER_EXIT" 0 "SIGQUIT: the master exits with status 0"
 
-# ---- SIGTERM: fast stop ---------------------------------------------------------------------
+# ---- SIGTERM: graceful, /api/ready says "draining" for STOP_DRAIN_DELAY ------------------
 CW_CONF[API_WORKERS]=2
+CW_CONF[STOP_DRAIN_DELAY]=3
+cw_start_app || cw_bail "could not restart claude-web"
+api_get /api/ready
+is "$HTTP_STATUS" 200 "claude-web restarted, ready"
+kids=$(all_children | tr '\n' ' ')
+(
+	curl -4ks --http2 --max-time 30 -o "$T/slow3.body" -w '%{http_code}' \
+		"$BASE_URL/api/debug/sleep?ms=4000" >"$T/slow3.code" 2>/dev/null
+) </dev/null >/dev/null 2>&1 &
+slow=$!
+wait_for 10 sleeping_api_worker || diag "the slow request was not seen in flight"
+t0=$(now_ms)
+log_mark
+kill -TERM "$MASTER_PID"
+ready_draining() {
+	api_get /api/ready
+	[ "$HTTP_STATUS" = 503 ] && [ "$(json .status)" = draining ]
+}
+check "SIGTERM: /api/ready answers 503 {\"status\":\"draining\"} once the stop begins" wait_for 5 ready_draining
+is "$(json .error.type)" draining "SIGTERM: ...with a JSON error naming it"
+api_get /api/live
+is "$HTTP_STATUS" 200 "SIGTERM: during STOP_DRAIN_DELAY the instance still serves (/api/live 200)"
+like "$(log_since | jq -R 'fromjson? | select(.msg | startswith("graceful stop")) | .drain_delay_s' 2>/dev/null)" '^3$' \
+	"SIGTERM: the master logs a graceful stop with the drain delay"
+wait "$slow"
+is "$(cat "$T/slow3.code")" 200 "SIGTERM: the in-flight slow request completes with 200"
+if wait_for 20 pid_gone "$MASTER_PID"; then
+	tap_ok "SIGTERM: the master exits after the drain and the request ($(($(now_ms) - t0)) ms after the signal)"
+else
+	tap_fail "SIGTERM: the master exits after the drain and the request (within 20 s)"
+fi
+gone=1
+for p in $kids; do pid_gone "$p" || gone=0; done
+is "$gone" 1 "SIGTERM: no orphan workers are left"
+check "SIGTERM: the api socket is removed" test ! -e "$API_SOCKET"
+cw_stop_app INT 1
+is "$MASTER_EXIT" 0 "SIGTERM: the master exits with status 0"
+unset 'CW_CONF[STOP_DRAIN_DELAY]'
+
+# ---- SIGINT: fast stop ----------------------------------------------------------------------
 cw_start_app || cw_bail "could not restart claude-web"
 api_get /api/live
 is "$HTTP_STATUS" 200 "claude-web restarted"
@@ -241,19 +283,19 @@ kids=$(all_children | tr '\n' ' ')
 slow=$!
 wait_for 10 sleeping_api_worker || diag "the slow request was not seen in flight"
 t0=$(now_ms)
-kill -TERM "$MASTER_PID"
+kill -INT "$MASTER_PID"
 if wait_for 5 pid_gone "$MASTER_PID"; then
-	tap_ok "SIGTERM: the master exits at once even with a 30 s request in flight ($(($(now_ms) - t0)) ms)"
+	tap_ok "SIGINT: the master exits at once even with a 30 s request in flight ($(($(now_ms) - t0)) ms)"
 else
-	tap_fail "SIGTERM: the master exits at once even with a 30 s request in flight (within 5 s)"
+	tap_fail "SIGINT: the master exits at once even with a 30 s request in flight (within 5 s)"
 fi
 gone=1
 for p in $kids; do pid_gone "$p" || gone=0; done
-is "$gone" 1 "SIGTERM: all workers are gone"
-check "SIGTERM: the api socket is removed" test ! -e "$API_SOCKET"
+is "$gone" 1 "SIGINT: all workers are gone"
+check "SIGINT: the api socket is removed" test ! -e "$API_SOCKET"
 wait "$slow"
-like "$(cat "$T/slow2.code")" '^(502|504)$' "SIGTERM: the in-flight request is cut off (502/504), not left hanging"
-cw_stop_app TERM 1
-is "$MASTER_EXIT" 0 "SIGTERM: the master exits with status 0"
+like "$(cat "$T/slow2.code")" '^(502|504)$' "SIGINT: the in-flight request is cut off (502/504), not left hanging"
+cw_stop_app INT 1
+is "$MASTER_EXIT" 0 "SIGINT: the master exits with status 0"
 
 tap_done

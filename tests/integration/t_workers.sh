@@ -74,7 +74,7 @@ api_get /api/health
 is "$(json .status)" healthy "health is healthy after the timeout kill"
 
 # ---- 3. max_requests recycling -----------------------------------------------------
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[API_WORKERS]=1
 CW_CONF[MAX_REQUESTS]=5
 cw_start_app || cw_bail "could not restart claude-web"
@@ -92,7 +92,7 @@ like "$exited" '"level":"info"' "a recycled worker is not logged as a crash"
 unlike "$(log_since)" 'crash loop' "recycling is not mistaken for a crash loop"
 
 # ---- 4. crash loop ---------------------------------------------------------------------
-cw_stop_app TERM
+cw_stop_app INT
 CW_CONF[API_WORKERS]=2
 CW_CONF[MAX_REQUESTS]=0
 cw_start_app || cw_bail "could not restart claude-web"
