@@ -7,7 +7,8 @@
 # "error", errors{4xx} +1, no retry), a cancel (outcome "cancelled"), a runner
 # killed mid-run (runs_resumed_total{redo="message"} +1, the run counted
 # once), and an open event stream (claude_web_event_streams 1, then 0 after
-# the client leaves, and after its stream worker is killed). The exposition
+# the client leaves, and after its stream worker is killed), a parked run
+# answered or cancelled (runs_continued_total by reason). The exposition
 # stays well-formed with every family filled.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -147,24 +148,79 @@ is "$(delta 'claude_web_runs_resumed_total{redo="message"}') $(delta_sum claude_
 is "$(delta "$FIN") $(delta "$ERR") $(delta "$CAN")" "1 0 0" "5: the resumed run is counted once, finished"
 check "5: the runner pool is refilled" wait_for 10 pool_full runner 2
 
-# ---- 6. open event streams -------------------------------------------------------------------
-check "6: no event stream is open once the clients above have left" wait_for 15 streams_are 0
+# ---- 6. parked runs continued: answered, cancelled ----------------------------------------------
+api_bearer "$TOKEN" /api/sessions -X POST -H 'Content-Type: application/json' \
+	--data-binary '{"permission_mode":"default"}'
+PSID=$(json '.id // empty')
+[ "$HTTP_STATUS" = 201 ] && [ -n "$PSID" ] || cw_bail "cannot create a session in mode default: $HTTP_STATUS"
+# ask_turns: the next model turn calls bash (a person must approve it), the one after answers.
+ask_turns() {
+	fake_script "$(jq -cn --arg id "toolu_m$RANDOM$RANDOM" '{turns: [
+		{content: [{type: "text", text: "Let me run it."},
+			{type: "tool_use", id: $id, name: "bash", input: {command: "echo metrics"}}]},
+		{text: "Understood."}]}')"
+}
+# parked SID RUN: the run's run.parked is in the session's event log.
+parked() {
+	redis_events "$1" "$T/parked.jsonl"
+	[ "$(ev_count "$T/parked.jsonl" run.parked "$2")" -ge 1 ]
+}
+# final_of SID RUN: the type of the run's final event in the event log ("" if none).
+final_of() {
+	redis_events "$1" "$T/final.jsonl"
+	ev_types "$T/final.jsonl" "$2" | grep -E '^run\.(finished|error|cancelled)$'
+}
+has_final() {
+	[ -n "$(final_of "$1" "$2")" ]
+}
+ask_turns
+base
+post_msg "$PSID" "run a command, after asking"
+R6=$RUN_ID
+check "6: the run asks and parks" wait_for 20 parked "$PSID" "$R6"
+api_bearer "$TOKEN" "/api/sessions/$PSID/permissions"
+REQ=$(json '.pending[0].request_id // empty')
+api_bearer "$TOKEN" "/api/sessions/$PSID/permissions/$REQ" -X POST \
+	-H 'Content-Type: application/json' --data-binary '{"decision":"deny"}'
+is "$HTTP_STATUS" 200 "6: the request is answered (deny)"
+check "6: the run ends" wait_for 20 has_final "$PSID" "$R6"
+is "$(final_of "$PSID" "$R6")" run.finished "6: ... with run.finished"
+check "6: the run is counted" wait_for 10 moved "$FIN" 1
+is "$(delta 'claude_web_runs_continued_total{reason="answered"}') $(delta_sum claude_web_runs_continued_total)" "1 1" \
+	'6: claude_web_runs_continued_total{reason="answered"} +1'
+is "$(delta "$FIN") $(delta_sum claude_web_runs_resumed_total)" "1 0" "6: finished +1; a continued run is not a resumed one"
+
+ask_turns
+base
+post_msg "$PSID" "ask again, then be cancelled"
+R6B=$RUN_ID
+check "6: the second run parks" wait_for 20 parked "$PSID" "$R6B"
+api_bearer "$TOKEN" "/api/sessions/$PSID/cancel" -X POST
+is "$HTTP_STATUS" 202 "6: cancelling the parked run is 202"
+check "6: the parked run ends" wait_for 20 has_final "$PSID" "$R6B"
+is "$(final_of "$PSID" "$R6B")" run.cancelled "6: ... with run.cancelled"
+check "6: the cancelled run is counted" wait_for 10 moved "$CAN" 1
+is "$(delta 'claude_web_runs_continued_total{reason="cancelled"}') $(delta "$CAN") $(delta "$FIN")" "1 1 0" \
+	'6: runs_continued_total{reason="cancelled"} +1, runs_total{outcome="cancelled"} +1'
+
+# ---- 7. open event streams -------------------------------------------------------------------
+check "7: no event stream is open once the clients above have left" wait_for 15 streams_are 0
 sse_bg "$T/s6.jsonl" --timeout 120
-check "6: a client reading the session's events: claude_web_event_streams 1" wait_for 10 streams_are 1
+check "7: a client reading the session's events: claude_web_event_streams 1" wait_for 10 streams_are 1
 kill -TERM "$SSE_BG_PID" 2>/dev/null
-check "6: the client closes: claude_web_event_streams 0" wait_for 15 streams_are 0
+check "7: the client closes: claude_web_event_streams 0" wait_for 15 streams_are 0
 sse_bg "$T/s6b.jsonl" --timeout 120
-check "6: another client: 1 again" wait_for 10 streams_are 1
+check "7: another client: 1 again" wait_for 10 streams_are 1
 SW=$(stream_worker_busy | head -n 1)
-like "$SW" '^[0-9]+$' "6: the stream worker serving it is known"
+like "$SW" '^[0-9]+$' "7: the stream worker serving it is known"
 kill -KILL "$SW" 2>/dev/null
-check "6: its stream worker killed mid-stream: the gauge is 0, not stuck at 1" wait_for 15 streams_are 0
+check "7: its stream worker killed mid-stream: the gauge is 0, not stuck at 1" wait_for 15 streams_are 0
 kill -TERM "$SSE_BG_PID" 2>/dev/null
 
-# ---- 7. the exposition ----------------------------------------------------------------------
+# ---- 8. the exposition ----------------------------------------------------------------------
 metrics_fetch
-is "$(metrics_lint)" "" "7: the exposition passes the strict format check with every family filled"
-cmp_ok "$(metric "$DUR")" -ge 4 "7: claude_web_run_duration_seconds counted all four runs that ended"
-is "$(metric 'claude_web_run_duration_seconds_bucket{le="+Inf"}')" "$(metric "$DUR")" "7: its +Inf bucket is its _count"
+is "$(metrics_lint)" "" "8: the exposition passes the strict format check with every family filled"
+cmp_ok "$(metric "$DUR")" -ge 6 "8: claude_web_run_duration_seconds counted every run that ended (6 or more)"
+is "$(metric 'claude_web_run_duration_seconds_bucket{le="+Inf"}')" "$(metric "$DUR")" "8: its +Inf bucket is its _count"
 
 tap_done
