@@ -42,9 +42,30 @@ report() { # report LABEL PIDFILE NAME
 	fi
 }
 
+# external_redis_status: "URL (password masked): PING ok|failed", with the
+# master the sentinels name for redis+sentinel://; in a subshell, since
+# lib-backup.sh dies on an unusable REDIS_URL.
+external_redis_status() (
+	# shellcheck source=scripts/lib-backup.sh
+	. "$CW_ROOT/scripts/lib-backup.sh"
+	CWB_ENV_FILE=''
+	if ! err=$( (cwb_resolve) 2>&1 >/dev/null); then
+		printf '%s\n' "${err#"$CW_PROG: error: "}" | head -n 1
+		exit 0
+	fi
+	cwb_resolve 2>/dev/null
+	how=$(cwb_url_safe)
+	[ -z "$CW_RCLI_MASTER" ] || how="$how: master $CW_RCLI_MASTER"
+	if [ "$(REDISCLI_AUTH=$CWB_REDIS_PASSWORD timeout 3 redis-cli --no-auth-warning "${CWB_RCLI[@]}" PING 2>/dev/null)" = PONG ]; then
+		echo "$how, PING ok"
+	else
+		echo "$how, PING failed"
+	fi
+)
+
 echo "state dir:  $STATE_DIR"
 if [ "${external_redis:-0}" = 1 ]; then
-	printf '%-11s external (REDIS_URL)\n' "redis:"
+	printf '%-11s external %s\n' "redis:" "$(external_redis_status)"
 else
 	report redis "$CW_REDIS_PIDFILE" redis-server
 fi
