@@ -56,7 +56,12 @@ function same(name, a, b) {
 		// Generated names end in a content hash that differs between versions.
 		const text = JSON.stringify(objs).replace(/(claude-web[a-z0-9-]*?)-[a-z0-9]{10}\b/g, "$1-HASH");
 		const map = new Map();
-		for (const o of JSON.parse(text)) map.set(`${o.kind}/${o.metadata?.namespace ?? ""}/${o.metadata?.name}`, o);
+		for (const o of JSON.parse(text)) {
+			// kubectl 1.20 leaves empty labels/annotations on merged generators.
+			for (const k of ["labels", "annotations"])
+				if (o.metadata?.[k] && Object.keys(o.metadata[k]).length === 0) delete o.metadata[k];
+			map.set(`${o.kind}/${o.metadata?.namespace ?? ""}/${o.metadata?.name}`, o);
+		}
 		return map;
 	};
 	const sortKeys = (v) => Array.isArray(v) ? v.map(sortKeys)

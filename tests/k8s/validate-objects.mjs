@@ -15,13 +15,16 @@
 //               an object exist in the overlay (or are listed as external:
 //               created by the operator), selectors select pods
 //   probes      probe ports are ports of the pod
-//   listeners   the nginx sidecar's FastCGI upstreams are the app's listeners
-//   config      every variable the app container gets is one claude-web reads
+//   listeners   the nginx sidecar's FastCGI upstreams are the app's listeners,
+//               its stream and body limits the app's
+//   config      every variable the app container gets is one claude-web (or
+//               the image's entry point) reads; the sidecar's own ones are
+//               the nginx entry point's
 //   drain       terminationGracePeriodSeconds covers preStop + the drain
 //   sandbox     pods that run runners have what bubblewrap needs
 //   resources   every container has a CPU request and a memory limit
 //   pools       REDIS_MAX_CONNECTIONS >= API + STREAM workers + RUNNER_MAX
-//   claude-web  `claude-web -t` accepts each app container's configuration
+//   claude-web  `claude-web -t` accepts each app container's environment
 //               (when a binary is given)
 import fs from "node:fs";
 import path from "node:path";
@@ -108,30 +111,23 @@ function appVariables() {
 	return names;
 }
 
-// The app container of a pod: the one started with --config.
-function appContainer(spec) {
-	return (spec?.containers || []).find((c) => (c.args || []).includes("--config"));
+// The names a shell script reads: ${NAME...} and $NAME.
+function scriptVariables(file) {
+	const names = new Set();
+	let text = "";
+	try { text = fs.readFileSync(path.join(root, file), "utf8"); } catch { return names; }
+	for (const m of text.matchAll(/\$\{?([A-Z][A-Z0-9_]{2,})/g)) names.add(m[1]);
+	return names;
 }
 
-// The environment the app container gets: its env-file (the ConfigMap mounted
-// where --config points), then envFrom ConfigMaps, then env (env wins).
-// Returns { env, fileEnv, problems }.
-function appEnvironment(spec, c, byKind) {
-	const problems = [];
-	const fileEnv = {};
-	const args = c.args || [];
-	const cfgPath = args[args.indexOf("--config") + 1];
-	const mount = (c.volumeMounts || []).find((m) => cfgPath && cfgPath.startsWith(m.mountPath + "/"));
-	if (!mount) problems.push(`--config ${cfgPath}: no volume is mounted there`);
-	else {
-		const vol = (spec.volumes || []).find((v) => v.name === mount.name);
-		const cm = vol?.configMap && byKind("ConfigMap", vol.configMap.name);
-		const key = cfgPath.slice(mount.mountPath.length + 1);
-		if (!cm) problems.push(`--config ${cfgPath}: volume ${mount.name} is not a ConfigMap of the overlay`);
-		else if (cm.data?.[key] === undefined) problems.push(`--config ${cfgPath}: ConfigMap ${cm.metadata.name} has no key ${key}`);
-		else Object.assign(fileEnv, parseEnvFile(cm.data[key]));
-	}
-	const env = { ...fileEnv };
+// The app container of a pod (the one named "app") and its sidecar.
+const appContainer = (spec) => (spec?.containers || []).find((c) => c.name === "app");
+const nginxContainer = (spec) => (spec?.containers || []).find((c) => c.name === "nginx");
+
+// The environment a container gets: its envFrom ConfigMaps in order, then
+// env (which wins). A downward-API value stands for a pod name.
+function environment(c, byKind) {
+	const env = {}, problems = [];
 	for (const ef of c.envFrom || []) {
 		const cm = ef.configMapRef && byKind("ConfigMap", ef.configMapRef.name);
 		if (cm) Object.assign(env, cm.data || {});
@@ -139,8 +135,9 @@ function appEnvironment(spec, c, byKind) {
 	for (const e of c.env || []) {
 		if (e.value !== undefined) env[e.name] = e.value;
 		else if (e.valueFrom?.fieldRef) env[e.name] = "claude-web-0";
+		else problems.push(`${e.name}: neither a value nor a fieldRef`);
 	}
-	return { env, fileEnv, problems };
+	return { env, problems };
 }
 
 const num = (env, k, dflt) => (env[k] === undefined ? dflt : Number(env[k]));
@@ -224,8 +221,12 @@ for (const ov of overlays) {
 }
 
 // ---- the rest, per overlay ----------------------------------------------------
+// The app container runs the image's entry point, then claude-web; the nginx
+// container the nginx image's entry point (deploy/container/).
 const known = appVariables();
-const knownVar = (k) => known.has(k) || (k.endsWith("_FILE") && known.has(k.slice(0, -5)));
+const entryVars = scriptVariables("deploy/container/entrypoint.sh");
+const nginxVars = scriptVariables("deploy/container/nginx-entrypoint.sh");
+const knownVar = (k) => known.has(k) || entryVars.has(k) || (k.endsWith("_FILE") && known.has(k.slice(0, -5)));
 
 for (const ov of overlays) {
 	if (ov.loadError) continue;
@@ -336,15 +337,22 @@ for (const ov of overlays) {
 				checks.resources.push(`${id(owner)}/${c.name}: needs resources.requests.cpu and resources.limits.memory`);
 		const app = appContainer(spec);
 		if (!app) continue;
-		const { env, fileEnv, problems } = appEnvironment(spec, app, byKind);
+		const { env, problems } = environment(app, byKind);
 		checks.config.push(...problems.map((p) => `${id(owner)}/${app.name}: ${p}`));
-		checks.envs.push({ owner, app, env, fileEnv });
+		checks.envs.push({ owner, app, env });
 		for (const k of Object.keys(env))
-			if (!knownVar(k)) checks.config.push(`${id(owner)}/${app.name}: ${k} is not a variable claude-web reads`);
+			if (!knownVar(k)) checks.config.push(`${id(owner)}/${app.name}: ${k} is not a variable claude-web or its entry point reads`);
 
-		const nginx = spec.containers.find((c) => c.name === "nginx");
+		const nginx = nginxContainer(spec);
 		if (nginx) {
-			const nenv = Object.fromEntries((nginx.env || []).map((e) => [e.name, e.value]));
+			const { env: nenv, problems: np } = environment(nginx, byKind);
+			checks.config.push(...np.map((p) => `${id(owner)}/nginx: ${p}`));
+			for (const e of nginx.env || [])
+				if (!nginxVars.has(e.name)) checks.config.push(`${id(owner)}/nginx: ${e.name} is not a variable the nginx entry point reads`);
+			if ((nenv.STREAM_WORKERS ?? "8") !== (env.STREAM_WORKERS ?? "8"))
+				checks.listeners.push(`${id(owner)}: nginx admits STREAM_WORKERS=${nenv.STREAM_WORKERS} streams, the app has ${env.STREAM_WORKERS}`);
+			if ((nenv.MAX_FILE_SIZE ?? "") !== (env.MAX_FILE_SIZE ?? ""))
+				checks.listeners.push(`${id(owner)}: nginx's MAX_FILE_SIZE ${nenv.MAX_FILE_SIZE} is not the app's ${env.MAX_FILE_SIZE}`);
 			for (const [listen, servers] of [["API_LISTEN", "FASTCGI_API_SERVERS"], ["STREAM_LISTEN", "FASTCGI_STREAM_SERVERS"]])
 				if ((env[listen] || "") !== (nenv[servers] || ""))
 					checks.listeners.push(`${id(owner)}: app ${listen}=${env[listen] ?? "(unset)"} but nginx ${servers}=${nenv[servers] ?? "(unset)"}`);
@@ -392,34 +400,29 @@ for (const ov of overlays) {
 	result(checks.resources.length === 0, `${ov.name}: resources: CPU requests and memory limits everywhere`, checks.resources);
 	result(checks.pools.length === 0, `${ov.name}: pools: REDIS_MAX_CONNECTIONS covers every worker`, checks.pools);
 
-	// claude-web -t on each app container's configuration
+	// claude-web -t on each app container's environment, as the image's
+	// entry point runs it before it starts claude-web.
 	if (bin) {
-		for (const { owner, app, env, fileEnv } of checks.envs) {
+		for (const { owner, app, env } of checks.envs) {
 			const dir = fs.mkdtempSync(path.join(tmpBase, "k8s-cw-"));
 			const secret = "k8s-validate-" + "x".repeat(40);
-			const file = {}, envv = {};
+			const envv = {};
 			// Paths of the pod are replaced with ones that exist here.
-			const fix = (k, v) => {
+			for (let [k, v] of Object.entries(env)) {
+				if (entryVars.has(k) && !known.has(k)) continue;	// the entry point unsets them
 				if (k.endsWith("_FILE")) {
-					const p = path.join(dir, k.toLowerCase());
-					fs.writeFileSync(p, secret, { mode: 0o600 });
-					return p;
-				}
-				if (k === "WORKSPACE_PATH") return path.join(dir, "workspace");
-				if (k === "API_SOCKET" || k === "STREAM_SOCKET") return path.join(dir, k.toLowerCase());
-				return v;
-			};
-			for (const [k, v] of Object.entries(fileEnv)) file[k] = fix(k, v);
-			for (const [k, v] of Object.entries(env)) if (fileEnv[k] !== v) envv[k] = fix(k, v);
-			const envFile = path.join(dir, "claude-web.env");
-			fs.writeFileSync(envFile, Object.entries(file).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
-			const r = spawnSync(bin, ["--config", envFile, "-t"], {
+					v = path.join(dir, k.toLowerCase());
+					fs.writeFileSync(v, secret, { mode: 0o600 });
+				} else if (k === "WORKSPACE_PATH") v = path.join(dir, "workspace");
+				envv[k] = v;
+			}
+			const r = spawnSync(bin, ["-t"], {
 				env: { PATH: process.env.PATH, ALLOW_ROOT: "true", API_SOCKET: path.join(dir, "api.sock"),
 				    STREAM_SOCKET: path.join(dir, "stream.sock"), ...envv },
 				encoding: "utf8", timeout: 20000,
 			});
 			const out = `${r.stdout || ""}${r.stderr || ""}`.trim().split("\n").filter(Boolean);
-			result(r.status === 0, `${ov.name}: claude-web -t accepts the configuration of ${id(owner)}/${app.name}`,
+			result(r.status === 0, `${ov.name}: claude-web -t accepts the environment of ${id(owner)}/${app.name}`,
 			    r.status === 0 ? [] : [`exit ${r.status ?? r.signal}`, ...out]);
 			fs.rmSync(dir, { recursive: true, force: true });
 		}
