@@ -18,6 +18,7 @@ CW_CONF[STREAM_WORKERS]=2
 CW_CONF[RUNNER_WORKERS]=1
 CW_CONF[LOGIN_RATE_LIMIT_PER_MINUTE]=1000
 CW_CONF[RATE_LIMIT_PER_MINUTE]=100000
+CW_CONF[INSTANCE_ID]=metrics-box-1
 cw_start_all || cw_bail "could not start redis + claude-web + nginx"
 user_add alice alice-password-1 || cw_bail "user add alice: $(cat "$ADMIN_OUT")"
 login alice alice-password-1 || cw_bail "alice cannot log in"
@@ -94,8 +95,8 @@ api_get /api/health
 version=$(json '.version // empty')
 metrics_fetch
 like "$(printf '%s\n' "$METRICS" | grep -c '^claude_web_build_info{')" '^1$' "one claude_web_build_info sample"
-like "$METRICS" "^claude_web_build_info\\{version=\"${version//./\\.}\",curl=\"[0-9.]+[^\"]*\",hiredis=\"[0-9]+\\.[0-9]+\\.[0-9]+\",json_c=\"[0-9.]+\"\\} 1$" \
-	"claude_web_build_info{version=\"$version\" (as /api/health), curl, hiredis, json_c} 1"
+like "$METRICS" "^claude_web_build_info\\{version=\"${version//./\\.}\",instance_id=\"metrics-box-1\",curl=\"[0-9.]+[^\"]*\",hiredis=\"[0-9]+\\.[0-9]+\\.[0-9]+\",json_c=\"[0-9.]+\"\\} 1$" \
+	"claude_web_build_info{version=\"$version\" (as /api/health), instance_id=\"metrics-box-1\" (INSTANCE_ID), curl, hiredis, json_c} 1"
 cmp_ok "$(metric claude_web_start_time_seconds | cut -d. -f1)" -le "$(now_s)" "claude_web_start_time_seconds is in the past"
 cmp_ok "$(metric claude_web_start_time_seconds | cut -d. -f1)" -ge "$(($(now_s) - 3600))" "... and this stack started it (within the hour)"
 
