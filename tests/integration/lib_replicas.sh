@@ -232,7 +232,11 @@ on() {
 
 # ---- cleanup ---------------------------------------------------------------------------
 rep_exit() {
-	local rc=$? n f
+	local rc=$? n f pid
+	# Background clients: the subshells' own children first (curl, python).
+	for pid in "${BG_PIDS[@]}"; do
+		pkill -P "$pid" 2>/dev/null
+	done
 	for n in "${REPLICAS[@]}"; do
 		[ -d "$T/$n" ] || continue
 		STOP_TIMEOUT=5 rep_script "$n" stop.sh >/dev/null 2>&1
