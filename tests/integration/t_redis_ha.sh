@@ -7,7 +7,8 @@
 #   2. A wrong password: /api/ready is 503, the log says why (WRONGPASS, the
 #      user) and holds no password; a refused REDIS_URL names no password
 #      either (claude-web -t).
-#   3. IPv6 loopback (redis://user:pass@[::1]:port/0), when ::1 works here.
+#   3. IPv6 loopback (redis://user@[::1]:port/0, the password in
+#      REDIS_PASSWORD_FILE), when ::1 works here.
 #   4. A master, a replica and three sentinels (the first sentinel of the
 #      URL is a dead port, REDIS_SENTINEL_PASSWORD set): redis+sentinel://
 #      works; the master is killed (kill -9) while a run waits for its model
@@ -16,8 +17,8 @@
 #      SENTINEL FAILOVER (a demotion, not a death) during a second run → that
 #      run finishes once too.
 #   5. backup.sh with the sentinel URL writes an archive of the keys of the
-#      current master; the password stays out of it. status.sh shows the
-#      master the sentinels name.
+#      current master; the password stays out of it; restore.sh --force puts
+#      it back through the sentinels. status.sh shows the master they name.
 #   6. TLS: a stunnel client in front of a stunnel server in front of Redis
 #      (self-signed certificate, verified); REDIS_URL points at the client's
 #      local port and a login works through it.
@@ -214,11 +215,20 @@ out=$(
 )
 like "$out" 'REDIS_URL: rediss:// .*stunnel' "2: rediss:// is refused, pointing to stunnel"
 unlike "$out" "$BADPW" "2: ... without the password"
+out=$(
+	CW_CONF[REDIS_URL]="redis://$ACL_USER@127.0.0.1:$PM/0"
+	cw_app_cmd -t 2>&1
+)
+like "$out" 'REDIS_URL: the user "claude-web" needs a password' "2: a user without a password is a config problem"
 
 # ---- 3. IPv6 -------------------------------------------------------------------------------
 if [ "$V6" = 1 ] && [ "$(REDISCLI_AUTH=$REDIS_PASSWORD redis-cli --no-auth-warning -h ::1 -p "$PM" PING 2>/dev/null)" = PONG ]; then
-	app_with "redis://$ACL_USER:$ACL_PW_ENC@[::1]:$PM/0" || cw_bail "claude-web did not start (IPv6)"
-	check "3: ready over IPv6 ([::1])" wait_for 10 ready_is 200
+	# The password from a file this time (REDIS_PASSWORD_FILE), the user from the URL.
+	printf '%s\n' "$ACL_PW" >"$T/acl.pw"
+	CW_CONF[REDIS_PASSWORD_FILE]=$T/acl.pw
+	app_with "redis://$ACL_USER@[::1]:$PM/0" || cw_bail "claude-web did not start (IPv6)"
+	unset 'CW_CONF[REDIS_PASSWORD_FILE]'
+	check "3: ready over IPv6 ([::1], password from REDIS_PASSWORD_FILE)" wait_for 10 ready_is 200
 	check "3: login over IPv6" fresh_login
 	is "$(rc "$PM" CLIENT LIST 2>/dev/null | grep -c "addr=\[\?::1\]\?:.*user=$ACL_USER")" \
 		"$(rc "$PM" CLIENT LIST 2>/dev/null | grep -c "user=$ACL_USER")" \
@@ -312,6 +322,15 @@ keys=$(tar -xOf "$ARCH" --wildcards '*redis/keys.txt' 2>/dev/null | grep -c .)
 cmp_ok "$keys" -ge "$(rc "$RC_PORT" --scan --pattern 'cw:*' | grep -c .)" "5: with every cw:* key of the current master ($keys)"
 like "$(tar -xOf "$ARCH" --wildcards '*MANIFEST' 2>/dev/null)" "redis\\+sentinel://" "5: the MANIFEST names the sentinel URL"
 check "5: no password in the archive" eval '! tar -xOf "$ARCH" | grep -aqF -e "$REDIS_PASSWORD" -e "$SENT_PW"'
+# restore.sh through the sentinels: claude-web stopped, --force replaces the
+# keys of the current master, and restore.sh checks each against the backup.
+cw_stop_app TERM >/dev/null 2>&1
+env -u REDIS_URL -u WORKSPACE_PATH -u REDIS_PASSWORD STATE_DIR=$T/st \
+	REDIS_URL="redis+sentinel://127.0.0.1:$S3,127.0.0.1:$S1/$MASTER/0" \
+	REDIS_PASSWORD=$REDIS_PASSWORD REDIS_SENTINEL_PASSWORD=$SENT_PW \
+	WORKSPACE_PATH=$T/workspace bash "$TOP_SRCDIR/scripts/restore.sh" --force "$ARCH" >"$T/rs.out" 2>&1
+is "$?" 0 "5: restore.sh --force through the sentinel URL succeeds (keys verified)" || diag "$(tail -n 5 "$T/rs.out")"
+is "$(rc "$RC_PORT" HGET cw:user:ann role)" user "5: ... and the user is back on the master"
 mkdir -p "$T/st/run"
 printf 'EXTERNAL_REDIS=1\n' >"$T/st/run/stack.env"
 out=$(env -u REDIS_URL -u REDIS_PASSWORD STATE_DIR=$T/st \
