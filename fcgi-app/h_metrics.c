@@ -122,8 +122,8 @@ build_info(struct buf *b, const struct app *app)
 {
 	const curl_version_info_data	*cv = curl_version_info(CURLVERSION_NOW);
 
-	buf_puts(b, "# HELP claude_web_build_info The running claude-web: its version, "
-	    "INSTANCE_ID and library versions (always 1).\n"
+	buf_puts(b, "# HELP claude_web_build_info The running claude-web: its "
+	    "version, INSTANCE_ID and library versions (always 1).\n"
 	    "# TYPE claude_web_build_info gauge\n"
 	    "claude_web_build_info{version=\"");
 	label_value(b, app->version != NULL ? app->version : PACKAGE_VERSION);

@@ -384,7 +384,7 @@ histogram(struct buf *b, const char *name, const char *labels,
 	    *labels ? "}" : "", (unsigned long long)count);
 }
 
-/* The families every release had, under pfx ("claude_web_" or "" for the aliases). */
+/* The families every release had, under pfx ("claude_web_"; "" for the aliases). */
 static void
 render_base(struct buf *b, const struct snapshot *sn, const char *pfx)
 {
@@ -469,7 +469,7 @@ labelled(struct buf *b, const char *name, const char *help, const char *label,
 			    (unsigned long long)v[i]);
 }
 
-/* Runs, the Anthropic API, event streams: claude_web_ only (new in this release). */
+/* Runs, the Anthropic API, event streams: new, claude_web_ only. */
 static void
 render_ops(struct buf *b, const struct snapshot *sn, const struct scoreboard *sb)
 {
