@@ -9,9 +9,10 @@
 #   2. the per-user rate limit is one budget across the replicas.
 #   3. an X-Request-ID sent through the balancer is the replica's request id
 #      (response header and claude-web's log line); the balancer makes one
-#      when the client sends none.
-#   4. 20 bad logins from 127.0.0.2 through the balancer lock that address
-#      out; a login from 127.0.0.3 still works (the real client address).
+#      when the client sends none. /code/ reaches a replica.
+#   4. 20 bad logins from 127.0.0.2 through the balancer (half of them with
+#      a forged X-Forwarded-For) lock that address out; a login from
+#      127.0.0.3 still works (the real client address).
 #   5. a run started through A streams its events when read through B.
 #   6. kill -9 of every process of the replica that owns a run, mid-answer:
 #      two clients reading through the balancer (resuming with Last-Event-ID
@@ -20,7 +21,8 @@
 #   7. a rolling stop (scripts/stop.sh, then start.sh) of each replica in
 #      turn while a long run goes on: no error on /api/live through the
 #      balancer, the run is handed to the other replica within 2 s each time
-#      and finishes once, no event lost or repeated.
+#      (run.continued "handoff": nothing redone) and finishes once, no event
+#      lost or repeated.
 #   8. every JSON log line of each replica carries its INSTANCE_ID.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -104,13 +106,22 @@ check "3: ...which the replica logs as the request id" wait_for 5 request_line "
 on LB api_get /api/live -H 'X-Request-ID: bad id with spaces'
 like "$(header X-Request-ID)" '^[0-9a-f]{32}$' "3: a malformed X-Request-ID is replaced"
 
+# /code/ goes to a replica, whose nginx answers (code-server is off here).
+on LB api_get /code/
+is "$HTTP_STATUS $(json .error.message)" "503 code-server is not enabled" \
+	"3: /code/ through the balancer reaches a replica's nginx"
+
 # ---- 4. lockouts follow the real client address ----------------------------------------------
+# Every other one claims another address in X-Forwarded-For: the balancer
+# appends the real one and the replicas take the rightmost untrusted address.
 bad=0
 for i in $(seq 1 20); do
-	on LB post_json /api/auth/login "$(login_body "nosuch$i" "wrong-$i")" --interface 127.0.0.2
+	xff=()
+	[ $((i % 2)) -eq 0 ] && xff=(-H "X-Forwarded-For: 10.9.8.$i")
+	on LB post_json /api/auth/login "$(login_body "nosuch$i" "wrong-$i")" --interface 127.0.0.2 "${xff[@]}"
 	[ "$HTTP_STATUS" = 401 ] && bad=$((bad + 1))
 done
-is "$bad" 20 "4: 20 bad logins from 127.0.0.2 through the balancer are refused (401)"
+is "$bad" 20 "4: 20 bad logins from 127.0.0.2 through the balancer are refused (401), half with a forged X-Forwarded-For"
 on LB login dora dora-password-1 --interface 127.0.0.2
 is "$HTTP_STATUS" 429 "4: 127.0.0.2 is now locked out, even with the right password"
 on LB login dora dora-password-1 --interface 127.0.0.3
@@ -285,6 +296,10 @@ is "$(ev_ids "$T/c7.jsonl" | sort | uniq -d | tr '\n' ' ')" "" "7: no event twic
 is "$(ev_ids "$T/c7.jsonl" | tr '\n' ' ')" "$(log_ids_after "$MARK7" "$S7" | tr '\n' ' ')" \
 	"7: the client saw every event of the log, in order"
 is "$(ev_text "$T/c7.jsonl" "$R7" | tail -c ${#FINAL7})" "$FINAL7" "7: the run ends with its final answer"
+is "$(jq -r "$(_ev_sel "$R7") | select(.event == \"run.continued\") | .data.reason" "$T/c7.jsonl" | tr '\n' ' ')" \
+	"handoff handoff " "7: two hand-offs (run.continued, reason handoff)"
+is "$(ev_count "$T/c7.jsonl" run.resumed "$R7") $(ev_count "$T/c7.jsonl" run.started "$R7")" "0 1" \
+	"7: ...that redo nothing (no run.resumed; run.started once)"
 diag "7: /api/live through the balancer during the rolling stop: $(sort "$T/live.codes" | uniq -c | tr -s ' ' | tr '\n' ',')"
 cmp_ok "$(grep -c . "$T/live.codes")" -ge 20 "7: /api/live was polled all along"
 is "$(grep -cv '^200$' "$T/live.codes")" 0 "7: not one /api/live failed through the balancer"
