@@ -234,7 +234,7 @@ store_connect(struct store *s)
 	const struct redisurl	*u = &cfg->redis;
 	redisReply		*r;
 	char			 db[16], host[REDISURL_HOST_MAX];
-	char			 where[REDISURL_HOST_MAX + 8];
+	char			 where[REDISURL_HOST_MAX + 8] = "";
 	struct redisurl_node	 m;
 	int			 port = 0;
 
@@ -249,12 +249,6 @@ store_connect(struct store *s)
 		snprintf(m.host, sizeof(m.host), "%s", s->master_host);
 		m.port = s->master_port;
 		redisurl_node_str(&m, where, sizeof(where));
-		if (strcmp(where, s->master) != 0) {
-			log_kv(LOG_INFO, "redis master", "s:master", where,
-			    "s:previous", s->master[0] ? s->master : NULL,
-			    "s:sentinel_master", u->master, NULL);
-			snprintf(s->master, sizeof(s->master), "%s", where);
-		}
 		s->c = open_ctx(m.host, m.port, NULL, s->timeout_ms);
 	} else if (u->kind == REDISURL_UNIX)
 		s->c = open_ctx(NULL, 0, u->path, s->timeout_ms);
@@ -271,9 +265,18 @@ store_connect(struct store *s)
 		store_close(s);
 		return -1;
 	}
-	if (u->kind == REDISURL_SENTINEL && check_master(s, s->master) == -1) {
-		store_close(s);
-		return -1;
+	if (u->kind == REDISURL_SENTINEL) {
+		if (check_master(s, where) == -1) {
+			store_close(s);
+			return -1;
+		}
+		/* Which master this process uses, when it changes. */
+		if (strcmp(where, s->master) != 0) {
+			log_kv(LOG_INFO, "redis master", "s:master", where,
+			    "s:previous", s->master[0] ? s->master : NULL,
+			    "s:sentinel_master", u->master, NULL);
+			snprintf(s->master, sizeof(s->master), "%s", where);
+		}
 	}
 	if (u->db != 0) {
 		snprintf(db, sizeof(db), "%d", u->db);
