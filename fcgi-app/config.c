@@ -732,8 +732,9 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 		problem(problems, "REDIS_URL: the user \"%.64s\" needs a password "
 		    "(user:password@ in the URL, REDIS_PASSWORD or "
 		    "REDIS_PASSWORD_FILE)", c->redis.user);
-	c->redis_sentinel_password = lookup_secret(&ef,
-	    "REDIS_SENTINEL_PASSWORD", problems);
+	/* Name and call on one line: lib-common.sh cw_config_vars greps them. */
+	c->redis_sentinel_password = lookup_secret(&ef, "REDIS_SENTINEL_PASSWORD",
+	    problems);
 	if (c->redis_sentinel_password != NULL &&
 	    *c->redis_sentinel_password == '\0') {
 		free(c->redis_sentinel_password);
