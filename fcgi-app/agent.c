@@ -189,6 +189,17 @@ agent_should_abort(void *arg)
 	scoreboard_heartbeat(c->app->slot);
 	if (c->lost || c->cancelled)
 		return 1;
+	/*
+	 * A graceful stop while the model call has shown nothing yet (waiting
+	 * for headers, or backing off after a 429/529): give it up now and
+	 * hand the run off, instead of holding the stop for the whole answer.
+	 * The next runner makes the same call; the person saw nothing twice.
+	 */
+	if (c->yield_ok && worker_quitting()) {
+		c->yield_ok = 0;
+		c->yielded = 1;
+		return 1;
+	}
 	if (now - c->last_check_ms < CHECK_EVERY_MS)
 		return 0;
 	c->last_check_ms = now;
@@ -320,6 +331,7 @@ hk_message_start(void *arg, const struct claude_msg *m)
 	struct run_ctx	*c = arg;
 	json_object	*d = json_object_new_object();
 
+	c->yield_ok = 0;	/* from now on the person sees this answer */
 	json_object_object_add(d, "message_id", json_object_new_string(m->id));
 	json_object_object_add(d, "model", json_object_new_string(m->model));
 	json_object_object_add(d, "turn", json_object_new_int(c->turn));
@@ -1398,13 +1410,23 @@ step_request(struct run_ctx *c, struct run *r)
 	hooks.should_abort = agent_should_abort;
 	body = build_request(c, mi->id, history_messages(r->h), 1);
 	claude_msg_init(&cm);
+	/* Once per step: a failed hand-off must not make this loop. */
+	c->yield_ok = !c->yielded;
 	claude_stream(c->claude, body, &hooks, &cm, &res);
+	c->yield_ok = 0;
 	free(body);
-	c->turn++;
 	if (c->lost) {
 		claude_msg_free(&cm);
 		return STEP_DONE;
 	}
+	if (c->yielded && res.code == CLAUDE_CANCELLED && !c->cancelled) {
+		/* Back to the step boundary: agent_run hands the run off. */
+		claude_msg_free(&cm);
+		log_kv(LOG_INFO, "model call given up for a hand-off (nothing "
+		    "shown yet)", "s:run_id", c->run_id, NULL);
+		return STEP_REQUEST;
+	}
+	c->turn++;
 	if (res.code == CLAUDE_CANCELLED) {
 		/* Keep what was said; unanswerable tool calls are dropped. */
 		json_object *kept = json_object_new_array(), *b, *t;

@@ -32,6 +32,8 @@ struct run_ctx {
 	int			 lost;		/* fenced out, lock lost, or log_failed */
 	int			 log_failed;	/* the event log was unwritable */
 	int			 parked;	/* waits for a person; job acked */
+	int			 yield_ok;	/* a model call with nothing shown yet */
+	int			 yielded;	/* ...given up for a hand-off */
 	int			 turn;
 	/* This run's usage. */
 	long long		 in, out, cache_write, cache_read;

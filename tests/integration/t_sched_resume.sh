@@ -360,6 +360,32 @@ fake_requests
 is "$(fake_nreq)" 2 "7: two model requests: none repeated"
 is "$(ev_text "$F" "$R7")" "Let me do that.after handoff $M" "7: the new runner answers"
 
+# ---- 9. a reload while the model call has shown nothing yet hands off at once -------------
+# The answer's headers are 30 s away: the quitting runner gives the call up
+# (nothing was shown) and hands the run off; the next runner makes the call
+# again and answers. Without this, the reload waited for the whole answer.
+session_new bypassPermissions || cw_bail "cannot create a session"
+S9=$SID
+script '[{"text": "never shown", "headers_delay_ms": 30000}, {"text": "after the yield"}]'
+post_msg "$S9" "a slow answer, then a reload"
+R9=$RUN_ID
+req_seen() { fake_requests && [ "$(fake_nreq)" -ge 1 ]; }
+wait_for "$W" req_seen || diag "the first model request was not seen"
+t0=$(now_ms)
+kill -HUP "$MASTER_PID"
+check "9: the run is handed off long before the answer's headers" wait_for 15 eval \
+	'[ "$(ev_count "$(evs "$S9")" run.continued "$R9")" -ge 1 ]'
+diag "9: hand-off $(($(now_ms) - t0)) ms after SIGHUP"
+wait_for "$W" has_final "$S9" "$R9"
+F=$(evs "$S9")
+is "$(finals "$S9" "$R9")" "run.finished " "9: the run ends with exactly one run.finished"
+is "$(ev_first "$F" run.continued "$R9" | jq -r .reason)" handoff "9: run.continued says handoff"
+is "$(ev_count "$F" run.resumed "$R9")" 0 "9: no run.resumed"
+is "$(ev_count "$F" message.start "$R9")" 1 "9: one message.start: the given-up call showed nothing"
+is "$(ev_text "$F" "$R9")" "after the yield" "9: the next runner's call answers"
+fake_requests
+is "$(fake_nreq)" 2 "9: two model requests (the first given up)"
+
 # ---- 8. deleting a session whose run is parked ------------------------------------------------
 # The parked run holds no lock; the delete closes it, and nothing of the session
 # comes back (no event stream revived, nothing left in the scheduler's lists).
