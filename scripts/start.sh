@@ -274,7 +274,7 @@ for s in "$API_SOCKET" "$STREAM_SOCKET" "$CW_REDIS_SOCKET"; do
 done
 
 # ---- secrets: files only -----------------------------------------------------------
-for v in ANTHROPIC_API_KEY SECRET_KEY REDIS_PASSWORD; do
+for v in ANTHROPIC_API_KEY SECRET_KEY REDIS_PASSWORD REDIS_SENTINEL_PASSWORD; do
 	case ${!v:-} in *$'\n'*) cw_die "$v must be one line" ;; esac
 done
 # claude-web gets its secrets as NAME_FILE paths, never in its environment
@@ -338,6 +338,12 @@ cw_local_env_template "$CW_LOCAL_ENV_FILE"
 		elif [ -n "${REDIS_PASSWORD_FILE:-}" ]; then
 			echo "REDIS_PASSWORD_FILE=$(cw_abspath "$REDIS_PASSWORD_FILE")"
 		fi
+		# The sentinels' own password (redis+sentinel://): a file as well.
+		if f=$(secret_from_env REDIS_SENTINEL_PASSWORD "$CW_SECRETS_DIR/redis_sentinel_password.env"); then
+			echo "REDIS_SENTINEL_PASSWORD_FILE=$f"
+		elif [ -n "${REDIS_SENTINEL_PASSWORD_FILE:-}" ]; then
+			echo "REDIS_SENTINEL_PASSWORD_FILE=$(cw_abspath "$REDIS_SENTINEL_PASSWORD_FILE")"
+		fi
 	fi
 	if f=$(secret_from_env SECRET_KEY "$CW_SECRETS_DIR/secret_key.env"); then
 		echo "SECRET_KEY_FILE=$f"
@@ -359,7 +365,7 @@ cw_local_env_template "$CW_LOCAL_ENV_FILE"
 	# The rest of our environment's claude-web variables, as they are.
 	written=" ENVIRONMENT LOG_LEVEL LOG_FILE PID_FILE API_SOCKET STREAM_SOCKET WORKSPACE_PATH
 		MAX_FILE_SIZE ALLOWED_ORIGINS ALLOW_ROOT REDIS_URL REDIS_PASSWORD SECRET_KEY
-		ANTHROPIC_API_KEY CODE_SERVER_URL "
+		ANTHROPIC_API_KEY CODE_SERVER_URL REDIS_SENTINEL_PASSWORD REDIS_SENTINEL_PASSWORD_FILE "
 	while read -r v; do
 		case $written in *[[:space:]]"$v"[[:space:]]*) continue ;; esac
 		[ -n "${!v+x}" ] || continue
