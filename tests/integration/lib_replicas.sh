@@ -8,8 +8,9 @@
 # replica is made by scripts/start.sh on its own STATE_DIR ($T/A, $T/B: its
 # own run dir, sockets, ports, logs and nginx) and stopped by scripts/stop.sh.
 #
-# Setup:   rep_redis_up (REDIS_TCP_PORT, REDIS_URL_TCP), rep_start NAME
-#          (start.sh; REP_PORT[NAME], REP_ID[NAME] = its INSTANCE_ID),
+# Setup:   rep_redis_up (REDIS_TCP_PORT, REDIS_URL_TCP), rep_ports NAME
+#          (REP_PORT[NAME], REP_HTTP[NAME], REP_ID[NAME] = its INSTANCE_ID),
+#          rep_start NAME (start.sh),
 #          rep_stop NAME (stop.sh; its stderr in $T/NAME.stop), rep_stop_ms
 #          NAME (when its master logged the start of its last stop, ms),
 #          rep_kill9 NAME (SIGKILL of the master and all its
@@ -76,13 +77,27 @@ rep_script() {
 		"$TOP_SRCDIR/scripts/$script"
 }
 
-# rep_start NAME: start.sh for replica NAME (free ports picked once).
+# rep_ports NAME: picks replica NAME's ports and INSTANCE_ID (once).
+rep_ports() {
+	local a b used
+	[ -z "${REP_PORT[$1]:-}" ] || return 0
+	# shellcheck disable=SC2153 # HTTP_PORT: lib.sh's
+	used=" ${REP_PORT[*]} ${REP_HTTP[*]} $LB_PORT $REDIS_TCP_PORT $HTTPS_PORT $HTTP_PORT "
+	while :; do
+		read -r a b <<<"$(cw_free_ports)"
+		case $used in *" $a "* | *" $b "*) continue ;; esac
+		break
+	done
+	REP_PORT[$1]=$a
+	REP_HTTP[$1]=$b
+	REP_ID[$1]=rep-$1-$$
+}
+
+# rep_start NAME: start.sh for replica NAME (rep_ports first when run in a
+# subshell, e.g. to start several at once).
 rep_start() {
 	local name=$1 rc=0
-	if [ -z "${REP_PORT[$name]:-}" ]; then
-		read -r "REP_PORT[$name]" "REP_HTTP[$name]" <<<"$(cw_free_ports)"
-		REP_ID[$name]=rep-$name-$$
-	fi
+	rep_ports "$name"
 	rep_script "$name" start.sh >"$T/$name.out" 2>"$T/$name.err" || rc=$?
 	[ "$rc" -eq 0 ] || diag "start.sh of replica $name exited $rc: $(tail -n 15 "$T/$name.err")"
 	return $rc

@@ -9,7 +9,8 @@
 #   2. the per-user rate limit is one budget across the replicas.
 #   3. an X-Request-ID sent through the balancer is the replica's request id
 #      (response header and claude-web's log line); the balancer makes one
-#      when the client sends none. /code/ reaches a replica.
+#      when the client sends none. /code/ reaches a replica: a WebSocket
+#      through both proxies (auth_request on the replica) is upgraded.
 #   4. 20 bad logins from 127.0.0.2 through the balancer (half of them with
 #      a forged X-Forwarded-For) lock that address out; a login from
 #      127.0.0.3 still works (the real client address).
@@ -32,7 +33,7 @@
 . "$(dirname "$0")/lib_agent.sh"
 # shellcheck source=tests/integration/lib_replicas.sh
 . "$(dirname "$0")/lib_replicas.sh"
-cw_require_agent flock sha256sum pgrep
+cw_require_agent pgrep
 T_START=$(now_ms)
 
 REP_ENV=(
@@ -47,8 +48,15 @@ rep_redis_up || cw_bail "the shared Redis did not start"
 read -r LB_PORT _ <<<"$(cw_free_ports)"
 LB_URL=https://localhost:$LB_PORT
 t0=$(now_ms)
-rep_start A || cw_bail "replica A did not start"
-rep_start B || cw_bail "replica B did not start"
+rep_ports A
+rep_ports B
+# Both at once (the first admin is made by whichever start.sh gets there first).
+rep_start A &
+pa=$!
+rep_start B &
+pb=$!
+wait "$pa" || cw_bail "replica A did not start"
+wait "$pb" || cw_bail "replica B did not start"
 diag "two replicas started by start.sh in $(($(now_ms) - t0)) ms"
 rep_lb_up || cw_bail "the load balancer did not start"
 for u in ann rita carl dora; do
@@ -111,6 +119,124 @@ on LB api_get /code/
 is "$HTTP_STATUS $(json .error.message)" "503 code-server is not enabled" \
 	"3: /code/ through the balancer reaches a replica's nginx"
 
+# A WebSocket through both proxies (the balancer, then the replica's nginx
+# with its auth_request check) to a stand-in for code-server: an echo that
+# names the path and Host it got.
+cat >"$T/ws_echo.py" <<'PYEOF'
+"""WebSocket echo on loopback (stdlib): answers an Upgrade with 101, then
+sends back every text frame it gets, with the request path and Host."""
+import base64, hashlib, os, socketserver, sys
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        lines = []
+        while True:
+            ln = self.rfile.readline(8192)
+            if not ln or ln in (b"\r\n", b"\n"):
+                break
+            lines.append(ln.decode("latin-1").rstrip("\r\n"))
+        if not lines:
+            return
+        path = lines[0].split(" ")[1] if len(lines[0].split(" ")) > 1 else ""
+        hdr = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            hdr[k.strip().lower()] = v.strip()
+        if hdr.get("upgrade", "").lower() != "websocket" or "sec-websocket-key" not in hdr:
+            body = b"not a websocket handshake\n"
+            self.wfile.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+            return
+        acc = base64.b64encode(hashlib.sha1((hdr["sec-websocket-key"] + GUID).encode()).digest())
+        self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
+        self.wfile.flush()
+        while True:
+            h = self.rfile.read(2)
+            if len(h) < 2:
+                return
+            op, n = h[0] & 0x0F, h[1] & 0x7F
+            if n == 126:
+                n = int.from_bytes(self.rfile.read(2), "big")
+            elif n == 127:
+                n = int.from_bytes(self.rfile.read(8), "big")
+            mask = self.rfile.read(4) if h[1] & 0x80 else b"\0\0\0\0"
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(n)))
+            if op == 8:
+                return
+            reply = ("%s %s %s" % (path, hdr.get("host", ""), data.decode("utf-8", "replace"))).encode()
+            self.wfile.write(bytes([0x81, len(reply)]) + reply if len(reply) < 126 else
+                             bytes([0x81, 126]) + len(reply).to_bytes(2, "big") + reply)
+            self.wfile.flush()
+
+
+class S(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+srv = S(("127.0.0.1", 0), H)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % srv.server_address[1])
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+srv.serve_forever()
+PYEOF
+cat >"$T/ws_client.py" <<'PYEOF'
+"""One WebSocket round trip over TLS + HTTP/1.1: prints the status line's
+code, then the first text frame received after sending MESSAGE."""
+import base64, os, socket, ssl, sys
+
+port, path, cookie, msg = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["http/1.1"])
+s = ctx.wrap_socket(raw, server_hostname="localhost")
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall(("GET %s HTTP/1.1\r\nHost: localhost:%d\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+           "Origin: https://localhost:%d\r\nCookie: cw_token=%s\r\n\r\n"
+           % (path, port, key, port, cookie)).encode())
+f = s.makefile("rb")
+status = f.readline().decode("latin-1").split(" ")
+print(status[1] if len(status) > 1 else "000")
+while f.readline() not in (b"\r\n", b"\n", b""):
+    pass
+if len(status) < 2 or status[1] != "101":
+    sys.exit(0)
+data = msg.encode()
+mask = os.urandom(4)
+s.sendall(bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+h = f.read(2)
+n = h[1] & 0x7F
+if n == 126:
+    n = int.from_bytes(f.read(2), "big")
+print(f.read(n).decode("utf-8", "replace"))
+PYEOF
+python3 "$T/ws_echo.py" "$T/ws.port" >>"$T/log/ws.stdout" 2>&1 &
+BG_PIDS+=("$!")
+if wait_for 10 test -s "$T/ws.port"; then
+	for n in A B; do
+		printf 'set $cw_code_server 127.0.0.1:%s;\n' "$(cat "$T/ws.port")" >"$T/$n/nginx/code-server.conf"
+		kill -HUP "$(cat "$T/$n/nginx/nginx.pid")"
+	done
+fi
+on LB login admin "$REP_ADMIN_PW" || diag "the admin cannot log in: $HTTP_STATUS"
+ADMIN_TOK=$TOKEN
+ws_roundtrip() {
+	python3 "$T/ws_client.py" "$LB_PORT" /code/ws-test "$ADMIN_TOK" "hello through two proxies" \
+		>"$T/ws.out" 2>&1
+	[ "$(head -n 1 "$T/ws.out")" = 101 ]
+}
+check "3: a WebSocket to /code/ through the balancer is upgraded (101)" wait_for 10 ws_roundtrip
+is "$(sed -n 2p "$T/ws.out")" "/ws-test localhost:$LB_PORT hello through two proxies" \
+	"3: ...and carries frames both ways, with the client's Host and the path under /code/"
+python3 "$T/ws_client.py" "$LB_PORT" /code/ws-test "" "no token" >"$T/ws.out" 2>&1
+is "$(head -n 1 "$T/ws.out")" 302 "3: ...and without a token the replica sends the login page instead"
+
 # ---- 4. lockouts follow the real client address ----------------------------------------------
 # Every other one claims another address in X-Forwarded-For: the balancer
 # appends the real one and the replicas take the rightmost untrusted address.
@@ -134,6 +260,7 @@ CT=$TOKEN
 TOKEN=$CT
 on A new_session || cw_bail "cannot create a session on A: $HTTP_STATUS $(cat "$BODY")"
 S5=$SID
+fake_reset
 fake_script '{"turns":[{"text":"Hello from whichever replica ran me."}]}'
 MARK=$(events_mark "$S5")
 on A post_msg "$S5" "hello replicas"
@@ -181,10 +308,14 @@ first_takeover_ms() {
 
 S6=''
 on LB new_session && S6=$SID
+# The answer stops half-way at a gate of the fake (held until the client
+# that streams it goes away): the kill always lands mid-answer.
 SLOW=$(printf 'Slow piece %02d. ' $(seq 1 40))
 FINAL6='The answer after the takeover.'
+fake_reset
 fake_script "$(jq -cn --arg s "$SLOW" --arg f "$FINAL6" \
-	'{turns: [{text: $s, delay_ms: 150}, {text: $f}]}')"
+	'{turns: [{text: $s, delay_ms: 20, hold: {gate: "g6", after_events: 12, timeout: 120}},
+		{text: $f}]}')"
 MARK6=$(events_mark "$S6")
 on LB post_msg "$S6" "please survive the death of a replica"
 R6=$RUN_ID
@@ -195,8 +326,9 @@ BG_PIDS+=("$C1")
 (sse_follow "$T/c2.jsonl" "$S6" "$R6" "$MARK6") &
 C2=$!
 BG_PIDS+=("$C2")
-has_text() { [ "$(ev_count "$1" text.delta "$R6")" -ge 5 ]; }
-check "6: both clients are reading the answer" wait_for 20 eval 'has_text "$T/c1.jsonl.1" && has_text "$T/c2.jsonl.1"'
+has_text() { [ "$(ev_count "$1" text.delta "$R6")" -ge 3 ]; }
+check "6: the answer is half-way (held at the fake)" wait_for 20 fake_held 1
+check "6: both clients are reading it" wait_for 20 eval 'has_text "$T/c1.jsonl.1" && has_text "$T/c2.jsonl.1"'
 OWN=$(rep_owner "$R6")
 like "$OWN" '^[AB]$' "6: the replica running the run is known from its log ($OWN)"
 OTHER=A
@@ -246,6 +378,7 @@ STEP_TURN='{"content":[{"type":"text","text":"Looking at the files once more. "}
 	{"type":"tool_use","name":"str_replace_based_edit_tool","input":{"command":"view","path":"/workspace"}}],
 	"delay_ms":60}'
 FINAL7='Done after two rolling stops.'
+fake_reset
 fake_script "$(jq -cn --argjson t "$STEP_TURN" '{turns: [], default: $t}')"
 S7=''
 on LB new_session && S7=$SID
