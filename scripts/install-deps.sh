@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# install-deps.sh [--bench] [--lint] [--e2e] [--check]
+# install-deps.sh [--bench] [--lint] [--e2e] [--k8s] [--check]
 #
 # Installs the Debian packages claude-web needs to build, test and run, but
 # only those that are missing (`apt-get update` runs at most once, and only if
@@ -8,6 +8,9 @@
 #   --bench  also wrk and hyperfine (bench/bench.sh)
 #   --lint   also shellcheck (scripts/test.sh lints the shell scripts)
 #   --e2e    also chromium (headless browser tests, driven by playwright-core)
+#   --k8s    also yamllint, kubectl (Debian's kubernetes-client, unless a kubectl
+#            is there), node + npm when missing, podman + runc + catatonit
+#            (tests/k8s/validate.sh and kube-play.sh)
 #   --check  install nothing; list what is missing, exit 1 if anything is
 set -euo pipefail
 
@@ -42,6 +45,11 @@ for arg in "$@"; do
 	--bench) packages+=(wrk hyperfine) ;;
 	--lint) packages+=(shellcheck) ;;
 	--e2e) packages+=(chromium) ;;
+	--k8s)
+		packages+=(yamllint podman runc catatonit)
+		command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
+		command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+		;;
 	--check) check_only=1 ;;
 	-h | --help)
 		cw_usage "$0"
