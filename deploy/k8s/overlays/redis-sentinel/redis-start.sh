@@ -36,6 +36,10 @@ maxmemory-policy noeviction
 requirepass "$pw"
 masterauth "$pw"
 replica-announce-ip $self
+# A master cut off from every replica stops taking writes rather than take
+# writes a failover would throw away (docs/redis.md).
+min-replicas-to-write 1
+min-replicas-max-lag 10
 CONF
 if [ "$master" != "$self" ]; then
 	echo "replicaof $master 6379" >>"$conf"
