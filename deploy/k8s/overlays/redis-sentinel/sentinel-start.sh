@@ -40,4 +40,5 @@ sentinel failover-timeout mymaster 30000
 sentinel parallel-syncs mymaster 1
 CONF
 echo "sentinel-start: $self monitors $master"
-exec redis-sentinel "$conf"
+# (redis-server --sentinel: the same as redis-sentinel, in every Redis image)
+exec redis-server "$conf" --sentinel
