@@ -389,6 +389,18 @@ is "$HTTP_STATUS" 202 "7: a long run is accepted"
 (sse_follow "$T/c7.jsonl" "$S7" "$R7" "$MARK7") &
 C7=$!
 BG_PIDS+=("$C7")
+# jobs_snapshot: the run queue's consumer group as Redis has it (pending
+# entries and who holds them), to explain a slow hand-off.
+jobs_snapshot() {
+	local k
+	k=$(redis_cli --scan --pattern 'cw:*jobs' 2>/dev/null | head -n 1)
+	echo "XPENDING $k runners:"
+	redis_cli XPENDING "$k" runners - + 10 2>&1 | tr '\n' ' '
+	echo
+	echo "XINFO CONSUMERS (name, pending, idle ms, inactive ms):"
+	redis_cli XINFO CONSUMERS "$k" runners 2>&1 | tr '\n' ' '
+	echo
+}
 tool_steps() { ev_count "$T/log.jsonl" tool.result "$R7"; }
 steps_at_least() { redis_events "$S7" "$T/log.jsonl"; [ "$(tool_steps)" -ge "$1" ]; }
 check "7: the run goes through its tool steps" wait_for 20 steps_at_least 2
@@ -400,6 +412,7 @@ for round in 1 2; do
 	T1=$(now_ms)
 	rep_stop "$OWN"
 	T2=$(now_ms)
+	jobs_snapshot >"$T/jobs.$round"
 	TS=$(rep_stop_ms "$OWN")
 	[ -n "$TS" ] && [ "$TS" -ge "$T1" ] || TS=$T1
 	check "7.$round: replica $OWN stopped" eval '[ -z "$(rep_master "$OWN")" ]'
@@ -410,6 +423,10 @@ for round in 1 2; do
 	HAND=${HAND:+$((HAND - TS))}
 	diag "7.$round: stop.sh took $((T2 - T1)) ms, $((TS - T1)) ms of them before claude-web's stop; hand-off $HAND ms after it"
 	cmp_ok "${HAND:-999999}" -lt 2000 "7.$round: the run was handed to replica $OTHER within 2 s of the stop (${HAND:-no hand-off event} ms)"
+	if [ -z "$HAND" ] || [ "$HAND" -ge 2000 ]; then
+		diag "7.$round: the run queue right after stop.sh returned:
+$(cat "$T/jobs.$round")"
+	fi
 	n=$(tool_steps)
 	check "7.$round: ...and makes progress there" wait_for 15 steps_at_least $((n + 2))
 	lb_mark
