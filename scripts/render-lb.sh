@@ -141,6 +141,7 @@ done
 if [ "$LB_SCHEME" = http ]; then
 	LB_PROXY_SSL='# LB_SCHEME=http: no TLS to the replicas'
 elif [ -n "${LB_REPLICA_CA:-}" ]; then
+	case $LB_REPLICA_CA in /*) ;; *) LB_REPLICA_CA=$PWD/$LB_REPLICA_CA ;; esac
 	[ -r "$LB_REPLICA_CA" ] || bad "LB_REPLICA_CA is not readable: $LB_REPLICA_CA"
 	name=${LB_REPLICA_NAME:-localhost}
 	[[ $name =~ ^[A-Za-z0-9.*-]+$ ]] || bad "LB_REPLICA_NAME must be a host name, got '$name'"
