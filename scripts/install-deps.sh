@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# install-deps.sh [--bench] [--lint] [--e2e] [--k8s] [--check]
+# install-deps.sh [--bench] [--lint] [--e2e] [--k8s] [--containers] [--check]
 #
 # Installs the Debian packages claude-web needs to build, test and run, but
 # only those that are missing (`apt-get update` runs at most once, and only if
@@ -11,6 +11,10 @@
 #   --k8s    also yamllint, kubectl (Debian's kubernetes-client, unless a kubectl
 #            is there), node + npm when missing, podman + runc + catatonit
 #            (tests/k8s/validate.sh and kube-play.sh)
+#   --containers  also podman, buildah, runc, podman-compose, netavark +
+#            aardvark-dns (container names in DNS), mmdebstrap (the local base
+#            image), uidmap, slirp4netns, fuse-overlayfs (rootless podman)
+#            (scripts/container-*.sh, tests/container/run.sh)
 #   --check  install nothing; list what is missing, exit 1 if anything is
 set -euo pipefail
 
@@ -49,6 +53,10 @@ for arg in "$@"; do
 		packages+=(yamllint podman runc catatonit)
 		command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 		command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+		;;
+	--containers)
+		packages+=(podman buildah runc podman-compose netavark aardvark-dns mmdebstrap
+			uidmap slirp4netns fuse-overlayfs)
 		;;
 	--check) check_only=1 ;;
 	-h | --help)

@@ -14,6 +14,11 @@
 #             libFuzzer harness for FUZZ_SECONDS on its seed corpus
 #   frontend  (hook) static/: npm ci, npm run build (static/dist), npm test (Vitest)
 #   e2e       (hook) tests/e2e/run.sh: headless Chromium against a private stack
+#   deploy    tests/k8s/validate.sh when it exists (offline checks of deploy/k8s)
+#   containers tests/container/run.sh: builds the images (podman, local base
+#             image), compose up, health, smoke, an agent run with bash in the
+#             sandbox, two app replicas, down (~5 min warm, ~10 min cold);
+#             CW_TEST_CONTAINERS=0 skips it
 #
 # Options:
 #   --only LIST   comma-separated sections to run (e.g. --only lint,check)
@@ -28,7 +33,7 @@ CW_PROG='test'
 # shellcheck source=scripts/lib-common.sh
 . "$(dirname "$0")/lib-common.sh"
 
-ALL_SECTIONS=(deps lint bootstrap frontend check smoke asan fuzz e2e)
+ALL_SECTIONS=(deps lint bootstrap frontend check smoke asan fuzz e2e deploy containers)
 only='' skip=''
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -305,6 +310,26 @@ sec_e2e() {
 	fi
 	echo "SKIP: no tests/e2e/run.sh yet"
 	return 77
+}
+
+# The deployment files: offline validation of deploy/k8s (fast).
+sec_deploy() {
+	if [ -x tests/k8s/validate.sh ]; then
+		tests/k8s/validate.sh
+		return
+	fi
+	echo "SKIP: no tests/k8s/validate.sh"
+	return 77
+}
+
+# Containers: the images and the compose stack on podman (tests/container/run.sh).
+sec_containers() {
+	if [ "${CW_TEST_CONTAINERS:-1}" = 0 ]; then
+		echo "SKIP: CW_TEST_CONTAINERS=0"
+		return 77
+	fi
+	"$CW_ROOT/scripts/install-deps.sh" --containers
+	tests/container/run.sh
 }
 
 # ---- driver ----------------------------------------------------------------------
