@@ -1,4 +1,4 @@
-// kube-play-prepare.mjs RENDERED OUTDIR PREFIX [REDIS_IP]
+// kube-play-prepare.mjs RENDERED OUTDIR PREFIX [REDIS_IP [KEY=VALUE...]]
 //
 // Turns the dev overlay's render (`kubectl kustomize deploy/k8s/overlays/dev`)
 // into what Debian 12's podman 4.3 `kube play` can run, changing only what
@@ -11,6 +11,7 @@
 //     exactly those afterwards;
 //   - REDIS_IP given: the app pod gets a hostAlias claude-web-redis → REDIS_IP
 //     (podman has no Services and no cluster DNS);
+//   - KEY=VALUE: set in claude-web-config (the test's ANTHROPIC_BASE_URL);
 //   - fsGroup: podman 4.3 ignores it (an emptyDir is a volume owned as the
 //     image's directory there, often root), and its init containers do not
 //     work with runc here; so each emptyDir becomes a world-writable sticky
@@ -26,7 +27,7 @@ import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
 const YAML = require("yaml");
-const [rendered, outdir, prefix, redisIp] = process.argv.slice(2);
+const [rendered, outdir, prefix, redisIp, ...settings] = process.argv.slice(2);
 if (!rendered || !outdir || !prefix) {
 	console.error("usage: kube-play-prepare.mjs RENDERED OUTDIR PREFIX [REDIS_IP]");
 	process.exit(2);
@@ -36,7 +37,12 @@ const p = (name) => `${prefix}${name}`;
 
 const configMaps = [];
 for (const o of objects) {
-	if (o.kind === "ConfigMap") configMaps.push({ ...o, metadata: { name: p(o.metadata.name) } });
+	if (o.kind === "ConfigMap") {
+		const data = { ...o.data };
+		if (o.metadata.name.startsWith("claude-web-config"))
+			for (const kv of settings) data[kv.slice(0, kv.indexOf("="))] = kv.slice(kv.indexOf("=") + 1);
+		configMaps.push({ ...o, metadata: { name: p(o.metadata.name) }, data });
+	}
 	if (o.kind === "Secret") {
 		const data = {};
 		for (const [k, v] of Object.entries(o.data || {})) data[k] = Buffer.from(v, "base64").toString("utf8");

@@ -4,10 +4,10 @@
 # Deployment (app + nginx sidecar, the ConfigMap, the Secret, the workspace
 # claim, hostUsers: false, procMount: Unmasked ...) with `podman kube play`,
 # and checks through the pod's nginx port: /api/live, /api/ready, a login as
-# the first admin the entry point made from the Secret; in the app container:
-# bubblewrap can make its namespaces and mount /proc (the sandbox's security
-# context), the pod name is the log's "instance"; then a pod stop is the
-# graceful stop (SIGTERM) and exits 0. Then `podman kube down` and every
+# the first admin the entry point made from the Secret, an agent run whose
+# bash tool call runs in the sandbox and writes to the workspace volume
+# (against tests/mock/fake_anthropic.py on the host), the pod name as the
+# log's "instance"; then a pod stop is the graceful stop (SIGTERM), exit 0. Then `podman kube down` and every
 # volume it made are removed. Prints TAP; exit 1 on a failure.
 #
 # Needs root, podman + runc + catatonit (installed with apt-get when missing),
@@ -94,8 +94,10 @@ for f in /etc/subuid /etc/subgid; do
 	}
 done
 
+fake_pid=''
 cleanup() {
 	local f v
+	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
 	if [ "${KUBE_PLAY_KEEP:-0}" = 1 ]; then
 		echo "# kept: $work (podman kube down $work/app.yaml $work/redis.yaml)"
 		return
@@ -151,8 +153,20 @@ else
 fi
 redis_ip=$(pod_ip "$redis_pod")
 
+# The fake Anthropic API on the host, at the pods' gateway (no real API here).
+gateway=$("${podman[@]}" network inspect podman-default-kube-network \
+	--format '{{range .Subnets}}{{.Gateway}}{{end}}' 2>/dev/null | awk '{ print $1 }')
+fake_url=''
+if [ -n "$gateway" ] && command -v python3 >/dev/null 2>&1; then
+	python3 "$root/tests/mock/fake_anthropic.py" --host "$gateway" --port 0 \
+		--port-file "$work/fake.port" >"$work/fake.log" 2>&1 &
+	fake_pid=$!
+	wait_for 10 test -s "$work/fake.port" && fake_url="http://$gateway:$(cat "$work/fake.port")"
+fi
+
 # ---- play claude-web ------------------------------------------------------------------
-node "$here/kube-play-prepare.mjs" "$work/dev.yaml" "$work" "$prefix" "$redis_ip"
+node "$here/kube-play-prepare.mjs" "$work/dev.yaml" "$work" "$prefix" "$redis_ip" \
+	${fake_url:+"ANTHROPIC_BASE_URL=$fake_url"}
 if out=$("${podman[@]}" kube play "$work/app.yaml" 2>&1); then
 	tap ok "the dev overlay's claude-web Deployment starts (app + nginx sidecar, hostUsers: false)"
 else
@@ -198,12 +212,29 @@ else
 	tap fail "the first admin logs in" "answer: ${login:0:300}"
 fi
 
-if out=$("${podman[@]}" exec "$app_pod-app" bwrap --unshare-all --die-with-parent --ro-bind / / \
-	--proc /proc --dev /dev --tmpfs /tmp sh -c 'test -r /proc/self/status && echo sandboxed' 2>&1) &&
-	[ "$out" = sandboxed ]; then
-	tap ok "bubblewrap in the app container makes its namespaces and mounts /proc (podman: procMount Unmasked played as privileged)"
+# An agent run: the fake model asks for a bash command, the runner runs it in
+# the sandbox, in the session's files/ on the workspace claim.
+token=$(printf '%s' "${login#* }" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+if [ -z "$fake_url" ]; then
+	tap fail "an agent run with a sandboxed bash call" "the fake Anthropic API did not start: $(tail -n 3 "$work/fake.log" 2>/dev/null)"
 else
-	tap fail "bubblewrap in the app container makes its namespaces and mounts /proc" "$out"
+	curl -s -o /dev/null -X POST -H 'Content-Type: application/json' "$fake_url/_fake/script" --data-binary \
+		'{"turns":[{"content":[{"type":"tool_use","id":"toolu_k8s","name":"bash","input":{"command":"echo sandboxed-in-k8s > k8s.txt && cat k8s.txt"}}]},{"text":"done"}]}'
+	auth=(-H "Authorization: Bearer $token" -H 'Content-Type: application/json')
+	session=$(http /api/sessions "${auth[@]}" -X POST --data '{"permission_mode":"bypassPermissions"}')
+	sid=$(printf '%s' "${session#* }" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+	msg=$(http "/api/sessions/$sid/messages" "${auth[@]}" -X POST --data '{"content":"write the file"}')
+	file_written() {
+		[ "$(http "/api/sessions/$sid/files/content?path=k8s.txt" -H "Authorization: Bearer $token" | cut -d' ' -f2-)" = sandboxed-in-k8s ]
+	}
+	if [ -n "$sid" ] && [ "${msg%% *}" = 202 ] && wait_for "$timeout" file_written; then
+		tap ok "an agent run's bash call runs in the sandbox and its file is on the workspace claim (read back through the files API; podman: procMount Unmasked played as privileged)"
+	else
+		mapfile -t lines < <(echo "session: ${session:0:200}"; echo "message: ${msg:0:200}"
+			echo "file: $(http "/api/sessions/$sid/files/content?path=k8s.txt" -H "Authorization: Bearer $token" | head -c 300)"
+			"${podman[@]}" logs "$app_pod-app" 2>&1 | grep -v '"level":"debug"' | tail -n 12)
+		tap fail "an agent run's bash call runs in the sandbox and its file is on the workspace claim" "${lines[@]}"
+	fi
 fi
 
 "${podman[@]}" logs "$app_pod-app" >"$work/app.log" 2>&1
