@@ -180,6 +180,7 @@ rep_lb_render() {
 	LB_REPLICAS="127.0.0.1:${REP_PORT[A]} 127.0.0.1:${REP_PORT[B]}" \
 		LB_LISTEN=127.0.0.1:$LB_PORT LB_TLS_CERT=$TLS_CERT LB_TLS_KEY=$TLS_KEY \
 		LB_NGINX_DIR=$LB_DIR LB_LOG_DIR=$LB_DIR LB_MAX_FILE_SIZE=10485760 \
+		LB_REPLICA_CA=$TLS_CERT LB_REPLICA_NAME=localhost \
 		"$TOP_SRCDIR/scripts/render-lb.sh" "$LB_DIR/nginx-lb.conf"
 }
 
@@ -187,7 +188,8 @@ lb_up() {
 	curl -4ks -o /dev/null --max-time 2 "$LB_URL/__lb_live" 2>/dev/null
 }
 
-# rep_lb_up: renders the template and starts nginx in the foreground
+# rep_lb_up: renders the template (the replicas' certificate verified, as
+# recommended) and starts nginx in the foreground
 # (LB_PID). LB_PORT is picked before the replicas start (their
 # ALLOWED_ORIGINS name it).
 rep_lb_up() {
