@@ -25,6 +25,8 @@ set -euo pipefail
 CW_PROG='container-base'
 # shellcheck source=scripts/lib-common.sh
 . "$(dirname "$0")/lib-common.sh"
+# shellcheck source=scripts/container-lib.sh
+. "$CW_ROOT/scripts/container-lib.sh"
 
 image=localhost/claude-web-base:bookworm
 force=0 keep_tar=''
@@ -55,8 +57,9 @@ if [ "$(id -u)" -ne 0 ]; then
 	command -v sudo >/dev/null 2>&1 || cw_die "needs root (mmdebstrap, podman import)"
 	sudo=(sudo)
 fi
+cw_podman_init
 
-if [ "$force" -eq 0 ] && "${sudo[@]}" podman image exists "$image"; then
+if [ "$force" -eq 0 ] && "${CW_PODMAN[@]}" image exists "$image"; then
 	cw_log "$image exists (--force rebuilds it)"
 	exit 0
 fi
@@ -134,7 +137,7 @@ cw_log "mmdebstrap bookworm from $mirror (security: $security)"
 	cw_die "mmdebstrap failed"
 
 cw_log "podman import -> $image"
-"${sudo[@]}" podman import \
+"${CW_PODMAN[@]}" import \
 	--change 'CMD ["/bin/bash"]' \
 	--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 	--change 'LABEL org.opencontainers.image.title=claude-web-base org.opencontainers.image.description="Debian 12 (bookworm), made by scripts/container-base.sh with mmdebstrap"' \
@@ -142,4 +145,4 @@ cw_log "podman import -> $image"
 if [ -n "$keep_tar" ]; then
 	cp -- "$tmp/rootfs.tar" "$keep_tar"
 fi
-cw_log "done: $image ($("${sudo[@]}" podman image inspect --format '{{.Size}}' "$image" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
+cw_log "done: $image ($("${CW_PODMAN[@]}" image inspect --format '{{.Size}}' "$image" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
