@@ -61,6 +61,15 @@ run_events() {
 	sse_read "$4" --session "$1" --last-event-id "$2" --until "$FINAL_EVENTS" --run-id "$3" --timeout 60
 }
 
+# answer_shown SID MARK RUN: the run's answer has begun (message.start is in
+# its event stream), so a graceful stop now lets it finish on this runner;
+# before that, a quitting runner gives the model call up and hands off.
+answer_shown() {
+	sse_read "$T/shown.jsonl" --session "$1" --last-event-id "$2" --until message.start \
+		--run-id "$3" --timeout 15
+	[ "$SSE_END" = until ]
+}
+
 # past MS: true once MS milliseconds have passed since $T0. This checks that
 # nothing happens for a while (a kill that must not come), not an order.
 past() {
@@ -77,6 +86,7 @@ post_msg "$SID1" "a long answer please"
 RUN1=$RUN_ID
 is "$HTTP_STATUS" 202 "1: the slow run is queued"
 check "1: the fake API is streaming the answer" fake_wait 1 0 10
+check "1: ...and the answer has begun (message.start)" answer_shown "$SID1" "$MARK1" "$RUN1"
 R1=$(runner_of "$RUN1")
 like "$R1" '^[0-9]+$' "1: the runner of the run is known ($R1)"
 log_mark
@@ -135,6 +145,7 @@ post_msg "$SID1" "another long answer"
 RUN3=$RUN_ID
 is "$HTTP_STATUS" 202 "2: the slow run is queued"
 check "2: the fake API is streaming the answer" fake_wait 1 0 10
+check "2: ...and the answer has begun (message.start)" answer_shown "$SID1" "$MARK3" "$RUN3"
 R3=$(runner_of "$RUN3")
 log_mark
 T0=$(now_ms)
@@ -188,7 +199,7 @@ else
 	tap_skip 1 "the run did not end"
 fi
 check "3: the dead runner's consumer left the jobs group" \
-	wait_for 10 eval '! redis_cli XINFO CONSUMERS cw:jobs runners 2>/dev/null | grep -q -- "^$(hostname)-$R4-"' 
+	wait_for 10 eval '! redis_cli XINFO CONSUMERS cw:{c}:jobs runners 2>/dev/null | grep -q -- "^$(hostname)-$R4-"' 
 
 # ---- 4. no secret in any environment --------------------------------------------------------
 # environ_leaks PID...: prints "pid:what" for each secret found.
