@@ -244,6 +244,20 @@ release:
 }
 
 /* Handles the entries of an XREADGROUP/XAUTOCLAIM entry array. */
+/* A job read while quitting: pending on us still, but claimable at once. */
+static void
+give_back(struct store *st, const char *me, const char *id)
+{
+	redisReply	*r;
+
+	r = store_cmdv(st, "XCLAIM", RUNS_JOBS, RUNS_GROUP, me, "0", id,
+	    "IDLE", "86400000", "JUSTID", NULL);
+	if (r != NULL)
+		freeReplyObject(r);
+	log_kv(LOG_INFO, "job read while quitting: left for any runner",
+	    "s:job", id, NULL);
+}
+
 static void
 handle_entries(struct app *app, struct claude_client *cl, const char *me,
     redisReply *entries)
@@ -252,13 +266,20 @@ handle_entries(struct app *app, struct claude_client *cl, const char *me,
 	size_t		 i;
 
 	for (i = 0; i < entries->elements; i++) {
+		e = entries->element[i];
 		/*
 		 * Draining: leave the job pending; our exit record hands it to
-		 * a live runner at once.
+		 * a live runner of this instance at once. When the whole
+		 * instance stops there is none: marking the entry long idle lets
+		 * any runner of another replica reclaim it at its next
+		 * XAUTOCLAIM (about a second) instead of after RUN_LOCK_TTL.
 		 */
-		if (worker_quitting())
-			return;
-		e = entries->element[i];
+		if (worker_quitting()) {
+			if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
+			    e->element[0]->str != NULL)
+				give_back(app->store, me, e->element[0]->str);
+			continue;
+		}
 		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
 		    e->element[0]->str == NULL)
 			continue;

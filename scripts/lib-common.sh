@@ -202,7 +202,7 @@ cw_clean_env() {
 # cw_config_vars: every variable claude-web reads, from fcgi-app/config.c
 # (the names passed to its getters), one per line.
 cw_config_vars() {
-	grep -oE '(get_ll|get_int|get_str|lookup|lookup_secret)\(&ef, "[A-Z][A-Z0-9_]*"' \
+	grep -oE '(get_ll|get_int|get_str|lookup|lookup_secret)\(&?ef, "[A-Z][A-Z0-9_]*"' \
 		"$CW_ROOT/fcgi-app/config.c" | sed -E 's/.*"([A-Z0-9_]+)"$/\1/' | sort -u
 }
 
