@@ -13,13 +13,14 @@
 #include "config.h"
 #include "events.h"
 #include "history.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "models.h"
 #include "pathsafe.h"
 #include "perm.h"
-#include "sandbox.h"
 #include "runs.h"
+#include "sandbox.h"
 #include "scheduler.h"
 #include "scoreboard.h"
 #include "sessions.h"
@@ -66,7 +67,7 @@ lock_renew(struct run_ctx *c, int force)
 	if (!force && now - c->last_renew_ms < 500)
 		return;
 	c->last_renew_ms = now;
-	snprintf(key, sizeof(key), "cw:lock:%s", c->sid);
+	snprintf(key, sizeof(key), CW_KP "lock:%s", c->sid);
 	snprintf(ms, sizeof(ms), "%lld", ttl_ms);
 	r = store_cmdv(c->app->store, "EVAL", renew_script, "1", key,
 	    c->lock_token, ms, NULL);
@@ -153,7 +154,7 @@ still_owner(struct run_ctx *c)
 	char		 key[96], f[32];
 	int		 ok;
 
-	snprintf(key, sizeof(key), "cw:fence:%s", c->sid);
+	snprintf(key, sizeof(key), CW_KP "fence:%s", c->sid);
 	snprintf(f, sizeof(f), "%lld", c->fence);
 	if ((r = store_cmdv(c->app->store, "GET", key, NULL)) == NULL)
 		return 1;	/* Redis hiccup: the next fenced write decides */
@@ -421,8 +422,8 @@ account(struct run_ctx *c, const struct claude_msg *m, const struct model_info *
 	c->cost += dc;
 	metrics_tokens(m->input_tokens, m->output_tokens, m->cache_read_tokens,
 	    m->cache_creation_tokens);
-	snprintf(key[0], sizeof(key[0]), "cw:usage:session:%s", c->sid);
-	snprintf(key[1], sizeof(key[1]), "cw:usage:user:%s", c->user);
+	snprintf(key[0], sizeof(key[0]), CW_KP "usage:session:%s", c->sid);
+	snprintf(key[1], sizeof(key[1]), CW_KP "usage:user:%s", c->user);
 	keys[0] = key[0];
 	keys[1] = key[1];
 	snprintf(v[0], sizeof(v[0]), "%lld", m->input_tokens);
@@ -435,7 +436,7 @@ account(struct run_ctx *c, const struct claude_msg *m, const struct model_info *
 		static const char *const rf[4] = { "u_in", "u_out", "u_cw", "u_cr" };
 		char rk[96];
 
-		snprintf(rk, sizeof(rk), "cw:run:%s", c->run_id);
+		snprintf(rk, sizeof(rk), CW_KP "run:%s", c->run_id);
 		for (i = 0; i < 4; i++)
 			if ((r = store_cmdv(st, "HINCRBY", rk, rf[i], v[i], NULL)) != NULL)
 				freeReplyObject(r);
@@ -1175,7 +1176,7 @@ set_step(struct run_ctx *c, const char *step)
 	redisReply	*r;
 	char		 key[96], turn[16];
 
-	snprintf(key, sizeof(key), "cw:run:%s", c->run_id);
+	snprintf(key, sizeof(key), CW_KP "run:%s", c->run_id);
 	snprintf(turn, sizeof(turn), "%d", c->turn);
 	if ((r = store_cmdv(c->app->store, "HSET", key, "step", step, "turn",
 	    turn, NULL)) != NULL)
@@ -1190,7 +1191,7 @@ load_progress(struct run_ctx *c, char *cont, size_t cap)
 	char		 key[96];
 
 	cont[0] = '\0';
-	snprintf(key, sizeof(key), "cw:run:%s", c->run_id);
+	snprintf(key, sizeof(key), CW_KP "run:%s", c->run_id);
 	if ((r = store_cmdv(c->app->store, "HMGET", key, "u_in", "u_out", "u_cw",
 	    "u_cr", "u_cost", "turn", "cont_reason", NULL)) == NULL)
 		return;
@@ -1286,7 +1287,7 @@ step_begin(struct run_ctx *c, struct run *r)
 			char key[96];
 			redisReply *rr;
 
-			snprintf(key, sizeof(key), "cw:run:%s", c->run_id);
+			snprintf(key, sizeof(key), CW_KP "run:%s", c->run_id);
 			if ((rr = store_cmdv(c->app->store, "HDEL", key,
 			    "cont_reason", NULL)) != NULL)
 				freeReplyObject(rr);
@@ -1360,7 +1361,7 @@ step_begin(struct run_ctx *c, struct run *r)
 			char key[96];
 			redisReply *rr;
 
-			snprintf(key, sizeof(key), "cw:run:%s", c->run_id);
+			snprintf(key, sizeof(key), CW_KP "run:%s", c->run_id);
 			rr = store_cmdv(c->app->store, "HGET", key, "content", NULL);
 			if (rr != NULL && rr->type == REDIS_REPLY_STRING)
 				content = json_tokener_parse(rr->str);

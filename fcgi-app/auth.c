@@ -15,6 +15,7 @@
 #include "config.h"
 #include "cors.h"
 #include "http.h"
+#include "keys.h"
 #include "metrics.h"
 #include "ratelimit.h"
 #include "store.h"
@@ -359,7 +360,7 @@ is_revoked(struct store *s, const char *jti)
 	char		 key[128];
 	int		 rv;
 
-	snprintf(key, sizeof(key), "cw:revoked:%s", jti);
+	snprintf(key, sizeof(key), CW_KP "revoked:%s", jti);
 	if ((r = store_cmdv(s, "EXISTS", key, NULL)) == NULL)
 		return -1;
 	rv = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
@@ -513,7 +514,7 @@ auth_require(struct http_req *r, struct app *app, struct auth_user *u)
 			return -1;
 		}
 	}
-	snprintf(key, sizeof(key), "cw:rl:api:%s", u->name);
+	snprintf(key, sizeof(key), CW_KP "rl:api:%s", u->name);
 	rv = ratelimit_hit(app->store, key, app->cfg->rate_limit_per_minute, 60,
 	    &retry);
 	if (rv == 0) {

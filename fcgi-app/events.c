@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "events.h"
+#include "keys.h"
 #include "store.h"
 
 /*
@@ -49,8 +50,8 @@ static const char append_body[] =
 void
 events_keys(const char *sid, struct events_keys *k)
 {
-	snprintf(k->stream, sizeof(k->stream), "cw:events:%s", sid);
-	snprintf(k->bytes, sizeof(k->bytes), "cw:evbytes:%s", sid);
+	snprintf(k->stream, sizeof(k->stream), CW_KP "events:%s", sid);
+	snprintf(k->bytes, sizeof(k->bytes), CW_KP "evbytes:%s", sid);
 }
 
 int
@@ -67,8 +68,8 @@ events_append(struct store *s, const char *sid, long long fence,
 	int			 argc = 0, i, rc;
 
 	events_keys(sid, &k);
-	snprintf(fkey, sizeof(fkey), "cw:fence:%s", sid);
-	snprintf(skey, sizeof(skey), "cw:session:%s", sid);
+	snprintf(fkey, sizeof(fkey), CW_KP "fence:%s", sid);
+	snprintf(skey, sizeof(skey), CW_KP "session:%s", sid);
 	snprintf(f, sizeof(f), "%lld", fence);
 	snprintf(ml, sizeof(ml), "%lld", cfg->events_maxlen);
 	snprintf(mb, sizeof(mb), "%lld", cfg->events_max_bytes);
@@ -107,7 +108,7 @@ events_last_id(struct store *s, const char *sid, char *out, size_t cap)
 	redisReply	*r;
 	char		 key[96];
 
-	snprintf(key, sizeof(key), "cw:events:%s", sid);
+	snprintf(key, sizeof(key), CW_KP "events:%s", sid);
 	if ((r = store_cmdv(s, "XREVRANGE", key, "+", "-", "COUNT", "1", NULL)) == NULL)
 		return -1;
 	snprintf(out, cap, "0-0");

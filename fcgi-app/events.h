@@ -1,6 +1,6 @@
 /*
  * events: the per-session event log, a capped Redis stream
- * cw:events:<sid> whose entries are {type, data(JSON)}. The stream id is
+ * cw:{c}:events:<sid> whose entries are {type, data(JSON)}. The stream id is
  * the SSE id. Appends from a runner carry its fencing token and are refused
  * (atomically, in Lua) once another runner has taken the session over.
  */
@@ -17,8 +17,8 @@ struct store;
 #define EVENTS_ID_MAX	48
 
 struct events_keys {
-	char	stream[96];	/* cw:events:<sid> */
-	char	bytes[96];	/* cw:evbytes:<sid>: bytes held by the stream */
+	char	stream[96];	/* cw:{c}:events:<sid> */
+	char	bytes[96];	/* cw:{c}:evbytes:<sid>: bytes held by the stream */
 };
 void	events_keys(const char *sid, struct events_keys *);
 

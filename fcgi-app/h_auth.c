@@ -11,6 +11,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "jsonio.h"
+#include "keys.h"
 #include "metrics.h"
 #include "ratelimit.h"
 #include "store.h"
@@ -63,17 +64,17 @@ set_cookie(struct http_req *r, const char *token, long max_age)
  * Failed logins. Two Lua calls per attempt keep the bookkeeping atomic
  * across workers and replicas (times in ms, from this host's clock):
  *
- * - per (user, address), cw:loginfail:pair:<user>:<addr> {n, until, lock}: the
+ * - per (user, address), cw:{c}:loginfail:pair:<user>:<addr> {n, until, lock}: the
  *   LOGIN_MAX_FAILURES-th failure locks that pair for LOGIN_LOCKOUT_SECONDS,
  *   each further one doubles it (up to LOGIN_LOCKOUT_MAX_SECONDS). The key
  *   lives for the lock plus LOGIN_LOCKOUT_SECONDS, so a pair that keeps
  *   failing keeps doubling and a quiet one is forgotten. Only that address
  *   is refused: nobody can lock someone else out of their account.
- * - per user across addresses, cw:loginfail:user:<user> (failures in the
+ * - per user across addresses, cw:{c}:loginfail:user:<user> (failures in the
  *   last LOGIN_LOCKOUT_SECONDS): from LOGIN_MAX_FAILURES on, every address
  *   must wait before its attempt is checked: the first try answers 429
  *   with Retry-After d = 2^(failures - max) s (at most
- *   LOGIN_SLOWDOWN_MAX_SECONDS) and records cw:loginfail:wait:<user>:<addr>;
+ *   LOGIN_SLOWDOWN_MAX_SECONDS) and records cw:{c}:loginfail:wait:<user>:<addr>;
  *   a try after d is checked (and consumes the wait). It never blocks: the
  *   right password from a clean address is in after at most the cap.
  */
@@ -197,7 +198,7 @@ h_login(struct http_req *r, struct app *app)
 	valid = users_valid_name(name);
 
 	/* Attempts per client address, then failures from that address. */
-	snprintf(kip, sizeof(kip), "cw:rl:login:%s", addr);
+	snprintf(kip, sizeof(kip), CW_KP "rl:login:%s", addr);
 	rv = ratelimit_hit(app->store, kip, cfg->login_rate_limit_per_minute, 60,
 	    &retry);
 	if (rv == -1) {
@@ -208,15 +209,15 @@ h_login(struct http_req *r, struct app *app)
 		too_many(r, retry, "too many login attempts from this address");
 		goto out;
 	}
-	snprintf(kip, sizeof(kip), "cw:loginfail:ip:%s", addr);
+	snprintf(kip, sizeof(kip), CW_KP "loginfail:ip:%s", addr);
 	if (ratelimit_peek(app->store, kip, cfg->login_max_failures * 4, &retry) == 0) {
 		too_many(r, retry, "too many failed logins from this address");
 		goto out;
 	}
 	/* A valid name has no ':', so "<user>:<addr>" is unambiguous. */
-	snprintf(k.pair, sizeof(k.pair), "cw:loginfail:pair:%s:%s", valid ? name : "", addr);
-	snprintf(k.user, sizeof(k.user), "cw:loginfail:user:%s", valid ? name : "");
-	snprintf(k.wait, sizeof(k.wait), "cw:loginfail:wait:%s:%s", valid ? name : "", addr);
+	snprintf(k.pair, sizeof(k.pair), CW_KP "loginfail:pair:%s:%s", valid ? name : "", addr);
+	snprintf(k.user, sizeof(k.user), CW_KP "loginfail:user:%s", valid ? name : "");
+	snprintf(k.wait, sizeof(k.wait), CW_KP "loginfail:wait:%s:%s", valid ? name : "", addr);
 	if (valid) {
 		rv = login_gate(app, &k, &retry);
 		if (rv == -1) {
@@ -310,7 +311,7 @@ h_logout(struct http_req *r, struct app *app)
 	left = u.claims.exp - (long)time(NULL) + AUTH_LEEWAY_S + 1;
 	if (left < 1)
 		left = 1;
-	snprintf(key, sizeof(key), "cw:revoked:%s", u.claims.jti);
+	snprintf(key, sizeof(key), CW_KP "revoked:%s", u.claims.jti);
 	snprintf(ttl, sizeof(ttl), "%ld", left);
 	if ((rep = store_cmdv(app->store, "SET", key, "1", "EX", ttl, NULL)) == NULL)
 		return http_error(r, 503, "service_unavailable",

@@ -18,7 +18,7 @@
  * a `ping`.
  *
  * A user holds at most MAX_STREAMS_PER_USER open streams: a Redis sorted
- * set cw:streams:<user> of slot -> expiry, renewed at every tick and
+ * set cw:{c}:streams:<user> of slot -> expiry, renewed at every tick and
  * released at the end, so a killed worker's slot expires by itself.
  *
  * The stream ends when the client leaves, the worker is told to quit,
@@ -43,6 +43,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "jsonio.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "perm.h"
@@ -67,7 +68,7 @@ static const char sse_head[] =
 #define SLOT_TTL(cfg)		(3 * (cfg)->sse_ping_interval + 10)
 
 /*
- * cw:streams:<user>: drop expired slots, refuse when the user already holds
+ * cw:{c}:streams:<user>: drop expired slots, refuse when the user already holds
  * ARGV[2] others, else (re)set this slot's expiry. 1 taken, 0 refused.
  * KEYS[1] the set; ARGV: now, cap, expiry, slot, key ttl.
  */
@@ -80,7 +81,7 @@ static const char slot_script[] =
     "return 1";
 
 struct stream_slot {
-	char	 key[160];	/* cw:streams:<user> */
+	char	 key[160];	/* cw:{c}:streams:<user> */
 	char	 id[64];	/* <pid>-<random> */
 	int	 held;
 };
@@ -361,7 +362,7 @@ stream(struct http_req *r, struct app *app, const struct session *s,
 	int			 conn_errors = 0, backoff = STREAM_BACKOFF_MS, rv;
 	const char		*why;
 
-	snprintf(key, sizeof(key), "cw:events:%s", s->id);
+	snprintf(key, sizeof(key), CW_KP "events:%s", s->id);
 	last_write = next_tick = started;
 	next_tick += tick;
 	for (;;) {
@@ -437,7 +438,7 @@ h_events(struct http_req *r, struct app *app)
 		return 0;
 
 	memset(&sl, 0, sizeof(sl));
-	snprintf(sl.key, sizeof(sl.key), "cw:streams:%s", u.name);
+	snprintf(sl.key, sizeof(sl.key), CW_KP "streams:%s", u.name);
 	if (auth_random_hex(rnd, 8) == -1)
 		snprintf(rnd, sizeof(rnd), "%lld", mono_ms());
 	snprintf(sl.id, sizeof(sl.id), "%ld-%s", (long)getpid(), rnd);

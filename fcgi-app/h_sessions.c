@@ -13,6 +13,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "jsonio.h"
+#include "keys.h"
 #include "models.h"
 #include "sessions.h"
 #include "store.h"
@@ -138,7 +139,7 @@ session_usage(struct app *app, const char *sid)
 	char		 key[96];
 	size_t		 i;
 
-	snprintf(key, sizeof(key), "cw:usage:session:%s", sid);
+	snprintf(key, sizeof(key), CW_KP "usage:session:%s", sid);
 	r = store_cmdv(app->store, "HMGET", key, f[0], f[1], f[2], f[3], f[4], NULL);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
 		if (r != NULL)

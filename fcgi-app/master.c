@@ -18,6 +18,7 @@
 #include "log.h"
 #include "master.h"
 #include "metrics.h"
+#include "migrate.h"
 #include "pool.h"
 #include "scoreboard.h"
 #include "sessions.h"
@@ -84,6 +85,11 @@ static void	close_listeners(int);
 static int			 runner_target;
 static struct pool_dyn		 runner_dyn;
 static int64_t			 runner_at_max_logged_ms;
+/* The keyspace migration (migrate.h): retried from tick() until done. */
+static int			 migrate_pending;
+static int64_t			 migrate_next_ms;
+#define MIGRATE_RETRY_MS	5000
+#define MIGRATE_TIMEOUT_MS	2000
 
 static void
 on_signal(int sig)
@@ -665,6 +671,10 @@ tick(void)
 	size_t		 i;
 	int		 pool, need, ready;
 
+	if (migrate_pending && now >= migrate_next_ms) {
+		migrate_pending = migrate_keys(cfg, MIGRATE_TIMEOUT_MS / 4) == -1;
+		migrate_next_ms = now + MIGRATE_RETRY_MS;
+	}
 	for (i = 0; i < SB_SLOTS; i++) {
 		c = &children[i];
 		if (c->pid <= 0)
@@ -972,6 +982,11 @@ master_run(struct config *c, const char *path)
 		    "will fail until it is");
 	/* Finish removing what deletions before a crash left in quarantine. */
 	sessions_sweep_trash(cfg, 5000);
+	/* Old key names renamed before any worker reads the keyspace. */
+	if (migrate_keys(cfg, MIGRATE_TIMEOUT_MS) == -1) {
+		migrate_pending = 1;
+		migrate_next_ms = scoreboard_now_ms() + MIGRATE_RETRY_MS;
+	}
 	tick();
 
 	pfd.fd = sigpipe_fds[0];

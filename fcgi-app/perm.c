@@ -5,6 +5,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "keys.h"
 #include "perm.h"
 #include "store.h"
 
@@ -149,7 +150,7 @@ perm_remembered(struct store *s, const char *sid, const char *tool,
 	if (strcmp(tool, "bash") == 0 && !perm_literal_command(cmd))
 		return 0;
 	perm_grant_key(tool, input, grant, sizeof(grant));
-	snprintf(key, sizeof(key), "cw:perm:remember:%s", sid);
+	snprintf(key, sizeof(key), CW_KP "perm:remember:%s", sid);
 	if ((r = store_cmdv(s, "SISMEMBER", key, grant, NULL)) == NULL)
 		return 0;
 	rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
@@ -165,7 +166,7 @@ perm_remember(struct store *s, const char *sid, const char *tool,
 	char		 key[96], grant[512];
 
 	perm_grant_key(tool, input, grant, sizeof(grant));
-	snprintf(key, sizeof(key), "cw:perm:remember:%s", sid);
+	snprintf(key, sizeof(key), CW_KP "perm:remember:%s", sid);
 	if ((r = store_cmdv(s, "SADD", key, grant, NULL)) != NULL)
 		freeReplyObject(r);
 }
@@ -197,8 +198,8 @@ perm_create(struct store *s, const char *sid, const char *run_id,
 	if (auth_random_hex(request_id, 12) == -1)
 		return -1;
 	*expires = (long)(t + timeout_s);
-	snprintf(key, sizeof(key), "cw:perm:%s:%s", sid, request_id);
-	snprintf(pkey, sizeof(pkey), "cw:perm:pending:%s", sid);
+	snprintf(key, sizeof(key), CW_KP "perm:%s:%s", sid, request_id);
+	snprintf(pkey, sizeof(pkey), CW_KP "perm:pending:%s", sid);
 	snprintf(now, sizeof(now), "%lld", (long long)t);
 	snprintf(exp, sizeof(exp), "%ld", *expires);
 	r = store_cmdv(s, "HSET", key, "run_id", run_id, "tool_use_id", tool_use_id,
@@ -226,7 +227,7 @@ perm_answer(struct store *s, const char *sid, const char *request_id,
 	char		 key[128], now[32], script[sizeof(perm_lua_answer) + 96];
 	int		 rc;
 
-	snprintf(key, sizeof(key), "cw:perm:%s:%s", sid, request_id);
+	snprintf(key, sizeof(key), CW_KP "perm:%s:%s", sid, request_id);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	snprintf(script, sizeof(script), "%s return cw_perm_answer(KEYS[1], "
 	    "ARGV[1], ARGV[2], ARGV[3], ARGV[4])", perm_lua_answer);
@@ -249,7 +250,7 @@ perm_status(struct store *s, const char *sid, const char *request_id,
 	redisReply	*r;
 	char		 key[128];
 
-	snprintf(key, sizeof(key), "cw:perm:%s:%s", sid, request_id);
+	snprintf(key, sizeof(key), CW_KP "perm:%s:%s", sid, request_id);
 	if ((r = store_cmdv(s, "HMGET", key, "status", "remember", "message",
 	    NULL)) == NULL)
 		return -1;
@@ -274,8 +275,8 @@ perm_close(struct store *s, const char *sid, const char *request_id,
 	redisReply	*r;
 	char		 key[128], pkey[96];
 
-	snprintf(key, sizeof(key), "cw:perm:%s:%s", sid, request_id);
-	snprintf(pkey, sizeof(pkey), "cw:perm:pending:%s", sid);
+	snprintf(key, sizeof(key), CW_KP "perm:%s:%s", sid, request_id);
+	snprintf(pkey, sizeof(pkey), CW_KP "perm:pending:%s", sid);
 	r = store_cmdv(s, "EVAL", close_script, "2", key, pkey, status, request_id,
 	    NULL);
 	if (r != NULL)
@@ -290,12 +291,12 @@ perm_pending(struct store *s, const char *sid)
 	char		 pkey[96], key[128];
 	size_t		 i, j;
 
-	snprintf(pkey, sizeof(pkey), "cw:perm:pending:%s", sid);
+	snprintf(pkey, sizeof(pkey), CW_KP "perm:pending:%s", sid);
 	if ((r = store_cmdv(s, "SMEMBERS", pkey, NULL)) == NULL)
 		return NULL;
 	arr = json_object_new_array();
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-		snprintf(key, sizeof(key), "cw:perm:%s:%s", sid, r->element[i]->str);
+		snprintf(key, sizeof(key), CW_KP "perm:%s:%s", sid, r->element[i]->str);
 		if ((h = store_cmdv(s, "HGETALL", key, NULL)) == NULL)
 			continue;
 		o = json_object_new_object();

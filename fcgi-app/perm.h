@@ -1,10 +1,10 @@
 /*
  * perm: permission requests between a runner (which asks) and the person
- * (who answers through the API). Keys: cw:perm:<sid>:<request_id> (hash:
+ * (who answers through the API). Keys: cw:{c}:perm:<sid>:<request_id> (hash:
  * run_id, tool_use_id, tool, input, summary, status pending|allow|deny|
  * expired|cancelled, remember, message, created_at, expires_at),
- * cw:perm:pending:<sid> (set of open request ids, for the SSE snapshot),
- * cw:perm:remember:<sid> (set of "editor" and "bash:<prefix>" grants for
+ * cw:{c}:perm:pending:<sid> (set of open request ids, for the SSE snapshot),
+ * cw:{c}:perm:remember:<sid> (set of "editor" and "bash:<prefix>" grants for
  * the rest of the session).
  */
 #ifndef CW_PERM_H

@@ -9,11 +9,12 @@
 #include "auth.h"
 #include "claude.h"
 #include "config.h"
+#include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "runner.h"
 #include "runs.h"
 #include "scheduler.h"
-#include "metrics.h"
 #include "scoreboard.h"
 #include "store.h"
 #include "worker.h"
@@ -81,7 +82,7 @@ count_attempt(struct store *st, const char *run_id)
 	char		 key[96];
 	int		 n = 0;
 
-	snprintf(key, sizeof(key), "cw:run:%s", run_id);
+	snprintf(key, sizeof(key), CW_KP "run:%s", run_id);
 	if ((r = store_cmdv(st, "HINCRBY", key, "attempts", "1", NULL)) == NULL)
 		return 0;
 	if (r->type == REDIS_REPLY_INTEGER)
@@ -141,7 +142,7 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	}
 	if (auth_random_hex(c.lock_token, 16) == -1)
 		return;
-	snprintf(lkey, sizeof(lkey), "cw:lock:%s", sid);
+	snprintf(lkey, sizeof(lkey), CW_KP "lock:%s", sid);
 	snprintf(ttl, sizeof(ttl), "%lld", app->cfg->run_lock_ttl * 1000);
 	/*
 	 * The session's previous run (just ended, or just parked) may still
@@ -168,7 +169,7 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	scoreboard_runner_job(app->slot, sid, c.lock_token, job_id, NULL);
 	c.last_renew_ms = scoreboard_now_ms();
 	c.lock_until_ms = c.last_renew_ms + app->cfg->run_lock_ttl * 1000;
-	snprintf(fkey, sizeof(fkey), "cw:fence:%s", sid);
+	snprintf(fkey, sizeof(fkey), CW_KP "fence:%s", sid);
 	if ((r = store_cmdv(st, "INCR", fkey, NULL)) == NULL)
 		goto release;
 	c.fence = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
@@ -232,7 +233,7 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	 */
 	release_lock(st, lkey, c.lock_token);
 	runs_get(st, run_id, "status", status, sizeof(status));
-	snprintf(fkey, sizeof(fkey), "cw:cancel:%s", run_id);
+	snprintf(fkey, sizeof(fkey), CW_KP "cancel:%s", run_id);
 	if ((r = store_cmdv(st, "DEL", fkey, NULL)) != NULL)
 		freeReplyObject(r);
 	ack(st, job_id);
@@ -311,7 +312,7 @@ take_over(struct app *app, struct claude_client *cl, const char *me,
 	size_t		 i, nmoved = 0;
 
 	if (o->sid[0] != '\0' && o->job_id[0] != '\0') {
-		snprintf(lkey, sizeof(lkey), "cw:lock:%s", o->sid);
+		snprintf(lkey, sizeof(lkey), CW_KP "lock:%s", o->sid);
 		release_lock(st, lkey, o->lock_token);
 		log_kv(LOG_INFO, "taking over a dead runner's run", "s:session",
 		    o->sid, "s:job", o->job_id, "i:dead_pid", (long long)o->pid, NULL);

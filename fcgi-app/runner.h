@@ -1,5 +1,5 @@
 /*
- * runner: the body of a runner worker. Claims jobs from the cw:jobs stream
+ * runner: the body of a runner worker. Claims jobs from the cw:{c}:jobs stream
  * (consumer group "runners"), takes the session lock with a fencing token,
  * runs the agent, acknowledges. Jobs left pending by a dead runner are
  * reclaimed with XAUTOCLAIM once idle for RUN_LOCK_TTL and resumed from the

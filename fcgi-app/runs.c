@@ -14,6 +14,7 @@
 #include "config.h"
 #include "events.h"
 #include "fsutil.h"
+#include "keys.h"
 #include "log.h"
 #include "runs.h"
 #include "sessions.h"
@@ -36,7 +37,7 @@ runs_active(struct store *s, const char *sid, char *out, size_t cap)
 	char		 key[96];
 	int		 rc = 0;
 
-	snprintf(key, sizeof(key), "cw:active:%s", sid);
+	snprintf(key, sizeof(key), CW_KP "active:%s", sid);
 	if ((r = store_cmdv(s, "GET", key, NULL)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_STRING) {
@@ -54,7 +55,7 @@ runs_set(struct store *s, const char *run_id, const char *field,
 	redisReply	*r;
 	char		 key[96];
 
-	snprintf(key, sizeof(key), "cw:run:%s", run_id);
+	snprintf(key, sizeof(key), CW_KP "run:%s", run_id);
 	if ((r = store_cmdv(s, "HSET", key, field, value, NULL)) == NULL)
 		return -1;
 	freeReplyObject(r);
@@ -69,7 +70,7 @@ runs_get(struct store *s, const char *run_id, const char *field, char *out,
 	char		 key[96];
 	int		 rc = 0;
 
-	snprintf(key, sizeof(key), "cw:run:%s", run_id);
+	snprintf(key, sizeof(key), CW_KP "run:%s", run_id);
 	out[0] = '\0';
 	if ((r = store_cmdv(s, "HGET", key, field, NULL)) == NULL)
 		return -1;
@@ -92,7 +93,7 @@ runs_set_session_status(struct store *s, const char *sid, const char *st)
 	redisReply	*r;
 	char		 key[96];
 
-	snprintf(key, sizeof(key), "cw:session:%s", sid);
+	snprintf(key, sizeof(key), CW_KP "session:%s", sid);
 	if ((r = store_cmdv(s, "EVAL", session_status_script, "1", key, st,
 	    NULL)) == NULL)
 		return -1;
@@ -234,7 +235,7 @@ runs_request_cancel(struct store *s, const char *run_id)
 	redisReply	*r;
 	char		 key[96];
 
-	snprintf(key, sizeof(key), "cw:cancel:%s", run_id);
+	snprintf(key, sizeof(key), CW_KP "cancel:%s", run_id);
 	if ((r = store_cmdv(s, "SET", key, "1", "EX", "86400", NULL)) == NULL)
 		return -1;
 	freeReplyObject(r);
@@ -254,8 +255,8 @@ runs_cancel_requested(struct store *s, const char *sid, const char *run_id)
 	char		 key[96], skey[96];
 	int		 rc;
 
-	snprintf(key, sizeof(key), "cw:cancel:%s", run_id);
-	snprintf(skey, sizeof(skey), "cw:session:%s", sid);
+	snprintf(key, sizeof(key), CW_KP "cancel:%s", run_id);
+	snprintf(skey, sizeof(skey), CW_KP "session:%s", sid);
 	if ((r = store_cmdv(s, "EVAL", stop_script, "2", key, skey, NULL)) == NULL)
 		return -1;
 	rc = r->type == REDIS_REPLY_INTEGER && r->integer > 0;

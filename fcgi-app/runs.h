@@ -2,11 +2,11 @@
  * runs: the run record and the message inbox, shared by the API handlers
  * and the runner; every state change of a run is in sched.c.
  *
- * Keys (this module and sched.c own them): cw:run:<run_id> (hash: session,
+ * Keys (this module and sched.c own them): cw:{c}:run:<run_id> (hash: session,
  * user, kind, status, created_at, first_event_id, job_id, finished_at,
  * error, attempts, usage u_*, turn, plus sched.c's fields; 30 days),
- * cw:cancel:<run_id> (cancel flag, 24 h). The runner owns cw:lock:<sid>
- * and cw:fence:<sid>.
+ * cw:{c}:cancel:<run_id> (cancel flag, 24 h). The runner owns cw:{c}:lock:<sid>
+ * and cw:{c}:fence:<sid>.
  *
  * A message's text never goes to Redis: it waits in the session's
  * .claude/inbox/<run_id>.json until the runner has put it into the history.
@@ -22,7 +22,9 @@ struct config;
 struct store;
 
 #define RUN_ID_LEN	32
-#define RUNS_JOBS	"cw:jobs"
+#include "keys.h"
+
+#define RUNS_JOBS	CW_KP "jobs"
 #define RUNS_GROUP	"runners"
 
 /* Returns the active run id of sid into out (1), none (0), error (-1). */

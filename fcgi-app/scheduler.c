@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "config.h"
 #include "events.h"
+#include "keys.h"
 #include "log.h"
 #include "perm.h"
 #include "runs.h"
@@ -21,9 +22,15 @@
  * The scheduler's Lua library, prepended (after cw_append) to every
  * script below. ARGV[1..5] of every script is the context: now in ms,
  * MAX_RUNS_PER_USER, SESSION_QUEUE_MAX, EVENTS_MAXLEN, EVENTS_MAX_BYTES.
+ * KEYS[1..4] of every script are the global keys: the job stream, the
+ * users with waiting runs, the parked runs, the live runs; then the keys
+ * of the call's session, run and permission request (call_key). Keys the
+ * script only learns from data (the next run in a queue, its user and
+ * session) are built here from the same CW_KP prefix, so they are in the
+ * declared keys' hash slot by construction (docs/redis.md).
  */
 static const char sched_lua[] =
-"local RP = 'cw:run:' "
+"local RP = '" CW_KP "run:' "
 "local function cw_ctx(a) "
 "  local ms = tonumber(a[1]) "
 "  return { ms = ms, now = math.floor(ms / 1000), cap = tonumber(a[2]), "
@@ -33,17 +40,17 @@ static const char sched_lua[] =
 "  return st == 'finished' or st == 'error' or st == 'cancelled' "
 "end "
 "local function cw_has_session(sid) "
-"  return redis.call('HEXISTS', 'cw:session:' .. sid, 'owner') == 1 "
+"  return redis.call('HEXISTS', '" CW_KP "session:' .. sid, 'owner') == 1 "
 "end "
 /* Events only into a live session: a deleted one's stream is never revived. */
 "local function cw_ev(c, sid, ty, t) "
 "  if not sid or not cw_has_session(sid) then return '0-0' end "
-"  return cw_append('cw:events:' .. sid, 'cw:evbytes:' .. sid, c.maxlen, "
+"  return cw_append('" CW_KP "events:' .. sid, '" CW_KP "evbytes:' .. sid, c.maxlen, "
 "    c.maxbytes, ty, cjson.encode(t)) "
 "end "
 "local function cw_sstatus(sid, st) "
 "  if cw_has_session(sid) then "
-"    redis.call('HSET', 'cw:session:' .. sid, 'status', st) end "
+"    redis.call('HSET', '" CW_KP "session:' .. sid, 'status', st) end "
 "end "
 "local function cw_idgt(a, b) "
 "  local am, as = string.match(a, '^(%d+)%-(%d+)$') "
@@ -54,7 +61,7 @@ static const char sched_lua[] =
 "  return as > bs "
 "end "
 "local function cw_lastdelivered() "
-"  local ok, g = pcall(redis.call, 'XINFO', 'GROUPS', 'cw:jobs') "
+"  local ok, g = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1]) "
 "  if not ok then return nil end "
 "  for _, grp in ipairs(g) do "
 "    local name, last "
@@ -71,7 +78,7 @@ static const char sched_lua[] =
 "  local last = cw_lastdelivered() "
 "  local from = '-' "
 "  if last then from = '(' .. last end "
-"  return redis.call('XRANGE', 'cw:jobs', from, '+', 'COUNT', limit) "
+"  return redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', limit) "
 "end "
 "local function cw_field(e, name) "
 "  local kv = e[2] "
@@ -84,8 +91,8 @@ static const char sched_lua[] =
 "  local h = redis.call('HMGET', RP .. rid, 'status', 'sched', 'session', 'job_id') "
 "  if not h[1] or cw_final(h[1]) then return false end "
 "  if h[2] == 'behind' or h[2] == 'waiting' or h[2] == 'parked' then return true end "
-"  if h[3] and redis.call('EXISTS', 'cw:lock:' .. h[3]) == 1 then return true end "
-"  if h[4] and #redis.call('XRANGE', 'cw:jobs', h[4], h[4]) > 0 then return true end "
+"  if h[3] and redis.call('EXISTS', '" CW_KP "lock:' .. h[3]) == 1 then return true end "
+"  if h[4] and #redis.call('XRANGE', KEYS[1], h[4], h[4]) > 0 then return true end "
 "  return false "
 "end "
 /* Tells the run's session where it stands, when that changed. */
@@ -105,26 +112,26 @@ static const char sched_lua[] =
 "    local rid = cw_field(e, 'run_id') "
 "    if rid then cw_announce(c, rid, 'ready', i - 1) end "
 "  end "
-"  for _, u in ipairs(redis.call('SMEMBERS', 'cw:uwaiting')) do "
-"    local held = redis.call('SCARD', 'cw:urun:' .. u) "
-"    for i, rid in ipairs(redis.call('LRANGE', 'cw:uwait:' .. u, 0, 99)) do "
+"  for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
+"    local held = redis.call('SCARD', '" CW_KP "urun:' .. u) "
+"    for i, rid in ipairs(redis.call('LRANGE', '" CW_KP "uwait:' .. u, 0, 99)) do "
 "      cw_announce(c, rid, 'user', held + i - 1) "
 "    end "
 "  end "
 "end "
 "local function cw_sq_positions(c, sid) "
-"  for i, rid in ipairs(redis.call('LRANGE', 'cw:sq:' .. sid, 0, -1)) do "
+"  for i, rid in ipairs(redis.call('LRANGE', '" CW_KP "sq:' .. sid, 0, -1)) do "
 "    cw_announce(c, rid, 'session', i) "
 "  end "
 "end "
 "local function cw_ready(c, rid, sid, user) "
-"  local jid = redis.call('XADD', 'cw:jobs', '*', 'run_id', rid, 'session', sid) "
+"  local jid = redis.call('XADD', KEYS[1], '*', 'run_id', rid, 'session', sid) "
 "  redis.call('HSET', RP .. rid, 'sched', 'ready', 'job_id', jid) "
-"  redis.call('SADD', 'cw:urun:' .. user, rid) "
+"  redis.call('SADD', '" CW_KP "urun:' .. user, rid) "
 "end "
 /* Fills the user's free slots from their waiting list; returns how many. */
 "local function cw_admit(c, user) "
-"  local uk, wk = 'cw:urun:' .. user, 'cw:uwait:' .. user "
+"  local uk, wk = '" CW_KP "urun:' .. user, '" CW_KP "uwait:' .. user "
 "  for _, rid in ipairs(redis.call('SMEMBERS', uk)) do "
 "    local sc = redis.call('HGET', RP .. rid, 'sched') "
 "    if (sc ~= 'ready' and sc ~= 'running') or not cw_live(rid) then "
@@ -138,14 +145,14 @@ static const char sched_lua[] =
 "    if h[1] and not cw_final(h[1]) and h[2] == 'waiting' and h[3] then "
 "      cw_ready(c, rid, h[3], user) n = n + 1 moved = moved + 1 end "
 "  end "
-"  if redis.call('LLEN', wk) == 0 then redis.call('SREM', 'cw:uwaiting', user) end "
+"  if redis.call('LLEN', wk) == 0 then redis.call('SREM', KEYS[2], user) end "
 "  return moved "
 "end "
 "local function cw_enqueue(c, rid, user, front) "
 "  redis.call('HSET', RP .. rid, 'sched', 'waiting', 'wait_ms0', c.ms) "
-"  if front then redis.call('LPUSH', 'cw:uwait:' .. user, rid) "
-"  else redis.call('RPUSH', 'cw:uwait:' .. user, rid) end "
-"  redis.call('SADD', 'cw:uwaiting', user) "
+"  if front then redis.call('LPUSH', '" CW_KP "uwait:' .. user, rid) "
+"  else redis.call('RPUSH', '" CW_KP "uwait:' .. user, rid) end "
+"  redis.call('SADD', KEYS[2], user) "
 "  cw_admit(c, user) "
 "end "
 /* Where a run (just enqueued) stands: state, ahead. */
@@ -156,8 +163,8 @@ static const char sched_lua[] =
 "    end "
 "    return 'ready', 0 "
 "  end "
-"  local held, idx = redis.call('SCARD', 'cw:urun:' .. user), 0 "
-"  for i, r in ipairs(redis.call('LRANGE', 'cw:uwait:' .. user, 0, 999)) do "
+"  local held, idx = redis.call('SCARD', '" CW_KP "urun:' .. user), 0 "
+"  for i, r in ipairs(redis.call('LRANGE', '" CW_KP "uwait:' .. user, 0, 999)) do "
 "    if r == rid then idx = i - 1 break end "
 "  end "
 "  return 'user', held + idx "
@@ -171,13 +178,13 @@ static const char sched_lua[] =
 "local function cw_end(c, rid, sid, user, endst) "
 "  redis.call('HSET', RP .. rid, 'sched', 'done') "
 "  redis.call('HDEL', RP .. rid, 'wait_ms0', 'cont_reason') "
-"  redis.call('ZREM', 'cw:parked', rid) "
-"  redis.call('ZREM', 'cw:runs:live', rid) "
+"  redis.call('ZREM', KEYS[3], rid) "
+"  redis.call('ZREM', KEYS[4], rid) "
 "  if user then "
-"    redis.call('SREM', 'cw:urun:' .. user, rid) "
-"    redis.call('LREM', 'cw:uwait:' .. user, 0, rid) "
+"    redis.call('SREM', '" CW_KP "urun:' .. user, rid) "
+"    redis.call('LREM', '" CW_KP "uwait:' .. user, 0, rid) "
 "  end "
-"  local ak, sq = 'cw:active:' .. sid, 'cw:sq:' .. sid "
+"  local ak, sq = '" CW_KP "active:' .. sid, '" CW_KP "sq:' .. sid "
 "  if redis.call('GET', ak) ~= rid then "
 "    if redis.call('LREM', sq, 0, rid) > 0 then cw_sq_positions(c, sid) end "
 "    if user then cw_admit(c, user) end "
@@ -193,7 +200,7 @@ static const char sched_lua[] =
 "      if cw_has_session(sid) then nxt = cand break end "
 "      redis.call('HSET', RP .. cand, 'status', 'cancelled', 'sched', 'done', "
 "        'finished_at', c.now) "
-"      redis.call('ZREM', 'cw:runs:live', cand) "
+"      redis.call('ZREM', KEYS[4], cand) "
 "    end "
 "  end "
 "  if nxt then "
@@ -215,7 +222,7 @@ static const char sched_lua[] =
  * on. Returns the live current run id or false.
  */
 "local function cw_guard(c, sid) "
-"  local cur = redis.call('GET', 'cw:active:' .. sid) "
+"  local cur = redis.call('GET', '" CW_KP "active:' .. sid) "
 "  if not cur then return false end "
 "  if cw_live(cur) then return cur end "
 "  local h = redis.call('HMGET', RP .. cur, 'status', 'user') "
@@ -239,15 +246,15 @@ static const char sched_lua[] =
 "end "
 "local function cw_drop(c, rid, reason) "
 "  local h = redis.call('HMGET', RP .. rid, 'sched', 'job_id', 'session', 'user') "
-"  if h[1] == 'ready' and h[2] then redis.call('XDEL', 'cw:jobs', h[2]) end "
+"  if h[1] == 'ready' and h[2] then redis.call('XDEL', KEYS[1], h[2]) end "
 "  redis.call('HSET', RP .. rid, 'status', 'cancelled', 'finished_at', c.now) "
 "  cw_ev(c, h[3], 'run.cancelled', { run_id = rid, reason = reason }) "
 "  cw_end(c, rid, h[3], h[4] or nil, 'cancelled') "
 "end "
 /* A parked run goes back into its user's queue, first in line. */
 "local function cw_unpark(c, rid, reason) "
-"  if not redis.call('ZSCORE', 'cw:parked', rid) then return false end "
-"  redis.call('ZREM', 'cw:parked', rid) "
+"  if not redis.call('ZSCORE', KEYS[3], rid) then return false end "
+"  redis.call('ZREM', KEYS[3], rid) "
 "  local h = redis.call('HMGET', RP .. rid, 'user', 'session', 'status') "
 "  if not h[1] or not h[3] or cw_final(h[3]) then return false end "
 "  redis.call('HSET', RP .. rid, 'status', 'queued', 'cont_reason', reason, "
@@ -258,7 +265,7 @@ static const char sched_lua[] =
 "end "
 "local function cw_cancel(c, rid) "
 "  if cw_unstarted(rid) then cw_drop(c, rid, 'cancelled') return 2 end "
-"  redis.call('SET', 'cw:cancel:' .. rid, '1', 'EX', 86400) "
+"  redis.call('SET', '" CW_KP "cancel:' .. rid, '1', 'EX', 86400) "
 "  cw_unpark(c, rid, 'cancelled') "
 "  return 1 "
 "end ";
@@ -272,18 +279,18 @@ static const char queue_body[] =
 "local rid, sid, user, kind = ARGV[6], ARGV[7], ARGV[8], ARGV[9] "
 "if not cw_has_session(sid) then return {2, '', '', 0} end "
 "local cur = cw_guard(c, sid) "
-"if cur and redis.call('LLEN', 'cw:sq:' .. sid) >= c.qmax then "
+"if cur and redis.call('LLEN', '" CW_KP "sq:' .. sid) >= c.qmax then "
 "  return {1, cur, '', 0} end "
 "local rk = RP .. rid "
 "redis.call('HSET', rk, 'session', sid, 'user', user, 'kind', kind, "
 "  'status', 'queued', 'created_at', c.now, 'sched', 'behind') "
 "redis.call('EXPIRE', rk, 2592000) "
-"redis.call('ZADD', 'cw:runs:live', c.now, rid) "
+"redis.call('ZADD', KEYS[4], c.now, rid) "
 "local state, ahead "
 "if cur then "
-"  state, ahead = 'session', redis.call('RPUSH', 'cw:sq:' .. sid, rid) "
+"  state, ahead = 'session', redis.call('RPUSH', '" CW_KP "sq:' .. sid, rid) "
 "else "
-"  redis.call('SET', 'cw:active:' .. sid, rid) "
+"  redis.call('SET', '" CW_KP "active:' .. sid, rid) "
 "  cw_sstatus(sid, 'running') "
 "  cw_enqueue(c, rid, user, false) "
 "  state, ahead = cw_where(rid, user) "
@@ -298,7 +305,7 @@ static const char queue_body[] =
 static const char cancel_body[] =
 "local c = cw_ctx(ARGV) "
 "local sid = ARGV[6] "
-"local cur0 = redis.call('GET', 'cw:active:' .. sid) "
+"local cur0 = redis.call('GET', '" CW_KP "active:' .. sid) "
 "if not cur0 then return {0} end "
 "local live = cw_guard(c, sid) "
 "if live ~= cur0 then return {2, cur0} end "
@@ -342,25 +349,26 @@ static const char started_body[] =
 "return {0, wait, #cw_undelivered(1000)}";
 
 /*
- * ARGV[6..]: sid, run_id, fence, perm key, deadline, job id, request id.
- * 1 parked, 0 answered meanwhile, 2 fenced out.
+ * KEYS[5]: the permission request. ARGV[6..]: sid, run_id, fence,
+ * deadline, job id, request id. 1 parked, 0 answered meanwhile, 2 fenced
+ * out.
  */
 static const char park_body[] =
 "local c = cw_ctx(ARGV) "
 "local sid, rid = ARGV[6], ARGV[7] "
-"if redis.call('GET', 'cw:fence:' .. sid) ~= ARGV[8] then return 2 end "
-"if redis.call('HGET', ARGV[9], 'status') ~= 'pending' then return 0 end "
+"if redis.call('GET', '" CW_KP "fence:' .. sid) ~= ARGV[8] then return 2 end "
+"if redis.call('HGET', KEYS[5], 'status') ~= 'pending' then return 0 end "
 "local rk = RP .. rid "
 "local user = redis.call('HGET', rk, 'user') "
 "redis.call('HSET', rk, 'sched', 'parked', 'status', 'waiting', 'step', 'waiting') "
 "redis.call('HDEL', rk, 'q_state', 'q_ahead') "
-"redis.call('ZADD', 'cw:parked', tonumber(ARGV[10]), rid) "
-"if user then redis.call('SREM', 'cw:urun:' .. user, rid) end "
+"redis.call('ZADD', KEYS[3], tonumber(ARGV[9]), rid) "
+"if user then redis.call('SREM', '" CW_KP "urun:' .. user, rid) end "
 "cw_sstatus(sid, 'waiting') "
-"cw_ev(c, sid, 'run.parked', { run_id = rid, request_id = ARGV[12], "
+"cw_ev(c, sid, 'run.parked', { run_id = rid, request_id = ARGV[11], "
 "  reason = 'permission' }) "
-"redis.call('XACK', 'cw:jobs', 'runners', ARGV[11]) "
-"redis.call('XDEL', 'cw:jobs', ARGV[11]) "
+"redis.call('XACK', KEYS[1], 'runners', ARGV[10]) "
+"redis.call('XDEL', KEYS[1], ARGV[10]) "
 "if user then cw_admit(c, user) end "
 "cw_positions(c) "
 "return 1";
@@ -374,13 +382,13 @@ static const char park_body[] =
 static const char handoff_body[] =
 "local c = cw_ctx(ARGV) "
 "local sid, rid = ARGV[6], ARGV[7] "
-"if redis.call('GET', 'cw:fence:' .. sid) ~= ARGV[8] then return 2 end "
+"if redis.call('GET', '" CW_KP "fence:' .. sid) ~= ARGV[8] then return 2 end "
 "local rk = RP .. rid "
 "local h = redis.call('HMGET', rk, 'user', 'status') "
 "if not h[1] or not h[2] or cw_final(h[2]) then return 0 end "
-"redis.call('XACK', 'cw:jobs', 'runners', ARGV[9]) "
-"redis.call('XDEL', 'cw:jobs', ARGV[9]) "
-"redis.call('SREM', 'cw:urun:' .. h[1], rid) "
+"redis.call('XACK', KEYS[1], 'runners', ARGV[9]) "
+"redis.call('XDEL', KEYS[1], ARGV[9]) "
+"redis.call('SREM', '" CW_KP "urun:' .. h[1], rid) "
 "redis.call('HSET', rk, 'status', 'queued', 'cont_reason', 'handoff', "
 "  'attempts', 0) "
 "redis.call('HDEL', rk, 'q_state', 'q_ahead') "
@@ -388,12 +396,12 @@ static const char handoff_body[] =
 "cw_positions(c) "
 "return 1";
 
-/* ARGV[6..]: perm key, decision, remember, message. */
+/* KEYS[5]: the permission request. ARGV[6..]: decision, remember, message. */
 static const char answer_body[] =
 "local c = cw_ctx(ARGV) "
-"local rc = cw_perm_answer(ARGV[6], ARGV[7], ARGV[8], ARGV[9], c.now) "
+"local rc = cw_perm_answer(KEYS[5], ARGV[6], ARGV[7], ARGV[8], c.now) "
 "if rc == 0 then "
-"  local rid = redis.call('HGET', ARGV[6], 'run_id') "
+"  local rid = redis.call('HGET', KEYS[5], 'run_id') "
 "  if rid and cw_unpark(c, rid, 'answered') then cw_positions(c) end "
 "end "
 "return rc";
@@ -405,7 +413,7 @@ static const char answer_body[] =
 static const char finish_body[] =
 "local c = cw_ctx(ARGV) "
 "local sid, rid = ARGV[6], ARGV[8] "
-"if ARGV[7] ~= '0' and redis.call('GET', 'cw:fence:' .. sid) ~= ARGV[7] then "
+"if ARGV[7] ~= '0' and redis.call('GET', '" CW_KP "fence:' .. sid) ~= ARGV[7] then "
 "  return false end "
 "local rk = RP .. rid "
 "local h = redis.call('HMGET', rk, 'status', 'user') "
@@ -413,7 +421,7 @@ static const char finish_body[] =
 "redis.call('HSET', rk, 'status', ARGV[9], 'finished_at', c.now, 'step', 'end') "
 "local id = '0-0' "
 "if cw_has_session(sid) then "
-"  id = cw_append('cw:events:' .. sid, 'cw:evbytes:' .. sid, c.maxlen, "
+"  id = cw_append('" CW_KP "events:' .. sid, '" CW_KP "evbytes:' .. sid, c.maxlen, "
 "    c.maxbytes, ARGV[10], ARGV[11]) end "
 "cw_end(c, rid, sid, h[2] or nil, ARGV[9]) "
 "cw_positions(c) "
@@ -423,18 +431,29 @@ static const char finish_body[] =
 static const char sweep_body[] =
 "local c = cw_ctx(ARGV) "
 "local moved = 0 "
-"for _, rid in ipairs(redis.call('ZRANGEBYSCORE', 'cw:parked', '-inf', c.now, "
+"for _, rid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', c.now, "
 "  'LIMIT', 0, 16)) do "
 "  if cw_unpark(c, rid, 'expired') then moved = moved + 1 end "
 "end "
-"for _, u in ipairs(redis.call('SRANDMEMBER', 'cw:uwaiting', 16)) do "
+"for _, u in ipairs(redis.call('SRANDMEMBER', KEYS[2], 16)) do "
 "  moved = moved + cw_admit(c, u) "
 "end "
 "if moved > 0 then cw_positions(c) end "
 "return #cw_undelivered(1000)";
 
+/*
+ * The scripts that only read say so (docs/redis.md, "Redis Cluster"): Redis
+ * then refuses any write in them, runs them when it is over maxmemory (as
+ * before) and, being flagged, checks that they touch one slot. A shebang
+ * must be the script's first line: call_begin puts it before the library.
+ * The scripts that write have no shebang: a flagged writing script would
+ * be refused whole under maxmemory, even one that would only delete.
+ */
+#define RO_SHEBANG	"#!lua flags=no-writes\n"
+
 /* ARGV[6]: sid. The session's unstarted runs: {id, kind, state, ahead, created}... */
 static const char queued_body[] =
+RO_SHEBANG
 "local sid = ARGV[6] "
 "local out = {} "
 "local function add(rid) "
@@ -444,14 +463,15 @@ static const char queued_body[] =
 "  if h[5] ~= 'behind' and h[5] ~= 'waiting' and h[5] ~= 'ready' then return end "
 "  table.insert(out, { rid, h[1] or 'message', h[2] or '', h[3] or '0', h[4] or '0' }) "
 "end "
-"local cur = redis.call('GET', 'cw:active:' .. sid) "
+"local cur = redis.call('GET', '" CW_KP "active:' .. sid) "
 "if cur then add(cur) end "
-"for _, rid in ipairs(redis.call('LRANGE', 'cw:sq:' .. sid, 0, -1)) do add(rid) end "
+"for _, rid in ipairs(redis.call('LRANGE', '" CW_KP "sq:' .. sid, 0, -1)) do add(rid) end "
 "return out";
 
 static const char list_body[] =
+RO_SHEBANG
 "local out = {} "
-"for _, rid in ipairs(redis.call('ZRANGE', 'cw:runs:live', 0, 999)) do "
+"for _, rid in ipairs(redis.call('ZRANGE', KEYS[4], 0, 999)) do "
 "  local h = redis.call('HMGET', RP .. rid, 'session', 'user', 'kind', 'status', "
 "    'sched', 'step', 'created_at', 'started_at', 'q_ahead') "
 "  table.insert(out, { rid, h[1] or '', h[2] or '', h[3] or '', h[4] or '', "
@@ -460,22 +480,31 @@ static const char list_body[] =
 "return out";
 
 static const char stats_body[] =
+RO_SHEBANG
 "local n = { behind = 0, waiting = 0, ready = 0, running = 0, parked = 0 } "
-"for _, rid in ipairs(redis.call('ZRANGE', 'cw:runs:live', 0, 99999)) do "
+"for _, rid in ipairs(redis.call('ZRANGE', KEYS[4], 0, 99999)) do "
 "  local s = redis.call('HGET', RP .. rid, 'sched') "
 "  if s and n[s] then n[s] = n[s] + 1 end "
 "end "
 "return { n.behind, n.waiting, n.ready, n.running, n.parked }";
 
-#define ARGS_MAX	24
+#define ARGS_MAX	40
+#define CALL_KEYS_MAX	12
 
-/* One script call: library + body, context ARGV[1..5], then extra args. */
+/*
+ * One script call: library + body, KEYS (the four global keys, then the
+ * call's own: call_key), context ARGV[1..5], then extra args (call_arg).
+ */
 struct call {
 	const char	*argv[ARGS_MAX];
 	size_t		 lens[ARGS_MAX];
 	int		 argc;
+	int		 nkeys;
+	int		 ctx_done;
 	char		*script;
 	char		 ctx[5][32];
+	char		 numkeys[8];
+	char		 keys[CALL_KEYS_MAX][192];
 };
 
 static int
@@ -483,14 +512,18 @@ call_begin(struct call *k, const struct config *cfg, const char *body,
     int with_perm)
 {
 	struct timeval	 tv;
+	const char	*shebang = "";
 	size_t		 n;
-	int		 i;
 
-	n = sizeof(events_lua_append) + sizeof(sched_lua) + strlen(body) + 4 +
-	    (with_perm ? sizeof(perm_lua_answer) : 0);
+	if (strncmp(body, RO_SHEBANG, strlen(RO_SHEBANG)) == 0) {
+		shebang = RO_SHEBANG;
+		body += strlen(RO_SHEBANG);
+	}
+	n = strlen(shebang) + sizeof(events_lua_append) + sizeof(sched_lua) +
+	    strlen(body) + 4 + (with_perm ? sizeof(perm_lua_answer) : 0);
 	if ((k->script = malloc(n)) == NULL)
 		return -1;
-	snprintf(k->script, n, "%s%s%s%s", events_lua_append,
+	snprintf(k->script, n, "%s%s%s%s%s", shebang, events_lua_append,
 	    with_perm ? perm_lua_answer : "", sched_lua, body);
 	gettimeofday(&tv, NULL);
 	snprintf(k->ctx[0], sizeof(k->ctx[0]), "%lld",
@@ -501,17 +534,80 @@ call_begin(struct call *k, const struct config *cfg, const char *body,
 	snprintf(k->ctx[4], sizeof(k->ctx[4]), "%lld",
 	    cfg ? cfg->events_max_bytes : 64LL << 20);
 	k->argc = 0;
+	k->nkeys = 0;
+	k->ctx_done = 0;
 	k->argv[k->argc++] = "EVAL";
 	k->argv[k->argc++] = k->script;
-	k->argv[k->argc++] = "0";
-	for (i = 0; i < 5; i++)
-		k->argv[k->argc++] = k->ctx[i];
+	k->argv[k->argc++] = k->numkeys;
+	k->argv[k->argc++] = RUNS_JOBS;
+	k->argv[k->argc++] = CW_KP "uwaiting";
+	k->argv[k->argc++] = CW_KP "parked";
+	k->argv[k->argc++] = CW_KP "runs:live";
+	k->nkeys = 4;
 	return 0;
+}
+
+/* Declares one more key (before any call_arg): CW_KP + what + id. */
+static void
+call_key(struct call *k, const char *what, const char *id)
+{
+	int	 i = k->nkeys - 4;
+
+	if (k->ctx_done || i >= CALL_KEYS_MAX || k->argc >= ARGS_MAX)
+		return;
+	snprintf(k->keys[i], sizeof(k->keys[i]), CW_KP "%s%s", what,
+	    id != NULL ? id : "");
+	k->argv[k->argc++] = k->keys[i];
+	k->nkeys++;
+}
+
+/* The keys of a session that the scripts touch, declared. */
+static void
+call_session_keys(struct call *k, const char *sid)
+{
+	static const char *const what[] = { "session:", "active:", "sq:",
+	    "events:", "evbytes:", "fence:" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(what) / sizeof(what[0]); i++)
+		call_key(k, what[i], sid);
+}
+
+/*
+ * KEYS[5] is the permission request when there is one, then the session's
+ * keys, then the run's.
+ */
+static void
+call_keys(struct call *k, const char *sid, const char *run_id, const char *pk)
+{
+	if (pk != NULL)
+		call_key(k, "", pk);
+	if (sid != NULL)
+		call_session_keys(k, sid);
+	if (run_id != NULL) {
+		call_key(k, "run:", run_id);
+		call_key(k, "cancel:", run_id);
+	}
+}
+
+/* Ends the keys: numkeys, then the context ARGV[1..5]. */
+static void
+call_ctx(struct call *k)
+{
+	int	 i;
+
+	if (k->ctx_done)
+		return;
+	k->ctx_done = 1;
+	snprintf(k->numkeys, sizeof(k->numkeys), "%d", k->nkeys);
+	for (i = 0; i < 5 && k->argc < ARGS_MAX; i++)
+		k->argv[k->argc++] = k->ctx[i];
 }
 
 static void
 call_arg(struct call *k, const char *a)
 {
+	call_ctx(k);
 	if (k->argc < ARGS_MAX)
 		k->argv[k->argc++] = a != NULL ? a : "";
 }
@@ -522,6 +618,7 @@ call_run(struct store *st, struct call *k)
 	redisReply	*r;
 	int		 i;
 
+	call_ctx(k);
 	for (i = 0; i < k->argc; i++)
 		k->lens[i] = strlen(k->argv[i]);
 	r = store_cmd(st, k->argc, k->argv, k->lens);
@@ -549,12 +646,14 @@ reply_int(redisReply *r, long long *out)
 }
 
 /*
- * Runs body with the extra arguments (NULL-terminated) and returns its
- * integer answer (an array's first element), or -1 on a Redis error.
+ * Runs body with the keys of session sid, run run_id and permission
+ * request pk (each may be NULL) and the extra arguments (NULL-terminated);
+ * returns its integer answer (an array's first element), or -1 on a Redis
+ * error.
  */
 static int
 call_int(struct store *st, const struct config *cfg, const char *body,
-    int with_perm, ...)
+    int with_perm, const char *sid, const char *run_id, const char *pk, ...)
 {
 	struct call	 k;
 	redisReply	*r;
@@ -565,7 +664,8 @@ call_int(struct store *st, const struct config *cfg, const char *body,
 
 	if (call_begin(&k, cfg, body, with_perm) == -1)
 		return -1;
-	va_start(ap, with_perm);
+	call_keys(&k, sid, run_id, pk);
+	va_start(ap, pk);
 	while ((a = va_arg(ap, const char *)) != NULL)
 		call_arg(&k, a);
 	va_end(ap);
@@ -598,6 +698,7 @@ sched_queue(struct store *s, const struct config *cfg, const char *sid,
 	}
 	if (call_begin(&k, cfg, queue_body, 0) == -1)
 		return -1;
+	call_keys(&k, sid, run_id, NULL);
 	call_arg(&k, run_id);
 	call_arg(&k, sid);
 	call_arg(&k, user);
@@ -642,6 +743,7 @@ sched_cancel(struct store *s, const struct config *cfg, const char *sid,
 
 	if (call_begin(&k, cfg, cancel_body, 0) == -1)
 		return -1;
+	call_keys(&k, sid, NULL, NULL);
 	call_arg(&k, sid);
 	r = call_run(s, &k);
 	if (reply_int(r, &code) == 0) {
@@ -660,14 +762,16 @@ sched_cancel(struct store *s, const struct config *cfg, const char *sid,
 int
 sched_cancel_run(struct store *s, const struct config *cfg, const char *run_id)
 {
-	return call_int(s, cfg, cancel_run_body, 0, run_id, (char *)NULL);
+	return call_int(s, cfg, cancel_run_body, 0, NULL, run_id, NULL,
+	    run_id, (char *)NULL);
 }
 
 int
 sched_remove(struct store *s, const struct config *cfg, const char *sid,
     const char *run_id)
 {
-	int	 rc = call_int(s, cfg, remove_body, 0, sid, run_id, (char *)NULL);
+	int	 rc = call_int(s, cfg, remove_body, 0, sid, run_id, NULL,
+	    sid, run_id, (char *)NULL);
 
 	if (rc == 0)
 		runs_inbox_remove(cfg, sid, run_id);
@@ -686,6 +790,7 @@ sched_started(struct store *s, const struct config *cfg, const char *run_id,
 	*wait_ms = -1;
 	if (call_begin(&k, cfg, started_body, 0) == -1)
 		return -1;
+	call_keys(&k, NULL, run_id, NULL);
 	call_arg(&k, run_id);
 	r = call_run(s, &k);
 	*ready = -1;
@@ -709,10 +814,10 @@ sched_park(struct store *s, const struct config *cfg, const char *sid,
 	char	 f[32], pk[160], dl[32];
 
 	snprintf(f, sizeof(f), "%lld", fence);
-	snprintf(pk, sizeof(pk), "cw:perm:%s:%s", sid, request_id);
+	snprintf(pk, sizeof(pk), "perm:%s:%s", sid, request_id);
 	snprintf(dl, sizeof(dl), "%ld", expires + 1);
-	return call_int(s, cfg, park_body, 0, sid, run_id, f, pk, dl, job_id,
-	    request_id, (char *)NULL);
+	return call_int(s, cfg, park_body, 0, sid, run_id, pk, sid, run_id, f,
+	    dl, job_id, request_id, (char *)NULL);
 }
 
 int
@@ -722,8 +827,8 @@ sched_handoff(struct store *s, const struct config *cfg, const char *sid,
 	char	 f[32];
 
 	snprintf(f, sizeof(f), "%lld", fence);
-	return call_int(s, cfg, handoff_body, 0, sid, run_id, f, job_id,
-	    (char *)NULL);
+	return call_int(s, cfg, handoff_body, 0, sid, run_id, NULL, sid, run_id,
+	    f, job_id, (char *)NULL);
 }
 
 int
@@ -733,9 +838,9 @@ sched_answer(struct store *s, const struct config *cfg, const char *sid,
 {
 	char	 pk[160];
 
-	snprintf(pk, sizeof(pk), "cw:perm:%s:%s", sid, request_id);
-	return call_int(s, cfg, answer_body, 1, pk, decision, remember ? "1" : "0",
-	    message != NULL ? message : "", (char *)NULL);
+	snprintf(pk, sizeof(pk), "perm:%s:%s", sid, request_id);
+	return call_int(s, cfg, answer_body, 1, sid, NULL, pk, decision,
+	    remember ? "1" : "0", message != NULL ? message : "", (char *)NULL);
 }
 
 int
@@ -751,6 +856,7 @@ sched_finish(struct store *s, const struct config *cfg, const char *sid,
 	snprintf(f, sizeof(f), "%lld", fence);
 	if (call_begin(&k, cfg, finish_body, 0) == -1)
 		return -1;
+	call_keys(&k, sid, run_id, NULL);
 	call_arg(&k, sid);
 	call_arg(&k, f);
 	call_arg(&k, run_id);
@@ -768,7 +874,7 @@ sched_finish(struct store *s, const struct config *cfg, const char *sid,
 int
 sched_sweep(struct store *s, const struct config *cfg)
 {
-	return call_int(s, cfg, sweep_body, 0, (char *)NULL);
+	return call_int(s, cfg, sweep_body, 0, NULL, NULL, NULL, (char *)NULL);
 }
 
 json_object *
@@ -781,6 +887,7 @@ sched_queued(struct store *s, const struct config *cfg, const char *sid)
 
 	if (call_begin(&k, cfg, queued_body, 0) == -1)
 		return NULL;
+	call_keys(&k, sid, NULL, NULL);
 	call_arg(&k, sid);
 	if ((r = call_run(s, &k)) == NULL)
 		return NULL;

@@ -3,20 +3,20 @@
  * crash can leave a run half-moved (docs/scheduler.md has the states).
  *
  * Keys (this module owns them, with runs.c for the run records):
- *   cw:active:<sid>	string, no TTL: the session's current run (queued,
+ *   cw:{c}:active:<sid>	string, no TTL: the session's current run (queued,
  *			running or parked); healed when stale
- *   cw:sq:<sid>	list: runs queued behind the session's current run
- *   cw:uwait:<user>	list: the user's runs waiting for one of their
+ *   cw:{c}:sq:<sid>	list: runs queued behind the session's current run
+ *   cw:{c}:uwait:<user>	list: the user's runs waiting for one of their
  *			MAX_RUNS_PER_USER slots (continuations at the front)
- *   cw:urun:<user>	set: the user's runs holding a slot (ready/running)
- *   cw:uwaiting	set: users with waiting runs (the sweeper's work list)
- *   cw:parked		sorted set: parked run ids by deadline (epoch s)
- *   cw:runs:live	sorted set: every run not yet final, by creation
- *   cw:jobs		stream (group "runners"): runs ready for a runner
+ *   cw:{c}:urun:<user>	set: the user's runs holding a slot (ready/running)
+ *   cw:{c}:uwaiting	set: users with waiting runs (the sweeper's work list)
+ *   cw:{c}:parked		sorted set: parked run ids by deadline (epoch s)
+ *   cw:{c}:runs:live	sorted set: every run not yet final, by creation
+ *   cw:{c}:jobs		stream (group "runners"): runs ready for a runner
  * and the fields sched, step, q_state, q_ahead, wait_ms0, started_at,
- * cont_reason, attempts of cw:run:<id>.
+ * cont_reason, attempts of cw:{c}:run:<id>.
  *
- * Fairness: a user holds at most MAX_RUNS_PER_USER entries in cw:jobs, so
+ * Fairness: a user holds at most MAX_RUNS_PER_USER entries in cw:{c}:jobs, so
  * another user's first run waits behind at most that many of theirs; a
  * parked run holds no slot.
  */

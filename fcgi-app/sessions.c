@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "config.h"
 #include "fsutil.h"
+#include "keys.h"
 #include "log.h"
 #include "pathsafe.h"
 #include "quota.h"
@@ -34,7 +35,7 @@
 /*
  * Creation in one atomic step: the cap check, the three indexes and the
  * record. Under -OOM the first write fails and nothing is written.
- * KEYS: user index, cw:sessions, cw:sessions:activity, record.
+ * KEYS: user index, cw:{c}:sessions, cw:{c}:sessions:activity, record.
  * ARGV: max, created_us, id, last_activity, field/value pairs.
  */
 static const char create_script[] =
@@ -48,7 +49,7 @@ static const char create_script[] =
 /*
  * An update writes only into a record that still exists (with its owner):
  * a save racing a delete never brings the session back.
- * KEYS: record, cw:sessions:activity. ARGV: id, last_activity, pairs.
+ * KEYS: record, cw:{c}:sessions:activity. ARGV: id, last_activity, pairs.
  */
 static const char update_script[] =
     "if redis.call('HEXISTS', KEYS[1], 'owner') == 0 then return 0 end "
@@ -57,7 +58,7 @@ static const char update_script[] =
     "return 1";
 
 /*
- * The first step of a delete: the record becomes cw:deleting:<id>. Only
+ * The first step of a delete: the record becomes cw:{c}:deleting:<id>. Only
  * RENAME/DEL (no -OOM refusal): a full Redis can still delete. 1 marked,
  * 2 already marked (resume), 0 no such session.
  * KEYS: record, deleting record.
@@ -232,13 +233,13 @@ get_record(struct store *s, const char *prefix, const char *id,
 int
 sessions_get(struct store *s, const char *id, struct session *out)
 {
-	return get_record(s, "cw:session:", id, out);
+	return get_record(s, CW_KP "session:", id, out);
 }
 
 int
 sessions_get_deleting(struct store *s, const char *id, struct session *out)
 {
-	int	 rv = get_record(s, "cw:deleting:", id, out);
+	int	 rv = get_record(s, CW_KP "deleting:", id, out);
 
 	if (rv == 1)
 		snprintf(out->status, sizeof(out->status), "deleting");
@@ -307,12 +308,12 @@ update_record(struct store *st, const char *id, const char *la,
 	char		 key[96];
 	int		 argc = 0, i, rv;
 
-	snprintf(key, sizeof(key), "cw:session:%s", id);
+	snprintf(key, sizeof(key), CW_KP "session:%s", id);
 	argv[argc++] = "EVAL";
 	argv[argc++] = update_script;
 	argv[argc++] = "2";
 	argv[argc++] = key;
-	argv[argc++] = "cw:sessions:activity";
+	argv[argc++] = CW_KP "sessions:activity";
 	argv[argc++] = id;
 	argv[argc++] = la;
 	for (i = 0; i < npairs && argc < (int)(sizeof(argv) / sizeof(argv[0])); i++)
@@ -328,23 +329,23 @@ update_record(struct store *st, const char *id, const char *la,
 static int
 forget_keys(struct store *st, const char *id, const char *owner)
 {
-	static const char *const per_session[] = { "cw:deleting:", "cw:session:",
-	    "cw:events:", "cw:evbytes:", "cw:usage:session:", "cw:perm:pending:",
-	    "cw:perm:remember:", "cw:fence:", "cw:active:", "cw:sq:" };
+	static const char *const per_session[] = { CW_KP "deleting:", CW_KP "session:",
+	    CW_KP "events:", CW_KP "evbytes:", CW_KP "usage:session:", CW_KP "perm:pending:",
+	    CW_KP "perm:remember:", CW_KP "fence:", CW_KP "active:", CW_KP "sq:" };
 	const char	*argv[24];
 	redisReply	*r;
 	char		 keys[16][300], nkeys[8];
 	size_t		 i;
 	int		 argc = 0, nk = 0;
 
-	snprintf(keys[nk++], sizeof(keys[0]), "cw:user_sessions:%s", owner);
-	snprintf(keys[nk++], sizeof(keys[0]), "cw:storage:%s", owner);
+	snprintf(keys[nk++], sizeof(keys[0]), CW_KP "user_sessions:%s", owner);
+	snprintf(keys[nk++], sizeof(keys[0]), CW_KP "storage:%s", owner);
 	argv[argc++] = "EVAL";
 	argv[argc++] = forget_script;
 	argv[argc++] = NULL;		/* numkeys, below */
 	argv[argc++] = keys[0];
-	argv[argc++] = "cw:sessions";
-	argv[argc++] = "cw:sessions:activity";
+	argv[argc++] = CW_KP "sessions";
+	argv[argc++] = CW_KP "sessions:activity";
 	argv[argc++] = keys[1];
 	for (i = 0; i < sizeof(per_session) / sizeof(per_session[0]); i++) {
 		snprintf(keys[nk], sizeof(keys[0]), "%s%s", per_session[i], id);
@@ -472,8 +473,8 @@ sessions_create(struct store *st, const struct config *cfg, struct session *s)
 	s->updated_at = s->last_activity = (long)(s->created_us / 1000000);
 	snprintf(s->status, sizeof(s->status), "idle");
 
-	snprintf(ukey, sizeof(ukey), "cw:user_sessions:%s", s->owner);
-	snprintf(hkey, sizeof(hkey), "cw:session:%s", s->id);
+	snprintf(ukey, sizeof(ukey), CW_KP "user_sessions:%s", s->owner);
+	snprintf(hkey, sizeof(hkey), CW_KP "session:%s", s->id);
 	snprintf(score, sizeof(score), "%lld", s->created_us);
 	snprintf(max, sizeof(max), "%lld", cfg->max_sessions);
 	snprintf(la, sizeof(la), "%ld", s->last_activity);
@@ -481,8 +482,8 @@ sessions_create(struct store *st, const struct config *cfg, struct session *s)
 	argv[argc++] = create_script;
 	argv[argc++] = "4";
 	argv[argc++] = ukey;
-	argv[argc++] = "cw:sessions";
-	argv[argc++] = "cw:sessions:activity";
+	argv[argc++] = CW_KP "sessions";
+	argv[argc++] = CW_KP "sessions:activity";
 	argv[argc++] = hkey;
 	argv[argc++] = max;
 	argv[argc++] = score;
@@ -573,8 +574,8 @@ record_script(struct store *st, const char *script, const char *id)
 {
 	char	 live[96], dead[96];
 
-	snprintf(live, sizeof(live), "cw:session:%s", id);
-	snprintf(dead, sizeof(dead), "cw:deleting:%s", id);
+	snprintf(live, sizeof(live), CW_KP "session:%s", id);
+	snprintf(dead, sizeof(dead), CW_KP "deleting:%s", id);
 	return store_cmdv(st, "EVAL", script, "2", live, dead, NULL);
 }
 
@@ -595,7 +596,7 @@ stop_run(struct store *st, const struct config *cfg, const char *id,
 	int64_t		 deadline = mono_ms() + wait_ms;
 	int		 locked;
 
-	snprintf(lkey, sizeof(lkey), "cw:lock:%s", id);
+	snprintf(lkey, sizeof(lkey), CW_KP "lock:%s", id);
 	for (;;) {
 		if (runs_active(st, id, run, sizeof(run)) == 1 &&
 		    strcmp(run, cancelled) != 0) {
@@ -750,7 +751,7 @@ sessions_delete(struct store *st, const struct config *cfg, const char *id)
 		return SESS_EFS;
 	}
 
-	/* 4. The keys, at once (a failure leaves cw:deleting: DELETE resumes). */
+	/* 4. The keys, at once (a failure leaves cw:{c}:deleting: DELETE resumes). */
 	if (forget_keys(st, id, s.owner) == -1) {
 		if (tfd != -1)
 			close(tfd);
@@ -779,14 +780,19 @@ sessions_delete(struct store *st, const struct config *cfg, const char *id)
 	return SESS_OK;
 }
 
-/* One page of sessions in one round trip: the index, then every hash. */
+/*
+ * One page of sessions in one round trip: the index (KEYS[1]), then every
+ * hash, named from the ids the index holds (in the index's slot: CW_KP).
+ * Read only: flagged no-writes (runs under maxmemory, refuses writes).
+ */
 static const char page_script[] =
+    "#!lua flags=no-writes\n"
     "local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', "
     "'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2])) "
     "local out = {} "
     "for i = 1, #ids, 2 do "
     "out[#out + 1] = {ids[i], ids[i + 1], "
-    "redis.call('HGETALL', 'cw:session:' .. ids[i])} end "
+    "redis.call('HGETALL', '" CW_KP "session:' .. ids[i])} end "
     "return out";
 
 int
@@ -802,9 +808,9 @@ sessions_list(struct store *st, const char *owner, long long cursor, int limit,
 
 	*next = 0;
 	if (owner != NULL)
-		snprintf(key, sizeof(key), "cw:user_sessions:%s", owner);
+		snprintf(key, sizeof(key), CW_KP "user_sessions:%s", owner);
 	else
-		snprintf(key, sizeof(key), "cw:sessions");
+		snprintf(key, sizeof(key), CW_KP "sessions");
 	if (cursor > 0)
 		snprintf(max, sizeof(max), "(%lld", cursor);
 	else
@@ -844,7 +850,7 @@ sessions_active(struct store *st, long long timeout_s)
 	long long	 n = -1;
 
 	snprintf(min, sizeof(min), "%lld", (long long)time(NULL) - timeout_s);
-	if ((r = store_cmdv(st, "ZCOUNT", "cw:sessions:activity", min, "+inf",
+	if ((r = store_cmdv(st, "ZCOUNT", CW_KP "sessions:activity", min, "+inf",
 	    NULL)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_INTEGER)
@@ -864,7 +870,7 @@ sessions_ids(struct store *st, const char *owner, char (*ids)[SESSION_ID_LEN + 1
 
 	if (cap <= 0)
 		return 0;
-	snprintf(key, sizeof(key), "cw:user_sessions:%s", owner);
+	snprintf(key, sizeof(key), CW_KP "user_sessions:%s", owner);
 	snprintf(stop, sizeof(stop), "%d", cap - 1);
 	if ((r = store_cmdv(st, "ZRANGE", key, "0", stop, NULL)) == NULL)
 		return -1;
@@ -896,7 +902,7 @@ storage_measure(struct store *st, const struct config *cfg, const char *owner,
 	int		 sdir, rc = 0;
 
 	*bytes = 0;
-	snprintf(key, sizeof(key), "cw:user_sessions:%s", owner);
+	snprintf(key, sizeof(key), CW_KP "user_sessions:%s", owner);
 	if ((r = store_cmdv(st, "ZRANGE", key, "0", "-1", NULL)) == NULL)
 		return -1;
 	if (r->type != REDIS_REPLY_ARRAY) {
@@ -942,7 +948,7 @@ sessions_storage_check(struct store *st, const struct config *cfg,
 	*used = 0;
 	if (cfg->user_storage_quota_mb <= 0)
 		return 0;
-	snprintf(key, sizeof(key), "cw:storage:%s", owner);
+	snprintf(key, sizeof(key), CW_KP "storage:%s", owner);
 	if (!fresh) {
 		if ((r = store_cmdv(st, "GET", key, NULL)) == NULL)
 			return -1;
@@ -978,7 +984,7 @@ sessions_storage_forget(struct store *st, const char *owner)
 	redisReply	*r;
 	char		 key[256];
 
-	snprintf(key, sizeof(key), "cw:storage:%s", owner);
+	snprintf(key, sizeof(key), CW_KP "storage:%s", owner);
 	if ((r = store_cmdv(st, "DEL", key, NULL)) != NULL)
 		freeReplyObject(r);
 }

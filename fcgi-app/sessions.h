@@ -1,17 +1,17 @@
 /*
- * sessions: a session is a Redis hash cw:session:<id> plus a directory
+ * sessions: a session is a Redis hash cw:{c}:session:<id> plus a directory
  * WORKSPACE_PATH/sessions/session-<id>/ with files/, .claude/ and
- * metadata.json. Indexes: cw:user_sessions:<owner> and cw:sessions (zsets
+ * metadata.json. Indexes: cw:{c}:user_sessions:<owner> and cw:{c}:sessions (zsets
  * scored by creation time in microseconds, which is also the page cursor)
- * and cw:sessions:activity (scored by last activity, for active_sessions).
- * cw:storage:<owner> caches the owner's disk use for USER_STORAGE_QUOTA_MB.
+ * and cw:{c}:sessions:activity (scored by last activity, for active_sessions).
+ * cw:{c}:storage:<owner> caches the owner's disk use for USER_STORAGE_QUOTA_MB.
  *
  * Deleting (sessions_delete) is ordered so that nothing of the session can
  * act on the host while its files go: the record is renamed to
- * cw:deleting:<id> (from then on sessions_get finds nothing, so no run,
+ * cw:{c}:deleting:<id> (from then on sessions_get finds nothing, so no run,
  * stream or files request starts, and a runner that took the lock just
  * before sees the session gone); the active run is cancelled and the
- * runner's lock cw:lock:<id> waited for (bounded); the directory is renamed
+ * runner's lock cw:{c}:lock:<id> waited for (bounded); the directory is renamed
  * into the quarantine WORKSPACE_PATH/.trash/<id>-<random>; the keys go; the
  * quarantined tree is removed with the fd-relative walker of pathsafe.c
  * (which, even with a sandbox still running in it, can only ever delete
@@ -68,7 +68,7 @@ int	sessions_path(const struct config *, const char *id, const char *sub,
  * an owner, such as one a late status update re-created), -1 Redis error.
  */
 int	sessions_get(struct store *, const char *id, struct session *);
-/* The record of a session whose deletion began (cw:deleting:<id>). */
+/* The record of a session whose deletion began (cw:{c}:deleting:<id>). */
 int	sessions_get_deleting(struct store *, const char *id, struct session *);
 /*
  * owner/title/model/mode/template filled in. SESS_OK, SESS_ELIMIT,

@@ -250,6 +250,18 @@ store_connect(struct store *s)
 		m.port = s->master_port;
 		redisurl_node_str(&m, where, sizeof(where));
 		s->c = open_ctx(m.host, m.port, NULL, s->timeout_ms);
+	} else if (s->node_port > 0) {
+		/* The cluster node a MOVED named; else the URL's node again. */
+		s->c = open_ctx(s->node_host, s->node_port, NULL, s->timeout_ms);
+		if (s->c == NULL || s->c->err) {
+			if (s->c != NULL)
+				redisFree(s->c);
+			s->node_port = 0;
+			s->c = u->kind == REDISURL_UNIX ?
+			    open_ctx(NULL, 0, u->path, s->timeout_ms) :
+			    open_ctx(u->node.host, u->node.port, NULL,
+			    s->timeout_ms);
+		}
 	} else if (u->kind == REDISURL_UNIX)
 		s->c = open_ctx(NULL, 0, u->path, s->timeout_ms);
 	else
@@ -306,6 +318,79 @@ not_master_reply(const char *e)
 	    strncmp(e, "MASTERDOWN", 10) == 0;
 }
 
+/*
+ * A cluster redirect, "MOVED slot host:port" or "ASK slot host:port": 1
+ * (MOVED) or 2 (ASK) with host and port set, else 0. An empty host (Redis
+ * 7 may send ":port") is the host of the current connection.
+ */
+static int
+redirect_reply(const struct store *s, const char *e, char *host, size_t hostsz,
+    int *port)
+{
+	const char	*p, *colon;
+	int		 kind;
+	long		 v;
+	char		*end;
+
+	if (strncmp(e, "MOVED ", 6) == 0) {
+		kind = 1;
+		p = e + 6;
+	} else if (strncmp(e, "ASK ", 4) == 0) {
+		kind = 2;
+		p = e + 4;
+	} else
+		return 0;
+	p += strspn(p, "0123456789");
+	if (*p++ != ' ' || (colon = strrchr(p, ':')) == NULL)
+		return 0;
+	v = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end != '\0' || v <= 0 || v > 65535 ||
+	    (size_t)(colon - p) >= hostsz)
+		return 0;
+	if (colon == p) {
+		if (s->node_port > 0)
+			snprintf(host, hostsz, "%s", s->node_host);
+		else if (s->cfg->redis.kind == REDISURL_TCP)
+			snprintf(host, hostsz, "%s", s->cfg->redis.node.host);
+		else
+			return 0;
+	} else {
+		memcpy(host, p, colon - p);
+		host[colon - p] = '\0';
+	}
+	*port = (int)v;
+	return kind;
+}
+
+/* -ASK: ASKING, then the command, once, on a connection of its own. */
+static redisReply *
+ask_once(struct store *s, const char *host, int port, int argc,
+    const char **argv, const size_t *lens)
+{
+	const struct redisurl	*u = &s->cfg->redis;
+	redisContext		*c;
+	redisReply		*r = NULL;
+
+	c = open_ctx(host, port, NULL, s->timeout_ms);
+	if (c == NULL || c->err) {
+		store_fail(s, c ? c->errstr : "out of memory");
+		if (c != NULL)
+			redisFree(c);
+		return NULL;
+	}
+	if (u->password == NULL || auth(s, c, u->user, u->password,
+	    "redis") == 0) {
+		if ((r = redisCommand(c, "ASKING")) != NULL) {
+			freeReplyObject(r);
+			r = redisCommandArgv(c, argc, argv, lens);
+		}
+		if (r == NULL)
+			store_fail(s, c->errstr[0] ? c->errstr : "connection lost");
+	}
+	redisFree(c);
+	return r;
+}
+
 /* Is this failure one where Redis cannot have run the command? */
 static int
 stale_connection(const redisContext *c)
@@ -319,7 +404,8 @@ store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
 {
 	redisReply	*r;
 	time_t		 now;
-	int		 attempt, fresh;
+	char		 host[REDISURL_HOST_MAX];
+	int		 attempt, fresh, rk, port;
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		fresh = 0;
@@ -342,6 +428,32 @@ store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
 			 * caller sees NULL and s->errstr/s->last say why.
 			 */
 			store_fail(s, r->str != NULL ? r->str : "error reply");
+			/* Cluster: the slot is served elsewhere; the node ran nothing. */
+			rk = redirect_reply(s, s->errstr, host, sizeof(host), &port);
+			if (rk == 1 && attempt == 0) {
+				log_kv(LOG_INFO, "redis cluster redirect",
+				    "s:moved", s->errstr, NULL);
+				freeReplyObject(r);
+				store_close(s);
+				snprintf(s->node_host, sizeof(s->node_host), "%s",
+				    host);
+				s->node_port = port;
+				continue;
+			}
+			if (rk == 2) {
+				freeReplyObject(r);
+				if ((r = ask_once(s, host, port, argc, argv,
+				    lens)) == NULL) {
+					s->last = STORE_ERR_CONN;
+					return NULL;
+				}
+				if (r->type != REDIS_REPLY_ERROR) {
+					s->last = STORE_OK;
+					return r;
+				}
+				store_fail(s, r->str != NULL ? r->str :
+				    "error reply");
+			}
 			s->last = strncmp(s->errstr, "OOM", 3) == 0 ?
 			    STORE_ERR_OOM : STORE_ERR_REPLY;
 			/* Every kind of reply, but an OOM storm once a second. */

@@ -16,6 +16,13 @@
  * connection like a connection error does, so the next command finds the
  * current master; a -READONLY write is retried once at once on the new
  * connection (the replica ran nothing).
+ *
+ * Redis Cluster (hiredis 0.14 has no cluster support): a -MOVED slot
+ * host:port reply makes the connection move to that node (kept for the
+ * next commands; if it cannot be reached, the URL's node is asked again)
+ * and the command is sent there once; -ASK host:port sends ASKING and the
+ * command once on a connection of its own. claude-web's keys all share one
+ * slot (keys.h), so REDIS_URL may name any node of the cluster.
  */
 #ifndef CW_STORE_H
 #define CW_STORE_H
@@ -46,6 +53,8 @@ struct store {
 	char			 master[REDISURL_HOST_MAX + 8]; /* sentinel: "host:port" in use */
 	char			 master_host[REDISURL_HOST_MAX]; /* sentinel: last master found */
 	int			 master_port;
+	char			 node_host[REDISURL_HOST_MAX]; /* cluster: node a MOVED named */
+	int			 node_port;	/* ... 0: the URL's node */
 };
 
 void		 store_init(struct store *, const struct config *, int timeout_ms);

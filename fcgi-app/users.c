@@ -6,6 +6,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "keys.h"
 #include "store.h"
 #include "users.h"
 
@@ -26,7 +27,7 @@ users_valid_name(const char *s)
 static void
 key_for(char *out, size_t cap, const char *name)
 {
-	snprintf(out, cap, "cw:user:%s", name);
+	snprintf(out, cap, CW_KP "user:%s", name);
 }
 
 int
@@ -75,7 +76,7 @@ users_get(struct store *s, const char *name, struct auth_user *u,
 	return found;
 }
 
-/* KEYS[1] record, KEYS[2] cw:users; ARGV name, password, role, created_at, gen. */
+/* KEYS[1] record, KEYS[2] cw:{c}:users; ARGV name, password, role, created_at, gen. */
 static const char create_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end "
     "redis.call('HSET', KEYS[1], 'password', ARGV[2], 'role', ARGV[3], "
@@ -119,7 +120,7 @@ users_create(struct store *s, const char *name, const char *role,
 	key_for(key, sizeof(key), name);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	return int_reply(store_cmdv(s, "EVAL", create_script, "2", key,
-	    "cw:users", name, hash, role, now, gen, NULL));
+	    CW_KP "users", name, hash, role, now, gen, NULL));
 }
 
 int
@@ -185,7 +186,7 @@ users_delete(struct store *s, const char *name)
 		return -1;
 	gone = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
 	freeReplyObject(r);
-	if ((r = store_cmdv(s, "SREM", "cw:users", name, NULL)) != NULL)
+	if ((r = store_cmdv(s, "SREM", CW_KP "users", name, NULL)) != NULL)
 		freeReplyObject(r);
 	return gone ? 0 : 1;
 }
@@ -196,7 +197,7 @@ users_count(struct store *s)
 	redisReply	*r;
 	long long	 n = -1;
 
-	if ((r = store_cmdv(s, "SCARD", "cw:users", NULL)) == NULL)
+	if ((r = store_cmdv(s, "SCARD", CW_KP "users", NULL)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_INTEGER)
 		n = r->integer;
@@ -219,7 +220,7 @@ users_each(struct store *s, void (*fn)(const struct auth_user *, void *),
 	char			**names;
 	size_t			 i, n;
 
-	if ((r = store_cmdv(s, "SMEMBERS", "cw:users", NULL)) == NULL ||
+	if ((r = store_cmdv(s, "SMEMBERS", CW_KP "users", NULL)) == NULL ||
 	    r->type != REDIS_REPLY_ARRAY) {
 		if (r != NULL)
 			freeReplyObject(r);

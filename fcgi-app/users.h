@@ -1,6 +1,6 @@
 /*
- * users: accounts in Redis. Key cw:user:<name> is a hash (password, role,
- * created_at, last_login, disabled, gen); the set cw:users lists the names.
+ * users: accounts in Redis. Key cw:{c}:user:<name> is a hash (password, role,
+ * created_at, last_login, disabled, gen); the set cw:{c}:users lists the names.
  * gen is the token generation: a random value every token carries, replaced
  * (users_new_gen) when the tokens issued so far must stop working. A new
  * account always gets a fresh one, so a re-created name never accepts the

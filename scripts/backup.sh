@@ -127,10 +127,12 @@ for _, k in ipairs(redis.call('KEYS', '*')) do
 end
 return n" 0 >/dev/null
 keys=$(stage DBSIZE)
-users=$(stage SCARD cw:users)
-sessions=$(stage ZCARD cw:sessions)
+# An old-format database (before the {c} hash tag) counts too: the next
+# start renames its keys (keys_migrate, docs/redis.md).
+users=$(($(stage SCARD 'cw:{c}:users') + $(stage SCARD cw:users))) # keys-lint: old
+sessions=$(($(stage ZCARD 'cw:{c}:sessions') + $(stage ZCARD cw:sessions))) # keys-lint: old
 [ "$keys" -gt 0 ] || cw_die "Redis at $(cwb_url_safe) holds no cw:* key in db $CWB_DB (wrong REDIS_URL or db?); refusing to write an empty backup"
-[ "$users" -gt 0 ] || cw_die "Redis at $(cwb_url_safe) db $CWB_DB holds no claude-web user (cw:users is empty); refusing to write an incomplete backup"
+[ "$users" -gt 0 ] || cw_die "Redis at $(cwb_url_safe) db $CWB_DB holds no claude-web user (cw:{c}:users is empty); refusing to write an incomplete backup"
 cwb_digest stage >"$pack/redis/keys.txt"
 [ "$(wc -l <"$pack/redis/keys.txt")" -eq "$keys" ] || cw_die "the key digest is incomplete ($(wc -l <"$pack/redis/keys.txt") of $keys keys)"
 [ "$(stage SAVE)" = OK ] || cw_die "the filtered snapshot could not be saved"

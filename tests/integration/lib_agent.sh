@@ -181,7 +181,7 @@ get_history() {
 # events_mark SID: id of the newest event of the session ("0-0" if none).
 events_mark() {
 	local id
-	id=$(redis_cli XREVRANGE "cw:events:$1" + - COUNT 1 2>/dev/null | head -n 1)
+	id=$(redis_cli XREVRANGE "cw:{c}:events:$1" + - COUNT 1 2>/dev/null | head -n 1)
 	printf '%s\n' "${id:-0-0}"
 }
 
@@ -202,7 +202,7 @@ run_msg() {
 
 # redis_final_count SID RUN: number of final events of RUN in the event log.
 redis_final_count() {
-	redis_cli XRANGE "cw:events:$1" - + 2>/dev/null |
+	redis_cli XRANGE "cw:{c}:events:$1" - + 2>/dev/null |
 		grep -A2 -x -E 'run\.(finished|error|cancelled)' | grep -c "\"run_id\":\"$2\""
 }
 
@@ -214,7 +214,7 @@ run_final_in_redis() {
 # redis_events SID OUT: the event log of SID from Redis, one JSON line
 # {"id","event","data"} per entry (the stream entries are type, data).
 redis_events() {
-	redis_cli XRANGE "cw:events:$1" - + 2>/dev/null | LC_ALL=C tr -d '\r' |
+	redis_cli XRANGE "cw:{c}:events:$1" - + 2>/dev/null | LC_ALL=C tr -d '\r' |
 		LC_ALL=C awk 'NR % 5 == 1 { id = $0 } NR % 5 == 3 { t = $0 }
 			NR % 5 == 0 { printf "%s\t%s\t%s\n", id, t, $0 }' |
 		jq -cR 'split("\t") | {id: .[0], event: .[1], data: (.[2] | fromjson? // .)}' \

@@ -220,7 +220,7 @@ perm_post() {
 # run_final_type SID RUN: the type of RUN's final event, read from Redis
 # (for runs whose events the SSE client cannot read); "" while running.
 run_final_type() {
-	redis_cli XRANGE "cw:events:$1" - + 2>/dev/null | LC_ALL=C tr -d '\r' |
+	redis_cli XRANGE "cw:{c}:events:$1" - + 2>/dev/null | LC_ALL=C tr -d '\r' |
 		LC_ALL=C awk -v run="\"run_id\":\"$2\"" '
 			/^run\.(finished|error|cancelled)$/ { t = $0; n = 3; next }
 			n > 0 { n--; if (index($0, run)) { print t; exit } }'

@@ -164,16 +164,16 @@ is "$ADMIN_RC/$(awk 'NR > 1' "$ADMIN_OUT" | grep -c .)" 0/0 "session list --user
 
 # ---- runs (issue 11) ----------------------------------------------------------------------------------
 # A run queued while no runner exists (RUNNER_WORKERS may be 0 here or busy): list it, cancel it.
-redis_cli HSET cw:run:0123456789abcdef0123456789abcdef session "$r1" user root kind message \
+redis_cli HSET cw:{c}:run:0123456789abcdef0123456789abcdef session "$r1" user root kind message \
 	status queued sched behind created_at "$(date +%s)" >/dev/null
-redis_cli ZADD cw:runs:live "$(date +%s)" 0123456789abcdef0123456789abcdef >/dev/null
-redis_cli RPUSH "cw:sq:$r1" 0123456789abcdef0123456789abcdef >/dev/null
+redis_cli ZADD cw:{c}:runs:live "$(date +%s)" 0123456789abcdef0123456789abcdef >/dev/null
+redis_cli RPUSH "cw:{c}:sq:$r1" 0123456789abcdef0123456789abcdef >/dev/null
 cw_admin run list
 is "$ADMIN_RC" 0 "run list exits 0"
 like "$(grep '^0123456789abcdef' "$ADMIN_OUT")" 'root .* queued' "run list shows a queued run with its user and status"
 cw_admin run cancel 0123456789abcdef0123456789abcdef
 is "$ADMIN_RC" 0 "run cancel of a queued run exits 0"
-is "$(redis_cli HGET cw:run:0123456789abcdef0123456789abcdef status)" cancelled "... and the run is cancelled"
+is "$(redis_cli HGET cw:{c}:run:0123456789abcdef0123456789abcdef status)" cancelled "... and the run is cancelled"
 cw_admin run list
 is "$(awk 'NR > 1' "$ADMIN_OUT" | grep -c .)" 0 "run list no longer shows it"
 cw_admin run cancel 0123456789abcdef0123456789abcdef

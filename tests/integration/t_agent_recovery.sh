@@ -21,7 +21,7 @@ new_session || cw_bail "cannot create a session: $HTTP_STATUS $(cat "$BODY")"
 
 # has_text_delta SID RUN: the run has streamed some text already.
 has_text_delta() {
-	redis_cli XRANGE "cw:events:$1" - + 2>/dev/null | grep -A2 -x 'text.delta' | grep -q "$2"
+	redis_cli XRANGE "cw:{c}:events:$1" - + 2>/dev/null | grep -A2 -x 'text.delta' | grep -q "$2"
 }
 
 # ---- 5. kill -9 the runner mid-stream ----------------------------------------------
@@ -102,7 +102,7 @@ is "$(ev_text "$T/s1.jsonl" "$R6")$(ev_text "$T/s2.jsonl" "$R6")" "$SLOW6" "6: t
 check "6: the stream pool is refilled" wait_for 10 pool_full stream 3
 
 # ---- 9. history survives a full restart ----------------------------------------------------
-wait_for 10 eval '[ -z "$(redis_cli GET "cw:active:$SID")" ]'
+wait_for 10 eval '[ -z "$(redis_cli GET "cw:{c}:active:$SID")" ]'
 get_history "$SID"
 cp "$T/hist.json" "$T/hist.before.json"
 NMSG=$(jq '.messages | length' "$T/hist.before.json")

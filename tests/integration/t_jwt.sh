@@ -32,7 +32,7 @@ srv_now() {
 }
 # gen_of USER: the user's token generation, as the record holds it.
 gen_of() {
-	redis_cli HGET "cw:user:$1" gen 2>/dev/null
+	redis_cli HGET "cw:{c}:user:$1" gen 2>/dev/null
 }
 now=$(srv_now)
 # claims SUB [EXTRA JSON FIELDS]: a valid payload (exp in 10 minutes) with

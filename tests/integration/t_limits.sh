@@ -52,7 +52,7 @@ if [ -n "$OTHER" ]; then
 	B=$TOKEN
 else
 	tap_skip 1 "no non-loopback IPv4 address on this host"
-	redis_cli --no-auth-warning DEL cw:rl:login:127.0.0.1 >/dev/null
+	redis_cli --no-auth-warning DEL cw:{c}:rl:login:127.0.0.1 >/dev/null
 	login alice alice-password-1
 	A=$TOKEN
 	login bob bob-password-1

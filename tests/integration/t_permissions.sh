@@ -302,7 +302,7 @@ ev_ms() {
 REQ_MS=$(ev_ms permission.request)
 RES_MS=$(ev_ms permission.resolved)
 EXP=$(req 1 .expires_at)
-CREATED=$(redis_cli HGET "cw:perm:$S1:$RID" created_at)
+CREATED=$(redis_cli HGET "cw:{c}:perm:$S1:$RID" created_at)
 is "$EXP" "$((CREATED + PT_SHORT))" "8: expires_at is the request's created_at + PERMISSION_TIMEOUT ($PT_SHORT s)"
 cmp_ok "$RES_MS" -ge "$((EXP * 1000))" "8: ... and it expired not before expires_at (resolved $((RES_MS - EXP * 1000)) ms after it)"
 cmp_ok "$((RES_MS - REQ_MS))" -ge "$((PT_SHORT * 1000 - 1000))" "8: ... about PERMISSION_TIMEOUT after the request ($((RES_MS - REQ_MS)) ms)"

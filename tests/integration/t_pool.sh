@@ -48,7 +48,7 @@ done
 # ---- helpers ------------------------------------------------------------------------------
 # run_finished SID RUN: the run's final event in the log is run.finished.
 run_finished() {
-	redis_cli XRANGE "cw:events:$1" - + 2>/dev/null |
+	redis_cli XRANGE "cw:{c}:events:$1" - + 2>/dev/null |
 		grep -A2 -x -F 'run.finished' | grep -q "\"run_id\":\"$2\""
 }
 
@@ -123,7 +123,7 @@ check "1: the pool grows above one runner" wait_for 40 eval 'sample; [ "$PEAK" -
 if wait_for 90 eval 'sample; runs_final'; then
 	tap_ok "1: all six runs end"
 else
-	tap_fail "1: all six runs end" "$(redis_cli KEYS 'cw:run:*' | head -n 3)"
+	tap_fail "1: all six runs end" "$(redis_cli KEYS 'cw:{c}:run:*' | head -n 3)"
 fi
 nfin=0
 while read -r sid run; do

@@ -57,7 +57,8 @@ ACL_RULES=(on ">$ACL_PW" resetkeys '~cw:*' resetchannels -@all
 	+zadd +zrem +zcard +zcount +zrange +zrangebyscore +zrevrangebyscore
 	+zremrangebyscore +zscore
 	+xadd +xack +xclaim +xautoclaim +xdel +xlen +xrange +xrevrange +xread
-	+xreadgroup +xpending '+xgroup|create' '+xgroup|delconsumer' '+xinfo|groups')
+	+xreadgroup +xpending '+xgroup|create' '+xgroup|delconsumer' '+xinfo|groups'
+	+scan +renamenx +unlink +asking)
 
 V6=0
 if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
@@ -187,7 +188,7 @@ fi
 is "$(ev_count "$EV" run.finished "$RUN_ID")" 1 "1: one run.finished"
 like "$(ev_text "$EV" "$RUN_ID")" 'Hello from an ACL user' "1: the answer streamed"
 # shellcheck disable=SC2016
-is "$(rc "$PM" EXISTS "cw:user:ann")" 1 "1: the data is in db 0 of the master"
+is "$(rc "$PM" EXISTS "cw:{c}:user:ann")" 1 "1: the data is in db 0 of the master"
 unlike "$(cat "$CW_LOG")" 'NOPERM' "1: no command was refused by the ACL"
 unlike "$(rc "$PM" ACL LOG 2>/dev/null)" "$ACL_USER" "1: the ACL log holds nothing about the user"
 
@@ -330,7 +331,7 @@ env -u REDIS_URL -u WORKSPACE_PATH -u REDIS_PASSWORD STATE_DIR=$T/st \
 	REDIS_PASSWORD=$REDIS_PASSWORD REDIS_SENTINEL_PASSWORD=$SENT_PW \
 	WORKSPACE_PATH=$T/workspace bash "$TOP_SRCDIR/scripts/restore.sh" --force "$ARCH" >"$T/rs.out" 2>&1
 is "$?" 0 "5: restore.sh --force through the sentinel URL succeeds (keys verified)" || diag "$(tail -n 5 "$T/rs.out")"
-is "$(rc "$RC_PORT" HGET cw:user:ann role)" user "5: ... and the user is back on the master"
+is "$(rc "$RC_PORT" HGET cw:{c}:user:ann role)" user "5: ... and the user is back on the master"
 mkdir -p "$T/st/run"
 printf 'EXTERNAL_REDIS=1\n' >"$T/st/run/stack.env"
 out=$(env -u REDIS_URL -u REDIS_PASSWORD STATE_DIR=$T/st \

@@ -398,14 +398,14 @@ R8=$RUN_ID
 api_auth "/api/sessions/$S8" -X DELETE
 is "$HTTP_STATUS" 204 "8: DELETE of a session whose run is parked is 204"
 run_closed() {
-	case "$(redis_cli HGET "cw:run:$R8" status)" in finished | error | cancelled) return 0 ;; esac
+	case "$(redis_cli HGET "cw:{c}:run:$R8" status)" in finished | error | cancelled) return 0 ;; esac
 	return 1
 }
 check "8: the parked run is closed" wait_for "$W" run_closed
-is "$(redis_cli ZSCORE cw:parked "$R8")" "" "8: it is no longer parked"
-is "$(redis_cli ZSCORE cw:runs:live "$R8")" "" "8: nor listed as live"
-check "8: no runner holds the session" wait_for "$W" eval '[ "$(redis_cli EXISTS "cw:lock:$S8")" = 0 ]'
-is "$(redis_cli EXISTS "cw:events:$S8" "cw:active:$S8" "cw:session:$S8")" 0 \
+is "$(redis_cli ZSCORE cw:{c}:parked "$R8")" "" "8: it is no longer parked"
+is "$(redis_cli ZSCORE cw:{c}:runs:live "$R8")" "" "8: nor listed as live"
+check "8: no runner holds the session" wait_for "$W" eval '[ "$(redis_cli EXISTS "cw:{c}:lock:$S8")" = 0 ]'
+is "$(redis_cli EXISTS "cw:{c}:events:$S8" "cw:{c}:active:$S8" "cw:{c}:session:$S8")" 0 \
 	"8: the session's stream, current run and record stay gone"
 
 tap_done

@@ -40,7 +40,7 @@ user_add root root-password-1 admin || cw_bail "user add root failed: $(cat "$AD
 HS256='{"alg":"HS256","typ":"JWT"}'
 XRW=(-H 'X-Requested-With: XMLHttpRequest')
 gen_of() {
-	redis_cli HGET "cw:user:$1" gen 2>/dev/null
+	redis_cli HGET "cw:{c}:user:$1" gen 2>/dev/null
 }
 # me_status TOKEN: the status of GET /api/auth/me with TOKEN (bearer).
 me_status() {
@@ -167,10 +167,10 @@ login dave dave-password-1
 is "$(me_status "$TOKEN")" 200 "13: dave can sign in again"
 cw_admin user logout-all nobody
 is "$ADMIN_RC" 1 "13: user logout-all of an unknown user exits 1"
-is "$(redis_cli EXISTS cw:user:nobody)" 0 "13: ... and does not create it"
+is "$(redis_cli EXISTS cw:{c}:user:nobody)" 0 "13: ... and does not create it"
 
 # ---- a record from before token generations ---------------------------------------------------
-redis_cli HDEL cw:user:erin gen >/dev/null
+redis_cli HDEL cw:{c}:user:erin gen >/dev/null
 now=$(now_s)
 legacy=$(jwt_forge "$HS256" "{\"sub\":\"erin\",\"jti\":\"$(openssl rand -hex 16)\",\"iat\":$now,\"exp\":$((now + 600))}")
 token_dead "13: a token without gen (issued before generations) is dead" "$legacy"
@@ -254,7 +254,7 @@ done
 # The attack is under way: the account has failures from several addresses.
 fails_at_least() {
 	local f
-	f=$(redis_cli GET cw:loginfail:user:root 2>/dev/null)
+	f=$(redis_cli GET cw:{c}:loginfail:user:root 2>/dev/null)
 	[ "${f:-0}" -ge "$1" ]
 }
 check "15: the hammer produces failures for root from several addresses" wait_for 30 fails_at_least 6
@@ -293,7 +293,7 @@ done
 is "$st" "401 401 401 " "15: alice from 127.0.0.4: three failures"
 login alice alice-password-2 --interface 127.0.0.4
 is "$HTTP_STATUS/$(json .error.message | grep -c 'from this address')" 429/1 "15: ... then locked"
-PAIR=cw:loginfail:pair:alice:127.0.0.4
+PAIR=cw:{c}:loginfail:pair:alice:127.0.0.4
 # The lock's length as the server recorded it (the Retry-After depends on
 # when the test asks).
 lock_len() {

@@ -103,7 +103,7 @@ trash_has() {
 }
 
 keys_gone() {
-	[ "$(redis_cli exists "cw:session:$1" "cw:deleting:$1" "cw:events:$1")" = 0 ]
+	[ "$(redis_cli exists "cw:{c}:session:$1" "cw:{c}:deleting:$1" "cw:{c}:events:$1")" = 0 ]
 }
 
 # ---- 1. delete a session while its run swaps d <-> l (-> the canaries) ----------------
@@ -131,7 +131,7 @@ for round in 1 2 3; do
 	check "1.$round: the session directory is gone" test ! -e "$SDIR"
 	check "1.$round: nothing of it is left in the quarantine" eval "! trash_has $S"
 	check "1.$round: the sandboxed swapper is gone" wait_for 10 no_swapper
-	like "$(redis_cli hget "cw:run:$RUN" status)" '^(cancelled|error)$' "1.$round: the run was stopped"
+	like "$(redis_cli hget "cw:{c}:run:$RUN" status)" '^(cancelled|error)$' "1.$round: the run was stopped"
 	check "1.$round: its record, deleting mark and event log are gone from Redis" keys_gone "$S"
 	api_auth "/api/sessions/$S"
 	is "$HTTP_STATUS" 404 "1.$round: the session is 404 afterwards"
@@ -144,7 +144,7 @@ session_new bypassPermissions || cw_bail "cannot create a session"
 S=$SID
 SDIR=$(session_dir "$S")
 # A runner that holds the session's lock and never lets go.
-redis_cli set "cw:lock:$S" stuck-runner PX 600000 >/dev/null
+redis_cli set "cw:{c}:lock:$S" stuck-runner PX 600000 >/dev/null
 python3 "$T/swap.py" "$SDIR/files" "$CANARY" "$NCANARY" >/dev/null 2>&1 &
 HOST_SWAP=$!
 BG_PIDS+=("$HOST_SWAP")
@@ -161,7 +161,7 @@ is "$(canary_count)" $((NCANARY + 1)) "2: every canary survives a swapper that i
 check "2: the session directory is gone from sessions/" test ! -e "$SDIR"
 kill "$HOST_SWAP" 2>/dev/null
 wait "$HOST_SWAP" 2>/dev/null
-redis_cli del "cw:lock:$S" >/dev/null
+redis_cli del "cw:{c}:lock:$S" >/dev/null
 is "$(canary_count)" $((NCANARY + 1)) "2: ... and after it stopped"
 
 # ---- 3. a half-done delete is finished; quarantine leftovers are swept --------------------
@@ -170,7 +170,7 @@ session_new || cw_bail "cannot create a session"
 S=$SID
 SDIR=$(session_dir "$S")
 api_auth "/api/sessions/$S/files/content?path=a/b.txt" -X PUT --data-binary 'x'
-redis_cli rename "cw:session:$S" "cw:deleting:$S" >/dev/null
+redis_cli rename "cw:{c}:session:$S" "cw:{c}:deleting:$S" >/dev/null
 api_auth "/api/sessions/$S"
 is "$HTTP_STATUS" 404 "3: a session whose delete began is 404 for GET"
 api_auth "/api/sessions/$S/files?path="
@@ -189,7 +189,7 @@ api_auth "/api/sessions/$S" -X DELETE
 is "$HTTP_STATUS" 204 "3: DELETE finishes a half-done delete"
 check "3: its directory is gone" test ! -e "$SDIR"
 check "3: its keys are gone" keys_gone "$S"
-is "$(redis_cli zscore "cw:user_sessions:ann" "$S")" "" "3: it is out of the owner's index"
+is "$(redis_cli zscore "cw:{c}:user_sessions:ann" "$S")" "" "3: it is out of the owner's index"
 check "3: the leftovers in the quarantine were swept" \
 	test ! -e "$WS/.trash/0123456789abcdef0123456789abcdef-dead"
 is "$(canary_count)" $((NCANARY + 1)) "3: ... without following their symlinks"
@@ -216,7 +216,7 @@ like "$(cat "$ADMIN_OUT")" 'deleted user eve and 2 session' "4: ... deleting bot
 is "$(canary_count)" $((NCANARY + 1)) "4: every canary survives"
 check "4: her session directories are gone" test ! -e "$SDIR" -a ! -e "$(session_dir "$S2")"
 check "4: her sandboxed swapper is gone" wait_for 10 no_swapper
-is "$(redis_cli exists "cw:user_sessions:eve" "cw:session:$S" "cw:session:$S2" "cw:deleting:$S")" 0 \
+is "$(redis_cli exists "cw:{c}:user_sessions:eve" "cw:{c}:session:$S" "cw:{c}:session:$S2" "cw:{c}:deleting:$S")" 0 \
 	"4: her index and session records are gone"
 kill "$SSE_BG_PID" 2>/dev/null
 TOKEN=$ANN_TOKEN
@@ -224,21 +224,21 @@ TOKEN=$ANN_TOKEN
 # ---- 5. Redis full: 503, never 409 "maximum sessions" ----------------------------------------
 session_new || cw_bail "cannot create a session"
 KEEP=$SID
-n_before=$(redis_cli zcard cw:user_sessions:ann)
+n_before=$(redis_cli zcard cw:{c}:user_sessions:ann)
 d_before=$(find "$WS/sessions" -mindepth 1 -maxdepth 1 | wc -l)
 redis_full() {
 	# 1 byte: full whatever Redis frees meanwhile (a cap at used_memory
 	# stops being "full" as soon as a client buffer is released).
 	redis_cli config set maxmemory-policy noeviction >/dev/null
 	redis_cli config set maxmemory 1 >/dev/null
-	redis_cli set cw:test:probe 1 2>&1 | grep -q OOM
+	redis_cli set cw:{c}:test:probe 1 2>&1 | grep -q OOM
 }
 check "5: Redis is at maxmemory (noeviction): a SET is refused with -OOM" redis_full
 api_auth /api/sessions -X POST -H 'Content-Type: application/json' --data-binary '{"title":"full"}'
 is_json_error 503 "5: creating a session with Redis full is a 503 JSON error (not 409)"
 is "$(json .error.type)" service_unavailable "5: ... of type service_unavailable"
 unlike "$(json .error.message)" 'maximum' "5: ... not the 'maximum of sessions' message"
-is "$(redis_cli zcard cw:user_sessions:ann)" "$n_before" "5: nothing was added to the owner's index"
+is "$(redis_cli zcard cw:{c}:user_sessions:ann)" "$n_before" "5: nothing was added to the owner's index"
 is "$(find "$WS/sessions" -mindepth 1 -maxdepth 1 | wc -l)" "$d_before" "5: no directory was left behind"
 api_auth "/api/sessions/$KEEP" -X PATCH -H 'Content-Type: application/json' --data-binary '{"title":"renamed"}'
 is_json_error 503 "5: PATCH with Redis full is a 503 JSON error"
@@ -248,7 +248,7 @@ api_auth "/api/sessions/$KEEP" -X DELETE
 is "$HTTP_STATUS" 204 "5: DELETE works with Redis full (it only removes keys)"
 check "5: ... and the directory is gone" test ! -e "$(session_dir "$KEEP")"
 redis_cli config set maxmemory 64mb >/dev/null
-redis_cli del cw:test:probe >/dev/null
+redis_cli del cw:{c}:test:probe >/dev/null
 session_new
 is "$HTTP_STATUS" 201 "5: with room again, creating a session is 201"
 api_auth "/api/sessions/$SID" -X DELETE
@@ -311,7 +311,7 @@ ops() {
 	STATE_DIR=$ST REDIS_URL="unix://$REDIS_SOCKET?db=0" REDIS_PASSWORD=$REDIS_PASSWORD \
 		WORKSPACE_PATH=$ST/workspace bash "$TOP_SRCDIR/scripts/$script" "$@"
 }
-NUSERS=$(redis_cli SCARD cw:users)
+NUSERS=$(redis_cli SCARD cw:{c}:users)
 ops backup.sh "$T/backups" >"$T/backup.out" 2>&1
 is "$?" 0 "7: backup.sh succeeds"
 BK=$(find "$T/backups" -maxdepth 1 -name 'claude-web-backup-*.tar' | head -n 1)
@@ -321,7 +321,7 @@ ops restore.sh --force "$BK" >"$T/restore.out" 2>&1
 is "$?" 0 "7: restore.sh succeeds"
 is "$(cat "$ST/workspace/sessions/session-x/files/d/f")" v1 "7: the backed-up content is back"
 is "$(readlink "$ST/workspace/sessions/session-x/files/l")" "$CANARY" "7: a symlink is restored as a symlink"
-is "$(redis_cli SCARD cw:users)" "$NUSERS" "7: the Redis data is back"
+is "$(redis_cli SCARD cw:{c}:users)" "$NUSERS" "7: the Redis data is back"
 is "$(canary_count)" $((NCANARY + 1)) "7: no canary was touched"
 
 # evil_archive NAME KIND: the backup with a workspace.tar.gz crafted by hand
@@ -363,7 +363,7 @@ for kind in outside dotdot through-link; do
 	is "$(canary_count)" $((NCANARY + 1)) "7: ... no canary was touched"
 	is "$(cat "$ST/workspace/sessions/session-x/files/d/f" 2>/dev/null)" v1 \
 		"7: ... and the current workspace is still in place"
-	is "$(redis_cli SCARD cw:users)" "$NUSERS" "7: ... and Redis too"
+	is "$(redis_cli SCARD cw:{c}:users)" "$NUSERS" "7: ... and Redis too"
 	check "7: ... nothing was written outside STATE_DIR" test ! -e "$T/escape" -a ! -e "$ST/secrets"
 done
 check "7: no staging directory is left behind" eval '! compgen -G "$ST/.restore-*" >/dev/null'

@@ -22,7 +22,7 @@ agent_stack_up
 new_session || cw_bail "cannot create a session: $HTTP_STATUS $(cat "$BODY")"
 
 has_text_delta() {
-	redis_cli XRANGE "cw:events:$1" - + 2>/dev/null | grep -A2 -x 'text.delta' | grep -q "$2"
+	redis_cli XRANGE "cw:{c}:events:$1" - + 2>/dev/null | grep -A2 -x 'text.delta' | grep -q "$2"
 }
 # text_after_resume FILE RUN: the run's text after its last run.resumed.
 text_after_resume() {
@@ -84,8 +84,8 @@ LM=$(log_mark)
 redis_cli CONFIG SET maxmemory 1 >/dev/null
 gave_up() { log_since "$LM" | grep -q 'event log unwritable'; }
 check "4c: the runner gives up on the log after RUN_LOCK_TTL" wait_for 20 gave_up
-is "$(redis_cli XPENDING cw:jobs runners | head -n 1)" 1 "4c: the job is not acked (still pending)"
-isnt "$(redis_cli HGET "cw:run:$RC" status)" finished "4c: the run is not marked finished"
+is "$(redis_cli XPENDING cw:{c}:jobs runners | head -n 1)" 1 "4c: the job is not acked (still pending)"
+isnt "$(redis_cli HGET "cw:{c}:run:$RC" status)" finished "4c: the run is not marked finished"
 redis_cli CONFIG SET maxmemory 0 >/dev/null
 sse_read "$T/c.jsonl" --last-event-id "$MARK" --until "$FINAL_EVENTS" --run-id "$RC" --timeout 60
 is "$SSE_END" until "4c: recovery brought the run to its final event"
@@ -93,7 +93,7 @@ is "$(redis_final_count "$SID" "$RC")" 1 "4c: exactly one final event"
 is "$(ev_count "$T/c.jsonl" run.finished "$RC")" 1 "4c: ... run.finished"
 cmp_ok "$(ev_count "$T/c.jsonl" run.resumed "$RC")" -ge 1 "4c: the redo was announced with run.resumed"
 is "$(text_after_resume "$T/c.jsonl" "$RC")" "$TEXT" "4c: the answer after run.resumed is whole"
-is "$(redis_cli XPENDING cw:jobs runners | head -n 1)" 0 "4c: the job is acked at the end"
+is "$(redis_cli XPENDING cw:{c}:jobs runners | head -n 1)" 0 "4c: the job is acked at the end"
 get_history "$SID"
 is "$(jq -r '[.messages[] | select(.role == "assistant")][-1].content | map(.text // "") | join("")' "$T/hist.json")" \
 	"$TEXT" "4c: the history holds the answer once"
@@ -105,9 +105,9 @@ fake_reset
 fake_script "$(jq -cn --arg s "$BIG" '{turns: [{content: [{type: "text", text: $s, split: 1000}]}]}')"
 run_msg "$SID" "a long answer" 40
 is "$SSE_END" until "14: a run with a 120 kB answer finishes"
-bytes=$(redis_cli --raw XRANGE "cw:events:$SID" - + | awk 'NR % 5 == 3 || NR % 5 == 0 { n += length($0) } END { print n + 0 }')
+bytes=$(redis_cli --raw XRANGE "cw:{c}:events:$SID" - + | awk 'NR % 5 == 3 || NR % 5 == 0 { n += length($0) } END { print n + 0 }')
 cmp_ok "$bytes" -le 70000 "14: the stream holds at most EVENTS_MAX_BYTES (+ one entry) ($bytes bytes)"
-cmp_ok "$(redis_cli XLEN "cw:events:$SID")" -le 150 "14: and at most EVENTS_MAXLEN entries"
+cmp_ok "$(redis_cli XLEN "cw:{c}:events:$SID")" -le 150 "14: and at most EVENTS_MAXLEN entries"
 run_final_in_redis "$SID" "$RUN_ID" && tap_ok "14: the newest events (the final one) are kept" ||
 	tap_fail "14: the newest events (the final one) are kept"
 

@@ -54,7 +54,7 @@ fake_reset
 fake_script '{"turns":[{"text":"noted"}]}'
 run_msg "$SID" "$SECRET_PROMPT" 15
 is "$SSE_END" until "14: a run finishes"
-unlike "$(redis_cli --scan --pattern 'cw:run:*' | while read -r k; do redis_cli HGETALL "$k"; done)" \
+unlike "$(redis_cli --scan --pattern 'cw:{c}:run:*' | while read -r k; do redis_cli HGETALL "$k"; done)" \
 	"$SECRET_PROMPT" "14: no run record in Redis holds the message text"
 get_history "$SID"
 like "$(cat "$T/hist.json")" "$SECRET_PROMPT" "14: the history has it"
@@ -63,24 +63,24 @@ is "$(find "$T/workspace/sessions/session-$SID/.claude/inbox" -type f 2>/dev/nul
 
 # ---- 3. stale guards -------------------------------------------------------------------
 # (a) a guard without a run record (what a Redis stall after "guard set" left).
-redis_cli SET "cw:active:$SID" deadbeefdeadbeefdeadbeefdeadbeef EX 86400 >/dev/null
+redis_cli SET "cw:{c}:active:$SID" deadbeefdeadbeefdeadbeefdeadbeef EX 86400 >/dev/null
 fake_reset
 fake_script '{"turns":[{"text":"healed a"}]}'
 run_msg "$SID" "after a stale guard" 15
 is "$HTTP_STATUS $SSE_END" "202 until" "3a: a guard with no run behind it does not refuse the message"
-# (a') a run record "queued" whose job never made it to cw:jobs.
-redis_cli HSET cw:run:cafecafecafecafecafecafecafecafe session "$SID" user ann kind message status queued >/dev/null
-redis_cli SET "cw:active:$SID" cafecafecafecafecafecafecafecafe EX 86400 >/dev/null
+# (a') a run record "queued" whose job never made it to cw:{c}:jobs.
+redis_cli HSET cw:{c}:run:cafecafecafecafecafecafecafecafe session "$SID" user ann kind message status queued >/dev/null
+redis_cli SET "cw:{c}:active:$SID" cafecafecafecafecafecafecafecafe EX 86400 >/dev/null
 api_bearer "$TOKEN" "/api/sessions/$SID/cancel" -X POST
 is "$HTTP_STATUS $(json .status)" "200 cancelled" "3a: cancel clears a guard whose run has no job and no runner"
-is "$(redis_cli EXISTS "cw:active:$SID")" 0 "3a: ... the guard is gone"
-is "$(redis_cli HGET cw:run:cafecafecafecafecafecafecafecafe status)" cancelled "3a: ... and that run is closed"
+is "$(redis_cli EXISTS "cw:{c}:active:$SID")" 0 "3a: ... the guard is gone"
+is "$(redis_cli HGET cw:{c}:run:cafecafecafecafecafecafecafecafe status)" cancelled "3a: ... and that run is closed"
 is "$(redis_final_count "$SID" cafecafecafecafecafecafecafecafe)" 1 "3a: ... with one final event (run.cancelled)"
 api_bearer "$TOKEN" "/api/sessions/$SID/cancel" -X POST
 is "$HTTP_STATUS" 409 "3a: a second cancel: nothing is active (409)"
 # (b) the runner died after the final event, before clearing the guard.
-redis_cli HSET cw:run:beefbeefbeefbeefbeefbeefbeefbeef session "$SID" user ann kind message status finished >/dev/null
-redis_cli SET "cw:active:$SID" beefbeefbeefbeefbeefbeefbeefbeef EX 86400 >/dev/null
+redis_cli HSET cw:{c}:run:beefbeefbeefbeefbeefbeefbeefbeef session "$SID" user ann kind message status finished >/dev/null
+redis_cli SET "cw:{c}:active:$SID" beefbeefbeefbeefbeefbeefbeefbeef EX 86400 >/dev/null
 fake_reset
 fake_script '{"turns":[{"text":"healed b"}]}'
 run_msg "$SID" "after a dead runner" 15
@@ -88,7 +88,7 @@ is "$HTTP_STATUS $SSE_END" "202 until" "3b: a guard naming a finished run does n
 is "$(redis_final_count "$SID" beefbeefbeefbeefbeefbeefbeefbeef)" 0 "3b: a finished run is not closed twice"
 # The final event and the guard are one step: once the final event is readable
 # the guard is already gone.
-is "$(redis_cli EXISTS "cw:active:$SID")" 0 "3b: the guard is cleared together with the final event"
+is "$(redis_cli EXISTS "cw:{c}:active:$SID")" 0 "3b: the guard is cleared together with the final event"
 # A live run keeps its session: a second message waits behind it (issue 11).
 fake_reset
 fake_script "$(jq -cn --arg s "$(printf 'slow %02d. ' $(seq 1 20))" '{turns: [{text: $s, delay_ms: 100}, {text: "second"}]}')"
@@ -108,14 +108,14 @@ redis_cli CONFIG SET maxmemory 1 >/dev/null
 post_msg "$SID" "redis is full"
 is "$HTTP_STATUS" 503 "5: Redis at maxmemory: POST /messages is 503, not 409 or 202"
 is_json_error 503 "5: ... with a JSON error"
-is "$(redis_cli EXISTS "cw:active:$SID")" 0 "5: ... and no guard is left behind"
+is "$(redis_cli EXISTS "cw:{c}:active:$SID")" 0 "5: ... and no guard is left behind"
 redis_cli CONFIG SET maxmemory 0 >/dev/null
 fake_reset
 fake_script '{"turns":[{"text":"room again"}]}'
 run_msg "$SID" "redis has room" 15
 is "$HTTP_STATUS $SSE_END" "202 until" "5: once Redis has room the session works at once"
 # A deleted consumer group: recreated, runs go on, no busy loop.
-redis_cli XGROUP DESTROY cw:jobs runners >/dev/null
+redis_cli XGROUP DESTROY cw:{c}:jobs runners >/dev/null
 fake_reset
 fake_script '{"turns":[{"text":"group back"}]}'
 run_msg "$SID" "after the group was deleted" 20
@@ -137,7 +137,7 @@ for attempt in 1 2; do
 	victim_of() { log_json "select(.msg == \"run started\" and .run_id == \"$RK\" and .delivery == $attempt) | .pid" | tail -n 1; }
 	has_victim() { [ -n "$(victim_of)" ]; }
 	# the first attempt dies after it streamed some text
-	has_text() { redis_cli XRANGE "cw:events:$SID" - + 2>/dev/null | grep -A2 -x 'text.delta' | grep -q "$RK"; }
+	has_text() { redis_cli XRANGE "cw:{c}:events:$SID" - + 2>/dev/null | grep -A2 -x 'text.delta' | grep -q "$RK"; }
 	if wait_for 30 has_victim && { [ "$attempt" != 1 ] || wait_for 30 has_text; }; then
 		V=$(victim_of)
 		kill -KILL "$V" 2>/dev/null
@@ -163,7 +163,7 @@ is "$(ev_first "$T/k2b.jsonl" run.resumed "$RK" | jq -r '.discarded_text')" true
 	"10: run.resumed says the partial text was discarded"
 consumers_gone() {
 	local c p
-	for c in $(redis_cli XINFO CONSUMERS cw:jobs runners | awk 'p {print; p=0} /^name$/ {p=1}'); do
+	for c in $(redis_cli XINFO CONSUMERS cw:{c}:jobs runners | awk 'p {print; p=0} /^name$/ {p=1}'); do
 		p=${c%-*}   # host-pid-random
 		case " $DEAD " in *" ${p##*-} "*) return 1 ;; esac
 	done

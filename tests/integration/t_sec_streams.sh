@@ -128,12 +128,12 @@ sse_bg "$T/wrong.jsonl" --timeout 30
 WRONG_PID=$SSE_BG_PID
 wait_for 5 got_snapshot "$T/wrong.jsonl" || diag "no snapshot on the stream"
 log_mark
-redis_cli SET "cw:events:$S_WRONG" not-a-stream >/dev/null
+redis_cli SET "cw:{c}:events:$S_WRONG" not-a-stream >/dev/null
 check "8: a stream whose XREAD gets an error reply (WRONGTYPE) ends" ends_by "$WRONG_PID" 5
 is "$(stream_end_reason "$S_WRONG")" "redis error reply" "8: ...and says why in the log"
 n=$(log_since | grep -c '"msg":"redis error reply".*XREAD')
 cmp_ok "$n" -le 1 "8: XREAD was not retried after the error reply ($n error replies logged)"
-redis_cli DEL "cw:events:$S_WRONG" >/dev/null
+redis_cli DEL "cw:{c}:events:$S_WRONG" >/dev/null
 
 # ---- 8. events only in the stream pool ---------------------------------------------------
 SID=$S1
@@ -183,8 +183,8 @@ new_session || cw_bail "bob cannot create a session"
 BOB_SID=$SID
 TOKEN=$ANN_TOKEN
 SID=$S1
-wait_for 5 eval '[ "$(redis_cli ZCARD cw:streams:ann)" = 0 ]' ||
-	diag "ann still holds $(redis_cli ZCARD cw:streams:ann) stream slots"
+wait_for 5 eval '[ "$(redis_cli ZCARD cw:{c}:streams:ann)" = 0 ]' ||
+	diag "ann still holds $(redis_cli ZCARD cw:{c}:streams:ann) stream slots"
 CAP_PIDS=()
 for i in 1 2 3 4 5 6; do
 	sse_bg "$T/cap.$i.jsonl" --timeout 60
@@ -216,7 +216,7 @@ kill "${CAP_PIDS[@]}" 2>/dev/null
 # A second login of ann: logging it out must not touch ANN_TOKEN.
 login ann ann-password-1 || cw_bail "ann cannot log in again"
 T2=$TOKEN
-wait_for 5 eval '[ "$(redis_cli ZCARD cw:streams:ann)" = 0 ]'
+wait_for 5 eval '[ "$(redis_cli ZCARD cw:{c}:streams:ann)" = 0 ]'
 sse_bg "$T/live.jsonl" --timeout 60
 LIVE_PID=$SSE_BG_PID
 wait_for 5 got_snapshot "$T/live.jsonl"

@@ -66,8 +66,8 @@ for c in "${CASES[@]}"; do
 	like "$(json .error.message)" "not valid UTF-8.*$want" "1: $name: the message names it ($(json .error.message))"
 done
 check "1: the error bodies themselves are valid UTF-8" valid_utf8 "$BODY"
-is "$(redis_cli GET "cw:active:$SID")" "" "1: no run was queued"
-is "$(redis_cli XLEN cw:jobs)" 0 "1: the job queue is empty"
+is "$(redis_cli GET "cw:{c}:active:$SID")" "" "1: no run was queued"
+is "$(redis_cli XLEN cw:{c}:jobs)" 0 "1: the job queue is empty"
 is "$(fake_nreq)" "$NREQ0" "1: nothing reached the Messages API"
 check "1: no history was written" eval "[ ! -e '$HIST' ]"
 
@@ -118,7 +118,7 @@ is "$HTTP_STATUS" 201 "2: a valid UTF-8 name (café.txt) is fine"
 # ---- 3. a dead session comes back ------------------------------------------------
 # What the history of a session looks like after the save that follows a tool
 # call failed (disk full), written by an older version that stored bad bytes.
-wait_for 10 eval '[ -z "$(redis_cli GET "cw:active:$SID")" ]'
+wait_for 10 eval '[ -z "$(redis_cli GET "cw:{c}:active:$SID")" ]'
 printf '{"version":1,"runs":["r-old"],"messages":[{"role":"user","content":"caf\xc3\xa9 \xc0\xaf and \xed\xa0\x80 please"},{"role":"assistant","content":[{"type":"text","text":"Looking \xff"},{"type":"tool_use","id":"toolu_A","name":"bash","input":{"command":"ls"}},{"type":"tool_use","id":"toolu_B","name":"bash","input":{"command":"pwd"}}]}]}' >"$HIST"
 if valid_utf8 "$HIST"; then tap_fail "3: the planted history has invalid UTF-8"; else tap_ok "3: the planted history has invalid UTF-8"; fi
 

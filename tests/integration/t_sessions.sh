@@ -273,11 +273,11 @@ is "$HTTP_STATUS" 201 "MAX_SESSIONS is per user: bob can still create one"
 
 # Something in the session's event log (a file written through the API).
 api_bearer "$A" "/api/sessions/$s4/files/content?path=x.txt" -X PUT --data-binary 'x'
-is "$(redis_cli exists "cw:events:$s4")" 1 "the session has an event log before the delete"
+is "$(redis_cli exists "cw:{c}:events:$s4")" 1 "the session has an event log before the delete"
 api_bearer "$A" "/api/sessions/$s4" -X DELETE
 is "$HTTP_STATUS" 204 "DELETE /api/sessions/<id> is 204"
 check "the session directory is removed" test ! -e "$WS/sessions/session-$s4"
-is "$(redis_cli exists "cw:session:$s4" "cw:events:$s4" "cw:usage:session:$s4")" 0 \
+is "$(redis_cli exists "cw:{c}:session:$s4" "cw:{c}:events:$s4" "cw:{c}:usage:session:$s4")" 0 \
 	"its record and event log are gone from Redis"
 api_bearer "$A" "/api/sessions/$s4"
 is "$HTTP_STATUS" 404 "a deleted session is 404"
