@@ -4,7 +4,8 @@
 #   1. Migration: an old-format keyspace (schema 1, cw:<rest>: made from a
 #      real one by renaming every key back, the event stream with a TTL, a
 #      key under both names) → a start renames every key (TTLs kept, the
-#      tagged one kept on a clash, logged with counts), sets cw:{c}:schema 2;
+#      tagged one kept on a clash, logged with counts; another instance's
+#      lock is waited out), sets cw:{c}:schema 2;
 #      ann logs in and reads her session and its history; a second start
 #      renames nothing.
 #   2. A Redis Cluster of three masters (redis-cli --cluster create) on
@@ -14,6 +15,9 @@
 #      finished), two messages queued behind a running one, a session
 #      deleted: all work, no CROSSSLOT / non-local-key error in the logs, and
 #      every key is in the {c} slot on its node (the other nodes hold none).
+#      2b: the {c} slot is then moved to the third node (SETSLOT IMPORTING/
+#      MIGRATING, MIGRATE, SETSLOT NODE) while claude-web runs: the workers
+#      follow -MOVED again, login and a run work, every key is on the new node.
 #   3. One node owning all 16384 slots (CLUSTER ADDSLOTSRANGE 0 16383):
 #      login and a run.
 # shellcheck source=tests/integration/lib.sh
@@ -50,12 +54,15 @@ NOLD=$(redis_cli --scan --pattern 'cw:*' | grep -v '^cw:{c}:' | grep -c .)
 cmp_ok "$NOLD" -ge 8 "1: an old-format keyspace ($NOLD keys named cw:<rest>)"
 is "$(redis_cli --scan --pattern 'cw:{c}:*' | grep -c .)" 1 "1: ... and one key under the new name (a clash)"
 
+# Another instance is renaming (its lock, 1.5 s left): this one waits its turn.
+redis_cli SET 'cw:{c}:migrating' another-instance PX 1500 >/dev/null
 log_mark
 cw_start_app || cw_bail "claude-web did not start on the old keyspace"
 wait_for 10 pool_full runner 1 || diag "the runner pool did not fill up"
 old_left() { redis_cli --scan --pattern 'cw:*' | grep -v '^cw:{c}:' | grep -c .; }
 is "$(old_left)" 0 "1: no key is left under an old name"
 is "$(redis_cli GET 'cw:{c}:schema')" 2 "1: cw:{c}:schema is 2"
+is "$(redis_cli EXISTS 'cw:{c}:migrating')" 0 "1: the other instance's lock was waited out, then ours let go"
 ttl=$(redis_cli TTL "cw:{c}:events:$S1")
 cmp_ok "$ttl" -gt 86000 "1: the event stream kept its TTL ($ttl s)"
 is "$(redis_cli GET 'cw:{c}:storage:ann')" 222 "1: on a clash the tagged (newer) key is kept"
@@ -242,6 +249,36 @@ top=$(rc "$OWNER" INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):
 ms=$(($(now_ms) - T_OPS))
 diag "Redis load: $calls commands in $ms ms ($((calls * 1000 / (ms > 0 ? ms : 1))) /s) on the {c} node; top: $top"
 diag "keys: $(rc "$OWNER" DBSIZE) on $OWNER"
+
+# ---- 2b. the {c} slot moves to the third node while claude-web runs -------------------------
+for p in "$P1" "$P2" "$P3"; do [ "$p" = "$OWNER" ] || [ "$p" = "$URLPORT" ] || NEW=$p; done
+SRC_ID=$(rc "$OWNER" CLUSTER MYID)
+DST_ID=$(rc "$NEW" CLUSTER MYID)
+log_mark
+rc "$NEW" CLUSTER SETSLOT "$SLOT" IMPORTING "$SRC_ID" >/dev/null
+rc "$OWNER" CLUSTER SETSLOT "$SLOT" MIGRATING "$DST_ID" >/dev/null
+moved_ok=1
+while :; do
+	mapfile -t keys < <(rc "$OWNER" CLUSTER GETKEYSINSLOT "$SLOT" 100)
+	[ "${#keys[@]}" -gt 0 ] && [ -n "${keys[0]}" ] || break
+	[ "$(rc "$OWNER" MIGRATE 127.0.0.1 "$NEW" "" 0 5000 AUTH "$REDIS_PASSWORD" KEYS "${keys[@]}")" = OK ] ||
+		{ moved_ok=0; break; }
+done
+for p in "$P1" "$P2" "$P3"; do
+	rc "$p" CLUSTER SETSLOT "$SLOT" NODE "$DST_ID" >/dev/null
+done
+is "$moved_ok $(rc "$OWNER" DBSIZE)" "1 0" "2b: the {c} slot and its keys moved to 127.0.0.1:$NEW (resharding)"
+OWNER=$NEW
+check "2b: ann logs in again" wait_for "$W" login ann ann-password-1
+check "2b: her session is there" eval 'api_auth "/api/sessions/$S2"; [ "$HTTP_STATUS" = 200 ]'
+fake_reset
+fake_script '{"turns":[{"text":"After the reshard."}]}'
+check "2b: a run finishes on the new node" run_msg "$S2" "after the move" 30
+like "$(log_since | grep '"redis cluster redirect"' | tail -n 1)" "MOVED $SLOT 127.0.0.1:$NEW" \
+	"2b: the workers followed -MOVED to the new node"
+check "2b: no CROSSSLOT or non-local-key error" cluster_log_clean
+check "2b: every key is in the {c} slot on the new node" every_key_tagged "$NEW" "$P1" "$P2" "$P3"
+diag "during the move: $(log_since | grep -c '"redis error reply"') error replies ($(log_since | grep '"redis error reply"' | jq -r .error 2>/dev/null | cut -d' ' -f1 | sort | uniq -c | tr '\n' ' '))"
 cw_stop_app TERM >/dev/null 2>&1
 node_stop n1
 node_stop n2
