@@ -378,6 +378,8 @@ ask_once(struct store *s, const char *host, int port, int argc,
 			redisFree(c);
 		return NULL;
 	}
+	log_kv(LOG_DEBUG, "redis cluster ask", "s:node", host,
+	    "s:command", argc > 0 ? argv[0] : "", NULL);
 	if (u->password == NULL || auth(s, c, u->user, u->password,
 	    "redis") == 0) {
 		if ((r = redisCommand(c, "ASKING")) != NULL) {

@@ -257,6 +257,12 @@ DST_ID=$(rc "$NEW" CLUSTER MYID)
 log_mark
 rc "$NEW" CLUSTER SETSLOT "$SLOT" IMPORTING "$SRC_ID" >/dev/null
 rc "$OWNER" CLUSTER SETSLOT "$SLOT" MIGRATING "$DST_ID" >/dev/null
+# While the slot is migrating, a key the old node does not hold (the token's
+# revocation mark) is answered with -ASK: sent again with ASKING to the new one.
+api_auth /api/sessions
+is "$HTTP_STATUS" 200 "2b: a request while the slot is migrating works"
+like "$(log_since | grep '"redis cluster ask"' | head -n 1)" "\"node\":\"127.0.0.1\"" \
+	"2b: ... following -ASK to the importing node"
 moved_ok=1
 while :; do
 	mapfile -t keys < <(rc "$OWNER" CLUSTER GETKEYSINSLOT "$SLOT" 100)
