@@ -330,6 +330,10 @@ sec_containers() {
 	fi
 	"$CW_ROOT/scripts/install-deps.sh" --containers
 	tests/container/run.sh
+	# The same images as Kubernetes would run them (podman kube play of the
+	# dev overlay) and the redis-sentinel overlay's start scripts.
+	tests/k8s/kube-play.sh
+	tests/k8s/sentinel-play.sh
 }
 
 # ---- driver ----------------------------------------------------------------------
@@ -343,7 +347,7 @@ trap 'rm -f -- "$NOTES"' EXIT
 export NOTES
 for sec in "${ALL_SECTIONS[@]}"; do
 	if { [ -n "$only" ] && ! in_list "$sec" "$only"; } || in_list "$sec" "$skip"; then
-		results+=("$(printf '%-9s SKIP (not selected)' "$sec")")
+		results+=("$(printf '%-10s SKIP (not selected)' "$sec")")
 		continue
 	fi
 	echo
@@ -366,7 +370,7 @@ for sec in "${ALL_SECTIONS[@]}"; do
 		;;
 	esac
 	echo "---- $sec: $verdict (${took}s)"
-	results+=("$(printf '%-9s %s  %ss' "$sec" "$verdict" "$took")")
+	results+=("$(printf '%-10s %s  %ss' "$sec" "$verdict" "$took")")
 	# Without dependencies or a configure script the rest cannot say anything.
 	if { [ "$sec" = deps ] || [ "$sec" = bootstrap ]; } && [ "$rc" -ne 0 ]; then
 		echo "$sec failed; stopping"
