@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+#include "migrate.h"
 #include "scheduler.h"
 #include "sessions.h"
 #include "store.h"
@@ -318,6 +319,8 @@ main(int argc, char **argv)
 	buf_free(&problems);
 	log_init(NULL, LOG_ERROR);
 	log_set_pool("admin");
+	/* Run before the server's first start: the keys it names are the new ones. */
+	(void)migrate_keys(&cfg, 2000);
 	store_init(&st, &cfg, 2000);
 
 	rc = EX_USAGE;

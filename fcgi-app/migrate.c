@@ -50,10 +50,36 @@ schema_current(struct store *st)
 }
 
 /*
+ * Both names exist: the tagged key was written by this version (after the
+ * upgrade, e.g. claude-web-admin before the first start), so it wins; what
+ * the old one adds is kept where that means something: set and sorted set
+ * members (the user and session indexes), hash fields the new one lacks.
+ * Other types (and a type mismatch) keep the new key only. The new key's
+ * TTL stays as it was. KEYS: old, new. Returns 'merged' or 'dropped'.
+ * Standalone Redis only (two slots): old names never lived on a cluster.
+ */
+static const char merge_script[] =
+    "local t = redis.call('TYPE', KEYS[1]).ok "
+    "local u = redis.call('TYPE', KEYS[2]).ok "
+    "local ttl = redis.call('PTTL', KEYS[2]) "
+    "local rv = 'dropped' "
+    "if t == u and t == 'set' then "
+    "redis.call('SUNIONSTORE', KEYS[2], KEYS[2], KEYS[1]) rv = 'merged' "
+    "elseif t == u and t == 'zset' then "
+    "redis.call('ZUNIONSTORE', KEYS[2], 2, KEYS[2], KEYS[1], 'AGGREGATE', "
+    "'MAX') rv = 'merged' "
+    "elseif t == u and t == 'hash' then "
+    "local h = redis.call('HGETALL', KEYS[1]) "
+    "for i = 1, #h, 2 do redis.call('HSETNX', KEYS[2], h[i], h[i + 1]) end "
+    "rv = 'merged' end "
+    "if rv == 'merged' and ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end "
+    "redis.call('UNLINK', KEYS[1]) "
+    "return rv";
+
+/*
  * One old key: RENAMENX keeps its value, type and TTL. When the tagged
- * name exists already, the version running now wrote it (after the
- * upgrade): it is the newer one and is kept, the old key is dropped.
- * Returns 1 renamed, 2 dropped, 0 gone meanwhile, -1 Redis failure.
+ * name exists already, merge_script decides. Returns 1 renamed, 2 dropped
+ * (the tagged key kept), 3 merged, 0 gone meanwhile, -1 Redis failure.
  */
 static int
 migrate_key(struct store *st, const char *old)
@@ -74,17 +100,22 @@ migrate_key(struct store *st, const char *old)
 	freeReplyObject(r);
 	if (rv)
 		return 1;
-	log_kv(LOG_WARNING, "redis key migration: both names exist, the "
-	    "tagged (newer) one is kept", "s:old", old, "s:kept", nk, NULL);
-	if ((r = store_cmdv(st, "UNLINK", old, NULL)) == NULL)
+	if ((r = store_cmdv(st, "EVAL", merge_script, "2", old, nk,
+	    NULL)) == NULL)
 		return -1;
+	rv = r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING ?
+	    strcmp(r->str, "merged") == 0 : 0;
 	freeReplyObject(r);
-	return 2;
+	log_kv(LOG_WARNING, rv ? "redis key migration: both names exist, "
+	    "merged into the tagged one" : "redis key migration: both names "
+	    "exist, the tagged (newer) one is kept", "s:old", old, "s:kept", nk,
+	    NULL);
+	return rv ? 3 : 2;
 }
 
-/* Every cw:* key without the tag, renamed; counts in *renamed, *dropped. */
+/* Every cw:* key without the tag, renamed; n[]: renamed, dropped, merged. */
 static int
-migrate_scan(struct store *st, long long *renamed, long long *dropped)
+migrate_scan(struct store *st, long long n[3])
 {
 	redisReply	*r, *keys;
 	char		 cursor[32] = "0";
@@ -113,10 +144,8 @@ migrate_scan(struct store *st, long long *renamed, long long *dropped)
 				freeReplyObject(r);
 				return -1;
 			}
-			if (rc == 1)
-				(*renamed)++;
-			else if (rc == 2)
-				(*dropped)++;
+			if (rc >= 1 && rc <= 3)
+				n[rc - 1]++;
 		}
 		freeReplyObject(r);
 	} while (strcmp(cursor, "0") != 0);
@@ -142,7 +171,7 @@ migrate_keys(const struct config *cfg, int timeout_ms)
 	struct store	 st;
 	redisReply	*r;
 	char		 token[33];
-	long long	 renamed = 0, dropped = 0, t0 = now_ms();
+	long long	 n[3] = { 0, 0, 0 }, t0 = now_ms();
 	int		 rc = -1, cur, locked = 0;
 
 	store_init(&st, cfg, timeout_ms);
@@ -169,18 +198,18 @@ migrate_keys(const struct config *cfg, int timeout_ms)
 		}
 	}
 	/* Without the lock after the wait: renaming is safe twice (RENAMENX). */
-	if (migrate_scan(&st, &renamed, &dropped) == -1) {
+	if (migrate_scan(&st, n) == -1) {
 		log_kv(LOG_WARNING, "redis key migration failed, retried later",
-		    "s:error", st.errstr, "i:renamed", renamed, NULL);
+		    "s:error", st.errstr, "i:renamed", n[0], NULL);
 		goto out;
 	}
 	if ((r = store_cmdv(&st, "SET", CW_SCHEMA_KEY, CW_SCHEMA, NULL)) == NULL)
 		goto out;
 	freeReplyObject(r);
 	rc = 0;
-	if (renamed > 0 || dropped > 0)
+	if (n[0] + n[1] + n[2] > 0)
 		log_kv(LOG_INFO, "redis keys migrated to schema " CW_SCHEMA,
-		    "i:renamed", renamed, "i:dropped", dropped,
+		    "i:renamed", n[0], "i:dropped", n[1], "i:merged", n[2],
 		    "i:ms", now_ms() - t0, NULL);
 	else
 		log_kv(LOG_INFO, "redis keyspace at schema " CW_SCHEMA,

@@ -7,7 +7,9 @@
  * Schema 2 (issue 12): every key is cw:{c}:<rest>. Keys of schema 1
  * (cw:<rest>, from an older version or an old backup) are renamed
  * (RENAMENX: value, type and TTL kept); when both names exist the tagged
- * one is kept. Then cw:{c}:schema = 2, so later starts only read that.
+ * one wins, with the old one's set/zset members and missing hash fields
+ * merged in. Then cw:{c}:schema = 2, so later starts only read that.
+ * claude-web-admin calls it too, before its command.
  * Instances starting at once take turns on the lock cw:{c}:migrating
  * (SET NX PX); renaming twice is harmless anyway.
  */

@@ -4,7 +4,8 @@
 #   1. Migration: an old-format keyspace (schema 1, cw:<rest>: made from a
 #      real one by renaming every key back, the event stream with a TTL, a
 #      key under both names) → a start renames every key (TTLs kept, the
-#      tagged one kept on a clash, logged with counts; another instance's
+#      tagged one kept on a clash, a set index merged, logged with counts;
+#      another instance's
 #      lock is waited out), sets cw:{c}:schema 2;
 #      ann logs in and reads her session and its history; a second start
 #      renames nothing.
@@ -50,9 +51,11 @@ done < <(redis_cli --scan --pattern 'cw:{c}:*')
 redis_cli EXPIRE "cw:events:$S1" 86400 >/dev/null
 redis_cli SET cw:storage:ann 111 >/dev/null
 redis_cli SET 'cw:{c}:storage:ann' 222 >/dev/null
+# ... and a user added under the new name (the index exists under both).
+redis_cli SADD 'cw:{c}:users' zed >/dev/null
 NOLD=$(redis_cli --scan --pattern 'cw:*' | grep -v '^cw:{c}:' | grep -c .)
 cmp_ok "$NOLD" -ge 8 "1: an old-format keyspace ($NOLD keys named cw:<rest>)"
-is "$(redis_cli --scan --pattern 'cw:{c}:*' | grep -c .)" 1 "1: ... and one key under the new name (a clash)"
+is "$(redis_cli --scan --pattern 'cw:{c}:*' | grep -c .)" 2 "1: ... and two keys under the new name too (clashes)"
 
 # Another instance is renaming (its lock, 1.5 s left): this one waits its turn.
 redis_cli SET 'cw:{c}:migrating' another-instance PX 1500 >/dev/null
@@ -66,9 +69,10 @@ is "$(redis_cli EXISTS 'cw:{c}:migrating')" 0 "1: the other instance's lock was 
 ttl=$(redis_cli TTL "cw:{c}:events:$S1")
 cmp_ok "$ttl" -gt 86000 "1: the event stream kept its TTL ($ttl s)"
 is "$(redis_cli GET 'cw:{c}:storage:ann')" 222 "1: on a clash the tagged (newer) key is kept"
+is "$(redis_cli SMEMBERS 'cw:{c}:users' | sort | tr '\n' ' ')" "ann zed " "1: ... and an index (set) gets the members of both"
 line=$(log_since | grep '"redis keys migrated to schema 2"' | head -n 1)
-like "$line" "\"renamed\":$((NOLD - 1))," "1: the log counts the keys renamed ($((NOLD - 1)))"
-like "$line" '"dropped":1' "1: ... and the one dropped on a clash"
+like "$line" "\"renamed\":$((NOLD - 2))," "1: the log counts the keys renamed ($((NOLD - 2)))"
+like "$line" '"dropped":1,"merged":1' "1: ... the one dropped and the one merged on a clash"
 like "$(log_since | grep 'both names exist')" 'cw:storage:ann' "1: the clash is logged with the key"
 check "1: ann logs in after the migration" login ann ann-password-1
 api_auth "/api/sessions/$S1"

@@ -58,7 +58,7 @@ ACL_RULES=(on ">$ACL_PW" resetkeys '~cw:*' resetchannels -@all
 	+zremrangebyscore +zscore
 	+xadd +xack +xclaim +xautoclaim +xdel +xlen +xrange +xrevrange +xread
 	+xreadgroup +xpending '+xgroup|create' '+xgroup|delconsumer' '+xinfo|groups'
-	+scan +renamenx +unlink +asking)
+	+scan +renamenx +unlink +type +pttl +sunionstore +zunionstore +asking)
 
 V6=0
 if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
