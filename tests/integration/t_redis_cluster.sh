@@ -8,7 +8,9 @@
 #      another instance's
 #      lock is waited out), sets cw:{c}:schema 2;
 #      ann logs in and reads her session and its history; a second start
-#      renames nothing.
+#      renames nothing. backup.sh of the old keyspace, restore.sh of it into
+#      an empty Redis (it says the next start renames), a start: renamed,
+#      login and history work.
 #   2. A Redis Cluster of three masters (redis-cli --cluster create) on
 #      loopback TCP; REDIS_URL names a node that does not own the {c} slot,
 #      so every worker follows -MOVED to the node that does. Login, sessions,
@@ -57,6 +59,18 @@ NOLD=$(redis_cli --scan --pattern 'cw:*' | grep -v '^cw:{c}:' | grep -c .)
 cmp_ok "$NOLD" -ge 8 "1: an old-format keyspace ($NOLD keys named cw:<rest>)"
 is "$(redis_cli --scan --pattern 'cw:{c}:*' | grep -c .)" 2 "1: ... and two keys under the new name too (clashes)"
 
+# A backup of the old-format keyspace (restored at the end of this part).
+BK=$T/backups
+bk() {
+	env -u REDIS_URL -u WORKSPACE_PATH -u REDIS_PASSWORD STATE_DIR=$T/state \
+		REDIS_URL="unix://$REDIS_SOCKET?db=0" REDIS_PASSWORD=$REDIS_PASSWORD \
+		WORKSPACE_PATH=$T/workspace bash "$TOP_SRCDIR/scripts/$1" "${@:2}" >"$T/$1.out" 2>&1
+}
+mkdir -p "$T/state"
+redis_cli CONFIG SET repl-diskless-sync-delay 0 >/dev/null
+bk backup.sh "$BK"
+is "$?" 0 "1: backup.sh of the old-format keyspace succeeds (its users are counted)"
+ARCH=$(find "$BK" -maxdepth 1 -name 'claude-web-backup-*.tar' | head -n 1)
 # Another instance is renaming (its lock, 1.5 s left): this one waits its turn.
 redis_cli SET 'cw:{c}:migrating' another-instance PX 1500 >/dev/null
 log_mark
@@ -90,6 +104,22 @@ log_mark
 cw_start_app || cw_bail "claude-web did not restart"
 wait_for 10 eval 'log_since | grep -q "redis keyspace at schema 2"'
 unlike "$(log_since)" 'redis keys migrated' "1: a second start renames nothing (schema 2 already)"
+
+# The old backup restored into an empty Redis: the next start renames it.
+cw_stop_app TERM >/dev/null 2>&1
+redis_cli FLUSHALL >/dev/null
+bk restore.sh "$ARCH"
+is "$?" 0 "1: restore.sh of the old-format backup succeeds"
+like "$(cat "$T/restore.sh.out")" 'use the old names.*next start' "1: ... and says the next start renames its keys"
+cmp_ok "$(old_left)" -ge 8 "1: the old names are back"
+log_mark
+cw_start_app || cw_bail "claude-web did not start after the restore"
+wait_for 10 pool_full runner 1 || diag "the runner pool did not fill up"
+is "$(old_left)" 0 "1: after a start, no key is left under an old name"
+like "$(log_since | grep '"redis keys migrated to schema 2"')" '"renamed":' "1: that start renamed them"
+check "1: ann logs in on the restored data" login ann ann-password-1
+get_history "$S1"
+like "$(jq -c '.messages' "$T/hist.json")" 'Before the upgrade' "1: her session's history is back"
 cw_stop_all >/dev/null 2>&1
 
 # ---- cluster helpers -------------------------------------------------------------------------
