@@ -134,7 +134,13 @@ sessions=$(($(stage ZCARD 'cw:{c}:sessions') + $(stage ZCARD cw:sessions))) # ke
 [ "$keys" -gt 0 ] || cw_die "Redis at $(cwb_url_safe) holds no cw:* key in db $CWB_DB (wrong REDIS_URL or db?); refusing to write an empty backup"
 [ "$users" -gt 0 ] || cw_die "Redis at $(cwb_url_safe) db $CWB_DB holds no claude-web user (cw:{c}:users is empty); refusing to write an incomplete backup"
 cwb_digest stage >"$pack/redis/keys.txt"
-[ "$(wc -l <"$pack/redis/keys.txt")" -eq "$keys" ] || cw_die "the key digest is incomplete ($(wc -l <"$pack/redis/keys.txt") of $keys keys)"
+# Keys with a TTL (rate-limit windows, locks) may expire in the snapshot's
+# server while this runs: the digest (one atomic script) then counts the keys
+# there are, and may only miss none of those still there after it.
+digested=$(wc -l <"$pack/redis/keys.txt")
+left=$(stage DBSIZE)
+[ "$digested" -ge "$left" ] || cw_die "the key digest is incomplete ($digested of $left keys)"
+keys=$digested
 [ "$(stage SAVE)" = OK ] || cw_die "the filtered snapshot could not be saved"
 redis_version=$(stage INFO server | sed -n 's/^redis_version:\([^[:space:]]*\).*/\1/p')
 cwb_stage_stop
