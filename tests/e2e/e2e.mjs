@@ -640,6 +640,23 @@ try {
       BASE, RUN, LONG, step, explain, diag, newPage, login, createSession, send, script, fake, shot, count, waitIdle,
     });
   }
+  // Feature parts: tests/e2e/parts/<name>.mjs, each `export default async function (h)`
+  // with the same helpers as queue.mjs (plus ok and page helpers); E2E_ONLY=<name> selects one.
+  const partsDir = new URL('./parts/', import.meta.url);
+  let partFiles = [];
+  try { partFiles = readdirSync(partsDir).filter((f) => f.endsWith('.mjs')).sort(); } catch { partFiles = []; }
+  for (const f of partFiles) {
+    const name = f.replace(/\.mjs$/, '');
+    if (!part(name)) continue;
+    const mod = await import(new URL(f, partsDir).href);
+    try {
+      await mod.default({
+        BASE, RUN, LONG, ok, step, explain, diag, newPage, login, createSession, send, script, fake, shot, count, waitIdle,
+      });
+    } catch (e) {
+      ok(false, `e2e part ${name} completed`, (e && e.stack) || String(e));
+    }
+  }
   if (part('bench') && env('E2E_BENCH', '1') === '1') await bench();
 } catch (e) {
   ok(false, 'the e2e run completed', (e && e.stack) || String(e));

@@ -15,6 +15,7 @@
 #   CLAUDE_WEB / CLAUDE_WEB_ADMIN  binaries (default: build-test/ if built, else build/)
 #   CHROMIUM        browser binary (default /usr/bin/chromium)
 #   E2E_NO_BUILD=1  do not (re)build static/dist
+#   E2E_DIST=DIR    serve this built UI instead of static/dist (build it yourself: npx vite build --outDir DIR)
 #   E2E_BENCH=0     skip the benchmark (bundle size, 500-message render time)
 #   E2E_ONLY=queue  only these parts of e2e.mjs (comma-separated: desktop, phone, queue, bench)
 #   E2E_HOLD=1      start the stack, print its URL and user, and wait (for manual testing)
@@ -24,7 +25,7 @@ set -u
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$E2E_DIR/../.." && pwd)
 STATIC=$ROOT/static
-DIST=$STATIC/dist
+DIST=${E2E_DIST:-$STATIC/dist}
 ARTIFACTS=$E2E_DIR/artifacts
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
@@ -130,10 +131,10 @@ rc=0
 BASE_URL=$BASE_URL FAKE_URL=$FAKE_URL E2E_USER=$E2E_USER E2E_PASS=$E2E_PASS \
 	ARTIFACTS=$ARTIFACTS CHROMIUM=$CHROMIUM STATIC_DIR=$STATIC E2E_TMP=$T \
 	E2E_BENCH=${E2E_BENCH:-1} \
-	timeout -k 10 300 node "$E2E_DIR/e2e.mjs" || rc=$?
+	timeout -k 10 900 node "$E2E_DIR/e2e.mjs" || rc=$?
 if [ "$rc" -ne 0 ]; then
 	TAP_FAILED=$((TAP_FAILED + 1))
-	[ "$rc" -eq 124 ] && echo "# e2e.mjs timed out after 300 s"
+	[ "$rc" -eq 124 ] && echo "# e2e.mjs timed out after 900 s"
 	exit 1
 fi
 exit 0
