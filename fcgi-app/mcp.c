@@ -1,0 +1,1 @@
+typedef int cw_placeholder_unused;
