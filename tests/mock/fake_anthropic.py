@@ -182,7 +182,70 @@ def _check_block(b, where, role):
     elif t == "redacted_thinking":
         if not isinstance(b.get("data"), str):
             raise _bad("%s.data: Field required" % where)
+    elif t == "server_tool_use":
+        if role != "assistant":
+            raise _bad("%s: server_tool_use blocks can only appear in assistant messages" % where)
+        if not isinstance(b.get("id"), str) or not b["id"].startswith("srvtoolu_"):
+            raise _bad("%s.id: String should match pattern '^srvtoolu_[a-zA-Z0-9_]+$'" % where)
+        if b.get("name") not in SERVER_TOOL_NAMES:
+            raise _bad("%s.name: Input should be %s" % (where, " or ".join(
+                "'%s'" % n for n in SERVER_TOOL_NAMES)))
+        if not isinstance(b.get("input"), dict):
+            raise _bad("%s.input: Input should be a valid dictionary" % where)
+    elif t in SERVER_RESULT_TYPES:
+        if role != "assistant":
+            raise _bad("%s: %s blocks can only appear in assistant messages" % (where, t))
+        if not isinstance(b.get("tool_use_id"), str) or not b["tool_use_id"].startswith("srvtoolu_"):
+            raise _bad("%s.tool_use_id: String should match pattern '^srvtoolu_[a-zA-Z0-9_]+$'" % where)
+        c = b.get("content")
+        if t == "web_search_tool_result":
+            if isinstance(c, list):
+                for k, r in enumerate(c):
+                    if not isinstance(r, dict) or r.get("type") != "web_search_result" or \
+                            not isinstance(r.get("url"), str) or \
+                            not isinstance(r.get("encrypted_content"), str):
+                        raise _bad("%s.content.%d: a web_search_result needs url and "
+                                   "encrypted_content" % (where, k))
+            elif not (isinstance(c, dict) and c.get("type") == "web_search_tool_result_error"):
+                raise _bad("%s.content: Input should be a valid list or a "
+                           "web_search_tool_result_error" % where)
+        elif not (isinstance(c, dict) and c.get("type") in ("web_fetch_result",
+                                                            "web_fetch_tool_result_error")):
+            raise _bad("%s.content: Input should be a web_fetch_result or a "
+                       "web_fetch_tool_result_error" % where)
+    if t == "text" and "citations" in b and b["citations"] is not None:
+        if not isinstance(b["citations"], list) or not all(
+                isinstance(c, dict) and isinstance(c.get("type"), str) for c in b["citations"]):
+            raise _bad("%s.citations: Input should be a valid list of citations" % where)
     return t
+
+
+SERVER_TOOL_NAMES = ("web_search", "web_fetch")
+SERVER_RESULT_TYPES = ("web_search_tool_result", "web_fetch_tool_result")
+SERVER_TOOL_TYPES = {"web_search_20250305": "web_search", "web_fetch_20250910": "web_fetch"}
+WEB_FETCH_BETA = "web-fetch-2025-09-10"
+
+
+def _check_server_tool(tl, i):
+    """The Anthropic server tools (web_search, web_fetch): their fixed names and options."""
+    t = tl.get("type")
+    if t not in SERVER_TOOL_TYPES:
+        return
+    if tl["name"] != SERVER_TOOL_TYPES[t]:
+        raise _bad("tools.%d.%s.name: Input should be '%s'" % (i, t, SERVER_TOOL_TYPES[t]))
+    known = {"type", "name", "max_uses", "allowed_domains", "blocked_domains",
+             "user_location", "cache_control", "citations", "max_content_tokens"}
+    for k in tl:
+        if k not in known:
+            raise _bad("tools.%d.%s.%s: Extra inputs are not permitted" % (i, t, k))
+    if "max_uses" in tl and not (_is_int(tl["max_uses"]) and tl["max_uses"] >= 1):
+        raise _bad("tools.%d.%s.max_uses: Input should be greater than 0" % (i, t))
+    if "allowed_domains" in tl and "blocked_domains" in tl:
+        raise _bad("tools.%d: cannot use both allowed_domains and blocked_domains" % i)
+    for k in ("allowed_domains", "blocked_domains"):
+        if k in tl and not (isinstance(tl[k], list) and all(
+                isinstance(d, str) and d and "://" not in d for d in tl[k])):
+            raise _bad("tools.%d.%s.%s: a list of domains without a scheme" % (i, t, k))
 
 
 def validate_messages_request(body):
@@ -214,6 +277,7 @@ def validate_messages_request(body):
             if tl["name"] in names:
                 raise _bad("tools: Tool names must be unique.")
             names.add(tl["name"])
+            _check_server_tool(tl, i)
     th = body.get("thinking")
     if th is not None:
         if not isinstance(th, dict) or th.get("type") not in ("enabled", "disabled", "adaptive"):
@@ -342,13 +406,16 @@ def check_turn(turn):
             raise ScriptError("text block needs \"text\"")
         if t == "thinking" and not isinstance(b.get("thinking"), str):
             raise ScriptError("thinking block needs \"thinking\"")
-        if t == "tool_use":
+        if t in ("tool_use", "server_tool_use"):
             if not isinstance(b.get("name"), str):
                 raise ScriptError("tool_use block needs \"name\"")
             if "input_json" not in b and not isinstance(b.get("input", {}), dict):
                 raise ScriptError("tool_use.input must be an object")
             if "input_json" in b and not isinstance(b["input_json"], str):
                 raise ScriptError("tool_use.input_json must be a string")
+        if t == "text" and "citations" in b and not (
+                isinstance(b["citations"], list) and all(isinstance(c, dict) for c in b["citations"])):
+            raise ScriptError("text.citations must be a list of objects")
         sp = b.get("split")
         if sp is not None and not (_is_int(sp) and sp > 0) and not (
                 isinstance(sp, list) and all(_is_int(x) for x in sp)):
@@ -401,17 +468,19 @@ def _final_block(b):
     """A scripted block as it appears in a finished Message (scripting keys dropped)."""
     t = b["type"]
     if t == "text":
+        if b.get("citations"):
+            return {"type": "text", "text": b["text"], "citations": b["citations"]}
         return {"type": "text", "text": b["text"]}
     if t == "thinking":
         return {"type": "thinking", "thinking": b["thinking"], "signature": b.get("signature", "")}
-    if t == "tool_use":
+    if t in ("tool_use", "server_tool_use"):
         inp = b.get("input", {})
         if "input_json" in b:
             try:
                 inp = json.loads(b["input_json"]) if b["input_json"].strip() else {}
             except ValueError:
                 inp = {}
-        return {"type": "tool_use", "id": b["id"], "name": b["name"], "input": inp}
+        return {"type": t, "id": b["id"], "name": b["name"], "input": inp}
     return {k: v for k, v in b.items() if k not in ("split", "input_json")}
 
 
@@ -537,9 +606,9 @@ def build_events(turn, model, usage, msg_id):
         elif t == "thinking":
             evs.append(ev("content_block_start", {"type": "content_block_start", "index": idx,
                                                   "content_block": {"type": "thinking", "thinking": ""}}))
-        elif t == "tool_use":
+        elif t in ("tool_use", "server_tool_use"):
             evs.append(ev("content_block_start", {"type": "content_block_start", "index": idx,
-                                                  "content_block": {"type": "tool_use", "id": b["id"],
+                                                  "content_block": {"type": t, "id": b["id"],
                                                                     "name": b["name"], "input": {}}}))
         else:  # redacted_thinking, server_tool_use, anything: sent whole
             evs.append(ev("content_block_start", {"type": "content_block_start", "index": idx,
@@ -552,13 +621,16 @@ def build_events(turn, model, usage, msg_id):
             evs.append(ev("content_block_delta", {"type": "content_block_delta",
                                                   "index": idx, "delta": d}))
         if t == "text":
+            # A cited text block: its citations first (citations_delta), then the text.
+            for c in b.get("citations") or []:
+                delta({"type": "citations_delta", "citation": c})
             for piece in _split_by(b["text"], b.get("split"), 8):
                 delta({"type": "text_delta", "text": piece})
         elif t == "thinking":
             for piece in _split_by(b["thinking"], b.get("split"), 8):
                 delta({"type": "thinking_delta", "thinking": piece})
             delta({"type": "signature_delta", "signature": b.get("signature", "")})
-        elif t == "tool_use":
+        elif t in ("tool_use", "server_tool_use"):
             for piece in tool_json_pieces(b):
                 delta({"type": "input_json_delta", "partial_json": piece})
         evs.append(ev("content_block_stop", {"type": "content_block_stop", "index": idx}))
@@ -573,6 +645,8 @@ def build_events(turn, model, usage, msg_id):
                                     "cache_read_input_tokens", "output_tokens")}
     else:
         du = {"output_tokens": usage["output_tokens"]}
+    if "server_tool_use" in usage:  # cumulative, as the real API sends it
+        du["server_tool_use"] = usage["server_tool_use"]
     evs.append(ev("message_delta", {"type": "message_delta", "delta": md, "usage": du}))
     evs.append(ev("message_stop", {"type": "message_stop"}))
     return evs
@@ -1043,6 +1117,12 @@ class Handler(BaseHTTPRequestHandler):
                     validate_messages_request(body)
             except ApiError as e:
                 return fail(e.status, e.etype, e.message)
+            betas = [x.strip() for x in headers.get("anthropic-beta", "").split(",")]
+            if any(isinstance(tl, dict) and tl.get("type") == "web_fetch_20250910"
+                   for tl in body.get("tools") or []) and WEB_FETCH_BETA not in betas:
+                return fail(400, "invalid_request_error",
+                            "tools.web_fetch_20250910: this tool needs the beta header "
+                            "anthropic-beta: %s" % WEB_FETCH_BETA)
         if count_tokens:
             with STATE.cond:
                 stat["status"] = 200
@@ -1057,6 +1137,8 @@ class Handler(BaseHTTPRequestHandler):
         for b in turn.get("content", []):
             if b.get("type") == "tool_use" and not b.get("id"):
                 b["id"] = gen_id("toolu_")
+            if b.get("type") == "server_tool_use" and not b.get("id"):
+                b["id"] = gen_id("srvtoolu_")
         model = turn.get("model") or body.get("model")
         usage = turn_usage(turn, len(raw))
         stream = body.get("stream") is True

@@ -228,6 +228,35 @@ is "$(jget "$T/reqs" 'len(j["requests"])')" 7 "GET /_fake/requests lists all 7 A
 is "$(jget "$T/reqs" '(j["requests"][0]["headers"]["x-api-key"], j["requests"][0]["headers"]["anthropic-version"], j["requests"][0]["body"]["model"], j["requests"][0]["body_bytes"] == len(a[0]))' "$REQ_STREAM")" \
 	"('sk-test', '2023-06-01', 'claude-test', True)" "a recorded request has lowercased headers, the parsed body and its size"
 
+# ---- server tools: web_search streamed, its result, cited text ---------------------
+WEB_TURN='{"turns":[{"content":[
+ {"type":"server_tool_use","id":"srvtoolu_01SelfTest","name":"web_search","input":{"query":"claude web"}},
+ {"type":"web_search_tool_result","tool_use_id":"srvtoolu_01SelfTest","content":[{"type":"web_search_result","url":"https://example.com/a","title":"A","encrypted_content":"EncA==","page_age":"1 day"}]},
+ {"type":"text","text":"Cited.","citations":[{"type":"web_search_result_location","url":"https://example.com/a","title":"A","encrypted_index":"Ix==","cited_text":"a"}]}],
+ "usage":{"server_tool_use":{"web_search_requests":1}}}]}'
+ctl POST /_fake/script "$WEB_TURN" >/dev/null
+curl -sSN "${API_HDRS[@]}" -o "$T/sw" "$BASE/v1/messages" -d "$REQ_STREAM"
+is "$(python3 - "$T/sw" <<'EOF2'
+import json, sys
+evs = [json.loads(l[6:]) for l in open(sys.argv[1]) if l.startswith("data: ")]
+starts = [e["content_block"] for e in evs if e["type"] == "content_block_start"]
+deltas = [e["delta"] for e in evs if e["type"] == "content_block_delta"]
+part = "".join(d.get("partial_json", "") for d in deltas if d["type"] == "input_json_delta")
+cit = [d["citation"]["url"] for d in deltas if d["type"] == "citations_delta"]
+md = [e for e in evs if e["type"] == "message_delta"][0]
+print(starts[0]["type"], starts[0]["input"], json.loads(part), starts[1]["content"][0]["encrypted_content"],
+      cit, md["delta"]["stop_reason"], md["usage"]["server_tool_use"])
+EOF2
+)" "server_tool_use {} {'query': 'claude web'} EncA== ['https://example.com/a'] end_turn {'web_search_requests': 1}" \
+	"server tools: server_tool_use input streamed as input_json_delta, the result whole, citations_delta, usage.server_tool_use"
+BETA_REQ='{"model":"claude-test","max_tokens":64,"tools":[{"type":"web_fetch_20250910","name":"web_fetch"}],"messages":[{"role":"user","content":"hi"}]}'
+code=$(curl -sS "${API_HDRS[@]}" -o "$T/bw" -w '%{http_code}' "$BASE/v1/messages" -d "$BETA_REQ")
+is "$code $(jget "$T/bw" '"anthropic-beta" in j["error"]["message"]')" "400 True" \
+	"web_fetch without the anthropic-beta header: 400"
+code=$(curl -sS "${API_HDRS[@]}" -H 'anthropic-beta: web-fetch-2025-09-10' -o /dev/null -w '%{http_code}' \
+	"$BASE/v1/messages" -d "$BETA_REQ")
+is "$code" 200 "web_fetch with anthropic-beta: web-fetch-2025-09-10: 200"
+
 # ---- a client that hangs up mid-stream --------------------------------------------------
 ctl POST /_fake/script '{"turns":[{"text":"'"$(printf 'slow %.0s' $(seq 40))"'","fault":{"type":"slow","byte_interval_ms":20}}]}' >/dev/null
 curl -sSN --max-time 0.6 "${API_HDRS[@]}" -o /dev/null "$BASE/v1/messages" -d "$REQ_STREAM" 2>/dev/null
