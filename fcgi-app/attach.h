@@ -1,1 +1,73 @@
-/* placeholder: filled in by issue 13 work */
+/*
+ * attach: what a person adds to a message besides its text.
+ *
+ * - Files of the session mentioned with @ (POST …/messages "attachments":
+ *   [{"path": "src/a.c"}]): read fd-relative under files/, one component at
+ *   a time with O_NOFOLLOW (no symlink anywhere on the path), regular files
+ *   only (O_NONBLOCK: a FIFO never blocks), ATTACH_FILE_MAX bytes each, at
+ *   most ATTACH_FILES_MAX, UTF-8 text only. Each becomes one text block
+ *   "<attached_file path=\"src/a.c\">\n…\n</attached_file>" put before the
+ *   message's own blocks, so it is stored in the history and sent upstream.
+ * - Image blocks in the content ({"type":"image","source":{"type":"base64",
+ *   "media_type":…,"data":…}}): the media type must be one of PNG, JPEG, GIF,
+ *   WebP AND match the data's magic bytes; the base64 must be valid (the
+ *   standard alphabet, padded, no whitespace); the decoded size at most
+ *   ATTACH_IMAGE_MAX; at most ATTACH_IMAGES_MAX per message. Kept as sent.
+ * - The fuzzy file search behind the @ menu (GET …/files/search): a bounded
+ *   walk of files/ (no links followed, no other file systems, .git and
+ *   node_modules skipped, ATTACH_SEARCH_VISIT entries and
+ *   ATTACH_SEARCH_BUDGET_MS at most) ranking regular files by a
+ *   subsequence match of the query.
+ *
+ * Every function that takes an http_req writes the 400 (naming the field)
+ * itself and returns -1; returned JSON objects belong to the caller.
+ */
+#ifndef CW_ATTACH_H
+#define CW_ATTACH_H
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+struct http_req;
+struct config;
+
+#define ATTACH_FILES_MAX	5
+#define ATTACH_FILE_MAX		(100 * 1024)
+#define ATTACH_IMAGES_MAX	5
+#define ATTACH_IMAGE_MAX	(5 * 1024 * 1024)	/* decoded bytes */
+/* POST …/messages bodies (images are base64): bounded, and below nginx's
+ * client_max_body_size at the default MAX_FILE_SIZE (10 MiB + 1 MiB). */
+#define ATTACH_BODY_MAX		(10 * 1024 * 1024)
+#define ATTACH_SEARCH_LIMIT	20	/* default ?limit */
+#define ATTACH_SEARCH_LIMIT_MAX	100
+#define ATTACH_SEARCH_QUERY_MAX	256
+#define ATTACH_SEARCH_VISIT	20000	/* directory entries looked at */
+#define ATTACH_SEARCH_DEPTH	32
+#define ATTACH_SEARCH_BUDGET_MS	500
+
+#define ATTACH_FILE_PREFIX	"<attached_file path=\""
+
+/*
+ * An image block of content[idx], validated; returns a new copy of it
+ * (type and source only) or NULL with the 400 written.
+ */
+json_object	*attach_image_block(struct http_req *, json_object *block,
+		    size_t idx);
+/*
+ * The body's "attachments" (optional): each file read under the session's
+ * files/ and put as a text block in front of *content (a string becomes a
+ * text block first). 0, or -1 with the 400 (or 500) written.
+ */
+int		 attach_files(struct http_req *, const struct config *,
+		    const char *sid, json_object *body, json_object **content);
+/*
+ * The fuzzy search: up to limit regular files under root whose relative
+ * path contains q as a case-insensitive subsequence, best first.
+ * {"query","results":[{"path","size"}],"truncated"}; NULL when out of memory.
+ */
+json_object	*attach_search(int root, const char *q, int limit);
+/* Score of q against path (subsequence, case-insensitive); -1: no match. */
+long		 attach_fuzzy_score(const char *q, const char *path);
+
+#endif

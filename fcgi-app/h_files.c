@@ -20,6 +20,7 @@
 
 #include <fcgiapp.h>
 
+#include "attach.h"
 #include "auth.h"
 #include "config.h"
 #include "events.h"
@@ -228,6 +229,55 @@ h_files(struct http_req *r, struct app *app)
 	json_object_object_add(o, "path", json_object_new_string(rel));
 	json_object_object_add(o, "entries", arr);
 	json_object_object_add(o, "truncated", json_object_new_boolean(n >= LIST_MAX_ENTRIES));
+	jsonio_reply_put(r, 200, o);
+out:
+	if (f.root >= 0)
+		close(f.root);
+	return 0;
+}
+
+/*
+ * GET /api/sessions/:id/files/search?q=&limit=: the @ menu's fuzzy file
+ * search (attach.c: a bounded walk, no links followed, best first).
+ */
+int
+h_files_search(struct http_req *r, struct app *app)
+{
+	struct fctx	 f;
+	char		 q[ATTACH_SEARCH_QUERY_MAX + 8], lim[16], *end;
+	const char	*why;
+	json_object	*o;
+	size_t		 off;
+	long		 limit = ATTACH_SEARCH_LIMIT;
+	int		 rv;
+
+	if (open_session(r, app, &f) == -1)
+		goto out;
+	rv = http_query_get(&r->uri, "q", q, sizeof(q));
+	if (rv == -1 || (rv == 1 && strlen(q) > ATTACH_SEARCH_QUERY_MAX)) {
+		http_error(r, 400, NULL, "query parameter 'q' must be at most %d "
+		    "bytes", ATTACH_SEARCH_QUERY_MAX);
+		goto out;
+	}
+	if (rv == 0)
+		q[0] = '\0';
+	if ((why = jsonio_utf8_problem(q, strlen(q), &off)) != NULL) {
+		http_error(r, 400, NULL, "query parameter 'q' is not valid UTF-8 "
+		    "(%s at byte %zu)", why, off);
+		goto out;
+	}
+	rv = http_query_get(&r->uri, "limit", lim, sizeof(lim));
+	if (rv == -1 || (rv == 1 && ((limit = strtol(lim, &end, 10)) < 1 ||
+	    limit > ATTACH_SEARCH_LIMIT_MAX || *end != '\0' || lim[0] == '\0' ||
+	    lim[0] == '+' || lim[0] == '-' || lim[0] == ' '))) {
+		http_error(r, 400, NULL, "query parameter 'limit' must be an integer "
+		    "from 1 to %d", ATTACH_SEARCH_LIMIT_MAX);
+		goto out;
+	}
+	if ((o = attach_search(f.root, q, (int)limit)) == NULL) {
+		http_error(r, 500, NULL, "out of memory");
+		goto out;
+	}
 	jsonio_reply_put(r, 200, o);
 out:
 	if (f.root >= 0)

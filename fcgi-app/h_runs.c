@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach.h"
 #include "auth.h"
 #include "config.h"
 #include "handlers.h"
@@ -24,12 +25,12 @@
 #define CONTENT_MAX	(200 * 1024)
 #define BLOCKS_MAX	64
 
-/* content: a non-empty string, or an array of text blocks. */
+/* content: a non-empty string, or an array of text and image blocks. */
 static json_object *
 valid_content(struct http_req *r, json_object *body)
 {
-	json_object	*c, *b, *t, *txt, *out;
-	size_t		 i, n;
+	json_object	*c, *b, *t, *txt, *out, *img;
+	size_t		 i, n, nimg = 0;
 
 	if (!json_object_object_get_ex(body, "content", &c) || c == NULL) {
 		http_error(r, 400, NULL, "field 'content' is required");
@@ -53,6 +54,24 @@ valid_content(struct http_req *r, json_object *body)
 	out = json_object_new_array();
 	for (i = 0; i < n; i++) {
 		b = json_object_array_get_idx(c, i);
+		/* Images (attach.c): type and magic bytes, base64, size. */
+		if (json_object_is_type(b, json_type_object) &&
+		    json_object_object_get_ex(b, "type", &t) &&
+		    json_object_is_type(t, json_type_string) &&
+		    strcmp(json_object_get_string(t), "image") == 0) {
+			if (++nimg > ATTACH_IMAGES_MAX) {
+				json_object_put(out);
+				http_error(r, 400, NULL, "field 'content[%zu]': at most "
+				    "%d images per message", i, ATTACH_IMAGES_MAX);
+				return NULL;
+			}
+			if ((img = attach_image_block(r, b, i)) == NULL) {
+				json_object_put(out);
+				return NULL;
+			}
+			json_object_array_add(out, img);
+			continue;
+		}
 		if (!json_object_is_type(b, json_type_object) ||
 		    !json_object_object_get_ex(b, "type", &t) ||
 		    !json_object_is_type(t, json_type_string) ||
@@ -63,7 +82,8 @@ valid_content(struct http_req *r, json_object *body)
 		    json_object_get_string_len(txt) > CONTENT_MAX) {
 			json_object_put(out);
 			http_error(r, 400, NULL, "field 'content[%zu]' must be "
-			    "{\"type\":\"text\",\"text\":\"...\"} with non-empty text", i);
+			    "{\"type\":\"text\",\"text\":\"...\"} with non-empty text "
+			    "or an image block", i);
 			return NULL;
 		}
 		b = json_object_new_object();
@@ -158,10 +178,13 @@ h_messages(struct http_req *r, struct app *app)
 	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
 		return 0;
 	if (r->method == HTTP_POST) {
-		if (jsonio_body(r, &body) == -1)
+		/* Larger than other JSON bodies: images come base64-encoded. */
+		if (jsonio_body_cap(r, ATTACH_BODY_MAX, &body) == -1)
 			return 0;
 		if ((content = valid_content(r, body)) != NULL) {
-			queue(r, app, &u, &s, "message", content);
+			/* @-mentioned files ("attachments", attach.h): text blocks first. */
+			if (attach_files(r, app->cfg, s.id, body, &content) == 0)
+				queue(r, app, &u, &s, "message", content);
 			json_object_put(content);
 		}
 		json_object_put(body);

@@ -39,6 +39,7 @@ int	h_events(struct http_req *, struct app *);
 
 /* h_files.c */
 int	h_files(struct http_req *, struct app *);
+int	h_files_search(struct http_req *, struct app *);
 int	h_file_content(struct http_req *, struct app *);
 int	h_files_mkdir(struct http_req *, struct app *);
 int	h_files_move(struct http_req *, struct app *);

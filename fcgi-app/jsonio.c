@@ -480,6 +480,12 @@ jsonio_parse(struct http_req *r, const char *p, size_t n, json_object **out)
 int
 jsonio_body(struct http_req *r, json_object **out)
 {
+	return jsonio_body_cap(r, HTTP_BODY_JSON_MAX, out);
+}
+
+int
+jsonio_body_cap(struct http_req *r, size_t cap, json_object **out)
+{
 	struct buf	 body;
 	int		 rc;
 
@@ -492,8 +498,8 @@ jsonio_body(struct http_req *r, json_object **out)
 		http_error(r, 415, NULL, "Content-Type must be application/json");
 		return -1;
 	}
-	buf_init(&body, HTTP_BODY_JSON_MAX);
-	if (http_read_body(r, HTTP_BODY_JSON_MAX, &body) != 0) {
+	buf_init(&body, cap);
+	if (http_read_body(r, cap, &body) != 0) {
 		buf_free(&body);
 		return -1;
 	}

@@ -21,6 +21,8 @@ struct http_req;
 #define JSONIO_PATH_MAX		128	/* a field's path in error messages */
 
 int	jsonio_body(struct http_req *, json_object **out);
+/* jsonio_body with another size cap (POST …/messages: images). */
+int	jsonio_body_cap(struct http_req *, size_t cap, json_object **out);
 /* jsonio_body after the body is read: p[0..n) must be one JSON object. */
 int	jsonio_parse(struct http_req *, const char *p, size_t n, json_object **out);
 int	jsonio_str(struct http_req *, json_object *obj, const char *field,

@@ -28,6 +28,7 @@ const struct route router_table[] = {
 	{ HTTP_POST, "/api/admin/runs/:run_id/cancel", h_admin_run_cancel },
 	{ GETS, "/api/sessions/:id/events", h_events },
 	{ GETS, "/api/sessions/:id/files", h_files },
+	{ GETS, "/api/sessions/:id/files/search", h_files_search },
 	{ GETS | HTTP_PUT | HTTP_DELETE, "/api/sessions/:id/files/content",
 	    h_file_content },
 	{ HTTP_POST, "/api/sessions/:id/files/mkdir", h_files_mkdir },

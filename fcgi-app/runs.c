@@ -20,7 +20,7 @@
 #include "sessions.h"
 #include "store.h"
 
-#define INBOX_MAX	(4 * 1024 * 1024)
+#define INBOX_MAX	(12 * 1024 * 1024)	/* > ATTACH_BODY_MAX (images) */
 #define STATE_MAX	(256 * 1024 * 1024)	/* tool results of one turn */
 
 int
