@@ -12,6 +12,7 @@
 #include "claude.h"
 #include "config.h"
 #include "events.h"
+#include "fsutil.h"
 #include "history.h"
 #include "keys.h"
 #include "log.h"
@@ -19,6 +20,7 @@
 #include "models.h"
 #include "pathsafe.h"
 #include "perm.h"
+#include "plantool.h"
 #include "runs.h"
 #include "sandbox.h"
 #include "scheduler.h"
@@ -231,7 +233,7 @@ system_blocks(struct run_ctx *c)
 	ssize_t		 n = 0, got;
 	int		 fd, root;
 
-	buf_init(&txt, CLAUDE_MD_MAX + sizeof(system_base) + 256);
+	buf_init(&txt, CLAUDE_MD_MAX + sizeof(system_base) + 4096);
 	buf_puts(&txt, system_base);
 	/*
 	 * files/ belongs to the agent: CLAUDE.md may be a FIFO, a device, a
@@ -257,6 +259,14 @@ system_blocks(struct run_ctx *c)
 			if (n == CLAUDE_MD_MAX)
 				buf_puts(&txt, "\n[CLAUDE.md truncated]");
 		}
+	}
+	/* Plan mode: how to end it (plantool.h); byte-stable while the mode is. */
+	{
+		struct session	 ss;
+
+		if (sessions_get(c->app->store, c->sid, &ss) == 1 &&
+		    strcmp(ss.permission_mode, "plan") == 0)
+			buf_puts(&txt, plantool_system_text());
 	}
 	b = json_object_new_object();
 	json_object_object_add(b, "type", json_object_new_string("text"));
@@ -942,7 +952,7 @@ is_prompt_turn(json_object *m)
  * compacted, 0 nothing to compact, -1 failure.
  */
 static int
-compact(struct run_ctx *c, json_object *h, const char *model)
+compact(struct run_ctx *c, json_object *h, const char *model, const char *focus)
 {
 	json_object		*msgs = history_messages(h), *head, *req_msgs, *m,
 				*content, *blocks, *nb, *newmsgs, *d;
@@ -975,11 +985,23 @@ compact(struct run_ctx *c, json_object *h, const char *model)
 		    json_object_array_get_idx(msgs, i)));
 	m = json_object_new_object();
 	json_object_object_add(m, "role", json_object_new_string("user"));
-	json_object_object_add(m, "content", json_object_new_string(
-	    "Summarize our conversation so far for your own future reference: the "
-	    "goals, decisions, files touched and their state, commands that "
-	    "mattered and their outcome, and open questions. Be complete but "
-	    "terse; this summary will replace the conversation."));
+	{
+		static const char ask[] = "Summarize our conversation so far for "
+		    "your own future reference: the goals, decisions, files touched "
+		    "and their state, commands that mattered and their outcome, and "
+		    "open questions. Be complete but terse; this summary will "
+		    "replace the conversation.";
+		struct buf q;
+
+		/* /compact <focus>: the person says what matters most. */
+		buf_init(&q, sizeof(ask) + 4096 + 64);
+		buf_puts(&q, ask);
+		if (focus != NULL && *focus != '\0')
+			buf_printf(&q, "\n\nFocus the summary on: %.4000s", focus);
+		json_object_object_add(m, "content",
+		    json_object_new_string_len(q.p, (int)q.len));
+		buf_free(&q);
+	}
 	json_object_array_add(req_msgs, m);
 	body = build_request(c, model, req_msgs, 1);
 	json_object_put(req_msgs);
@@ -1252,6 +1274,63 @@ next_from_history(struct run_ctx *c, struct run *r)
 	return end_with(c, "finished", "run.finished", "end_turn");
 }
 
+/*
+ * A "clear" run (POST …/clear, /clear): the conversation is archived as
+ * .claude/history-<time>-<run>.json and an empty one begins (same files,
+ * same usage totals); the new history says when and where the old went.
+ */
+static enum step
+step_clear(struct run_ctx *c, struct run *r)
+{
+	const struct config	*cfg = c->app->cfg;
+	json_object		*nh, *cl, *d;
+	const char		*js;
+	char			 name[96], sub[128], path[PATH_MAX];
+	size_t			 n = json_object_array_length(history_messages(r->h));
+
+	name[0] = '\0';
+	if (!r->resumed) {
+		if (n > 0) {
+			snprintf(name, sizeof(name), "history-%lld-%.8s.json",
+			    (long long)time(NULL), c->run_id);
+			snprintf(sub, sizeof(sub), ".claude/%s", name);
+			js = json_object_to_json_string_ext(r->h,
+			    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+			if (sessions_path(cfg, c->sid, sub, path, sizeof(path)) == -1 ||
+			    fsutil_write_atomic(path, js, strlen(js)) == -1) {
+				finish_error(c, "internal_error", "the conversation "
+				    "could not be archived; nothing was cleared");
+				return STEP_DONE;
+			}
+		}
+		nh = json_object_new_object();
+		json_object_object_add(nh, "version", json_object_new_int(1));
+		json_object_object_add(nh, "messages", json_object_new_array());
+		json_object_object_add(nh, "runs", json_object_new_array());
+		json_object_object_add(nh, "last_input_tokens", json_object_new_int64(0));
+		cl = json_object_new_object();
+		json_object_object_add(cl, "at", json_object_new_int64((int64_t)time(NULL)));
+		json_object_object_add(cl, "run_id", json_object_new_string(c->run_id));
+		json_object_object_add(cl, "archived", name[0] ?
+		    json_object_new_string(name) : NULL);
+		json_object_object_add(cl, "messages_before",
+		    json_object_new_int64((int64_t)n));
+		json_object_object_add(nh, "cleared", cl);
+		history_add_run(nh, c->run_id);
+		if (save(c, nh) == -1) {
+			json_object_put(nh);
+			return fail_save(c);
+		}
+		json_object_put(r->h);
+		r->h = nh;
+	}
+	d = json_object_new_object();
+	if (json_object_object_get_ex(r->h, "cleared", &cl))
+		json_object_object_add(d, "cleared", json_object_get(cl));
+	emit(c, "cleared", d);
+	return end_with(c, "finished", "run.finished", "cleared");
+}
+
 static enum step
 step_begin(struct run_ctx *c, struct run *r)
 {
@@ -1334,6 +1413,8 @@ step_begin(struct run_ctx *c, struct run *r)
 		emit(c, "run.started", d);
 	}
 	runs_set_session_status(c->app->store, c->sid, "running");
+	if (strcmp(c->kind, "clear") == 0)
+		return step_clear(c, r);
 
 	if (cfg->anthropic_api_key == NULL || *cfg->anthropic_api_key == '\0') {
 		finish_error(c, "configuration_error", "ANTHROPIC_API_KEY is not set "
@@ -1345,7 +1426,17 @@ step_begin(struct run_ctx *c, struct run *r)
 		return STEP_DONE;
 	}
 	if (strcmp(c->kind, "compact") == 0) {
-		rc = compact(c, r->h, r->mi->id);
+		/* POST …/compact {"focus"} left it in the inbox. */
+		char focus[4096] = "";
+		json_object *in = runs_inbox_read(cfg, c->sid, c->run_id), *f;
+
+		if (in != NULL && json_object_object_get_ex(in, "focus", &f) &&
+		    json_object_is_type(f, json_type_string))
+			snprintf(focus, sizeof(focus), "%s", json_object_get_string(f));
+		if (in != NULL)
+			json_object_put(in);
+		rc = compact(c, r->h, r->mi->id, focus);
+		runs_inbox_remove(cfg, c->sid, c->run_id);
 		if (rc == -1 && !c->cancelled)
 			finish_error(c, "api_error", "compaction failed");
 		else if (c->cancelled)
@@ -1398,8 +1489,17 @@ step_request(struct run_ctx *c, struct run *r)
 	if (c->turn >= cfg->max_turns)
 		return end_with(c, "finished", "run.finished", "max_turns");
 	set_step(c, "request");
+	/* The model may have been switched since the last step (PATCH). */
+	{
+		struct session		 ss;
+		const struct model_info	*nm;
+
+		if (sessions_get(c->app->store, c->sid, &ss) == 1 &&
+		    (nm = models_find(ss.model)) != NULL)
+			r->mi = mi = nm;
+	}
 	if (last_input(r->h) * 100 > (long long)mi->context_window *
-	    cfg->compact_threshold && compact(c, r->h, mi->id) == -1 && c->lost)
+	    cfg->compact_threshold && compact(c, r->h, mi->id, NULL) == -1 && c->lost)
 		return fail_save(c);
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.arg = c;

@@ -29,6 +29,7 @@
 #include "jsonio.h"
 #include "pathsafe.h"
 #include "perm.h"
+#include "plantool.h"
 #include "scheduler.h"
 #include "quota.h"
 #include "sessions.h"
@@ -604,8 +605,8 @@ h_permission(struct http_req *r, struct app *app)
 	struct auth_user	 u;
 	struct session		 s;
 	json_object		*body, *o;
-	const char		*decision, *message;
-	int			 remember = 0, present, rv;
+	const char		*decision, *message, *pmode = NULL;
+	int			 remember = 0, present, rv, plan = 0;
 
 	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
 		return 0;
@@ -613,11 +614,35 @@ h_permission(struct http_req *r, struct app *app)
 		return 0;
 	if (jsonio_str(r, body, "decision", 1, 16, &decision) == -1 ||
 	    jsonio_bool(r, body, "remember", &remember, &present) == -1 ||
-	    jsonio_str(r, body, "message", 0, 1000, &message) == -1)
+	    jsonio_str(r, body, "message", 0, 1000, &message) == -1 ||
+	    jsonio_str(r, body, "mode", 0, 32, &pmode) == -1)
 		goto out;
 	if (strcmp(decision, "allow") != 0 && strcmp(decision, "deny") != 0) {
 		http_error(r, 400, NULL, "field 'decision' must be \"allow\" or \"deny\"");
 		goto out;
+	}
+	/*
+	 * A plan (exit_plan_mode): "allow" approves it into "mode" (acceptEdits
+	 * or default, the default), "deny" keeps planning; never remembered.
+	 */
+	if ((plan = plantool_is_request(app->store, s.id, r->params[1])) == -1) {
+		http_error(r, 503, "service_unavailable", "session store unavailable");
+		goto out;
+	}
+	if (pmode != NULL && (!plan || strcmp(decision, "allow") != 0 ||
+	    !plantool_valid_target(pmode))) {
+		http_error(r, 400, NULL, "field 'mode' goes only with \"allow\" of a "
+		    "plan request, and must be \"acceptEdits\" or \"default\"");
+		goto out;
+	}
+	if (plan) {
+		remember = 0;
+		if (strcmp(decision, "allow") == 0 && plantool_set_target(app->store,
+		    s.id, r->params[1], pmode != NULL ? pmode : "default") == -1) {
+			http_error(r, 503, "service_unavailable",
+			    "session store unavailable");
+			goto out;
+		}
 	}
 	/* The answer and the parked run's continuation: one step. */
 	rv = sched_answer(app->store, app->cfg, s.id, r->params[1], decision,
@@ -635,6 +660,13 @@ h_permission(struct http_req *r, struct app *app)
 		    json_object_new_string(r->params[1]));
 		json_object_object_add(o, "decision", json_object_new_string(decision));
 		json_object_object_add(o, "remember", json_object_new_boolean(remember));
+		if (plan && strcmp(decision, "allow") == 0) {
+			/* The runner applies it too when it continues (idempotent). */
+			(void)plantool_switch_mode(app->store, app->cfg, s.id,
+			    pmode != NULL ? pmode : "default");
+			json_object_object_add(o, "mode", json_object_new_string(
+			    pmode != NULL ? pmode : "default"));
+		}
 		jsonio_reply_put(r, 200, o);
 	}
 out:

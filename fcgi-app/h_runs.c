@@ -10,6 +10,7 @@
 
 #include "attach.h"
 #include "auth.h"
+#include "commands.h"
 #include "config.h"
 #include "handlers.h"
 #include "history.h"
@@ -24,6 +25,7 @@
 
 #define CONTENT_MAX	(200 * 1024)
 #define BLOCKS_MAX	64
+#define COMPACT_FOCUS_MAX	2000
 
 /* content: a non-empty string, or an array of text and image blocks. */
 static json_object *
@@ -92,6 +94,65 @@ valid_content(struct http_req *r, json_object *body)
 		json_object_array_add(out, b);
 	}
 	return out;
+}
+
+/*
+ * A custom slash command expanded here (commands.h): the stored user
+ * message is the command file's text with $ARGUMENTS replaced.
+ */
+static json_object *
+command_content(struct http_req *r, struct app *app, const struct session *s,
+    json_object *body)
+{
+	const char	*name, *args = "";
+	struct buf	 out, clean;
+	json_object	*c = NULL;
+
+	if (jsonio_str(r, body, "command", 1, COMMANDS_NAME_MAX + 1, &name) == -1 ||
+	    jsonio_str(r, body, "arguments", 0, COMMANDS_ARGS_MAX, &args) == -1)
+		return NULL;
+	if (args == NULL)
+		args = "";
+	if (json_object_object_get_ex(body, "content", NULL)) {
+		http_error(r, 400, NULL, "send either 'content' or 'command', not both");
+		return NULL;
+	}
+	if (!commands_valid_name(name)) {
+		http_error(r, 400, NULL, "field 'command' must be 1 to %d of "
+		    "[A-Za-z0-9_-]", COMMANDS_NAME_MAX);
+		return NULL;
+	}
+	buf_init(&out, CONTENT_MAX);
+	switch (commands_expand(app->cfg, s->id, name, args, &out)) {
+	case CMD_OK:
+		if (out.len == 0) {
+			http_error(r, 400, NULL, "the command /%s is empty", name);
+			break;
+		}
+		buf_init(&clean, out.len * 3 + 16);
+		buf_utf8_clean(&clean, out.p, out.len);
+		c = json_object_new_string_len(clean.p, (int)clean.len);
+		buf_free(&clean);
+		break;
+	case CMD_ENOENT:
+		http_error(r, 404, NULL, "no custom command /%s (commands are "
+		    "/workspace/.claude/commands/<name>.md)", name);
+		break;
+	case CMD_ELINK:
+		http_error(r, 400, NULL, "the command file of /%s is not a regular "
+		    "file (symbolic links are not followed)", name);
+		break;
+	case CMD_EBIG:
+		http_error(r, 413, NULL, "the command /%s is too large: command "
+		    "files may have %d bytes, the expanded message %d", name,
+		    COMMANDS_FILE_MAX, CONTENT_MAX);
+		break;
+	default:
+		http_error(r, 500, NULL, "the command /%s could not be read", name);
+		break;
+	}
+	buf_free(&out);
+	return c;
 }
 
 static int
@@ -181,8 +242,13 @@ h_messages(struct http_req *r, struct app *app)
 		/* Larger than other JSON bodies: images come base64-encoded. */
 		if (jsonio_body_cap(r, ATTACH_BODY_MAX, &body) == -1)
 			return 0;
-		if ((content = valid_content(r, body)) != NULL) {
-			/* @-mentioned files ("attachments", attach.h): text blocks first. */
+		/* {"command","arguments"?}: a custom command (commands.h). */
+		if (json_object_object_get_ex(body, "command", NULL))
+			content = command_content(r, app, &s, body);
+		else
+			content = valid_content(r, body);
+		/* @-mentioned files ("attachments", attach.h): text blocks first. */
+		if (content != NULL) {
 			if (attach_files(r, app->cfg, s.id, body, &content) == 0)
 				queue(r, app, &u, &s, "message", content);
 			json_object_put(content);
@@ -207,6 +273,9 @@ h_messages(struct http_req *r, struct app *app)
 	json_object_object_get_ex(h, "messages", &v);
 	json_object_object_add(o, "messages", json_object_get(v));
 	json_object_object_add(o, "tool_details", tool_details(app, s.id));
+	/* After /clear: when, and where the earlier conversation went. */
+	if (json_object_object_get_ex(h, "cleared", &v))
+		json_object_object_add(o, "cleared", json_object_get(v));
 	/* Runs not started yet: their prompts are not in the history. */
 	q = sched_queued(app->store, app->cfg, s.id);
 	json_object_object_add(o, "queued", q != NULL ? q : json_object_new_array());
@@ -246,9 +315,72 @@ h_compact(struct http_req *r, struct app *app)
 	struct auth_user	 u;
 	struct session		 s;
 
+	json_object		*body = NULL, *content = NULL;
+	const char		*focus = NULL;
+
 	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
 		return 0;
-	return queue(r, app, &u, &s, "compact", NULL);
+	/* Optional {"focus"}: what the summary should keep (/compact [focus]). */
+	if (r->content_length > 0) {
+		if (jsonio_body(r, &body) == -1)
+			return 0;
+		if (jsonio_str(r, body, "focus", 0, COMPACT_FOCUS_MAX, &focus) == -1) {
+			json_object_put(body);
+			return 0;
+		}
+		if (focus != NULL && *focus != '\0') {
+			content = json_object_new_object();
+			json_object_object_add(content, "focus",
+			    json_object_new_string(focus));
+		}
+	}
+	queue(r, app, &u, &s, "compact", content);
+	if (content != NULL)
+		json_object_put(content);
+	if (body != NULL)
+		json_object_put(body);
+	return 0;
+}
+
+/*
+ * POST /api/sessions/:id/clear: a new conversation, same files (/clear).
+ * Refused while a run is active or queued; otherwise a "clear" run
+ * archives .claude/history.json (the runner holds the session's lock, so
+ * no run can write the history meanwhile) and starts an empty one.
+ */
+int
+h_clear(struct http_req *r, struct app *app)
+{
+	struct auth_user	 u;
+	struct session		 s;
+	char			 cur[RUN_ID_LEN + 8];
+	int			 rv;
+
+	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
+		return 0;
+	if ((rv = runs_active(app->store, s.id, cur, sizeof(cur))) == -1)
+		return http_error(r, 503, "service_unavailable",
+		    "session store unavailable");
+	if (rv == 1)
+		return http_error(r, 409, "conflict", "a run is active in this "
+		    "session; stop it (or wait for it) before clearing the "
+		    "conversation");
+	return queue(r, app, &u, &s, "clear", NULL);
+}
+
+/* GET /api/sessions/:id/commands: the custom slash commands (commands.h). */
+int
+h_commands(struct http_req *r, struct app *app)
+{
+	struct auth_user	 u;
+	struct session		 s;
+	json_object		*o;
+
+	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
+		return 0;
+	o = json_object_new_object();
+	json_object_object_add(o, "commands", commands_list(app->cfg, s.id));
+	return jsonio_reply_put(r, 200, o);
 }
 
 /* A run id is RUN_ID_LEN lowercase hex digits. */

@@ -30,6 +30,8 @@ int	h_models(struct http_req *, struct app *);
 int	h_messages(struct http_req *, struct app *);
 int	h_cancel(struct http_req *, struct app *);
 int	h_compact(struct http_req *, struct app *);
+int	h_clear(struct http_req *, struct app *);
+int	h_commands(struct http_req *, struct app *);
 int	h_run(struct http_req *, struct app *);
 int	h_admin_runs(struct http_req *, struct app *);
 int	h_admin_run_cancel(struct http_req *, struct app *);

@@ -23,6 +23,8 @@ const struct route router_table[] = {
 	{ GETS | HTTP_POST, "/api/sessions/:id/messages", h_messages },
 	{ HTTP_POST, "/api/sessions/:id/cancel", h_cancel },
 	{ HTTP_POST, "/api/sessions/:id/compact", h_compact },
+	{ HTTP_POST, "/api/sessions/:id/clear", h_clear },
+	{ GETS, "/api/sessions/:id/commands", h_commands },
 	{ HTTP_DELETE, "/api/sessions/:id/runs/:run_id", h_run },
 	{ GETS, "/api/admin/runs", h_admin_runs },
 	{ HTTP_POST, "/api/admin/runs/:run_id/cancel", h_admin_run_cancel },
