@@ -1,4 +1,7 @@
-import { useEffect, useRef } from 'preact/hooks';
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { filterCommands, findCommand, parseSlash, slashQuery, type SlashCommand } from '../lib/commands';
+import { SlashMenu } from './SlashMenu';
 
 interface Props {
   value: string;
@@ -10,14 +13,42 @@ interface Props {
   /** Claude works on a message: Stop is offered; what is sent now queues behind it. */
   running: boolean;
   statusText: string;
+  /** Slash commands for the autocomplete (built-ins and the session's custom ones). */
+  commands?: SlashCommand[];
+  /** A slash command was entered ("/name args"): never sent to Claude as text. */
+  onCommand?: (name: string, args: string) => void;
+  /** Shift+Tab: the next permission mode. */
+  onCycleMode?: () => void;
+  /** Under the box: the model and mode controls (ModelModeBar). */
+  toolbar?: ComponentChildren;
 }
 
 /**
  * The message box: Enter sends, Shift+Enter adds a line. It stays open while
  * Claude works: a message sent then waits in the session's queue.
  */
-export function Composer({ value, onInput, onSend, onStop, busy, running, statusText }: Props) {
+export function Composer({
+  value, onInput, onSend, onStop, busy, running, statusText, commands, onCommand, onCycleMode, toolbar,
+}: Props) {
   const ref = useRef<HTMLTextAreaElement>(null);
+  // ---- slash commands: the menu while the name is typed ----
+  const [sel, setSel] = useState(0);
+  const [closedFor, setClosedFor] = useState<string | null>(null);
+  const [unknown, setUnknown] = useState<string | null>(null);
+  const q = slashQuery(value);
+  const matches = q !== null && commands ? filterCommands(commands, q) : [];
+  const menuOpen = matches.length > 0 && closedFor !== value;
+  const selected = Math.min(sel, Math.max(0, matches.length - 1));
+  const runCommand = (name: string, args: string) => {
+    setUnknown(null);
+    onInput('');
+    onCommand?.(name, args);
+  };
+  const pick = (c: SlashCommand) => runCommand(c.name, '');
+  const complete = (c: SlashCommand) => {
+    onInput(`/${c.name} `);
+    setSel(0);
+  };
 
   // Grow with the text, up to a limit (height through a class per line count: no inline styles).
   const lines = Math.min(10, Math.max(1, value.split('\n').length));
@@ -27,12 +58,20 @@ export function Composer({ value, onInput, onSend, onStop, busy, running, status
   }, []);
 
   const submit = () => {
-    if (busy || !value.trim()) return;
+    if (!value.trim()) return;
+    const cmd = commands && onCommand ? parseSlash(value) : null;
+    if (cmd) {
+      if (findCommand(commands!, cmd.name)) runCommand(cmd.name, cmd.args);
+      else setUnknown(cmd.name);
+      return;
+    }
+    if (busy) return;
     onSend(value);
   };
 
   return (
     <form class="composer" onSubmit={(e) => { e.preventDefault(); submit(); }}>
+      {menuOpen && <SlashMenu id="slash-menu" items={matches} selected={selected} onPick={pick} onHover={setSel} />}
       <label for="composer-input" class="sr-only">Message to Claude</label>
       <textarea
         id="composer-input"
@@ -41,9 +80,29 @@ export function Composer({ value, onInput, onSend, onStop, busy, running, status
         value={value}
         placeholder={running ? 'Claude is working… type your next message' : 'Message Claude…'}
         aria-describedby="composer-hint"
-        onInput={(e) => onInput((e.target as HTMLTextAreaElement).value)}
+        onInput={(e) => { setUnknown(null); setSel(0); onInput((e.target as HTMLTextAreaElement).value); }}
+        aria-expanded={commands ? menuOpen : undefined}
+        aria-controls={menuOpen ? 'slash-menu' : undefined}
+        aria-activedescendant={menuOpen ? `slash-menu-${selected}` : undefined}
+        aria-autocomplete={commands ? 'list' : undefined}
         onKeyDown={(e) => {
-          if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+          if (menuOpen && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+            e.preventDefault();
+            const n = matches.length;
+            setSel((selected + (e.key === 'ArrowDown' ? 1 : n - 1)) % n);
+          } else if (menuOpen && e.key === 'Tab' && !e.shiftKey) {
+            e.preventDefault();
+            complete(matches[selected]);
+          } else if (menuOpen && e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+            e.preventDefault();
+            pick(matches[selected]);
+          } else if (menuOpen && e.key === 'Escape') {
+            e.preventDefault();
+            setClosedFor(value);
+          } else if (e.key === 'Tab' && e.shiftKey && onCycleMode) {
+            e.preventDefault();
+            onCycleMode();
+          } else if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
             e.preventDefault();
             submit();
           } else if (e.key === 'Escape' && running) {
@@ -53,7 +112,11 @@ export function Composer({ value, onInput, onSend, onStop, busy, running, status
         }}
       />
       <div class="composer-side">
-        <span id="composer-hint" class="composer-status">{statusText || 'Enter to send · Shift+Enter for a new line'}</span>
+        {toolbar}
+        <span id="composer-hint" class="composer-status" role={unknown ? 'alert' : undefined}>
+          {unknown ? `Unknown command /${unknown}. Type / to see the commands.`
+            : statusText || 'Enter to send · Shift+Enter for a new line · / for commands · Shift+Tab: mode'}
+        </span>
         <div class="composer-buttons">
           {running && (
             <button type="button" class="btn danger" onClick={onStop} aria-label="Stop Claude">Stop</button>

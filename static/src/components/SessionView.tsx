@@ -8,7 +8,12 @@ import {
 } from '../lib/transcript';
 import type { Session, SessionStatus, Snapshot, User } from '../lib/types';
 import { continueText, explainError, queuedCountText, queueText } from '../lib/words';
+import {
+  allCommands, BUILTIN_COMMANDS, INIT_PROMPT, isMode, MODE_LABELS, MODES, nextMode, type SlashCommand,
+} from '../lib/commands';
+import type { PermissionMode } from '../lib/types';
 import { Composer } from './Composer';
+import { ModelModeBar, type ModelChoice } from './ModelModeBar';
 import { FilesPanel } from './FilesPanel';
 import { StatusBadge } from './StatusBadge';
 import type { ToastFn } from './Toasts';
@@ -43,6 +48,11 @@ export function SessionView(p: Props) {
   onMissingRef.current = p.onMissing;
   const draftRef = useRef(draft);
   draftRef.current = draft;
+  // ---- controls: model and mode, slash commands, the info panel (/help, /cost, ...) ----
+  const [models, setModels] = useState<ModelChoice[]>([]);
+  const [customCommands, setCustomCommands] = useState<SlashCommand[]>([]);
+  const [saving, setSaving] = useState(false);
+  const [info, setInfo] = useState<{ title: string; lines: string[] } | null>(null);
 
   // ---- the session itself (title, files_path for code-server users, usage so far) ----
   useEffect(() => {
@@ -135,7 +145,7 @@ export function SessionView(p: Props) {
       if (alive.current) {
         dispatch({
           type: 'history', messages: r.messages || [], asOf, want, details: r.tool_details,
-          queued: Array.isArray(r.queued) ? r.queued : undefined, tick,
+          queued: Array.isArray(r.queued) ? r.queued : undefined, tick, cleared: r.cleared ?? null,
         });
       }
     }).catch((e) => {
@@ -179,6 +189,45 @@ export function SessionView(p: Props) {
     statusText = queueText(queued[0].queue);
     if (queued.length > 1) statusText += ` · ${queuedCountText(queued.length)}`;
   }
+
+  // ---- controls ----
+  useEffect(() => {
+    let gone = false;
+    api.models().then((r) => { if (!gone) setModels(Array.isArray(r.models) ? r.models : []); }).catch(() => {});
+    return () => { gone = true; };
+  }, []);
+  // The session's custom commands: again whenever its files change.
+  useEffect(() => {
+    let gone = false;
+    api.commands(sessionId).then((r) => {
+      if (gone) return;
+      setCustomCommands((r.commands || []).map((c) => ({
+        name: c.name, description: c.description || '', argumentHint: c.argument_hint || undefined, custom: true,
+      })));
+    }).catch(() => {});
+    return () => { gone = true; };
+  }, [sessionId, state.filesVersion]);
+  const commands = useMemo(() => allCommands(customCommands), [customCommands]);
+
+  const patchSession = useCallback(async (b: { model?: string; permission_mode?: PermissionMode }) => {
+    setSaving(true);
+    try {
+      const s = await api.updateSession(sessionId, b);
+      setSession((old) => (old ? { ...old, ...s, usage: old.usage } : s));
+      p.onChanged(s);
+      return true;
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) toast({ level: 'error', ...explainError(e, 'change the session') });
+      return false;
+    } finally {
+      setSaving(false);
+    }
+  }, [sessionId, toast]); // eslint-disable-line react-hooks/exhaustive-deps
+  const modeRef = useRef<PermissionMode>('default');
+  modeRef.current = session?.permission_mode || 'default';
+  const cycleMode = useCallback(() => {
+    void patchSession({ permission_mode: nextMode(modeRef.current) });
+  }, [patchSession]);
 
   // ---- actions ----
   const send = useCallback(async (text: string) => {
@@ -234,13 +283,125 @@ export function SessionView(p: Props) {
     }
   }, [sessionId, toast]);
 
-  const compact = useCallback(async () => {
+  const compact = useCallback(async (focus?: string) => {
     try {
-      await api.compact(sessionId);
+      await api.compact(sessionId, typeof focus === 'string' && focus ? focus : undefined);
     } catch (e) {
       toast({ level: 'error', ...explainError(e, 'compact the conversation') });
     }
   }, [sessionId, toast]);
+
+  // A slash command (never sent to Claude as text).
+  const runSlash = useCallback(async (name: string, args: string) => {
+    setInfo(null);
+    const custom = customCommands.find((c) => c.name === name);
+    const isBuiltin = BUILTIN_COMMANDS.some((c) => c.name === name);
+    if (!isBuiltin && custom) {
+      setSending(true);
+      const shown = `/${name}${args ? ` ${args}` : ''}`;
+      dispatch({ type: 'pendingPrompt', text: shown });
+      try {
+        const r = await api.sendCommand(sessionId, name, args);
+        const queue = typeof r.state === 'string' || typeof r.ahead === 'number' ? { state: r.state, ahead: r.ahead } : undefined;
+        dispatch({ type: 'localPrompt', runId: r.run_id, text: shown, queue });
+      } catch (e) {
+        dispatch({ type: 'pendingPrompt', text: null });
+        if (!(e instanceof ApiError && e.status === 401)) toast({ level: 'error', ...explainError(e, `run /${name}`) });
+      } finally {
+        setSending(false);
+      }
+      return;
+    }
+    switch (name) {
+      case 'compact':
+        await compact(args);
+        break;
+      case 'clear':
+        try {
+          await api.clear(sessionId);
+        } catch (e) {
+          if (e instanceof ApiError && e.status === 409) {
+            toast({ level: 'info', title: 'Claude is still working in this session.', next: 'Stop the run (or wait for it), then /clear.' });
+          } else if (!(e instanceof ApiError && e.status === 401)) {
+            toast({ level: 'error', ...explainError(e, 'clear the conversation') });
+          }
+        }
+        break;
+      case 'model': {
+        if (!args) {
+          setInfo({
+            title: `Model: ${session?.model || '?'}`,
+            lines: models.map((m) => `${m.id}${m.name ? ` — ${m.name}` : ''}`).concat('Switch with /model <id> or the model picker below.'),
+          });
+          break;
+        }
+        const want = models.find((m) => m.id === args || (m.name || '').toLowerCase() === args.toLowerCase()
+          || m.id.includes(args.toLowerCase()));
+        if (!want && models.length) {
+          toast({ level: 'error', title: `There is no model “${args}”.`, next: `Choose one of: ${models.map((m) => m.id).join(', ')}.` });
+          break;
+        }
+        if (await patchSession({ model: want ? want.id : args })) {
+          toast({ level: 'info', title: `Model: ${want ? want.id : args}`, next: 'The next request uses it.' });
+        }
+        break;
+      }
+      case 'mode': {
+        if (!args) {
+          setInfo({
+            title: `Permission mode: ${MODE_LABELS[session?.permission_mode || 'default']}`,
+            lines: MODES.map((m) => `${m} — ${MODE_LABELS[m]}`).concat('Switch with /mode <name>, Shift+Tab or the mode badge below.'),
+          });
+          break;
+        }
+        const m = MODES.find((x) => x.toLowerCase() === args.toLowerCase());
+        if (!m || !isMode(m)) {
+          toast({ level: 'error', title: `There is no mode “${args}”.`, next: `Choose one of: ${MODES.join(', ')}.` });
+          break;
+        }
+        await patchSession({ permission_mode: m });
+        break;
+      }
+      case 'cost':
+        try {
+          const s = await api.getSession(sessionId);
+          const u = s.usage;
+          if (u) dispatch({ type: 'usage', usage: u });
+          setInfo({
+            title: `Cost of this session: ${formatCost(u?.cost_usd || 0)}`,
+            lines: u ? [
+              `Input: ${u.input_tokens} tokens`, `Output: ${u.output_tokens} tokens`,
+              `Cache write: ${u.cache_creation_input_tokens} tokens`, `Cache read: ${u.cache_read_input_tokens} tokens`,
+              `Total: ${formatTokens(totalTokens(u))} tokens · model ${s.model}`,
+            ] : ['No usage yet.'],
+          });
+        } catch (e) {
+          if (!(e instanceof ApiError && e.status === 401)) toast({ level: 'error', ...explainError(e, 'read the usage') });
+        }
+        break;
+      case 'init':
+        await send(INIT_PROMPT);
+        break;
+      case 'export': {
+        const a = document.createElement('a');
+        a.href = urls.exportSession(sessionId, args === 'json' ? 'json' : 'md');
+        a.download = '';
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        break;
+      }
+      case 'help':
+        setInfo({
+          title: 'Slash commands',
+          lines: commands.map((c) => `/${c.name}${c.argumentHint ? ` ${c.argumentHint}` : ''} — ${c.description}${c.custom ? ' (custom)' : ''}`)
+            .concat('Custom commands: /workspace/.claude/commands/<name>.md ($ARGUMENTS is replaced by what follows the name).'),
+        });
+        break;
+      default:
+        break;
+    }
+  }, [sessionId, toast, customCommands, commands, models, session, patchSession, compact]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const revert = useCallback(async (path: string) => {
     try {
@@ -257,10 +418,13 @@ export function SessionView(p: Props) {
 
   const vscodeHref = session?.files_path && canOpenVSCode(p.user) ? urls.vscode(session.files_path) : null;
 
-  const decide = useCallback(async (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) => {
+  const decide = useCallback(async (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string,
+    mode?: 'acceptEdits' | 'default') => {
     dispatch({ type: 'answering', requestId, answering: true });
     try {
-      await api.decide(sessionId, requestId, decision, remember, message);
+      await api.decide(sessionId, requestId, decision, remember, message, mode);
+      // An approved plan switched the session's mode.
+      if (mode) setSession((s) => (s ? { ...s, permission_mode: mode } : s));
     } catch (e) {
       dispatch({ type: 'answering', requestId, answering: false });
       if (e instanceof ApiError && e.status === 409) {
@@ -310,6 +474,15 @@ export function SessionView(p: Props) {
         )}
         <Transcript items={items} loading={state.history === null} sessionId={sessionId} onDecide={decide} onCompact={compact}
           onRevert={revert} onRemove={removeQueued} />
+        {info && (
+          <section class="info-panel" role="status" aria-label={info.title}>
+            <div class="info-head">
+              <strong>{info.title}</strong>
+              <button type="button" class="icon-btn" aria-label="Close" onClick={() => setInfo(null)}>×</button>
+            </div>
+            <ul>{info.lines.map((l, i) => <li key={i}>{l}</li>)}</ul>
+          </section>
+        )}
         <Composer
           value={draft}
           onInput={onDraft}
@@ -318,6 +491,14 @@ export function SessionView(p: Props) {
           running={!!active}
           onStop={stop}
           statusText={statusText}
+          commands={commands}
+          onCommand={runSlash}
+          onCycleMode={cycleMode}
+          toolbar={session && (
+            <ModelModeBar model={session.model} mode={session.permission_mode} models={models} saving={saving}
+              onModel={(m) => { void patchSession({ model: m }); }}
+              onMode={(m) => { void patchSession({ permission_mode: m }); }} />
+          )}
         />
       </main>
       {filesOpen && (

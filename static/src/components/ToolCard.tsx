@@ -3,6 +3,7 @@ import { editorDiff, type FileDiff } from '../lib/diff';
 import { formatBytes, formatDuration } from '../lib/format';
 import { highlight, languageForPath } from '../lib/highlight';
 import type { Permission, ToolResultView, ViewItem } from '../lib/transcript';
+import { PLAN_TOOL, PlanCard } from './PlanCard';
 
 type ToolItem = Extract<ViewItem, { kind: 'tool' }>;
 type Decide = (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) => void;
@@ -220,6 +221,8 @@ const OUTCOME: Record<string, string> = {
 /** Allow once / Always allow / Deny (with an optional message to Claude). */
 export function PermissionPrompt({ permission: p, onDecide }: { permission: Permission; onDecide: Decide }) {
   const [message, setMessage] = useState('');
+  // exit_plan_mode: the plan card (approve into a mode / keep planning).
+  if (p.tool === PLAN_TOOL) return <PlanCard permission={p} onDecide={onDecide} />;
   if (p.status !== 'pending') {
     let text = OUTCOME[p.status] || p.status;
     if (p.status === 'allow') text = p.remember ? 'Always allowed for this session' : 'Allowed once';

@@ -204,6 +204,10 @@ function Notice({ item, onCompact }: { item: Extract<ViewItem, { kind: 'notice' 
     case 'nothing_to_compact':
       title = 'Nothing to compact yet.';
       break;
+    case 'cleared':
+      title = 'Context cleared: a new conversation starts here.';
+      next = 'The files are unchanged; the earlier conversation is archived in the session.';
+      break;
     case 'resumed': {
       const ex = resumedText(String(d.redo ?? 'message'));
       title = ex.title;

@@ -102,7 +102,7 @@ export const api = {
   getSession: (id: string) => request<Session>('GET', S(id)),
   createSession: (b: { title?: string; template?: string; permission_mode?: PermissionMode }) =>
     request<Session>('POST', '/api/sessions', { body: b }),
-  updateSession: (id: string, b: { title?: string; permission_mode?: PermissionMode }) =>
+  updateSession: (id: string, b: { title?: string; model?: string; permission_mode?: PermissionMode }) =>
     request<Session>('PATCH', S(id), { body: b }),
   deleteSession: (id: string) => request<void>('DELETE', S(id)),
 
@@ -111,6 +111,8 @@ export const api = {
       session_id: string; messages: HistoryMessage[]; tool_details?: Record<string, ToolResultEvent>;
       /** Runs not started yet, oldest first (docs/scheduler.md). */
       queued?: QueuedRun[];
+      /** After /clear: {at, archived, messages_before}. */
+      cleared?: Record<string, unknown> | null;
     }>('GET', `${S(id)}/messages`),
   /** 202: queued (behind the session's current run when there is one: state "session"). */
   send: (id: string, content: string) =>
@@ -120,10 +122,23 @@ export const api = {
   removeRun: (id: string, runId: string) =>
     request<{ run_id: string; status: string }>('DELETE', `${S(id)}/runs/${enc(runId)}`),
   cancel: (id: string) => request<{ run_id: string }>('POST', `${S(id)}/cancel`),
-  compact: (id: string) => request<{ run_id: string }>('POST', `${S(id)}/compact`),
-  decide: (id: string, requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) =>
+  compact: (id: string, focus?: string) =>
+    request<{ run_id: string }>('POST', `${S(id)}/compact`, focus ? { body: { focus } } : {}),
+  /** A plan request (exit_plan_mode) takes `mode`: what the session switches to on approval. */
+  decide: (id: string, requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string,
+    mode?: 'acceptEdits' | 'default') =>
     request<unknown>('POST', `${S(id)}/permissions/${enc(requestId)}`,
-      { body: { decision, remember, ...(message ? { message } : {}) } }),
+      { body: { decision, remember, ...(message ? { message } : {}), ...(mode ? { mode } : {}) } }),
+  // ---- controls: models, /clear, custom slash commands ----
+  models: () => request<{ models: Array<{ id: string; name?: string }>; default: string }>('GET', '/api/models'),
+  /** /clear: a new conversation (the old one archived), same files; 409 while a run is active. */
+  clear: (id: string) => request<{ run_id: string }>('POST', `${S(id)}/clear`),
+  commands: (id: string) =>
+    request<{ commands: Array<{ name: string; description: string; argument_hint?: string }> }>('GET', `${S(id)}/commands`),
+  /** A custom command, expanded by the server (the stored message is the expanded text). */
+  sendCommand: (id: string, command: string, args: string) =>
+    request<{ run_id: string; status: string; state?: QueueState | string; ahead?: number }>(
+      'POST', `${S(id)}/messages`, { body: { command, arguments: args } }),
 
   listFiles: (id: string, path: string) => request<DirListing>('GET', `${S(id)}/files?path=${enc(path)}`),
   putFile: (id: string, path: string, data: Blob) =>
@@ -141,5 +156,7 @@ export const urls = {
   fileContent: (id: string, path: string, download = false) =>
     `${S(id)}/files/content?path=${enc(path)}${download ? '&download=1' : ''}`,
   archive: (id: string) => `${S(id)}/archive`,
+  /** /export (the transcript as Markdown or JSON). */
+  exportSession: (id: string, format: 'md' | 'json' = 'md') => `${S(id)}/export?format=${format}`,
   vscode: (filesPath: string) => `/code/?folder=${enc(filesPath)}`,
 };

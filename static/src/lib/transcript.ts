@@ -128,6 +128,8 @@ export interface TranscriptState {
   historyHave: number;
   filesVersion: number;
   snapshot: Snapshot | null;
+  /** After /clear: when the conversation was cleared (GET /messages `cleared`): a divider on top. */
+  cleared?: Record<string, unknown> | null;
   /**
    * Counts runs becoming known. A history fetch remembers the tick it began
    * at: its `queued` list is the truth about every run known by then.
@@ -144,7 +146,9 @@ export type Action =
       /** Per tool_use_id, the tool.result details the server kept (stdout, exit code, ...). */
       details?: Record<string, ToolResultEvent>;
       /** The runs not started yet (GET /messages `queued`), and the state's tick when the fetch began. */
-      queued?: QueuedRun[]; tick?: number }
+      queued?: QueuedRun[]; tick?: number;
+      /** GET /messages `cleared` (after /clear). */
+      cleared?: Record<string, unknown> | null }
   | { type: 'pendingPrompt'; text: string | null }
   /** The POST was accepted: the run's id, and where it stands (state, ahead). */
   | { type: 'localPrompt'; runId: string; text: string; queue?: QueuePosition }
@@ -474,6 +478,11 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
       }));
     case 'run.resumed':
       return withRun(s, runId!, (r) => resumeRun(r, d));
+    case 'cleared':
+      // /clear: like a compaction to nothing (older anchors point nowhere now).
+      return wantHistory(withRun(s, runId!, (r) => ({
+        ...r, compacted: { messages_before: Number(d.cleared?.messages_before) || 0, messages_after: 0 },
+      })));
     case 'compacted':
       return wantHistory(withRun(s, runId!, (r) => ({
         ...r, compacted: { messages_before: Number(d.messages_before) || 0, messages_after: Number(d.messages_after) || 0 },
@@ -532,6 +541,7 @@ export function reduce(s: TranscriptState, a: Action): TranscriptState {
       // reload); a result seen live wins.
       if (a.details) s = { ...s, toolResults: { ...a.details, ...s.toolResults } };
       if (a.queued) s = applyQueued(s, a.queued, a.tick, a.asOf);
+      if (a.cleared !== undefined) s = { ...s, cleared: a.cleared };
       return applyHistory(s, a.messages, a.asOf, a.want);
     case 'pendingPrompt':
       return { ...s, pendingPrompt: a.text };
@@ -925,13 +935,13 @@ function runNotices(r: Run, live: boolean): ViewItem[] {
   if (r.kind === 'compact' && !runEnded(r)) {
     out.push({ kind: 'notice', key: key('compacting'), level: 'info', code: 'compacting', data: {} });
   }
-  if (r.compacted && live) out.push({ kind: 'notice', key: key('compacted'), level: 'info', code: 'compacted', data: { ...r.compacted } });
+  if (r.compacted && live && r.kind !== 'clear') out.push({ kind: 'notice', key: key('compacted'), level: 'info', code: 'compacted', data: { ...r.compacted } });
   if (r.retry && !runEnded(r)) out.push({ kind: 'notice', key: key('retry'), level: 'warn', code: 'retrying', data: { ...r.retry } });
   if (r.status === 'error' && r.error) {
     out.push({ kind: 'notice', key: key('error'), level: 'error', code: 'run_error', data: { ...r.error } });
   }
   if (r.status === 'cancelled') out.push({ kind: 'notice', key: key('cancelled'), level: 'info', code: 'cancelled', data: {} });
-  if (r.status === 'finished' && r.stopReason && !['end_turn', 'tool_use', 'stop_sequence', 'compacted', 'nothing_to_compact'].includes(r.stopReason)) {
+  if (r.status === 'finished' && r.stopReason && !['end_turn', 'tool_use', 'stop_sequence', 'compacted', 'nothing_to_compact', 'cleared'].includes(r.stopReason)) {
     out.push({ kind: 'notice', key: key('stop'), level: 'warn', code: 'stop_reason', data: { stop_reason: r.stopReason } });
   }
   if (r.kind === 'compact' && r.status === 'finished' && r.stopReason === 'nothing_to_compact' && live) {
@@ -947,6 +957,8 @@ export function buildView(s: TranscriptState): ViewItem[] {
   const out: ViewItem[] = [];
   const shownTools = new Set<string>();
   const active = activeRun(s);
+  // /clear: the conversation starts here (the earlier one is archived).
+  if (s.cleared && s.history !== null) out.push({ kind: 'notice', key: 'cleared', level: 'info', code: 'cleared', data: { ...s.cleared } });
 
   // Tool results stored in the history, by tool_use_id.
   const hResults: Record<string, ToolResultView> = {};
