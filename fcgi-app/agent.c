@@ -485,6 +485,14 @@ account(struct run_ctx *c, const struct claude_msg *m, const struct model_info *
 	emit(c, "usage", d);
 }
 
+/* A sub-agent's model call (the task tool) is paid by its run, too. */
+void
+agent_account(struct run_ctx *c, const struct claude_msg *m,
+    const struct model_info *mi)
+{
+	account(c, m, mi);
+}
+
 /* Last message's role and whether it has tool_use blocks. */
 static json_object *
 last_message(json_object *h, const char **role)
@@ -1159,6 +1167,9 @@ partial_text_pending(struct run_ctx *c)
 				data = kv->element[j + 1]->str;
 		}
 		if (type == NULL || data == NULL || strstr(data, c->run_id) == NULL)
+			continue;
+		/* A sub-agent's events (inside a tool call) are not the message's. */
+		if (strstr(data, "\"parent_tool_use_id\"") != NULL)
 			continue;
 		if (strcmp(type, "text.delta") == 0 ||
 		    strcmp(type, "thinking.delta") == 0)

@@ -46,5 +46,13 @@ void	agent_run(struct run_ctx *);
 void	agent_fail(struct run_ctx *, const char *type, const char *msg);
 /* The cancel/heartbeat/lock-renewal poll, also used while idle. */
 int	agent_should_abort(void *ctx);
+/*
+ * Adds one model call's usage to the run, the session and the user and
+ * emits usage (for tools that call Claude themselves: the task tool).
+ */
+struct claude_msg;
+struct model_info;
+void	agent_account(struct run_ctx *, const struct claude_msg *,
+	    const struct model_info *);
 
 #endif

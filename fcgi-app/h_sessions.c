@@ -17,6 +17,7 @@
 #include "models.h"
 #include "sessions.h"
 #include "store.h"
+#include "todo.h"
 
 #define LIST_DEFAULT	20
 #define LIST_MAX	100
@@ -435,6 +436,26 @@ h_session(struct http_req *r, struct app *app)
 			    "session store unavailable");
 		o = h_session_json(app->cfg, &u, &s);
 		json_object_object_add(o, "usage", usage);
+		{
+			/* The todo list (todo_write), for a page that loads. */
+			json_object *td = todo_load(app->cfg, s.id);
+
+			json_object_object_add(o, "todos", json_object_get(
+			    json_object_object_get(td, "todos")));
+			json_object_put(td);
+		}
 		return jsonio_reply_put(r, 200, o);
 	}
+}
+
+/* GET /api/sessions/<id>/todos: the list todo_write keeps. */
+int
+h_todos(struct http_req *r, struct app *app)
+{
+	struct auth_user	 u;
+	struct session		 s;
+
+	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
+		return 0;
+	return jsonio_reply_put(r, 200, todo_load(app->cfg, s.id));
 }

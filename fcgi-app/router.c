@@ -20,6 +20,7 @@ const struct route router_table[] = {
 	{ GETS, "/api/models", h_models },
 	{ GETS | HTTP_POST, "/api/sessions", h_sessions },
 	{ GETS | HTTP_PATCH | HTTP_DELETE, "/api/sessions/:id", h_session },
+	{ GETS, "/api/sessions/:id/todos", h_todos },
 	{ GETS | HTTP_POST, "/api/sessions/:id/messages", h_messages },
 	{ HTTP_POST, "/api/sessions/:id/cancel", h_cancel },
 	{ HTTP_POST, "/api/sessions/:id/compact", h_compact },
