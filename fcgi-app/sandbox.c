@@ -952,6 +952,15 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
     const char *command, int (*should_abort)(void *), void *arg_,
     struct sandbox_result *res)
 {
+	return sandbox_run_io(cfg, files_dir, cwd, command, should_abort, arg_,
+	    NULL, res);
+}
+
+int
+sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
+    const char *command, int (*should_abort)(void *), void *arg_,
+    struct sandbox_io *io, struct sandbox_result *res)
+{
 	char		 size[32], libs[PATH_MAX], chunk[65536], setup[SETUP_MAX];
 	struct pollfd	 pfd[4];
 	struct stat	 st;
@@ -1071,6 +1080,10 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 	if (stat(libs, &st) == 0 && S_ISDIR(st.st_mode)) {
 		arg(&args, "--ro-bind"); arg(&args, libs); arg(&args, "/libraries");
 	}
+	if (io != NULL && io->ro_bind != NULL && io->ro_bind[0] == '/') {
+		arg(&args, "--ro-bind-try"); arg(&args, io->ro_bind);
+		arg(&args, io->ro_bind);
+	}
 	arg(&args, "--size"); arg(&args, size); arg(&args, "--tmpfs"); arg(&args, "/dev/shm");
 	/* Last: everything not bound writable above becomes read-only. */
 	arg(&args, "--remount-ro"); arg(&args, "/");
@@ -1147,7 +1160,8 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 			}
 		}
 		/* Lift every source above the targets first, so no dup2 clobbers one. */
-		hi[0] = fcntl(devnull, F_DUPFD, 20);
+		hi[0] = fcntl(io != NULL && io->stdin_fd >= 0 ? io->stdin_fd :
+		    devnull, F_DUPFD, 20);
 		hi[1] = fcntl(po[1], F_DUPFD, 20);
 		hi[2] = fcntl(pe[1], F_DUPFD, 20);
 		hi[3] = fcntl(ps[1], F_DUPFD, 20);
@@ -1200,7 +1214,8 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 	close(pf[1]);
 	pf[1] = -1;
 
-	deadline = t0 + (double)cfg->sandbox_timeout * 1000.0;
+	deadline = t0 + (io != NULL && io->timeout_ms > 0 ?
+	    (double)io->timeout_ms : (double)cfg->sandbox_timeout * 1000.0);
 	/* pfd owns the read ends from here on. */
 	pfd[0].fd = po[0];
 	pfd[1].fd = pe[0];
@@ -1269,13 +1284,20 @@ sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
 				continue;
 			}
 			total += (size_t)r;
-			if (i == 0)
+			if (i == 0 && io != NULL && io->on_stdout != NULL) {
+				if (io->on_stdout(io->arg, chunk, (size_t)r) != 0) {
+					io->done = 1;
+					break;
+				}
+			} else if (i == 0)
 				take(&res->out, &res->out_dropped, chunk, (size_t)r);
 			else if (i == 1)
 				take(&res->err, &res->err_dropped, chunk, (size_t)r);
 			else if ((size_t)r < sizeof(res->cwd) - strlen(res->cwd))
 				strncat(res->cwd, chunk, (size_t)r);
 		}
+		if (io != NULL && io->done)
+			break;
 		if (total > READ_LIMIT) {
 			snprintf(res->errmsg, sizeof(res->errmsg),
 			    "output exceeded %d MiB; the command was stopped", READ_LIMIT >> 20);

@@ -75,4 +75,27 @@ int	sandbox_run(const struct config *, const char *files_dir,
 	    const char *cwd, const char *command,
 	    int (*should_abort)(void *), void *arg, struct sandbox_result *);
 
+/*
+ * A long-lived process talking over pipes (MCP stdio servers), in the same
+ * sandbox as a command. stdin_fd (the read end of a pipe the caller writes,
+ * or -1 for /dev/null) becomes the process's stdin; what it writes to stdout
+ * goes to on_stdout as it arrives (not into res->out), which returns non-zero
+ * when the exchange is over: the whole sandbox is then killed. timeout_ms
+ * (0: SANDBOX_TIMEOUT) bounds it; ro_bind (NULL: none) is a host directory
+ * bound read-only at the same path inside (where the servers are installed).
+ */
+struct sandbox_io {
+	int		 stdin_fd;
+	int		(*on_stdout)(void *, const char *, size_t);
+	void		*arg;
+	long long	 timeout_ms;
+	const char	*ro_bind;
+	int		 done;		/* out: on_stdout ended it */
+};
+
+int	sandbox_run_io(const struct config *, const char *files_dir,
+	    const char *cwd, const char *command,
+	    int (*should_abort)(void *), void *arg, struct sandbox_io *,
+	    struct sandbox_result *);
+
 #endif
