@@ -2,11 +2,17 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { filterCommands, findCommand, parseSlash, slashQuery, type SlashCommand } from '../lib/commands';
 import { SlashMenu } from './SlashMenu';
+import { mentionedFiles, type PendingImage } from '../lib/images';
+import { useImageAttachments } from './Attachments';
+import { useMentions } from './MentionMenu';
 
 interface Props {
   value: string;
   onInput: (v: string) => void;
-  onSend: (v: string) => void;
+  /** extras: images pasted/dropped/picked, files chosen in the @ menu and still mentioned. */
+  onSend: (v: string, extras?: { images: PendingImage[]; files: string[] }) => void;
+  /** For the @ menu's file search. */
+  sessionId?: string;
   onStop: () => void;
   /** A message is being sent (no run id yet). */
   busy: boolean;
@@ -28,9 +34,12 @@ interface Props {
  * Claude works: a message sent then waits in the session's queue.
  */
 export function Composer({
-  value, onInput, onSend, onStop, busy, running, statusText, commands, onCommand, onCycleMode, toolbar,
+  value, onInput, onSend, onStop, busy, running, statusText, commands, onCommand, onCycleMode, toolbar, sessionId,
 }: Props) {
   const ref = useRef<HTMLTextAreaElement>(null);
+  // ---- @-mentions and images (MentionMenu.tsx, Attachments.tsx) ----
+  const mention = useMentions(sessionId, value, ref, onInput);
+  const att = useImageAttachments();
   // ---- slash commands: the menu while the name is typed ----
   const [sel, setSel] = useState(0);
   const [closedFor, setClosedFor] = useState<string | null>(null);
@@ -66,11 +75,15 @@ export function Composer({
       return;
     }
     if (busy) return;
-    onSend(value);
+    onSend(value, { images: att.images, files: mentionedFiles(value, mention.picked()) });
+    att.clear();
+    mention.reset();
   };
 
   return (
-    <form class="composer" onSubmit={(e) => { e.preventDefault(); submit(); }}>
+    <form class="composer" onSubmit={(e) => { e.preventDefault(); submit(); }} onDragOver={att.onDragOver} onDrop={att.onDrop}>
+      {mention.menu}
+      {att.pending}
       {menuOpen && <SlashMenu id="slash-menu" items={matches} selected={selected} onPick={pick} onHover={setSel} />}
       <label for="composer-input" class="sr-only">Message to Claude</label>
       <textarea
@@ -85,7 +98,9 @@ export function Composer({
         aria-controls={menuOpen ? 'slash-menu' : undefined}
         aria-activedescendant={menuOpen ? `slash-menu-${selected}` : undefined}
         aria-autocomplete={commands ? 'list' : undefined}
+        onPaste={att.onPaste}
         onKeyDown={(e) => {
+          if (mention.onKeyDown(e)) return;
           if (menuOpen && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
             e.preventDefault();
             const n = matches.length;
@@ -115,9 +130,10 @@ export function Composer({
         {toolbar}
         <span id="composer-hint" class="composer-status" role={unknown ? 'alert' : undefined}>
           {unknown ? `Unknown command /${unknown}. Type / to see the commands.`
-            : statusText || 'Enter to send · Shift+Enter for a new line · / for commands · Shift+Tab: mode'}
+            : statusText || 'Enter to send · / for commands · Shift+Tab: mode'}
         </span>
         <div class="composer-buttons">
+          {sessionId && att.picker}
           {running && (
             <button type="button" class="btn danger" onClick={onStop} aria-label="Stop Claude">Stop</button>
           )}

@@ -13,6 +13,8 @@ import {
 } from '../lib/commands';
 import type { PermissionMode } from '../lib/types';
 import { Composer } from './Composer';
+import { imageBlock, type PendingImage } from '../lib/images';
+import type { ImageBlock, TextBlock } from '../lib/types';
 import { ModelModeBar, type ModelChoice } from './ModelModeBar';
 import { FilesPanel } from './FilesPanel';
 import { StatusBadge } from './StatusBadge';
@@ -230,26 +232,33 @@ export function SessionView(p: Props) {
   }, [patchSession]);
 
   // ---- actions ----
-  const send = useCallback(async (text: string) => {
+  // extras: images and @-mentioned files (Composer); retry: the blocks of a failed turn's prompt, sent again.
+  const send = useCallback(async (text: string, extras?: { images: PendingImage[]; files: string[] },
+    retry?: Array<TextBlock | ImageBlock>) => {
     const t = text.trim();
     if (!t) return;
     setSending(true);
-    setDraft('');
+    if (!retry) setDraft('');
     dispatch({ type: 'pendingPrompt', text: t });
     try {
-      const r = await api.send(sessionId, t);
+      const content = retry ? retry : extras?.images.length ? [...extras.images.map(imageBlock), { type: 'text' as const, text: t }] : t;
+      const r = await api.send(sessionId, content, extras?.files.map((path) => ({ path })));
       const queue = typeof r.state === 'string' || typeof r.ahead === 'number' ? { state: r.state, ahead: r.ahead } : undefined;
       dispatch({ type: 'localPrompt', runId: r.run_id, text: t, queue });
       // Sent: the kept copy goes, unless a new draft was started meanwhile.
       if (draftRef.current === '') saveDraft(sessionId, '');
     } catch (e) {
       dispatch({ type: 'pendingPrompt', text: null });
-      setDraft((d) => (d ? d : text));
+      if (!retry) setDraft((d) => (d ? d : text));
       if (!(e instanceof ApiError && e.status === 401)) toast({ level: 'error', ...explainError(e, 'send the message') });
     } finally {
       setSending(false);
     }
   }, [sessionId, toast]);
+
+  const retryTurn = useCallback((text: string, blocks: Array<TextBlock | ImageBlock>) => {
+    void send(text, undefined, blocks);
+  }, [send]);
 
   const onDraft = useCallback((text: string) => {
     setDraft(text);
@@ -473,7 +482,7 @@ export function SessionView(p: Props) {
           </div>
         )}
         <Transcript items={items} loading={state.history === null} sessionId={sessionId} onDecide={decide} onCompact={compact}
-          onRevert={revert} onRemove={removeQueued} />
+          onRevert={revert} onRemove={removeQueued} onRetry={retryTurn} />
         {info && (
           <section class="info-panel" role="status" aria-label={info.title}>
             <div class="info-head">
@@ -487,6 +496,7 @@ export function SessionView(p: Props) {
           value={draft}
           onInput={onDraft}
           onSend={send}
+          sessionId={sessionId}
           busy={busy}
           running={!!active}
           onStop={stop}

@@ -1,12 +1,16 @@
 import { Component } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { renderMarkdown } from '../lib/markdown';
+import { addCodeCopyButtons, copyText, renderMarkdown } from '../lib/markdown';
+import { MessageAttachments } from './Attachments';
 import type { ViewItem } from '../lib/transcript';
+import type { ImageBlock, TextBlock } from '../lib/types';
 import { explainRunError, queueText, resumedText, retryText, stopReasonText } from '../lib/words';
 import { PermissionPrompt, ToolCard } from './ToolCard';
 
 type Decide = (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) => void;
 type Remove = (runId: string) => void;
+/** Retry of a failed turn: its prompt's text and blocks, sent again as a new message. */
+type Retry = (text: string, blocks: Array<TextBlock | ImageBlock>) => void;
 
 interface Props {
   items: ViewItem[];
@@ -18,10 +22,11 @@ interface Props {
   onRevert?: (path: string) => void;
   /** Remove a queued message (a run that has not started). */
   onRemove?: Remove;
+  onRetry?: Retry;
 }
 
 /** The conversation. Follows the bottom while new text streams in, unless the reader scrolled up. */
-export function Transcript({ items, loading, onDecide, onCompact, onRevert, onRemove }: Props) {
+export function Transcript({ items, loading, onDecide, onCompact, onRevert, onRemove, onRetry }: Props) {
   const ref = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const [away, setAway] = useState(false);
@@ -54,7 +59,7 @@ export function Transcript({ items, loading, onDecide, onCompact, onRevert, onRe
             <p>Ask Claude to read, write or run code in this session's files. It asks before running commands or changing files, unless the session's permissions say otherwise.</p>
           </div>
         )}
-        {items.map((it) => <Item key={it.key} item={it} onDecide={onDecide} onCompact={onCompact} onRevert={onRevert} onRemove={onRemove} />)}
+        {items.map((it) => <Item key={it.key} item={it} onDecide={onDecide} onCompact={onCompact} onRevert={onRevert} onRemove={onRemove} onRetry={onRetry} />)}
       </div>
       {away && (
         <button type="button" class="btn jump" onClick={() => {
@@ -86,13 +91,14 @@ export function itemEqual(a: ViewItem, b: ViewItem): boolean {
 
 interface ItemProps {
   item: ViewItem; onDecide: Decide; onCompact: () => void; onRevert?: (path: string) => void; onRemove?: Remove;
+  onRetry?: Retry;
 }
 
 /** One transcript entry; re-renders only when its content changed (500-message transcripts stay fast). */
 class Item extends Component<ItemProps> {
   shouldComponentUpdate(next: ItemProps): boolean {
     return next.onDecide !== this.props.onDecide || next.onCompact !== this.props.onCompact ||
-      next.onRevert !== this.props.onRevert || next.onRemove !== this.props.onRemove || !itemEqual(this.props.item, next.item);
+      next.onRevert !== this.props.onRevert || next.onRemove !== this.props.onRemove || next.onRetry !== this.props.onRetry || !itemEqual(this.props.item, next.item);
   }
 
   render() {
@@ -100,7 +106,7 @@ class Item extends Component<ItemProps> {
   }
 }
 
-function renderItem({ item, onDecide, onCompact, onRevert, onRemove }: ItemProps) {
+function renderItem({ item, onDecide, onCompact, onRevert, onRemove, onRetry }: ItemProps) {
   switch (item.kind) {
     case 'user':
       if (item.queued) return <QueuedPrompt item={item} onRemove={onRemove} />;
@@ -112,7 +118,9 @@ function renderItem({ item, onDecide, onCompact, onRevert, onRemove }: ItemProps
               <Markdown text={item.summary} streaming={false} />
             </details>
           )}
+          <MessageAttachments images={item.images} files={item.files} />
           {item.text && <div class="bubble">{item.text}</div>}
+          {item.text && !item.pending && <CopyButton text={item.text} what="message" />}
           {item.pending && <span class="sending muted">Sending…</span>}
         </div>
       );
@@ -120,6 +128,7 @@ function renderItem({ item, onDecide, onCompact, onRevert, onRemove }: ItemProps
       return (
         <div class={`msg assistant${item.streaming ? ' streaming' : ''}`}>
           <Markdown text={item.text} streaming={item.streaming} />
+          {!item.streaming && <CopyButton text={item.text} what="answer" />}
         </div>
       );
     case 'thinking':
@@ -141,7 +150,7 @@ function renderItem({ item, onDecide, onCompact, onRevert, onRemove }: ItemProps
         </div>
       );
     case 'notice':
-      return <Notice item={item} onCompact={onCompact} />;
+      return <Notice item={item} onCompact={onCompact} onRetry={onRetry} />;
   }
 }
 
@@ -166,11 +175,33 @@ function QueuedPrompt({ item, onRemove }: { item: Extract<ViewItem, { kind: 'use
 
 function Markdown({ text, streaming }: { text: string; streaming: boolean }) {
   const html = renderMarkdown(text, !streaming);
-  return <div class="md" dangerouslySetInnerHTML={{ __html: html }} />;
+  const ref = useRef<HTMLDivElement>(null);
+  // Copy buttons on code blocks, once the answer is complete.
+  useLayoutEffect(() => {
+    if (!streaming && ref.current) addCodeCopyButtons(ref.current);
+  }, [html, streaming]);
+  return <div class="md" ref={ref} dangerouslySetInnerHTML={{ __html: html }} />;
 }
 
-function Notice({ item, onCompact }: { item: Extract<ViewItem, { kind: 'notice' }>; onCompact: () => void }) {
+/** Copies a message's text (the markdown source for Claude's answers). */
+function CopyButton({ text, what }: { text: string; what: string }) {
+  const [done, setDone] = useState<null | boolean>(null);
+  useEffect(() => {
+    if (done === null) return;
+    const t = setTimeout(() => setDone(null), 1500);
+    return () => clearTimeout(t);
+  }, [done]);
+  return (
+    <button type="button" class="btn subtle copy-msg" aria-label={`Copy this ${what}`}
+      onClick={() => { void copyText(text).then(setDone); }}>
+      {done === null ? 'Copy' : done ? 'Copied' : 'Copy failed'}
+    </button>
+  );
+}
+
+function Notice({ item, onCompact, onRetry }: { item: Extract<ViewItem, { kind: 'notice' }>; onCompact: () => void; onRetry?: Retry }) {
   const d = item.data as Record<string, unknown>;
+  const retry = d.retry as { text: string; blocks: unknown[] } | undefined;
   let title = '';
   let next = '';
   let compact = false;
@@ -226,6 +257,10 @@ function Notice({ item, onCompact }: { item: Extract<ViewItem, { kind: 'notice' 
       <strong>{title}</strong>
       {next && <span> {next}</span>}
       {compact && <button type="button" class="btn subtle" onClick={onCompact}>Compact now</button>}
+      {item.code === 'run_error' && onRetry && retry && (
+        <button type="button" class="btn subtle retry-turn" title="Send this turn's message again"
+          onClick={() => onRetry(retry.text, retry.blocks as Array<TextBlock | ImageBlock>)}>Retry</button>
+      )}
     </div>
   );
 }

@@ -1,7 +1,7 @@
 // The HTTP client: JSON in and out, the cookie for authentication, the CSRF
 // header on every state-changing request, errors as ApiError.
 import type {
-  DirListing, HistoryMessage, PermissionMode, QueuedRun, QueueState, Session, ToolResultEvent, User,
+  DirListing, HistoryMessage, ImageBlock, TextBlock, PermissionMode, QueuedRun, QueueState, Session, ToolResultEvent, User,
 } from './types';
 
 export class ApiError extends Error {
@@ -115,9 +115,9 @@ export const api = {
       cleared?: Record<string, unknown> | null;
     }>('GET', `${S(id)}/messages`),
   /** 202: queued (behind the session's current run when there is one: state "session"). */
-  send: (id: string, content: string) =>
+  send: (id: string, content: string | Array<TextBlock | ImageBlock>, attachments?: Array<{ path: string }>) =>
     request<{ run_id: string; status: string; state?: QueueState | string; ahead?: number }>(
-      'POST', `${S(id)}/messages`, { body: { content } }),
+      'POST', `${S(id)}/messages`, { body: attachments?.length ? { content, attachments } : { content } }),
   /** Removes a run that has not started: 200; 409 once it has started; 404 unknown. */
   removeRun: (id: string, runId: string) =>
     request<{ run_id: string; status: string }>('DELETE', `${S(id)}/runs/${enc(runId)}`),
@@ -140,6 +140,10 @@ export const api = {
     request<{ run_id: string; status: string; state?: QueueState | string; ahead?: number }>(
       'POST', `${S(id)}/messages`, { body: { command, arguments: args } }),
 
+  /** The @ menu: files whose path contains q as a subsequence, best first. */
+  searchFiles: (id: string, q: string, limit = 20, signal?: AbortSignal) =>
+    request<{ query: string; results: Array<{ path: string; size: number }>; truncated: boolean }>('GET',
+      `${S(id)}/files/search?q=${enc(q)}&limit=${limit}`, { signal }),
   listFiles: (id: string, path: string) => request<DirListing>('GET', `${S(id)}/files?path=${enc(path)}`),
   putFile: (id: string, path: string, data: Blob) =>
     request<{ path: string; size: number }>('PUT', `${S(id)}/files/content?path=${enc(path)}`,

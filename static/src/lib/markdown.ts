@@ -85,3 +85,55 @@ export function renderMarkdown(src: string, useCache = true): string {
   cache.set(src, out);
   return out;
 }
+
+/**
+ * Copies text to the clipboard: the async Clipboard API where the page may
+ * use it, else a hidden textarea and execCommand('copy'). Resolves to
+ * whether it worked (never throws).
+ */
+export async function copyText(text: string): Promise<boolean> {
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch {
+    // fall through to the old way
+  }
+  try {
+    const ta = document.createElement('textarea');
+    ta.value = text;
+    ta.setAttribute('readonly', '');
+    ta.className = 'sr-only';
+    document.body.appendChild(ta);
+    ta.select();
+    const ok = document.execCommand('copy');
+    ta.remove();
+    return ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Adds a Copy button to each code block of rendered markdown (after
+ * sanitising: the buttons are made here, never parsed from HTML).
+ */
+export function addCodeCopyButtons(root: HTMLElement): void {
+  root.querySelectorAll('pre.code-block').forEach((pre) => {
+    if (pre.querySelector(':scope > .copy-code')) return;
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'btn subtle copy-code';
+    b.textContent = 'Copy';
+    b.setAttribute('aria-label', 'Copy this code');
+    b.addEventListener('click', () => {
+      const code = pre.querySelector('code');
+      void copyText(code ? code.textContent || '' : '').then((ok) => {
+        b.textContent = ok ? 'Copied' : 'Copy failed';
+        setTimeout(() => { b.textContent = 'Copy'; }, 1500);
+      });
+    });
+    pre.appendChild(b);
+  });
+}

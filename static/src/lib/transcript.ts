@@ -30,6 +30,7 @@ import type {
   HistoryMessage, PendingPermission, QueuedRun, QueuePosition, SessionStatus, Snapshot, StreamEvent,
   ToolResultEvent, UsageTotals,
 } from './types';
+import { attachedPath } from './images';
 
 export interface LiveBlock {
   kind: 'text' | 'thinking' | 'tool';
@@ -218,7 +219,8 @@ function queueOf(d: Record<string, unknown>): QueuePosition | null {
 function contentText(c: QueuedRun['content']): string {
   if (typeof c === 'string') return c;
   if (!Array.isArray(c)) return '';
-  return c.filter((b) => b && b.type === 'text' && typeof b.text === 'string').map((b) => b.text).join('\n\n');
+  return c.filter((b) => b && b.type === 'text' && typeof b.text === 'string' && attachedPath(b.text) === null)
+    .map((b) => b.text).join('\n\n');
 }
 
 export function runEnded(r: Run): boolean {
@@ -762,6 +764,8 @@ export type ViewItem =
     kind: 'user'; key: string; text: string; summary?: string; pending?: boolean;
     /** Waiting to start (where it stands, as far as known); runId: for the remove button. */
     queued?: QueuePosition; runId?: string; removing?: boolean; runKind?: string;
+    /** Image blocks and @-attached files (paths) that came with this text. */
+    images?: Array<Record<string, any>>; files?: string[]; // eslint-disable-line @typescript-eslint/no-explicit-any
   }
   | { kind: 'text'; key: string; text: string; streaming: boolean }
   | { kind: 'thinking'; key: string; text: string; streaming: boolean }
@@ -791,16 +795,50 @@ export function isPrompt(m: HistoryMessage): boolean {
  * previous one when that run ended without an answer) and the compaction
  * summary put in front of them (if any).
  */
-export function promptUnits(m: HistoryMessage): { texts: string[]; summary?: string } {
+export function promptUnits(m: HistoryMessage): { texts: string[]; summary?: string; units: PromptUnit[] } {
   let summary: string | undefined;
   const texts: string[] = [];
+  // Attached files and images belong to the text that follows them (attach.h).
+  const units: PromptUnit[] = [];
+  let cur: PromptUnit = { images: [], files: [], blocks: [] };
   for (const b of blocksOf(m)) {
+    if (b.type === 'image') {
+      cur.images.push(b);
+      cur.blocks.push(b);
+      continue;
+    }
     if (b.type !== 'text' || typeof b.text !== 'string') continue;
-    if (b.text.startsWith(SUMMARY_PREFIX)) {
+    const path = attachedPath(b.text);
+    if (path !== null) {
+      cur.files.push(path);
+      cur.blocks.push(b);
+    } else if (b.text.startsWith(SUMMARY_PREFIX)) {
       summary = b.text.slice(SUMMARY_PREFIX.length).replace(/<\/summary>\s*$/, '').trim();
-    } else texts.push(b.text);
+    } else {
+      texts.push(b.text);
+      cur.blocks.push({ type: 'text', text: b.text });
+      units.push(cur);
+      cur = { images: [], files: [], blocks: [] };
+    }
   }
-  return { texts, summary };
+  return { texts, summary, units };
+}
+
+/** What came with one text of a prompt: images, attached files, and all of its blocks (for Retry). */
+export interface PromptUnit {
+  images: Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  files: string[];
+  blocks: Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** Retry of a failed turn: its prompt's text and blocks (at history message msg, unit block - 1 if inside it). */
+function retryAt(H: HistoryMessage[], msg: number, block: number): { text: string; blocks: unknown[] } | null {
+  let i = Math.min(msg, H.length - 1);
+  while (i >= 0 && !isPrompt(H[i])) i--;
+  if (i < 0) return null;
+  const u = promptUnits(H[i]);
+  const j = i === msg ? Math.min(block, u.texts.length) - 1 : u.texts.length - 1;
+  return j >= 0 ? { text: u.texts[j], blocks: u.units[j].blocks } : null;
 }
 
 /** The prompt's own text (all its units), and the compaction summary. */
@@ -921,7 +959,7 @@ function toolState(result: ToolResultView | null, perm: Permission | null, live:
   return live ? 'running' : 'interrupted';
 }
 
-function runNotices(r: Run, live: boolean): ViewItem[] {
+function runNotices(r: Run, live: boolean, retry?: { text: string; blocks: unknown[] } | null): ViewItem[] {
   const out: ViewItem[] = [];
   const key = (c: string) => `n:${r.id}:${c}`;
   if (vanished(r)) {
@@ -938,7 +976,7 @@ function runNotices(r: Run, live: boolean): ViewItem[] {
   if (r.compacted && live && r.kind !== 'clear') out.push({ kind: 'notice', key: key('compacted'), level: 'info', code: 'compacted', data: { ...r.compacted } });
   if (r.retry && !runEnded(r)) out.push({ kind: 'notice', key: key('retry'), level: 'warn', code: 'retrying', data: { ...r.retry } });
   if (r.status === 'error' && r.error) {
-    out.push({ kind: 'notice', key: key('error'), level: 'error', code: 'run_error', data: { ...r.error } });
+    out.push({ kind: 'notice', key: key('error'), level: 'error', code: 'run_error', data: { ...r.error, ...(retry ? { retry } : {}) } });
   }
   if (r.status === 'cancelled') out.push({ kind: 'notice', key: key('cancelled'), level: 'info', code: 'cancelled', data: {} });
   if (r.status === 'finished' && r.stopReason && !['end_turn', 'tool_use', 'stop_sequence', 'compacted', 'nothing_to_compact', 'cleared'].includes(r.stopReason)) {
@@ -991,14 +1029,18 @@ export function buildView(s: TranscriptState): ViewItem[] {
     const k = `${msg}:${block}`;
     if (emitted.has(k)) return;
     emitted.add(k);
-    for (const r of anchored.get(k) || []) out.push(...runNotices(r, false));
+    for (const r of anchored.get(k) || []) out.push(...runNotices(r, false, r.kind === 'message' ? retryAt(H, msg, block) : null));
   };
   /** A prompt message as one bubble per text, with notices between them. */
   const emitPrompt = (m: HistoryMessage, i: number, keyBase: string) => {
-    const { texts, summary } = promptUnits(m);
+    const { texts, summary, units } = promptUnits(m);
     if (texts.length === 0 && summary) out.push({ kind: 'user', key: `${keyBase}`, text: '', summary });
     texts.forEach((text, j) => {
-      out.push({ kind: 'user', key: j === 0 ? keyBase : `${keyBase}.${j}`, text, summary: j === 0 ? summary : undefined });
+      const { images, files } = units[j];
+      out.push({
+        kind: 'user', key: j === 0 ? keyBase : `${keyBase}.${j}`, text, summary: j === 0 ? summary : undefined,
+        ...(images.length ? { images } : {}), ...(files.length ? { files } : {}),
+      });
       emitAnchored(i, j + 1);
     });
     emitAnchored(i, texts.length);
@@ -1086,7 +1128,12 @@ export function buildView(s: TranscriptState): ViewItem[] {
       }
     });
     if (resumedNotice && rs!.atTurn >= r.turns.length) out.push(resumedNotice);
-    out.push(...runNotices(r, true));
+    let retry: { text: string; blocks: unknown[] } | null = null;
+    if (r.kind === 'message' && hp) {
+      const u = promptUnits(hp);
+      if (u.texts.length) retry = { text: u.texts[u.texts.length - 1], blocks: u.units[u.texts.length - 1].blocks };
+    } else if (r.kind === 'message' && s.localPrompts[r.id]) retry = { text: s.localPrompts[r.id], blocks: [{ type: 'text', text: s.localPrompts[r.id] }] };
+    out.push(...runNotices(r, true, retry));
   }
 
   // Requests whose tool call is not on screen (its events were missed).

@@ -44,6 +44,7 @@ export interface Session {
 
 // ---- conversation history (GET /messages): Messages API blocks ----
 export interface TextBlock { type: 'text'; text: string }
+export interface ImageBlock { type: 'image'; source: { type: 'base64'; media_type: string; data: string } }
 export interface ThinkingBlock { type: 'thinking'; thinking: string; signature?: string }
 export interface RedactedThinkingBlock { type: 'redacted_thinking'; data?: string }
 export interface ToolUseBlock { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
