@@ -4,7 +4,7 @@ import { canOpenVSCode } from '../lib/features';
 import { formatCost, formatTokens, loadDraft, saveDraft, totalTokens } from '../lib/format';
 import { EventStream, type ConnState } from '../lib/stream';
 import {
-  buildView, currentRun, initialState, queuedRuns, reduce, viewStatus, type Action,
+  buildView, currentRun, initialState, queuedRuns, reduce, todosOf, viewStatus, type Action,
 } from '../lib/transcript';
 import type { Session, SessionStatus, Snapshot, User } from '../lib/types';
 import { continueText, explainError, queuedCountText, queueText } from '../lib/words';
@@ -20,6 +20,7 @@ import { FilesPanel } from './FilesPanel';
 import { StatusBadge } from './StatusBadge';
 import type { ToastFn } from './Toasts';
 import { Transcript } from './Transcript';
+import { TodoList } from './TodoList';
 import { Icon } from './Icon';
 
 interface Props {
@@ -63,6 +64,8 @@ export function SessionView(p: Props) {
       if (gone) return;
       setSession(s);
       if (s.usage) dispatch({ type: 'usage', usage: s.usage });
+      const todos = todosOf((s as Session & { todos?: unknown }).todos);
+      if (todos) dispatch({ type: 'todos', todos });
     }).catch((e) => {
       if (gone) return;
       if (e instanceof ApiError && e.status === 404) {
@@ -492,6 +495,7 @@ export function SessionView(p: Props) {
             <ul>{info.lines.map((l, i) => <li key={i}>{l}</li>)}</ul>
           </section>
         )}
+        <TodoList todos={state.todos} />
         <Composer
           value={draft}
           onInput={onDraft}

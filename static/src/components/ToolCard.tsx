@@ -3,6 +3,8 @@ import { editorDiff, type FileDiff } from '../lib/diff';
 import { formatBytes, formatDuration } from '../lib/format';
 import { highlight, languageForPath } from '../lib/highlight';
 import type { Permission, ToolResultView, ViewItem } from '../lib/transcript';
+import { TaskCard } from './TaskCard';
+import { TodoCard } from './TodoList';
 import { PLAN_TOOL, PlanCard } from './PlanCard';
 
 type ToolItem = Extract<ViewItem, { kind: 'tool' }>;
@@ -34,6 +36,13 @@ type Revert = (path: string) => void;
 export function ToolCard({ item, onDecide, onRevert }: { item: ToolItem; onDecide: Decide; onRevert?: Revert }) {
   if (item.name === 'bash') return <BashCard item={item} onDecide={onDecide} />;
   if (item.name === EDITOR) return <EditorCard item={item} onDecide={onDecide} onRevert={onRevert} />;
+  if (item.name === 'todo_write') return <TodoCard item={item} />;
+  if (item.name === 'task') {
+    return (
+      <TaskCard item={item} renderTool={(t) => <ToolCard item={t} onDecide={onDecide} />}
+        permission={item.permission ? <PermissionPrompt permission={item.permission} onDecide={onDecide} /> : undefined} />
+    );
+  }
   return <GenericCard item={item} onDecide={onDecide} />;
 }
 

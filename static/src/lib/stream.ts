@@ -52,6 +52,7 @@ export const EVENT_TYPES = [
   'message.start', 'text.delta', 'thinking.delta', 'tool.use', 'permission.request', 'permission.resolved',
   'tool.result', 'file.changed', 'message.stop', 'usage', 'run.retrying', 'run.resumed', 'compacted',
   'run.finished', 'run.error', 'run.cancelled',
+  'todos.updated',
 ];
 
 export const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];

@@ -32,6 +32,25 @@ import type {
 } from './types';
 import { attachedPath } from './images';
 
+/** One item of the todo list (todo_write; docs/api.md). */
+export interface TodoItem {
+  content: string;
+  status: 'pending' | 'in_progress' | 'completed' | string;
+  activeForm?: string;
+  id?: string;
+}
+
+/** The todo list from an event's or a response's data (anything malformed dropped). */
+export function todosOf(v: unknown): TodoItem[] | null {
+  if (!Array.isArray(v)) return null;
+  return v.filter((t) => t && typeof t.content === 'string' && typeof t.status === 'string')
+    .map((t) => ({
+      content: t.content, status: t.status,
+      ...(typeof t.activeForm === 'string' ? { activeForm: t.activeForm } : {}),
+      ...(typeof t.id === 'string' ? { id: t.id } : {}),
+    }));
+}
+
 export interface LiveBlock {
   kind: 'text' | 'thinking' | 'tool';
   index: number;
@@ -131,6 +150,15 @@ export interface TranscriptState {
   snapshot: Snapshot | null;
   /** After /clear: when the conversation was cleared (GET /messages `cleared`): a divider on top. */
   cleared?: Record<string, unknown> | null;
+  /** The session's todo list (todo_write): null until known. */
+  todos: TodoItem[] | null;
+  /** An event set the list: a fetched copy (maybe older) no longer replaces it. */
+  todosLive: boolean;
+  /**
+   * Sub-agents (the task tool), by the task call's tool_use_id: their
+   * events carry parent_tool_use_id and are drawn inside that card.
+   */
+  children: Record<string, Run>;
   /**
    * Counts runs becoming known. A history fetch remembers the tick it began
    * at: its `queued` list is the truth about every run known by then.
@@ -157,6 +185,8 @@ export type Action =
   /** DELETE /runs/{id} answered 200 (or 404): the queued run is gone. */
   | { type: 'removed'; runId: string }
   | { type: 'usage'; usage: UsageTotals }
+  /** The todo list as GET /sessions/{id} had it. */
+  | { type: 'todos'; todos: TodoItem[] }
   | { type: 'answering'; requestId: string; answering: boolean }
   | { type: 'status'; status: SessionStatus }
   | { type: 'batch'; actions: Action[] };
@@ -178,6 +208,9 @@ export function initialState(sessionId: string | null = null): TranscriptState {
     historyHave: 0,
     filesVersion: 0,
     snapshot: null,
+    todos: null,
+    todosLive: false,
+    children: {},
     tick: 0,
   };
 }
@@ -392,6 +425,9 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
     s = addRun(s, r);
     if (partial) s = wantHistory(s);
   }
+  if (typeof d.parent_tool_use_id === 'string' && d.parent_tool_use_id !== '') {
+    return applyChildEvent(s, ev.type, d, d.parent_tool_use_id);
+  }
 
   switch (ev.type) {
     case 'run.queued': {
@@ -471,6 +507,10 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
       return { ...s, toolResults: { ...s.toolResults, [d.tool_use_id]: d as ToolResultEvent } };
     case 'file.changed':
       return { ...s, filesVersion: s.filesVersion + 1 };
+    case 'todos.updated': {
+      const todos = todosOf(d.todos);
+      return todos ? { ...s, todos, todosLive: true } : s;
+    }
     case 'usage':
       return d.session ? { ...s, usage: d.session as UsageTotals } : s;
     case 'run.retrying':
@@ -493,6 +533,55 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
       if (FINAL.has(ev.type)) return endRun(s, ev, runId!);
       return s; // unknown (future) event types are ignored
   }
+}
+
+/**
+ * An event of a sub-agent (the task tool's child run): kept apart, by the
+ * task call's id, as a run of its own; drawn inside the task's card.
+ */
+function applyChildEvent(s: TranscriptState, type: string, d: Record<string, any>, parent: string): TranscriptState { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const old = s.children[parent] ?? { ...newRun(parent, 'task'), started: true, status: 'running' as RunStatus };
+  let c = old;
+  switch (type) {
+    case 'message.start':
+      if (!c.turns.some((t) => t.messageId === d.message_id)) {
+        c = { ...c, retry: null, turns: [...c.turns, { messageId: String(d.message_id ?? `m${c.turns.length}`), blocks: [], stopped: false }] };
+      }
+      break;
+    case 'text.delta':
+      c = appendDelta(c, 'text', Number(d.index) || 0, String(d.text ?? ''));
+      break;
+    case 'thinking.delta':
+      c = appendDelta(c, 'thinking', Number(d.index) || 0, String(d.thinking ?? ''));
+      break;
+    case 'tool.use': {
+      if (c.toolIds.includes(d.id)) break;
+      const { run, turn } = lastTurn(c);
+      turn.blocks.push({ kind: 'tool', index: Number(d.index) || 0, text: '', toolId: d.id, name: d.name, input: d.input || {} });
+      c = { ...run, toolIds: [...run.toolIds, d.id] };
+      break;
+    }
+    case 'message.stop':
+      if (c.turns.length) {
+        const turns = c.turns.slice();
+        turns[turns.length - 1] = { ...turns[turns.length - 1], stopped: true, stopReason: d.stop_reason };
+        c = { ...c, turns };
+      }
+      break;
+    case 'run.retrying':
+      c = retractPartial(c);
+      break;
+    case 'tool.result':
+      return {
+        ...s, toolResults: { ...s.toolResults, [d.tool_use_id]: d as ToolResultEvent },
+        children: s.children[parent] ? s.children : { ...s.children, [parent]: c },
+      };
+    case 'file.changed':
+      return { ...s, filesVersion: s.filesVersion + 1 };
+    default:
+      return s;
+  }
+  return c === old && s.children[parent] ? s : { ...s, children: { ...s.children, [parent]: c } };
 }
 
 function endRun(s: TranscriptState, ev: StreamEvent, runId: string): TranscriptState {
@@ -572,6 +661,8 @@ export function reduce(s: TranscriptState, a: Action): TranscriptState {
     }
     case 'usage':
       return { ...s, usage: a.usage };
+    case 'todos':
+      return s.todosLive ? s : { ...s, todos: a.todos };
     case 'status':
       return settleStatus(s, a.status);
     case 'answering': {
@@ -755,6 +846,20 @@ export interface ToolResultView {
   timedOut?: boolean;
   truncatedBytes?: number;
   path?: string;
+  /** The task tool: what its sub-agent did (steps kept for reloads, usage). */
+  subagent?: SubagentDetail;
+}
+
+/** tool.result `subagent` of a task call (docs/api.md). */
+export interface SubagentDetail {
+  description?: string;
+  subagent_type?: string;
+  turns?: number;
+  steps?: Array<{
+    type: 'text' | 'tool'; text?: string; id?: string; name?: string; input?: Record<string, unknown>;
+    result?: { content?: string; is_error?: boolean; denied?: boolean };
+  }>;
+  usage?: UsageTotals;
 }
 
 export type ToolState = 'waiting' | 'running' | 'done' | 'error' | 'denied' | 'interrupted';
@@ -773,9 +878,14 @@ export type ViewItem =
   | {
     kind: 'tool'; key: string; id: string; name: string; input: Record<string, unknown>;
     result: ToolResultView | null; permission: Permission | null; state: ToolState;
+    /** A task call: its sub-agent's steps, oldest first. */
+    children?: SubStep[];
   }
   | { kind: 'permission'; key: string; permission: Permission }
   | { kind: 'notice'; key: string; level: 'info' | 'warn' | 'error'; code: string; data: Record<string, unknown> };
+
+/** A step of a sub-agent, drawn inside its task card. */
+export type SubStep = Extract<ViewItem, { kind: 'text' }> | Extract<ViewItem, { kind: 'tool' }>;
 
 export const SUMMARY_PREFIX = '<summary of the earlier conversation>';
 
@@ -946,7 +1056,54 @@ function resultFromEvent(e: ToolResultEvent): ToolResultView {
     content: e.content ?? '', isError: !!e.is_error, stdout: e.stdout, stderr: e.stderr,
     exitCode: e.exit_code, durationMs: e.duration_ms, timedOut: e.timed_out,
     truncatedBytes: e.truncated_bytes, path: e.path,
+    ...((e as unknown as { subagent?: SubagentDetail }).subagent ? { subagent: (e as unknown as { subagent: SubagentDetail }).subagent } : {}),
   };
+}
+
+/**
+ * A task call's sub-agent steps: from its events when they were seen (live,
+ * or replayed), else from the steps its tool.result kept (a reload).
+ */
+function subSteps(s: TranscriptState, toolId: string, result: ToolResultView | null, live: boolean,
+  resultFor: (id: string) => ToolResultView | null): SubStep[] | undefined {
+  const c = s.children[toolId];
+  const out: SubStep[] = [];
+  if (c) {
+    const running = live && !result;
+    c.turns.forEach((t, ti) => {
+      const blocks = t.blocks.slice().sort((a, b) => a.index - b.index);
+      for (const b of blocks) {
+        const key = `c:${toolId}:${ti}:${b.index}`;
+        if (b.kind === 'text') {
+          if (b.text.trim() !== '' || (running && !t.stopped)) out.push({ kind: 'text', key, text: b.text, streaming: running && !t.stopped });
+        } else if (b.toolId) {
+          const r = resultFor(b.toolId);
+          out.push({
+            kind: 'tool', key: `t:${b.toolId}`, id: b.toolId, name: b.name || 'tool', input: b.input || {},
+            result: r, permission: null, state: r ? (r.isError ? 'error' : 'done') : running ? 'running' : 'interrupted',
+          });
+        }
+      }
+    });
+    return out;
+  }
+  const steps = result?.subagent?.steps;
+  if (!Array.isArray(steps)) return undefined;
+  steps.forEach((st, i) => {
+    if (!st) return;
+    if (st.type === 'text' && typeof st.text === 'string') {
+      out.push({ kind: 'text', key: `c:${toolId}:s${i}`, text: st.text, streaming: false });
+    } else if (st.type === 'tool' && typeof st.id === 'string') {
+      const r: ToolResultView | null = resultFor(st.id)
+        ?? (st.result ? { content: String(st.result.content ?? ''), isError: !!st.result.is_error } : null);
+      out.push({
+        kind: 'tool', key: `t:${st.id}`, id: st.id, name: String(st.name ?? 'tool'), input: st.input || {},
+        result: r, permission: null,
+        state: st.result?.denied ? 'denied' : r ? (r.isError ? 'error' : 'done') : 'interrupted',
+      });
+    }
+  });
+  return out;
 }
 
 function toolState(result: ToolResultView | null, perm: Permission | null, live: boolean): ToolState {
@@ -1065,9 +1222,10 @@ export function buildView(s: TranscriptState): ViewItem[] {
         const result = resultFor(b.id);
         const perm = permFor(b.id);
         shownTools.add(b.id);
+        const children = subSteps(s, b.id, result, false, resultFor);
         out.push({
           kind: 'tool', key: `t:${b.id}`, id: b.id, name: String(b.name), input: b.input || {},
-          result, permission: perm, state: toolState(result, perm, false),
+          result, permission: perm, state: toolState(result, perm, false), ...(children ? { children } : {}),
         });
       }
     });
@@ -1120,9 +1278,10 @@ export function buildView(s: TranscriptState): ViewItem[] {
           const result = resultFor(b.toolId);
           const perm = permFor(b.toolId);
           shownTools.add(b.toolId);
+          const children = subSteps(s, b.toolId, result, live, resultFor);
           out.push({
             kind: 'tool', key: `t:${b.toolId}`, id: b.toolId, name: b.name || 'tool', input: b.input || {},
-            result, permission: perm, state: toolState(result, perm, live),
+            result, permission: perm, state: toolState(result, perm, live), ...(children ? { children } : {}),
           });
         }
       }
