@@ -15,11 +15,14 @@
 #define BLOCK_TEXT_MAX		(8 * 1024 * 1024)
 #define ERRBODY_MAX		(64 * 1024)
 #define BACKOFF_CAP_MS		30000
+#define CITATIONS_MAX		512	/* per text block */
 
 struct claude_client {
 	const struct config	*cfg;
 	CURL			*curl;
 	struct curl_slist	*headers;
+	struct curl_slist	*beta;		/* headers + anthropic-beta, or NULL */
+	char			 betas[448];	/* its value */
 	char			 url[1024];
 };
 
@@ -70,12 +73,77 @@ claude_client_new(const struct config *cfg)
 	return c;
 }
 
+/* c->beta from c->headers and c->betas ("" : none). */
+static int
+beta_rebuild(struct claude_client *c)
+{
+	struct curl_slist	*l = NULL, *h, *n;
+	char			 line[512];
+
+	curl_slist_free_all(c->beta);
+	c->beta = NULL;
+	if (c->betas[0] == '\0')
+		return 0;
+	for (h = c->headers; h != NULL; h = h->next) {
+		if ((n = curl_slist_append(l, h->data)) == NULL)
+			goto fail;
+		l = n;
+	}
+	snprintf(line, sizeof(line), "anthropic-beta: %s", c->betas);
+	if ((n = curl_slist_append(l, line)) == NULL)
+		goto fail;
+	c->beta = n;
+	return 0;
+fail:
+	curl_slist_free_all(l);
+	c->betas[0] = '\0';
+	return -1;
+}
+
+int
+claude_client_set_beta(struct claude_client *c, const char *betas)
+{
+	c->betas[0] = '\0';
+	if (betas != NULL && (strlen(betas) >= sizeof(c->betas) ||
+	    strpbrk(betas, "\r\n") != NULL)) {
+		beta_rebuild(c);
+		return -1;
+	}
+	if (betas != NULL)
+		snprintf(c->betas, sizeof(c->betas), "%s", betas);
+	return beta_rebuild(c);
+}
+
+int
+claude_client_add_beta(struct claude_client *c, const char *beta)
+{
+	size_t	 n = strlen(c->betas), k = strlen(beta);
+	const char *p;
+
+	if (k == 0 || strpbrk(beta, "\r\n,") != NULL)
+		return -1;
+	for (p = c->betas; *p != '\0'; ) {
+		size_t l = strcspn(p, ",");
+
+		if (l == k && strncmp(p, beta, k) == 0)
+			return 0;	/* already there */
+		p += l;
+		if (*p == ',')
+			p++;
+	}
+	if (n + 1 + k >= sizeof(c->betas))
+		return -1;
+	snprintf(c->betas + n, sizeof(c->betas) - n, "%s%s", n ? "," : "", beta);
+	return beta_rebuild(c);
+}
+
 void
 claude_client_free(struct claude_client *c)
 {
 	if (c == NULL)
 		return;
 	curl_slist_free_all(c->headers);
+	curl_slist_free_all(c->beta);
 	curl_easy_cleanup(c->curl);
 	free(c);
 }
@@ -103,6 +171,12 @@ claude_msg_free(struct claude_msg *m)
 		if (m->blocks[i].input != NULL)
 			json_object_put(m->blocks[i].input);
 		m->blocks[i].input = NULL;
+		if (m->blocks[i].raw != NULL)
+			json_object_put(m->blocks[i].raw);
+		m->blocks[i].raw = NULL;
+		if (m->blocks[i].citations != NULL)
+			json_object_put(m->blocks[i].citations);
+		m->blocks[i].citations = NULL;
 	}
 }
 
@@ -125,6 +199,21 @@ claude_msg_content(const struct claude_msg *m)
 			json_object_object_add(b, "type", json_object_new_string("text"));
 			json_object_object_add(b, "text",
 			    json_object_new_string_len(cb->text.p, (int)cb->text.len));
+			if (cb->citations != NULL &&
+			    json_object_array_length(cb->citations) > 0)
+				json_object_object_add(b, "citations",
+				    json_object_get(cb->citations));
+			break;
+		case CB_SERVER_TOOL_USE:
+			/* Complete calls only, like tool_use; input set at stop. */
+			if (!cb->stopped || cb->input == NULL || cb->raw == NULL)
+				continue;
+			b = json_object_get(cb->raw);
+			break;
+		case CB_SERVER_RESULT:
+			if (!cb->stopped || cb->raw == NULL)
+				continue;
+			b = json_object_get(cb->raw);
 			break;
 		case CB_THINKING:
 			/* Only complete, signed thinking may be sent back. */
@@ -190,10 +279,25 @@ jint(json_object *o, const char *k, long long *out)
 static void
 usage_from(struct claude_msg *m, json_object *u)
 {
+	json_object	*st;
+
 	jint(u, "input_tokens", &m->input_tokens);
 	jint(u, "output_tokens", &m->output_tokens);
 	jint(u, "cache_creation_input_tokens", &m->cache_creation_tokens);
 	jint(u, "cache_read_input_tokens", &m->cache_read_tokens);
+	if (json_object_object_get_ex(u, "server_tool_use", &st)) {
+		jint(st, "web_search_requests", &m->web_search_requests);
+		jint(st, "web_fetch_requests", &m->web_fetch_requests);
+	}
+}
+
+/* "web_search_tool_result" and the like: a server tool's result block. */
+static int
+server_result_type(const char *s)
+{
+	size_t	 n = strlen(s), k = strlen("_tool_result");
+
+	return n > k && strcmp(s + n - k, "_tool_result") == 0;
 }
 
 /*
@@ -260,6 +364,10 @@ claude_feed_event(struct claude_msg *m, const struct claude_hooks *h,
 				b->type = CB_OTHER;
 			else if (strcmp(s, "text") == 0) {
 				b->type = CB_TEXT;
+				if (json_object_object_get_ex(cb, "citations", &e) &&
+				    json_object_is_type(e, json_type_array) &&
+				    json_object_array_length(e) <= CITATIONS_MAX)
+					json_object_deep_copy(e, &b->citations, NULL);
 				if ((s = jstr(cb, "text")) != NULL && *s) {
 					buf_puts(&b->text, s);
 					if (h && h->text_delta)
@@ -271,12 +379,24 @@ claude_feed_event(struct claude_msg *m, const struct claude_hooks *h,
 				b->type = CB_REDACTED;
 				if ((s = jstr(cb, "data")) != NULL)
 					buf_puts(&b->text, s);
-			} else if (strcmp(s, "tool_use") == 0) {
-				b->type = CB_TOOL_USE;
+			} else if (strcmp(s, "tool_use") == 0 ||
+			    strcmp(s, "server_tool_use") == 0 ||
+			    strcmp(s, "mcp_tool_use") == 0) {
+				b->type = strcmp(s, "tool_use") == 0 ? CB_TOOL_USE :
+				    CB_SERVER_TOOL_USE;
 				snprintf(b->id, sizeof(b->id), "%s", jstr(cb, "id") ?
 				    jstr(cb, "id") : "");
 				snprintf(b->name, sizeof(b->name), "%s",
 				    jstr(cb, "name") ? jstr(cb, "name") : "");
+				if (b->type == CB_SERVER_TOOL_USE &&
+				    json_object_deep_copy(cb, &b->raw, NULL) != 0)
+					b->raw = NULL;
+			} else if (server_result_type(s)) {
+				/* Arrives whole; kept exactly (encrypted_content). */
+				b->type = CB_SERVER_RESULT;
+				snprintf(b->id, sizeof(b->id), "%s",
+				    jstr(cb, "tool_use_id") ? jstr(cb, "tool_use_id") : "");
+				b->raw = json_object_get(cb);
 			} else
 				b->type = CB_OTHER;
 		} else if (strcmp(type, "content_block_delta") == 0) {
@@ -304,13 +424,31 @@ claude_feed_event(struct claude_msg *m, const struct claude_hooks *h,
 			    (s = jstr(d, "partial_json"))) {
 				if (buf_puts(&b->text, s) == -1)
 					goto toobig;
+			} else if (strcmp(dt, "citations_delta") == 0 &&
+			    b->type == CB_TEXT &&
+			    json_object_object_get_ex(d, "citation", &e) &&
+			    json_object_is_type(e, json_type_object)) {
+				if (b->citations == NULL)
+					b->citations = json_object_new_array();
+				if (json_object_array_length(b->citations) >= CITATIONS_MAX) {
+					snprintf(errmsg, emcap, "more than %d citations "
+					    "in one text block", CITATIONS_MAX);
+					rc = -1;
+					goto out;
+				}
+				json_object_array_add(b->citations, json_object_get(e));
 			}
 			/* Unknown delta types are ignored. */
 		} else {
 			b->stopped = 1;
-			if (b->type == CB_TOOL_USE) {
+			if (b->type == CB_TOOL_USE || b->type == CB_SERVER_TOOL_USE) {
 				/* Accumulated partial JSON is parsed only now. */
-				if (b->text.len == 0)
+				if (b->text.len == 0 && b->raw != NULL &&
+				    json_object_object_get_ex(b->raw, "input", &e) &&
+				    json_object_is_type(e, json_type_object))
+					/* A block that came whole (no deltas) keeps its input. */
+					b->input = json_object_get(e);
+				else if (b->text.len == 0)
 					b->input = json_object_new_object();
 				else {
 					tok = json_tokener_new_ex(64);
@@ -333,6 +471,9 @@ claude_feed_event(struct claude_msg *m, const struct claude_hooks *h,
 					rc = -1;
 					goto out;
 				}
+				if (b->raw != NULL)
+					json_object_object_add(b->raw, "input",
+					    json_object_get(b->input));
 			}
 			if (h && h->block_stop)
 				h->block_stop(h->arg, (int)idx, b);
@@ -543,7 +684,8 @@ claude_stream(struct claude_client *c, const char *body,
 
 		curl_easy_reset(c->curl);
 		curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
-		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
+		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->beta != NULL ?
+		    c->beta : c->headers);
 		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,

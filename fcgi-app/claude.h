@@ -26,7 +26,9 @@ enum claude_block_type {
 	CB_THINKING,
 	CB_REDACTED,
 	CB_TOOL_USE,
-	CB_OTHER
+	CB_OTHER,
+	CB_SERVER_TOOL_USE,	/* server_tool_use (web_search...), mcp_tool_use */
+	CB_SERVER_RESULT	/* web_search_tool_result, web_fetch_tool_result, ... */
 };
 
 struct claude_block {
@@ -37,6 +39,12 @@ struct claude_block {
 	char			 name[128];
 	json_object		*input;	/* tool_use input, parsed at block stop */
 	int			 started, stopped;
+	/*
+	 * Server tool blocks: the block as it started (a result arrives whole;
+	 * a server_tool_use gets its parsed input at stop), sent back as is.
+	 */
+	json_object		*raw;
+	json_object		*citations;	/* text: citations_delta, in order */
 };
 
 struct claude_msg {
@@ -49,6 +57,8 @@ struct claude_msg {
 	long long		 output_tokens;
 	long long		 cache_creation_tokens;
 	long long		 cache_read_tokens;
+	long long		 web_search_requests;	/* usage.server_tool_use */
+	long long		 web_fetch_requests;
 	int			 got_stop;
 };
 
@@ -83,6 +93,14 @@ struct claude_client;
 
 struct claude_client *claude_client_new(const struct config *);
 void	claude_client_free(struct claude_client *);
+/*
+ * The anthropic-beta header of the requests from now on (a comma-separated
+ * list, e.g. "web-fetch-2025-09-10"); NULL or "" sends none. 0, or -1
+ * (too long, a line break, no memory: none is sent).
+ */
+int	claude_client_set_beta(struct claude_client *, const char *betas);
+/* Adds one beta to that list (unless it is there). 0, or -1. */
+int	claude_client_add_beta(struct claude_client *, const char *beta);
 void	claude_msg_init(struct claude_msg *);
 void	claude_msg_free(struct claude_msg *);
 /* The assistant message as API content blocks (caller owns); empty text dropped. */

@@ -20,6 +20,8 @@ struct model_info {
 /* NULL when the id is not in the catalogue. */
 const struct model_info *models_find(const char *id);
 const struct model_info *models_all(int *n);
+/* USD per web_search request of the server tool ($10 per 1000 searches). */
+#define MODELS_WEB_SEARCH_USD	0.01
 /* USD cost of one usage record. */
 double	models_cost(const struct model_info *, long long in, long long out,
 	    long long cache_write, long long cache_read);
