@@ -435,8 +435,12 @@ export function SessionView(p: Props) {
     dispatch({ type: 'answering', requestId, answering: true });
     try {
       await api.decide(sessionId, requestId, decision, remember, message, mode);
-      // An approved plan switched the session's mode.
-      if (mode) setSession((s) => (s ? { ...s, permission_mode: mode } : s));
+      // An approved plan switched the session's mode (the list's copy too).
+      if (mode) {
+        setSession((s) => (s ? { ...s, permission_mode: mode } : s));
+        api.getSession(sessionId).then((s) => { setSession((o) => (o ? { ...o, ...s, usage: o.usage } : s)); p.onChanged(s); })
+          .catch(() => {});
+      }
     } catch (e) {
       dispatch({ type: 'answering', requestId, answering: false });
       if (e instanceof ApiError && e.status === 409) {
