@@ -20,6 +20,8 @@ export default async function composer(h) {
 
   let sid;
   await step('composer: a session with files to mention', async () => {
+    // Turns another part left queued must not answer ours.
+    await fake('/_fake/reset', {});
     await login(page);
     sid = await createSession(page, `E2E composer ${h.RUN}`);
     const put = (path, text) => page.evaluate(async ([id, p, t]) => (await fetch(
