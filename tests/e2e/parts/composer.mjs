@@ -99,6 +99,19 @@ export default async function composer(h) {
     return explain(prevented && src === `data:image/png;base64,${PNG}`, { prevented, src: src?.slice(0, 40) });
   });
 
+  await step('composer: images can be picked too; a file that is not an image is refused with a reason', async () => {
+    const gif = Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00;', 'latin1');
+    await page.locator('[data-testid=image-input]').setInputFiles([
+      { name: 'pick.gif', mimeType: 'image/gif', buffer: gif },
+      { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') },
+    ]);
+    await page.waitForFunction(() => document.querySelectorAll('.pending-attachments .thumb').length === 2);
+    const why = await page.locator('.pending-attachments .attach-error').textContent();
+    await page.getByRole('button', { name: 'Remove pick.gif' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.pending-attachments .thumb').length === 1);
+    return explain(/notes\.txt is not a PNG, JPEG, GIF or WebP image/.test(why || ''), { why });
+  });
+
   await step('composer: sent, the image block reaches Claude byte for byte; the composer is cleared', async () => {
     await script([{ text: 'A single pixel.' }]);
     await send(page, 'What is in this picture?');
