@@ -1,6 +1,8 @@
 import { useRef, useState } from 'preact/hooks';
 import { IMAGES_MAX, imageUrl, readImage, type PendingImage } from '../lib/images';
 import { Dialog } from './Dialog';
+import type { ViewItem } from '../lib/transcript';
+import type { ImageBlock } from '../lib/types';
 
 /**
  * Images for the next message: pasted, dropped or picked (PNG, JPEG, GIF,
@@ -107,4 +109,26 @@ export function MessageAttachments({ images, files }: {
       </Dialog>
     </div>
   );
+}
+
+/** What this window sent with a message, by run id ("pending" before the POST answers). */
+export type SentAttachments = Record<string, { images: ImageBlock[]; files: string[] }>;
+
+/**
+ * The transcript items with the images and files this window just sent,
+ * shown at once on their prompt (queued, pending, or running before the
+ * history has it); once the history holds the prompt, its own blocks win.
+ */
+export function withSentAttachments(items: ViewItem[], sent: SentAttachments): ViewItem[] {
+  if (Object.keys(sent).length === 0) return items;
+  // A prompt merged into an earlier unanswered one (keys p:<run>.<n>): its first text is not ours.
+  const merged = new Set(items.filter((it) => it.key.startsWith('p:') && it.key.includes('.')).map((it) => it.key.slice(2, it.key.indexOf('.'))));
+  return items.map((it) => {
+    if (it.kind !== 'user' || it.images || it.files) return it;
+    const k = it.key === 'pending' ? 'pending' : it.key.startsWith('p:') && !it.key.includes('.') ? it.key.slice(2) : null;
+    if (k !== null && merged.has(k)) return it;
+    const x = k !== null ? sent[k] : undefined;
+    if (!x || (!x.images.length && !x.files.length)) return it;
+    return { ...it, ...(x.images.length ? { images: x.images } : {}), ...(x.files.length ? { files: x.files } : {}) };
+  });
 }

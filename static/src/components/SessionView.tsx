@@ -14,6 +14,7 @@ import {
 import type { PermissionMode } from '../lib/types';
 import { Composer } from './Composer';
 import { imageBlock, type PendingImage } from '../lib/images';
+import { withSentAttachments, type SentAttachments } from './Attachments';
 import type { ImageBlock, TextBlock } from '../lib/types';
 import { ModelModeBar, type ModelChoice } from './ModelModeBar';
 import { FilesPanel } from './FilesPanel';
@@ -179,7 +180,9 @@ export function SessionView(p: Props) {
     return () => { document.title = 'claude-web'; };
   }, [status, title]);
 
-  const items = useMemo(() => buildView(state), [state]);
+  // Images and files sent from this window show on their prompt at once (Attachments.tsx).
+  const [sentAtt, setSentAtt] = useState<SentAttachments>({});
+  const items = useMemo(() => withSentAttachments(buildView(state), sentAtt), [state, sentAtt]);
   // The run Claude works on (or that waits for an answer); messages sent
   // meanwhile queue behind it, so the composer stays open.
   const active = currentRun(state);
@@ -245,7 +248,10 @@ export function SessionView(p: Props) {
     dispatch({ type: 'pendingPrompt', text: t });
     try {
       const content = retry ? retry : extras?.images.length ? [...extras.images.map(imageBlock), { type: 'text' as const, text: t }] : t;
+      const att = { images: (Array.isArray(content) ? content : []).filter((b): b is ImageBlock => b.type === 'image'), files: extras?.files ?? [] };
+      setSentAtt((m) => ({ ...m, pending: att }));
       const r = await api.send(sessionId, content, extras?.files.map((path) => ({ path })));
+      setSentAtt((m) => ({ ...m, [r.run_id]: att }));
       const queue = typeof r.state === 'string' || typeof r.ahead === 'number' ? { state: r.state, ahead: r.ahead } : undefined;
       dispatch({ type: 'localPrompt', runId: r.run_id, text: t, queue });
       // Sent: the kept copy goes, unless a new draft was started meanwhile.

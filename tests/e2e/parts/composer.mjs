@@ -112,9 +112,14 @@ export default async function composer(h) {
     return explain(/notes\.txt is not a PNG, JPEG, GIF or WebP image/.test(why || ''), { why });
   });
 
-  await step('composer: sent, the image block reaches Claude byte for byte; the composer is cleared', async () => {
-    await script([{ text: 'A single pixel.' }]);
+  await step('composer: sent, the message shows its image while Claude answers; the image block reaches Claude byte for byte; the composer is cleared', async () => {
+    await script([{ text: 'A single pixel.', hold: { gate: 'composer-image', after_events: 4, timeout: 60 } }]);
     await send(page, 'What is in this picture?');
+    // While Claude answers, the sent message already shows its image.
+    await page.locator('.msg.user', { hasText: 'What is in this picture?' }).locator('.msg-attachments .thumb img')
+      .waitFor({ timeout: 10000 });
+    const whileRunning = await count(page, '.topbar .stop-btn');
+    await fake('/_fake/release', { gate: 'composer-image' });
     await page.locator('.msg.assistant', { hasText: 'A single pixel.' }).waitFor({ timeout: 20000 });
     await waitIdle(page);
     const c = lastUser(await lastRequest()).content;
@@ -123,9 +128,10 @@ export default async function composer(h) {
       img: img && JSON.stringify({ type: img.type, source: img.source }),
       text: c[c.length - 1]?.text,
       pending: await count(page, '.pending-attachments .thumb'),
+      whileRunning,
     };
     return explain(checks.img === JSON.stringify({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } })
-      && checks.text === 'What is in this picture?' && checks.pending === 0, checks);
+      && checks.text === 'What is in this picture?' && checks.pending === 0 && checks.whileRunning === 1, checks);
   });
 
   await step('composer: after a reload the message shows the image thumbnail; a click shows it in full', async () => {
