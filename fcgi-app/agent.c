@@ -280,6 +280,44 @@ system_blocks(struct run_ctx *c)
 }
 
 /*
+ * The run's tools (tools.h): rebuilt from the session before each model
+ * request (run_toolset), then used by the declarations, tool.use's card
+ * and run_tools. A runner process runs one run at a time.
+ */
+static struct toolset *cur_tools;
+
+static struct toolset *
+run_toolset(struct run_ctx *c)
+{
+	struct toolset	*set = tools_set_new_default();
+
+	(void)c;
+	/*
+	 * Hook: the session's network policy (web tools), its MCP servers,
+	 * a sub-agent's subset and exit_plan_mode add to or filter the set
+	 * here. Whatever is added must depend only on the session's settings
+	 * (the declarations are byte-stable for prompt caching).
+	 */
+	return set;
+}
+
+static const struct toolset *
+tools_of(struct run_ctx *c)
+{
+	if (cur_tools == NULL)
+		cur_tools = run_toolset(c);
+	return cur_tools;
+}
+
+static void
+tools_refresh(struct run_ctx *c)
+{
+	tools_set_free(cur_tools);
+	cur_tools = NULL;
+	(void)tools_of(c);
+}
+
+/*
  * The request body. The history is deep-copied so cache_control markers on
  * the last block of the two newest user turns never reach the file.
  */
@@ -318,7 +356,7 @@ build_request(struct run_ctx *c, const char *model, json_object *messages,
 	json_object_object_add(req, "model", json_object_new_string(model));
 	json_object_object_add(req, "max_tokens", json_object_new_int64(cfg->max_tokens));
 	json_object_object_add(req, "system", system_blocks(c));
-	json_object_object_add(req, "tools", tools_declarations());
+	json_object_object_add(req, "tools", tools_set_declarations(tools_of(c)));
 	json_object_object_add(req, "messages", msgs);
 	if (cfg->claude_thinking_budget > 0) {
 		th = json_object_new_object();
@@ -381,6 +419,8 @@ hk_block_stop(void *arg, int idx, const struct claude_block *b)
 	json_object_object_add(d, "id", json_object_new_string(b->id));
 	json_object_object_add(d, "name", json_object_new_string(b->name));
 	json_object_object_add(d, "input", json_object_get(b->input));
+	json_object_object_add(d, "card", json_object_new_string(tools_card(
+	    tools_set_find(tools_of(arg), b->name))));
 	emit(arg, "tool.use", d);
 }
 
@@ -526,14 +566,16 @@ tool_uses(json_object *msg)
 	return out;
 }
 
+/* blocks (a content array from the executor, tool_ctx.content) wins over text. */
 static json_object *
-tool_result(const char *id, const char *text, int is_error)
+tool_result(const char *id, const char *text, json_object *blocks, int is_error)
 {
 	json_object	*r = json_object_new_object();
 
 	json_object_object_add(r, "type", json_object_new_string("tool_result"));
 	json_object_object_add(r, "tool_use_id", json_object_new_string(id));
-	json_object_object_add(r, "content", json_object_new_string(text));
+	json_object_object_add(r, "content", blocks != NULL ?
+	    json_object_get(blocks) : json_object_new_string(text));
 	if (is_error)
 		json_object_object_add(r, "is_error", json_object_new_boolean(1));
 	return r;
@@ -665,8 +707,17 @@ answer_of(struct run_ctx *c, const char *tool, const char *tool_use_id,
 			perm_close(st, c->sid, rid, status);
 			if (strcmp(status, "allow") == 0) {
 				verdict = 1;
-				if (remember)
-					perm_remember(st, c->sid, tool, input);
+				if (remember) {
+					const struct tool_def *def =
+					    tools_set_find(tools_of(c), tool);
+					char grant[512];
+
+					if (def != NULL) {
+						tools_grant_key(def, input, grant,
+						    sizeof(grant));
+						perm_remember(st, c->sid, grant);
+					}
+				}
 			} else {
 				verdict = 0;
 				snprintf(why, whycap, "The user denied this tool call.%s%s",
@@ -706,6 +757,7 @@ ask_or_park(struct run_ctx *c, json_object *ts, const char *tool,
 	json_object		*asking, *d;
 	char			 rid[40], summary[512];
 	const char		*a_id, *a_rid;
+	const struct tool_def	*def;
 	long			 expires;
 	int			 rc, verdict;
 
@@ -726,7 +778,11 @@ ask_or_park(struct run_ctx *c, json_object *ts, const char *tool,
 		    why, whycap)) != 2)
 			return verdict;
 	} else {
-		perm_summary(tool, input, summary, sizeof(summary));
+		def = tools_set_find(tools_of(c), tool);
+		if (def != NULL)
+			tools_summary(def, input, summary, sizeof(summary));
+		else
+			snprintf(summary, sizeof(summary), "Use %.300s", tool);
 		if (perm_create(st, c->sid, c->run_id, tool_use_id, tool, input,
 		    summary, cfg->permission_timeout, rid, &expires) == -1) {
 			snprintf(why, whycap, "the permission request could not be "
@@ -745,6 +801,8 @@ ask_or_park(struct run_ctx *c, json_object *ts, const char *tool,
 		json_object_object_add(d, "request_id", json_object_new_string(rid));
 		json_object_object_add(d, "tool_use_id", json_object_new_string(tool_use_id));
 		json_object_object_add(d, "tool", json_object_new_string(tool));
+		json_object_object_add(d, "card", json_object_new_string(
+		    tools_card(def)));
 		json_object_object_add(d, "input", json_object_get(input));
 		json_object_object_add(d, "summary", json_object_new_string(summary));
 		json_object_object_add(d, "expires_at", json_object_new_int64(expires));
@@ -793,11 +851,13 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 {
 	json_object	*uses = tool_uses(msg), *results, *done, *u, *input,
 			*detail, *d, *ts = ts_load(c);
+	json_object	*blocks;
 	struct tool_ctx	 tc;
 	struct session	 s;
 	struct buf	 out;
+	const struct tool_def *def;
 	const char	*name, *id, *mode, *running;
-	char		 why[1400];
+	char		 why[1400], grant[512];
 	size_t		 i;
 	int		 err, allowed, rc = 0;
 
@@ -816,7 +876,16 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 			input = NULL;
 		buf_init(&out, 2 * 1024 * 1024);
 		detail = json_object_new_object();
+		blocks = NULL;
 		why[0] = '\0';
+		def = tools_set_find(tools_of(c), name);
+		if (def == NULL || def->run == NULL) {
+			/* Fail closed: nothing runs, nobody is asked. */
+			buf_printf(&out, "Error: unknown tool: %.200s is not one of "
+			    "the tools of this session.", name);
+			err = 1;
+			goto record;
+		}
 		running = ts_str(ts, "running");
 		if (running != NULL && strcmp(running, id) == 0) {
 			/* A runner died while this call ran. */
@@ -835,18 +904,26 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 			allowed = ask_or_park(c, ts, name, id, input, why, sizeof(why));
 		else if (c->cancelled || agent_should_abort(c))
 			allowed = -1;
-		else switch (perm_policy(mode, name, input)) {
+		else switch (perm_policy(mode, tools_class(def, input))) {
 		case PERM_ALLOW:
 			break;
 		case PERM_DENY_PLAN:
 			allowed = 0;
+			/* Only promise what the session offers (plantool.h). */
 			snprintf(why, sizeof(why), "Permission denied: this session is in "
-			    "plan mode (read-only). You can view files, but not edit them "
-			    "or run commands; describe the plan instead and the user will "
-			    "switch modes when they want it carried out.");
+			    "plan mode: files can be viewed and searched, and commands "
+			    "run with the user's approval, but nothing may be edited. %s",
+			    tools_set_find(tools_of(c), "exit_plan_mode") != NULL ?
+			    "When your plan is ready, present it with exit_plan_mode; "
+			    "the user approves it or asks you to keep planning." :
+			    "Describe your plan in your answer instead; the user "
+			    "decides whether and when it is carried out.");
 			break;
 		default:
-			if (!perm_remembered(c->app->store, c->sid, name, input))
+			grant[0] = '\0';
+			if (tools_grantable(def, input))
+				tools_grant_key(def, input, grant, sizeof(grant));
+			if (!perm_remembered(c->app->store, c->sid, grant))
 				allowed = ask_or_park(c, ts, name, id, input, why,
 				    sizeof(why));
 			break;
@@ -870,11 +947,14 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 			tc.cfg = c->app->cfg;
 			tc.store = c->app->store;
 			tc.sid = c->sid;
+			tc.run_id = c->run_id;
 			tc.tool_use_id = id;
+			tc.set = tools_of(c);
 			tc.should_abort = agent_should_abort;
 			tc.arg = c;
 			tc.emit = tool_emit;
-			err = tools_run(&tc, name, input, &out, detail);
+			err = tools_run(&tc, def, input, &out, detail);
+			blocks = tc.content;
 		} else if (allowed == 0) {
 			buf_puts(&out, why);
 			err = 1;
@@ -896,12 +976,16 @@ record:
 		d = detail;
 		json_object_object_add(d, "tool_use_id", json_object_new_string(id));
 		json_object_object_add(d, "name", json_object_new_string(name));
+		json_object_object_add(d, "card", json_object_new_string(
+		    tools_card(def)));
 		json_object_object_add(d, "content", json_object_new_string_len(
 		    out.p ? out.p : "", (int)out.len));
 		json_object_object_add(d, "is_error", json_object_new_boolean(err));
 		save_tool_detail(c, d);
 		json_object_object_add(done, id, tool_result(id, out.p ? out.p : "",
-		    err));
+		    blocks, err));
+		if (blocks != NULL)
+			json_object_put(blocks);
 		json_object_object_del(ts, "running");
 		buf_free(&out);
 		if (ts_save(c, ts) == -1) {
@@ -1520,6 +1604,7 @@ step_request(struct run_ctx *c, struct run *r)
 	hooks.block_stop = hk_block_stop;
 	hooks.retrying = hk_retrying;
 	hooks.should_abort = agent_should_abort;
+	tools_refresh(c);	/* the session's tools as they are now */
 	body = build_request(c, mi->id, history_messages(r->h), 1);
 	claude_msg_init(&cm);
 	/* Once per step: a failed hand-off must not make this loop. */
@@ -1664,4 +1749,6 @@ agent_run(struct run_ctx *c)
 	}
 	if (r.h != NULL)
 		json_object_put(r.h);
+	tools_set_free(cur_tools);
+	cur_tools = NULL;
 }

@@ -28,32 +28,20 @@ static const char close_script[] =
     "redis.call('HSET', KEYS[1], 'status', ARGV[1]) end "
     "redis.call('SREM', KEYS[2], ARGV[2]) return 0";
 
-static const char *
-jget(json_object *o, const char *k)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, k, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 enum perm_verdict
-perm_policy(const char *mode, const char *tool, json_object *input)
+perm_policy(const char *mode, enum tool_class cls)
 {
-	const char	*cmd = jget(input, "command");
-	int		 is_editor = strcmp(tool, "str_replace_based_edit_tool") == 0;
-	int		 read_only = is_editor && cmd != NULL && strcmp(cmd, "view") == 0;
-
+	if (cls == TC_READ || cls == TC_INTERNAL)
+		return PERM_ALLOW;
 	if (strcmp(mode, "bypassPermissions") == 0)
 		return PERM_ALLOW;
-	if (read_only)
-		return PERM_ALLOW;
-	if (strcmp(mode, "plan") == 0)
-		return PERM_DENY_PLAN;
-	if (strcmp(mode, "acceptEdits") == 0 && is_editor)
-		return PERM_ALLOW;
+	if (cls == TC_EDIT) {
+		if (strcmp(mode, "plan") == 0)
+			return PERM_DENY_PLAN;
+		if (strcmp(mode, "acceptEdits") == 0)
+			return PERM_ALLOW;
+	}
+	/* exec and network ask, in plan mode too: looking is not changing. */
 	return PERM_ASK;
 }
 
@@ -63,19 +51,14 @@ perm_policy(const char *mode, const char *tool, json_object *input)
  * `npm test` does not also allow `rm -rf`.
  */
 void
-perm_grant_key(const char *tool, json_object *input, char *out, size_t cap)
+perm_bash_grant_key(const char *cmd, char *out, size_t cap)
 {
 	static const char *const multi[] = { "git", "npm", "npx", "yarn", "pnpm",
 	    "cargo", "go", "make", "pip", "pip3", "python", "python3", "node",
 	    "docker", "kubectl", "bundle", "rake", "gradle", "mvn", "dotnet" };
-	const char	*cmd, *p, *w1, *w2;
+	const char	*p, *w1, *w2;
 	size_t		 l1, l2 = 0, i;
 
-	if (strcmp(tool, "bash") != 0) {
-		snprintf(out, cap, "editor");
-		return;
-	}
-	cmd = jget(input, "command");
 	p = cmd ? cmd : "";
 	while (*p == ' ' || *p == '\t')
 		p++;
@@ -139,17 +122,14 @@ perm_literal_command(const char *cmd)
 }
 
 int
-perm_remembered(struct store *s, const char *sid, const char *tool,
-    json_object *input)
+perm_remembered(struct store *s, const char *sid, const char *grant)
 {
 	redisReply	*r;
-	char		 key[96], grant[512];
-	const char	*cmd = jget(input, "command");
+	char		 key[96];
 	int		 rc;
 
-	if (strcmp(tool, "bash") == 0 && !perm_literal_command(cmd))
+	if (grant == NULL || *grant == '\0')
 		return 0;
-	perm_grant_key(tool, input, grant, sizeof(grant));
 	snprintf(key, sizeof(key), CW_KP "perm:remember:%s", sid);
 	if ((r = store_cmdv(s, "SISMEMBER", key, grant, NULL)) == NULL)
 		return 0;
@@ -159,31 +139,16 @@ perm_remembered(struct store *s, const char *sid, const char *tool,
 }
 
 void
-perm_remember(struct store *s, const char *sid, const char *tool,
-    json_object *input)
+perm_remember(struct store *s, const char *sid, const char *grant)
 {
 	redisReply	*r;
-	char		 key[96], grant[512];
+	char		 key[96];
 
-	perm_grant_key(tool, input, grant, sizeof(grant));
+	if (grant == NULL || *grant == '\0')
+		return;
 	snprintf(key, sizeof(key), CW_KP "perm:remember:%s", sid);
 	if ((r = store_cmdv(s, "SADD", key, grant, NULL)) != NULL)
 		freeReplyObject(r);
-}
-
-void
-perm_summary(const char *tool, json_object *input, char *out, size_t cap)
-{
-	const char	*cmd = jget(input, "command"), *path = jget(input, "path");
-
-	if (strcmp(tool, "bash") == 0)
-		snprintf(out, cap, "Run a command: %.300s", cmd ? cmd : "(restart)");
-	else if (cmd != NULL && strcmp(cmd, "create") == 0)
-		snprintf(out, cap, "Create %.300s", path ? path : "?");
-	else if (cmd != NULL && strcmp(cmd, "insert") == 0)
-		snprintf(out, cap, "Insert lines into %.300s", path ? path : "?");
-	else
-		snprintf(out, cap, "Edit %.300s", path ? path : "?");
 }
 
 int

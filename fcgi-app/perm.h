@@ -4,8 +4,9 @@
  * run_id, tool_use_id, tool, input, summary, status pending|allow|deny|
  * expired|cancelled, remember, message, created_at, expires_at),
  * cw:{c}:perm:pending:<sid> (set of open request ids, for the SSE snapshot),
- * cw:{c}:perm:remember:<sid> (set of "editor" and "bash:<prefix>" grants for
- * the rest of the session).
+ * cw:{c}:perm:remember:<sid> (set of remembered grants for the rest of the
+ * session: one key per tool, from its registry entry (tools.h): "editor",
+ * "bash:<prefix>" / "bash=<command>", "tool:<name>").
  */
 #ifndef CW_PERM_H
 #define CW_PERM_H
@@ -13,6 +14,8 @@
 #include <stddef.h>
 
 #include <json-c/json.h>
+
+#include "tools.h"
 
 struct store;
 
@@ -22,23 +25,20 @@ enum perm_verdict {
 	PERM_DENY_PLAN
 };
 
-/* What the session's mode says about this call (before remembered grants). */
-enum perm_verdict perm_policy(const char *mode, const char *tool, json_object *input);
-/* The grant key a "remember" answer stores: "editor" or "bash:<prefix>". */
-void	perm_grant_key(const char *tool, json_object *input, char *out, size_t cap);
+/* What the session's mode says about a call of this class (before remembered grants). */
+enum perm_verdict perm_policy(const char *mode, enum tool_class cls);
+/* bash's grant key for cmd: "bash:<program>[ <subcommand>]" or "bash=<cmd>". */
+void	perm_bash_grant_key(const char *cmd, char *out, size_t cap);
 /*
  * 1 when cmd is only literal words (no expansion, quoting, globbing,
  * redirection or command separators): the only bash commands a remembered
  * grant may cover.
  */
 int	perm_literal_command(const char *cmd);
-/* 1 when the session remembered a grant for this call (bash: literal commands only). */
-int	perm_remembered(struct store *, const char *sid, const char *tool,
-	    json_object *input);
-void	perm_remember(struct store *, const char *sid, const char *tool,
-	    json_object *input);
-/* A one-line description for the approval card. */
-void	perm_summary(const char *tool, json_object *input, char *out, size_t cap);
+/* 1 when the session remembered the grant key (tools_grant_key; "" never). */
+int	perm_remembered(struct store *, const char *sid, const char *key);
+/* Remembers the grant key for the rest of the session ("" stores nothing). */
+void	perm_remember(struct store *, const char *sid, const char *key);
 
 /* Records a pending request; fills request_id. 0 or -1. */
 int	perm_create(struct store *, const char *sid, const char *run_id,

@@ -15,36 +15,13 @@
 #include "jsonio.h"
 #include "log.h"
 #include "pathsafe.h"
+#include "perm.h"
 #include "quota.h"
 #include "sandbox.h"
 #include "sessions.h"
 #include "tools.h"
 
 #define EDITS_MAX_LOG	(4 * 1024 * 1024)
-
-json_object *
-tools_declarations(void)
-{
-	static json_object	*decl;
-	json_object		*t;
-
-	if (decl == NULL) {
-		decl = json_object_new_array();
-		t = json_object_new_object();
-		json_object_object_add(t, "type",
-		    json_object_new_string("text_editor_20250728"));
-		json_object_object_add(t, "name",
-		    json_object_new_string("str_replace_based_edit_tool"));
-		json_object_object_add(t, "max_characters",
-		    json_object_new_int(EDITOR_MAX_CHARS));
-		json_object_array_add(decl, t);
-		t = json_object_new_object();
-		json_object_object_add(t, "type", json_object_new_string("bash_20250124"));
-		json_object_object_add(t, "name", json_object_new_string("bash"));
-		json_object_array_add(decl, t);
-	}
-	return json_object_get(decl);
-}
 
 static int
 edits_dir(const struct config *cfg, const char *sid, char *out, size_t cap)
@@ -227,8 +204,8 @@ tools_revert_last_edit(const struct config *cfg, const char *sid,
 	return rc;
 }
 
-static void
-emit_changed(struct tool_ctx *tc, const char *path, const char *tool)
+void
+tools_emit_changed(struct tool_ctx *tc, const char *path, const char *tool)
 {
 	json_object	*d;
 
@@ -241,13 +218,14 @@ emit_changed(struct tool_ctx *tc, const char *path, const char *tool)
 }
 
 static int
-run_editor(struct tool_ctx *tc, json_object *input, struct buf *out,
-    json_object *detail)
+run_editor(struct tool_ctx *tc, const struct tool_def *def, json_object *input,
+    struct buf *out, json_object *detail)
 {
 	struct editor_change	 chg;
 	char			 files[PATH_MAX];
 	int			 root, err;
 
+	(void)def;
 	if (sessions_path(tc->cfg, tc->sid, "files", files, sizeof(files)) == -1 ||
 	    (root = ps_open_root(files)) == -1) {
 		buf_printf(out, "Error: the session workspace is unavailable.");
@@ -280,7 +258,7 @@ run_editor(struct tool_ctx *tc, json_object *input, struct buf *out,
 	if (!err && chg.changed) {
 		record_edit(tc->cfg, tc->sid, tc->tool_use_id, &chg);
 		json_object_object_add(detail, "path", json_object_new_string(chg.path));
-		emit_changed(tc, chg.path, "str_replace_based_edit_tool");
+		tools_emit_changed(tc, chg.path, "str_replace_based_edit_tool");
 	}
 	editor_change_free(&chg);
 	return err;
@@ -302,8 +280,8 @@ chomp(struct buf *b)
 }
 
 static int
-run_bash(struct tool_ctx *tc, json_object *input, struct buf *out,
-    json_object *detail)
+run_bash(struct tool_ctx *tc, const struct tool_def *def, json_object *input,
+    struct buf *out, json_object *detail)
 {
 	struct sandbox_result	 res;
 	json_object		*v;
@@ -312,6 +290,7 @@ run_bash(struct tool_ctx *tc, json_object *input, struct buf *out,
 	int			 fd, restart = 0, rc;
 	ssize_t			 n;
 
+	(void)def;
 	if (json_object_object_get_ex(input, "restart", &v) &&
 	    json_object_get_boolean(v))
 		restart = 1;
@@ -454,19 +433,386 @@ run_bash(struct tool_ctx *tc, json_object *input, struct buf *out,
 	}
 	sandbox_result_free(&res);
 	/* Commands can change anything under /workspace. */
-	emit_changed(tc, NULL, "bash");
+	tools_emit_changed(tc, NULL, "bash");
 	return rc;
 }
 
+/* ---- the registry ------------------------------------------------------ */
+
+#define XSTR(x)		#x
+#define STR(x)		XSTR(x)
+#define SET_MAX		256	/* tools in one run's set */
+#define OWN_MAX		1024	/* things a set frees with it */
+
+const char *
+tools_jstr(json_object *o, const char *k)
+{
+	return o != NULL ? jstr(o, k) : NULL;
+}
+
+static enum tool_class
+editor_class(const struct tool_def *def, json_object *input)
+{
+	const char	*cmd = tools_jstr(input, "command");
+
+	(void)def;
+	return cmd != NULL && strcmp(cmd, "view") == 0 ? TC_READ : TC_EDIT;
+}
+
+static void
+editor_summary(const struct tool_def *def, json_object *input, char *out,
+    size_t cap)
+{
+	const char	*cmd = tools_jstr(input, "command");
+	const char	*path = tools_jstr(input, "path");
+
+	(void)def;
+	if (cmd != NULL && strcmp(cmd, "create") == 0)
+		snprintf(out, cap, "Create %.300s", path ? path : "?");
+	else if (cmd != NULL && strcmp(cmd, "insert") == 0)
+		snprintf(out, cap, "Insert lines into %.300s", path ? path : "?");
+	else if (cmd != NULL && strcmp(cmd, "view") == 0)
+		snprintf(out, cap, "View %.300s", path ? path : "?");
+	else
+		snprintf(out, cap, "Edit %.300s", path ? path : "?");
+}
+
+/* The editor keeps the key it always had (grants stored before stay valid). */
+static void
+editor_grant_key(const struct tool_def *def, json_object *input, char *out,
+    size_t cap)
+{
+	(void)def;
+	(void)input;
+	snprintf(out, cap, "editor");
+}
+
+static void
+bash_summary(const struct tool_def *def, json_object *input, char *out,
+    size_t cap)
+{
+	const char	*cmd = tools_jstr(input, "command");
+
+	(void)def;
+	snprintf(out, cap, "Run a command: %.300s", cmd ? cmd : "(restart)");
+}
+
+static void
+bash_grant_key(const struct tool_def *def, json_object *input, char *out,
+    size_t cap)
+{
+	(void)def;
+	perm_bash_grant_key(tools_jstr(input, "command"), out, cap);
+}
+
+static int
+bash_grantable(const struct tool_def *def, json_object *input)
+{
+	(void)def;
+	return perm_literal_command(tools_jstr(input, "command"));
+}
+
+/*
+ * The registry. Order is declaration order (byte-stable: changing it
+ * invalidates every session's prompt cache once). The first two are the
+ * Anthropic-defined tools Claude is trained on, declared as they always
+ * were.
+ */
+const struct tool_def tools_table[] = {
+	{
+		.name = "str_replace_based_edit_tool",
+		.anthropic_type = "text_editor_20250728",
+		.decl_extra = "{\"max_characters\":" STR(EDITOR_MAX_CHARS) "}",
+		.flags = TOOL_DEFAULT,
+		.card = "editor",
+		.classify = editor_class,
+		.default_class = TC_EDIT,
+		.summary = editor_summary,
+		.grant_key = editor_grant_key,
+		.run = run_editor,
+	},
+	{
+		.name = "bash",
+		.anthropic_type = "bash_20250124",
+		.flags = TOOL_DEFAULT,
+		.card = "bash",
+		.default_class = TC_EXEC,
+		.summary = bash_summary,
+		.grant_key = bash_grant_key,
+		.grantable = bash_grantable,
+		.run = run_bash,
+	},
+};
+const size_t tools_table_len = sizeof(tools_table) / sizeof(tools_table[0]);
+
+const struct tool_def *
+tools_find_static(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; name != NULL && i < tools_table_len; i++)
+		if (strcmp(tools_table[i].name, name) == 0)
+			return &tools_table[i];
+	return NULL;
+}
+
+struct toolset_own {
+	void	*p;
+	void	(*fn)(void *);
+};
+
+struct toolset {
+	const struct tool_def	*defs[SET_MAX];
+	size_t			 n;
+	struct toolset_own	*own;
+	size_t			 nown, capown;
+};
+
+struct toolset *
+tools_set_new(void)
+{
+	return calloc(1, sizeof(struct toolset));
+}
+
+struct toolset *
+tools_set_new_default(void)
+{
+	struct toolset	*set = tools_set_new();
+	size_t		 i;
+
+	for (i = 0; set != NULL && i < tools_table_len; i++)
+		if (tools_table[i].flags & TOOL_DEFAULT)
+			tools_set_add(set, &tools_table[i]);
+	return set;
+}
+
 int
-tools_run(struct tool_ctx *tc, const char *name, json_object *input,
+tools_set_add(struct toolset *set, const struct tool_def *def)
+{
+	size_t	 i;
+
+	if (set == NULL || def == NULL || def->name == NULL)
+		return -1;
+	for (i = 0; i < set->n; i++)
+		if (strcmp(set->defs[i]->name, def->name) == 0) {
+			set->defs[i] = def;
+			return 0;
+		}
+	if (set->n >= SET_MAX)
+		return -1;
+	set->defs[set->n++] = def;
+	return 0;
+}
+
+int
+tools_set_remove(struct toolset *set, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; set != NULL && i < set->n; i++)
+		if (strcmp(set->defs[i]->name, name) == 0) {
+			memmove(&set->defs[i], &set->defs[i + 1],
+			    (set->n - i - 1) * sizeof(set->defs[0]));
+			set->n--;
+			return 1;
+		}
+	return 0;
+}
+
+int
+tools_set_own(struct toolset *set, void *p, void (*fn)(void *))
+{
+	struct toolset_own	*o;
+
+	if (set == NULL || set->nown >= OWN_MAX)
+		return -1;
+	if (set->nown == set->capown) {
+		size_t ncap = set->capown ? set->capown * 2 : 16;
+
+		if ((o = realloc(set->own, ncap * sizeof(*o))) == NULL)
+			return -1;
+		set->own = o;
+		set->capown = ncap;
+	}
+	set->own[set->nown].p = p;
+	set->own[set->nown].fn = fn;
+	set->nown++;
+	return 0;
+}
+
+const struct tool_def *
+tools_set_find(const struct toolset *set, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; set != NULL && name != NULL && i < set->n; i++)
+		if (strcmp(set->defs[i]->name, name) == 0)
+			return set->defs[i];
+	return NULL;
+}
+
+size_t
+tools_set_len(const struct toolset *set)
+{
+	return set != NULL ? set->n : 0;
+}
+
+const struct tool_def *
+tools_set_at(const struct toolset *set, size_t i)
+{
+	return set != NULL && i < set->n ? set->defs[i] : NULL;
+}
+
+void
+tools_set_free(struct toolset *set)
+{
+	size_t	 i;
+
+	if (set == NULL)
+		return;
+	for (i = set->nown; i > 0; i--)
+		if (set->own[i - 1].fn != NULL)
+			set->own[i - 1].fn(set->own[i - 1].p);
+	free(set->own);
+	free(set);
+}
+
+/* Table entries first, in table order; then the others by name. */
+static long
+table_pos(const struct tool_def *d)
+{
+	if (d >= &tools_table[0] && d < &tools_table[tools_table_len])
+		return (long)(d - &tools_table[0]);
+	return -1;
+}
+
+static int
+decl_cmp(const void *a, const void *b)
+{
+	const struct tool_def	*x = *(const struct tool_def *const *)a;
+	const struct tool_def	*y = *(const struct tool_def *const *)b;
+	long			 px = table_pos(x), py = table_pos(y);
+
+	if (px >= 0 && py >= 0)
+		return px < py ? -1 : px > py;
+	if (px >= 0 || py >= 0)
+		return px >= 0 ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static json_object *
+declaration(const struct tool_def *d)
+{
+	json_object	*t = json_object_new_object(), *x;
+
+	if (d->anthropic_type != NULL) {
+		json_object_object_add(t, "type",
+		    json_object_new_string(d->anthropic_type));
+		json_object_object_add(t, "name", json_object_new_string(d->name));
+		if (d->decl_extra != NULL && (x = json_tokener_parse(
+		    d->decl_extra)) != NULL) {
+			json_object_object_foreach(x, k, v)
+				json_object_object_add(t, k, json_object_get(v));
+			json_object_put(x);
+		}
+		return t;
+	}
+	json_object_object_add(t, "name", json_object_new_string(d->name));
+	if (d->description != NULL)
+		json_object_object_add(t, "description",
+		    json_object_new_string(d->description));
+	x = d->input_schema != NULL ? json_tokener_parse(d->input_schema) : NULL;
+	if (x == NULL) {
+		log_kv(LOG_ERROR, "tool schema is not JSON: declared as taking "
+		    "no input", "s:tool", d->name, NULL);
+		x = json_tokener_parse("{\"type\":\"object\",\"properties\":{}}");
+	}
+	json_object_object_add(t, "input_schema", x);
+	return t;
+}
+
+json_object *
+tools_set_declarations(const struct toolset *set)
+{
+	const struct tool_def	*sorted[SET_MAX];
+	json_object		*arr = json_object_new_array();
+	size_t			 i, n = tools_set_len(set);
+
+	for (i = 0; i < n; i++)
+		sorted[i] = set->defs[i];
+	qsort(sorted, n, sizeof(sorted[0]), decl_cmp);
+	for (i = 0; i < n; i++)
+		json_object_array_add(arr, declaration(sorted[i]));
+	return arr;
+}
+
+enum tool_class
+tools_class(const struct tool_def *d, json_object *input)
+{
+	return d->classify != NULL ? d->classify(d, input) : d->default_class;
+}
+
+const char *
+tools_class_name(enum tool_class c)
+{
+	switch (c) {
+	case TC_READ:
+		return "read";
+	case TC_EDIT:
+		return "edit";
+	case TC_EXEC:
+		return "exec";
+	case TC_INTERNAL:
+		return "internal";
+	case TC_NETWORK:
+		return "network";
+	}
+	return "exec";
+}
+
+void
+tools_summary(const struct tool_def *d, json_object *input, char *out,
+    size_t cap)
+{
+	if (d->summary != NULL) {
+		d->summary(d, input, out, cap);
+		return;
+	}
+	snprintf(out, cap, "Use %.100s: %.300s", d->name, input != NULL ?
+	    json_object_to_json_string_ext(input, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
+}
+
+void
+tools_grant_key(const struct tool_def *d, json_object *input, char *out,
+    size_t cap)
+{
+	if (d->grant_key != NULL)
+		d->grant_key(d, input, out, cap);
+	else
+		snprintf(out, cap, "tool:%s", d->name);
+}
+
+int
+tools_grantable(const struct tool_def *d, json_object *input)
+{
+	return d->grantable != NULL ? d->grantable(d, input) : 1;
+}
+
+const char *
+tools_card(const struct tool_def *d)
+{
+	return d != NULL && d->card != NULL ? d->card : "generic";
+}
+
+int
+tools_run(struct tool_ctx *tc, const struct tool_def *def, json_object *input,
     struct buf *out, json_object *detail)
 {
-	if (strcmp(name, "str_replace_based_edit_tool") == 0)
-		return run_editor(tc, input, out, detail);
-	if (strcmp(name, "bash") == 0)
-		return run_bash(tc, input, out, detail);
-	buf_printf(out, "Error: there is no tool named %s here; the available tools "
-	    "are bash and str_replace_based_edit_tool.", name);
-	return 1;
+	if (def == NULL || def->run == NULL) {
+		buf_printf(out, "Error: the tool %s is not run here.",
+		    def != NULL ? def->name : "?");
+		return 1;
+	}
+	return def->run(tc, def, input, out, detail);
 }

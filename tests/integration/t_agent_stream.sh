@@ -52,9 +52,9 @@ like "$(fake_req 1 '.headers["content-type"]')" 'application/json' "1: content-t
 is "$(fake_req 1 '.error')" null "1: the fake accepted the request"
 is "$(fake_req 1 '.body.model')" '"claude-sonnet-4-5"' "1: model claude-sonnet-4-5"
 is "$(fake_req 1 '.body.stream')" true "1: stream true"
-is "$(fake_req 1 '[.body.tools[] | {type, name}]')" \
-	'[{"type":"text_editor_20250728","name":"str_replace_based_edit_tool"},{"type":"bash_20250124","name":"bash"}]' \
-	"1: tools text_editor_20250728 + bash_20250124"
+is "$(fake_req 1 '.body.tools[0:2]')" \
+	'[{"type":"text_editor_20250728","name":"str_replace_based_edit_tool","max_characters":16000},{"type":"bash_20250124","name":"bash"}]' \
+	"1: tools: text_editor_20250728 + bash_20250124 first, declared as before (t_tools.sh checks the rest)"
 is "$(fake_req 1 '.body.system | type')" '"array"' "1: system is a list of blocks"
 is "$(fake_req 1 '.body.system[-1].cache_control.type')" '"ephemeral"' "1: system carries cache_control"
 is "$(fake_req 1 '.body.messages[-1].content[-1].cache_control.type')" '"ephemeral"' \
@@ -113,8 +113,8 @@ is "$(sed -n 1p "$T/c2.jsonl" | jq -r '.data.resume_after')" "$ID1" \
 	"2: the snapshot of the resumed stream says where it resumes"
 
 # ---- 3. tool loop ----------------------------------------------------------------
-# A session in plan mode: the bash call is refused without asking anyone, so
-# the tool_result is an error whatever the sandbox can do.
+# A session in plan mode: the editor call (not a view: an edit) is refused
+# without asking anyone, so the tool_result is an error whatever it asks.
 S1=$SID
 api_bearer "$TOKEN" /api/sessions -X POST -H 'Content-Type: application/json' \
 	--data-binary '{"permission_mode":"plan"}'
@@ -126,7 +126,7 @@ SIG='EqQBCkYIBxgCKkBsig+/=abcdefghijklmnopqrstuvwxyz0123456789'
 fake_script "$(jq -cn --argjson in "$INPUT" --arg th "$THINK" --arg sig "$SIG" '{turns: [
 	{content: [{type: "thinking", thinking: $th, signature: $sig},
 	           {type: "text", text: "I will run a command."},
-	           {type: "tool_use", id: "toolu_01AwkwardInput", name: "bash", input: $in}]},
+	           {type: "tool_use", id: "toolu_01AwkwardInput", name: "str_replace_based_edit_tool", input: $in}]},
 	{text: "The tool is not available, sorry."}]}')"
 NREQ0=$(fake_nreq)
 run_msg "$SID" "run something"
@@ -135,7 +135,7 @@ is "$SSE_END" until "3: tool-loop run reached its final event"
 is "$(ev_first "$EV" run.finished "$R3" | jq -r .stop_reason)" end_turn "3: the run finished with end_turn"
 is "$(ev_count "$EV" message.start "$R3")" 2 "3: two API calls in the run"
 TU=$(ev_first "$EV" tool.use "$R3")
-is "$(printf '%s' "$TU" | jq -r '.id + " " + .name')" "toolu_01AwkwardInput bash" "3: tool.use has id and name"
+is "$(printf '%s' "$TU" | jq -r '.id + " " + .name')" "toolu_01AwkwardInput str_replace_based_edit_tool" "3: tool.use has id and name"
 is "$(printf '%s' "$TU" | jq -S -c .input)" "$(jq -S -c -n --argjson in "$INPUT" '$in')" \
 	"3: tool.use carries the complete input, reassembled from awkward pieces"
 TR=$(ev_first "$EV" tool.result "$R3")
