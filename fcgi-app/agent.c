@@ -705,7 +705,14 @@ answer_of(struct run_ctx *c, const char *tool, const char *tool_use_id,
 		}
 		if (strcmp(status, "allow") == 0 || strcmp(status, "deny") == 0) {
 			perm_close(st, c->sid, rid, status);
-			if (strcmp(status, "allow") == 0) {
+			if (strcmp(status, "allow") == 0 && plantool_is(tool)) {
+				/* A plan approved: the session leaves plan mode. */
+				char pm[32];
+
+				verdict = 1;
+				remember = 0;
+				plantool_apply(st, cfg, c->sid, rid, pm, why, whycap);
+			} else if (strcmp(status, "allow") == 0) {
 				verdict = 1;
 				if (remember) {
 					const struct tool_def *def =
@@ -718,6 +725,9 @@ answer_of(struct run_ctx *c, const char *tool, const char *tool_use_id,
 						perm_remember(st, c->sid, grant);
 					}
 				}
+			} else if (plantool_is(tool)) {
+				verdict = 0;
+				plantool_keep_planning(msg, why, whycap);
 			} else {
 				verdict = 0;
 				snprintf(why, whycap, "The user denied this tool call.%s%s",
@@ -828,6 +838,25 @@ ask_or_park(struct run_ctx *c, json_object *ts, const char *tool,
 	return -1;
 }
 
+/*
+ * exit_plan_mode (plantool.h): outside plan mode, or without a plan, it is
+ * refused at once; otherwise the plan card asks the person like an
+ * approval (and parks the run). Returns as ask_or_park.
+ */
+static int
+plan_call(struct run_ctx *c, json_object *ts, const char *name,
+    const char *id, json_object *input, const char *mode, char *why,
+    size_t whycap)
+{
+	if (strcmp(mode, "plan") != 0) {
+		plantool_not_in_plan(mode, why, whycap);
+		return 0;
+	}
+	if (plantool_check(input, why, whycap) == -1)
+		return 0;
+	return ask_or_park(c, ts, name, id, input, why, whycap);
+}
+
 /* 1 when the call tool_use_id has an open permission request. */
 static int
 waits_for_person(json_object *ts, const char *tool_use_id)
@@ -904,6 +933,10 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 			allowed = ask_or_park(c, ts, name, id, input, why, sizeof(why));
 		else if (c->cancelled || agent_should_abort(c))
 			allowed = -1;
+		else if (plantool_is(name))
+			/* The plan card: approved, keep planning, or refused. */
+			allowed = plan_call(c, ts, name, id, input, mode, why,
+			    sizeof(why));
 		else switch (perm_policy(mode, tools_class(def, input))) {
 		case PERM_ALLOW:
 			break;
@@ -935,7 +968,13 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 			goto out;
 		}
 		json_object_object_del(ts, "asking");
-		if (allowed == 1) {
+		if (allowed == 1 && plantool_is(name)) {
+			/* Approved: answer_of switched the mode and wrote the text. */
+			buf_puts(&out, why);
+			err = 0;
+			json_object_object_add(detail, "plan_approved",
+			    json_object_new_boolean(1));
+		} else if (allowed == 1) {
 			json_object_object_add(ts, "running", json_object_new_string(id));
 			if (ts_save(c, ts) == -1) {
 				buf_free(&out);

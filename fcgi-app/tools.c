@@ -15,6 +15,7 @@
 #include "jsonio.h"
 #include "log.h"
 #include "pathsafe.h"
+#include "plantool.h"
 #include "perm.h"
 #include "quota.h"
 #include "sandbox.h"
@@ -541,6 +542,22 @@ const struct tool_def tools_table[] = {
 		.grant_key = bash_grant_key,
 		.grantable = bash_grantable,
 		.run = run_bash,
+	},
+	/*
+	 * Plan mode's way out (plantool.h): always declared, so the tools
+	 * array is the same in every mode; refused outside plan mode. agent.c
+	 * answers it with the plan card (a permission request of card "plan").
+	 */
+	{
+		.name = PLANTOOL_NAME,
+		.description = plantool_description,
+		.input_schema = plantool_schema,
+		.flags = TOOL_DEFAULT,
+		.card = "plan",
+		.default_class = TC_INTERNAL,
+		.summary = plantool_summary_hook,
+		.grantable = plantool_grantable,
+		.run = plantool_run,
 	},
 };
 const size_t tools_table_len = sizeof(tools_table) / sizeof(tools_table[0]);
