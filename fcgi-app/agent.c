@@ -16,6 +16,7 @@
 #include "history.h"
 #include "keys.h"
 #include "log.h"
+#include "mcp.h"
 #include "metrics.h"
 #include "models.h"
 #include "pathsafe.h"
@@ -286,6 +287,9 @@ system_blocks(struct run_ctx *c)
  */
 static struct toolset *cur_tools;
 
+/* The session's enabled MCP servers, read with the toolset (mcp.h). */
+static char cur_mcp[MCP_LIST_MAX];
+
 static struct toolset *
 run_toolset(struct run_ctx *c)
 {
@@ -298,6 +302,16 @@ run_toolset(struct run_ctx *c)
 	 * here. Whatever is added must depend only on the session's settings
 	 * (the declarations are byte-stable for prompt caching).
 	 */
+	{
+		struct session	 ms;
+
+		cur_mcp[0] = '\0';
+		if (c->app->cfg->mcp != NULL &&
+		    sessions_get(c->app->store, c->sid, &ms) == 1) {
+			snprintf(cur_mcp, sizeof(cur_mcp), "%s", ms.mcp_servers);
+			mcp_toolset_add(set, c->app->cfg, cur_mcp, agent_should_abort, c);
+		}
+	}
 	return set;
 }
 
@@ -358,6 +372,14 @@ build_request(struct run_ctx *c, const char *model, json_object *messages,
 	json_object_object_add(req, "system", system_blocks(c));
 	json_object_object_add(req, "tools", tools_set_declarations(tools_of(c)));
 	json_object_object_add(req, "messages", msgs);
+	{
+		/* Remote MCP servers: Anthropic's connector (beta). */
+		json_object *ms = mcp_connector_servers(cfg, cur_mcp);
+
+		if (ms != NULL)
+			json_object_object_add(req, "mcp_servers", ms);
+		claude_client_set_beta(c->claude, ms != NULL ? MCP_CONNECTOR_BETA : NULL);
+	}
 	if (cfg->claude_thinking_budget > 0) {
 		th = json_object_new_object();
 		json_object_object_add(th, "type", json_object_new_string("enabled"));

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "mcp.h"
 #include "models.h"
 
 #define ENVFILE_MAX_BYTES	(1024 * 1024)
@@ -567,6 +568,9 @@ config_free(struct config *c)
 	free(c->allowed_origins);
 	free(c->secret_key);
 	free(c->workspace_path);
+	free(c->mcp_servers_file);
+	free(c->mcp_dir);
+	mcp_config_free(c->mcp);
 	free(c->api_socket);
 	free(c->stream_socket);
 	free(c->api_listen);
@@ -693,6 +697,14 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 		problem(problems, "SANDBOX_MEMORY_MAX_MB: must be 0 (off) or at "
 		    "least 32");
 	c->sandbox_pasta = get_str(&ef, "SANDBOX_PASTA", "/usr/bin/pasta");
+	/* MCP servers: the file's secrets (env, tokens) never reach a message. */
+	c->mcp_servers_file = get_str(&ef, "MCP_SERVERS_FILE", NULL);
+	c->mcp_dir = get_str(&ef, "MCP_DIR", "/opt/claude-web/mcp");
+	if (c->mcp_dir[0] != '/')
+		problem(problems, "MCP_DIR: must be an absolute path");
+	get_ll(&ef, "MCP_TIMEOUT", 30, 1, 600, &c->mcp_timeout, problems);
+	if (c->mcp_servers_file != NULL && *c->mcp_servers_file != '\0')
+		mcp_config_load(c->mcp_servers_file, &c->mcp, problems);
 	get_ll(&ef, "SESSION_DISK_QUOTA_MB", 1024, 0, 1LL << 30,
 	    &c->session_disk_quota_mb, problems);
 	/* A parked run holds nothing: waiting hours for a person is cheap. */

@@ -24,6 +24,8 @@ enum config_env {
 	ENV_PRODUCTION
 };
 
+struct mcp_config;
+
 struct config {
 	/* Application */
 	enum config_env	 environment;
@@ -70,6 +72,11 @@ struct config {
 	long long	 sandbox_output_limit;		/* bytes per stream */
 	long long	 sandbox_memory_max_mb;		/* memory cgroup; 0 off */
 	char		*sandbox_pasta;			/* SANDBOX_NETWORK=on */
+	/* MCP servers (mcp.h) */
+	char		*mcp_servers_file;		/* NULL: none configured */
+	char		*mcp_dir;			/* bound read-only in the sandbox */
+	long long	 mcp_timeout;			/* seconds per exchange */
+	struct mcp_config *mcp;				/* parsed; NULL: none */
 	long long	 session_disk_quota_mb;		/* files/ of a session; 0 off */
 	long long	 permission_timeout;		/* seconds */
 

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "jsonio.h"
 #include "keys.h"
+#include "mcp.h"
 #include "models.h"
 #include "sessions.h"
 #include "store.h"
@@ -47,6 +48,7 @@ h_session_json(const struct config *cfg, const struct auth_user *u,
 	    jsonio_time((long)(s->created_us / 1000000)));
 	json_object_object_add(o, "updated_at", jsonio_time(s->updated_at));
 	json_object_object_add(o, "last_activity", jsonio_time(s->last_activity));
+	json_object_object_add(o, "mcp_servers", mcp_names_json(cfg, s->mcp_servers));
 	if (u != NULL && h_can_use_code_server(cfg, u) &&
 	    sessions_path(cfg, s->id, "files", path, sizeof(path)) == 0)
 		json_object_object_add(o, "files_path", json_object_new_string(path));
@@ -162,6 +164,46 @@ session_usage(struct app *app, const char *sid)
 	return u;
 }
 
+/*
+ * mcp_servers from body (creation and PATCH): names of configured MCP
+ * servers (mcp.h); 0, or -1 with 400 written.
+ */
+static int
+apply_mcp(struct http_req *r, const struct config *cfg, json_object *body,
+    struct session *s, int *changed)
+{
+	json_object	*v;
+	char		 list[MCP_LIST_MAX], err[200];
+
+	if (body == NULL || !json_object_object_get_ex(body, "mcp_servers", &v))
+		return 0;
+	if (mcp_names_from_json(cfg, v, list, sizeof(list), err, sizeof(err)) == -1) {
+		http_error(r, 400, NULL, "%s", err);
+		return -1;
+	}
+	snprintf(s->mcp_servers, sizeof(s->mcp_servers), "%s", list);
+	(*changed)++;
+	return 0;
+}
+
+/*
+ * GET /api/mcp/servers: the configured MCP servers, their types and tool
+ * names (a stdio server not listed yet is listed now, bounded by
+ * MCP_TIMEOUT); never a command, its environment or a token.
+ */
+int
+h_mcp_servers(struct http_req *r, struct app *app)
+{
+	struct auth_user	 u;
+	json_object		*o;
+
+	if (auth_require(r, app, &u) == -1)
+		return 0;
+	o = json_object_new_object();
+	json_object_object_add(o, "servers", mcp_servers_json(app->cfg, 1));
+	return jsonio_reply_put(r, 200, o);
+}
+
 int
 h_models(struct http_req *r, struct app *app)
 {
@@ -210,6 +252,7 @@ create(struct http_req *r, struct app *app, const struct auth_user *u)
 	snprintf(s.title, sizeof(s.title), "New session");
 	snprintf(s.model, sizeof(s.model), "%s", app->cfg->claude_model);
 	snprintf(s.permission_mode, sizeof(s.permission_mode), "default");
+	mcp_default_names(app->cfg, s.mcp_servers, sizeof(s.mcp_servers));
 	if (r->content_length > 0) {
 		if (jsonio_body(r, &body) == -1)
 			return 0;
@@ -223,6 +266,8 @@ create(struct http_req *r, struct app *app, const struct auth_user *u)
 		}
 		if (tpl != NULL)
 			snprintf(s.template_name, sizeof(s.template_name), "%s", tpl);
+		if (apply_mcp(r, app->cfg, body, &s, &changed) == -1)
+			goto out;
 	}
 	switch (sessions_create(app->store, app->cfg, &s)) {
 	case SESS_OK:
@@ -401,7 +446,7 @@ h_session(struct http_req *r, struct app *app)
 	struct auth_user	 u;
 	struct session		 s;
 	json_object		*body, *o, *usage;
-	int			 changed, rv;
+	int			 changed, rv, mcp_changed;
 
 	if (auth_require(r, app, &u) == -1)
 		return 0;
@@ -413,8 +458,13 @@ h_session(struct http_req *r, struct app *app)
 	case HTTP_PATCH:
 		if (jsonio_body(r, &body) == -1)
 			return 0;
+		mcp_changed = 0;
+		if (apply_mcp(r, app->cfg, body, &s, &mcp_changed) == -1) {
+			json_object_put(body);
+			return 0;
+		}
 		if (apply_fields(r, body, &s, &changed) == 0) {
-			if (changed == 0)
+			if (changed + mcp_changed == 0)
 				http_error(r, 400, NULL, "nothing to change: send title, "
 				    "model or permission_mode");
 			else if ((rv = sessions_save(app->store, app->cfg, &s)) == -1)

@@ -25,6 +25,7 @@ int	h_auth_check(struct http_req *, struct app *);
 int	h_sessions(struct http_req *, struct app *);
 int	h_session(struct http_req *, struct app *);
 int	h_models(struct http_req *, struct app *);
+int	h_mcp_servers(struct http_req *, struct app *);
 int	h_todos(struct http_req *, struct app *);
 
 /* h_runs.c */

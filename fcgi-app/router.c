@@ -18,6 +18,7 @@ const struct route router_table[] = {
 	{ GETS, "/api/auth/me", h_me },
 	{ GETS, "/api/auth/check", h_auth_check },
 	{ GETS, "/api/models", h_models },
+	{ GETS, "/api/mcp/servers", h_mcp_servers },
 	{ GETS | HTTP_POST, "/api/sessions", h_sessions },
 	{ GETS | HTTP_PATCH | HTTP_DELETE, "/api/sessions/:id", h_session },
 	{ GETS, "/api/sessions/:id/todos", h_todos },

@@ -195,6 +195,7 @@ session_from_reply(redisReply *r, const char *id, struct session *out)
 		FIELD("model", out->model);
 		FIELD("permission_mode", out->permission_mode);
 		FIELD("template", out->template_name);
+		FIELD("mcp_servers", out->mcp_servers);
 		FIELD("status", out->status);
 #undef FIELD
 		else if (strcmp(f, "created_us") == 0 && config_parse_ll(val, &v) == 0)
@@ -290,6 +291,7 @@ record_pairs(const struct session *s, const char **argv, char *cu, char *ua,
 	P("model", s->model);
 	P("permission_mode", s->permission_mode);
 	P("template", s->template_name);
+	P("mcp_servers", s->mcp_servers);
 	P("status", s->status);
 	P("created_us", cu);
 	P("updated_at", ua);

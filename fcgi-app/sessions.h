@@ -23,6 +23,7 @@
 #define CW_SESSIONS_H
 
 #include <stddef.h>
+#include "mcp.h"
 
 struct store;
 struct config;
@@ -38,6 +39,7 @@ struct session {
 	char		 model[SESSION_MODEL_MAX + 1];
 	char		 permission_mode[32];
 	char		 template_name[128];
+	char		 mcp_servers[MCP_LIST_MAX];	/* enabled MCP servers, comma-joined */
 	char		 status[32];
 	long long	 created_us;
 	long		 updated_at;
