@@ -418,6 +418,70 @@ bad:
 	return -1;
 }
 
+/* ---- room in the conversation ------------------------------------------ */
+
+/* Bytes of .claude/history.json and of the messages waiting in .claude/inbox/. */
+static long long
+conversation_bytes(const struct config *cfg, const char *sid)
+{
+	char		 path[PATH_MAX];
+	struct stat	 st;
+	struct dirent	*de;
+	long long	 n = 0;
+	int		 fd, k = 0;
+	DIR		*d;
+
+	if (sessions_path(cfg, sid, ".claude/history.json", path, sizeof(path)) == 0 &&
+	    lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+		n += st.st_size;
+	if (sessions_path(cfg, sid, ".claude/inbox", path, sizeof(path)) == -1 ||
+	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return n;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return n;
+	}
+	/* Bounded: the inbox holds SESSION_QUEUE_MAX messages or so. */
+	while ((de = readdir(d)) != NULL && k++ < 1000)
+		if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			n += st.st_size;
+	closedir(d);
+	return n;
+}
+
+int
+attach_room(struct http_req *r, const struct config *cfg, const char *sid,
+    json_object *content)
+{
+	json_object	*b, *t;
+	long long	 have, add;
+	size_t		 i;
+	int		 images = 0;
+
+	if (!json_object_is_type(content, json_type_array))
+		return 0;
+	for (i = 0; i < json_object_array_length(content); i++) {
+		b = json_object_array_get_idx(content, i);
+		if (json_object_object_get_ex(b, "type", &t) &&
+		    strcmp(json_object_get_string(t), "image") == 0)
+			images++;
+	}
+	if (images == 0)
+		return 0;
+	add = (long long)strlen(json_object_to_json_string_ext(content,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	have = conversation_bytes(cfg, sid);
+	if (have + add <= ATTACH_HISTORY_MAX)
+		return 0;
+	return http_error(r, 413, NULL, "this conversation already holds %lld "
+	    "kB (its images above all), and Claude is sent all of it with each "
+	    "request: with this message it would pass %d MB. Compact it "
+	    "(/compact), clear it (/clear) or start a new session, or send "
+	    "fewer or smaller images", have / 1024, ATTACH_HISTORY_MAX / 1048576),
+	    -1;
+}
+
 /* ---- the file search --------------------------------------------------- */
 
 static int

@@ -47,6 +47,13 @@ struct config;
 #define ATTACH_SEARCH_BUDGET_MS	500
 
 #define ATTACH_FILE_PREFIX	"<attached_file path=\""
+/*
+ * A message with images is refused (413) when the conversation (history and
+ * the messages still in the inbox) would then pass this many bytes: every
+ * request to Claude carries the whole history, the Messages API takes
+ * 32 MB at most, and a session past that could no longer even be compacted.
+ */
+#define ATTACH_HISTORY_MAX	(20 * 1024 * 1024)
 
 /*
  * An image block of content[idx], validated; returns a new copy of it
@@ -67,6 +74,12 @@ int		 attach_files(struct http_req *, const struct config *,
  * {"query","results":[{"path","size"}],"truncated"}; NULL when out of memory.
  */
 json_object	*attach_search(int root, const char *q, int limit);
+/*
+ * Room for content (with images) in the session's conversation, see
+ * ATTACH_HISTORY_MAX. 0, or -1 with the 413 written.
+ */
+int		 attach_room(struct http_req *, const struct config *,
+		    const char *sid, json_object *content);
 /* Score of q against path (subsequence, case-insensitive); -1: no match. */
 long		 attach_fuzzy_score(const char *q, const char *path);
 

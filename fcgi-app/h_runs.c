@@ -249,7 +249,8 @@ h_messages(struct http_req *r, struct app *app)
 			content = valid_content(r, body);
 		/* @-mentioned files ("attachments", attach.h): text blocks first. */
 		if (content != NULL) {
-			if (attach_files(r, app->cfg, s.id, body, &content) == 0)
+			if (attach_files(r, app->cfg, s.id, body, &content) == 0 &&
+			    attach_room(r, app->cfg, s.id, content) == 0)
 				queue(r, app, &u, &s, "message", content);
 			json_object_put(content);
 		}

@@ -199,4 +199,32 @@ MS=$(($(now_ms) - T0))
 is "$HTTP_STATUS $(jq -c .truncated "$BODY")" "200 true" "4: a tree of 25000 files: the walk stops at its cap (truncated: true)"
 cmp_ok "$MS" -lt 3000 "4: ...and answers within its budget (${MS} ms)"
 
+# ---- 5. images cannot grow a conversation past what one request may carry ---------
+new_session || cw_bail "cannot create a second session"
+{ printf '\211PNG\r\n\032\n'; head -c $((4 * 1024 * 1024 - 8)) /dev/zero; } | base64 -w0 >"$T/4m.b64"
+big_msg() {
+	jq -cn --rawfile d "$T/4m.b64" --arg t "$1" '{content: [
+		{type: "image", source: {type: "base64", media_type: "image/png", data: ($d | rtrimstr("\n"))}},
+		{type: "text", text: $t}]}'
+}
+# Images cost few tokens: the usage says so (else the fake's bytes/4 estimate would compact).
+U='"usage":{"input_tokens":3000,"output_tokens":5}'
+fake_script "{\"turns\":[{\"text\":\"one\",$U},{\"text\":\"two\",$U},{\"text\":\"three\",$U},{\"text\":\"text only\",$U}]}"
+for i in 1 2 3; do
+	run_json "$(big_msg "image $i")"
+	is "$HTTP_STATUS $SSE_END" "202 until" "5: a message with a 4 MiB image ($i of 3) runs"
+done
+fake_requests
+BIGGEST=$(jq '[.requests[].body_bytes] | max' "$FAKE_REQS")
+cmp_ok "$BIGGEST" -gt $((16 * 1000 * 1000)) "5: the third request carries all three images ($BIGGEST bytes)"
+NREQ=$(fake_nreq)
+msg "$(big_msg "image 4")"
+is "$HTTP_STATUS" 413 "5: a fourth one would pass 20 MiB of conversation → 413"
+like "$(json .error.message)" "already holds [0-9]+ kB.*pass 20 MB.*/compact" "5: ...saying why and what to do"
+api_bearer "$TOKEN" "/api/sessions/$SID/messages"
+is "$(jq '.queued | length' "$BODY")" 0 "5: ...and nothing was queued"
+run_json '{"content":"a text-only message still goes"}'
+is "$HTTP_STATUS $SSE_END" "202 until" "5: a message without images is not held back by that rule"
+is "$(fake_nreq)" "$((NREQ + 1))" "5: ...one more request upstream, none for the refused one"
+
 tap_done
