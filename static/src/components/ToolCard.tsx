@@ -6,6 +6,8 @@ import type { Permission, ToolResultView, ViewItem } from '../lib/transcript';
 import { TaskCard } from './TaskCard';
 import { TodoCard } from './TodoList';
 import { PLAN_TOOL, PlanCard } from './PlanCard';
+import { McpCard } from './McpServers';
+import { isMcpTool } from '../lib/mcp';
 
 type ToolItem = Extract<ViewItem, { kind: 'tool' }>;
 type Decide = (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) => void;
@@ -42,6 +44,9 @@ export function ToolCard({ item, onDecide, onRevert }: { item: ToolItem; onDecid
       <TaskCard item={item} renderTool={(t) => <ToolCard item={t} onDecide={onDecide} />}
         permission={item.permission ? <PermissionPrompt permission={item.permission} onDecide={onDecide} /> : undefined} />
     );
+  }
+  if (isMcpTool(item.name)) {
+    return <McpCard item={item} permission={item.permission ? <PermissionPrompt permission={item.permission} onDecide={onDecide} /> : undefined} />;
   }
   return <GenericCard item={item} onDecide={onDecide} />;
 }
