@@ -20,6 +20,8 @@
 #include "quota.h"
 #include "sandbox.h"
 #include "sessions.h"
+#include "subagent.h"
+#include "todo.h"
 #include "tools.h"
 
 #define EDITS_MAX_LOG	(4 * 1024 * 1024)
@@ -558,6 +560,29 @@ const struct tool_def tools_table[] = {
 		.summary = plantool_summary_hook,
 		.grantable = plantool_grantable,
 		.run = plantool_run,
+	},
+	/*
+	 * The session's todo list (todo.h) and sub-agents (subagent.h):
+	 * internal, they never ask; a sub-agent's own calls are checked one
+	 * by one.
+	 */
+	{
+		.name = "todo_write",
+		.description = todo_description,
+		.input_schema = todo_schema,
+		.flags = TOOL_DEFAULT,
+		.card = "todo",
+		.default_class = TC_INTERNAL,
+		.run = todo_run,
+	},
+	{
+		.name = "task",
+		.description = subagent_description,
+		.input_schema = subagent_schema,
+		.flags = TOOL_DEFAULT,
+		.card = "task",
+		.default_class = TC_INTERNAL,
+		.run = subagent_run,
 	},
 };
 const size_t tools_table_len = sizeof(tools_table) / sizeof(tools_table[0]);

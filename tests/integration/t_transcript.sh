@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# t_transcript.sh: the durable transcript, as a person sees it after the
+# fact: automatic titles (the title call's exact upstream body, the title
+# set and announced with session.updated, its usage counted; a title the
+# user chose is never replaced; TITLE_MODEL=off derives it locally),
+# search over titles and message texts (never another user's sessions),
+# the notices GET …/messages returns (approvals with who/decision/remember/
+# message, expiry, a stop with who stopped it, a run error, an upstream
+# retry) and the export as Markdown and JSON.
+#
+# One runner (the default pool here) takes jobs one after the other, and
+# titles a session right after that session's run: a later run's title
+# proves an earlier session's turn to be titled (or not) has passed.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/lib_auth.sh
+. "$(dirname "$0")/lib_auth.sh"
+# shellcheck source=tests/integration/lib_agent.sh
+. "$(dirname "$0")/lib_agent.sh"
+# shellcheck source=tests/integration/lib_tools.sh
+. "$(dirname "$0")/lib_tools.sh"
+cw_require_tools_stack
+
+CW_CONF[PERMISSION_TIMEOUT]=600
+CW_CONF[TITLE_MODEL]=claude-haiku-4-5
+W=60
+RUNTO=300
+tools_stack_up
+ANN=$TOKEN
+user_add bob bob-password-1 || cw_bail "user add bob: $(cat "$ADMIN_OUT")"
+login bob bob-password-1 || cw_bail "bob cannot log in"
+BOB=$TOKEN
+TOKEN=$ANN
+M=$$
+
+HEAD='Reply with a 3-7 word title for the conversation below, in the language of the user'"'"'s message. Reply with the title only: no quotes, no trailing period.'
+
+title_of() {
+	api_bearer "${2:-$ANN}" "/api/sessions/$1"
+	json '.title // empty'
+}
+titled() {
+	[ "$(title_of "$1")" != "New session" ]
+}
+# notices SID: GET …/messages' notices into $T/notices.json.
+notices() {
+	api_bearer "${2:-$ANN}" "/api/sessions/$1/messages"
+	jq -c '.notices' "$BODY" >"$T/notices.json"
+}
+
+# ---- 1. the title call: its exact body, the title, session.updated, usage -------
+new_session || cw_bail "cannot create a session"
+S1=$SID
+P1="Please fix the login bug in auth.c. It fails on empty passwords."
+A1="The check for an empty password was missing; I added it."
+fake_reset
+fake_script "$(jq -cn --arg a "$A1" '{turns: [{text: $a}, {text: "Fix login bug for empty passwords"}]}')"
+MARK1=$(events_mark "$S1")
+run_msg "$S1" "$P1" 30 || diag "run 1: $SSE_END"
+RUN1=$RUN_ID
+check "1: the session got a title after its first answer" wait_for "$W" titled "$S1"
+is "$(title_of "$S1")" "Fix login bug for empty passwords" "1: ... the model's answer"
+fake_requests
+is "$(jq '.requests | length' "$FAKE_REQS")" 2 "1: two upstream calls: the answer, then the title"
+EXP=$(jq -cn --arg c "$HEAD"$'\n\n<user>\n'"$P1"$'\n</user>\n<assistant>\n'"$A1"$'\n</assistant>' \
+	'{model: "claude-haiku-4-5", max_tokens: 30, messages: [{role: "user", content: $c}], stream: true}')
+is "$(fake_req 2 '.body' | jq -cS .)" "$(printf '%s' "$EXP" | jq -cS .)" \
+	"1: the title call's exact body (small model, max_tokens 30, the first prompt and answer)"
+redis_events "$S1" "$T/s1.events"
+is "$(jq -r 'select(.event == "session.updated") | .data.title' "$T/s1.events")" \
+	"Fix login bug for empty passwords" "1: session.updated {title} is in the session's event log"
+is "$(jq -r 'select(.event == "session.updated") | .data.title_source' "$T/s1.events")" auto \
+	"1: ... with title_source auto"
+RUN_OUT=$(jq -r --arg r "$RUN1" 'select(.event == "run.finished" and .data.run_id == $r) | .data.usage.output_tokens' "$EV")
+api_bearer "$ANN" "/api/sessions/$S1"
+cmp_ok "$(json .usage.output_tokens)" -gt "${RUN_OUT:-0}" \
+	"1: the session's usage counts the title call too ($(json .usage.output_tokens) > run's ${RUN_OUT:-?})"
+: "$MARK1"
+
+# ---- 2. a title the user chose is never replaced --------------------------------
+api_bearer "$ANN" /api/sessions -X POST -H 'Content-Type: application/json' --data-binary '{"title":"Chosen at creation"}'
+S2=$(json .id)
+new_session || cw_bail "cannot create a session"
+S3=$SID
+api_bearer "$ANN" "/api/sessions/$S3" -X PATCH -H 'Content-Type: application/json' --data-binary '{"title":"Renamed by ann"}'
+is "$HTTP_STATUS" 200 "2: PATCH renames a session"
+new_session || cw_bail "cannot create a session"
+S4=$SID
+fake_reset
+fake_script '{"turns": [{"text": "answer two"}, {"text": "answer three"}, {"text": "answer four"}, {"text": "Barrier session title"}]}'
+run_msg "$S2" "hello from two" 30 || diag "run S2: $SSE_END"
+run_msg "$S3" "hello from three" 30 || diag "run S3: $SSE_END"
+run_msg "$S4" "hello from four" 30 || diag "run S4: $SSE_END"
+check "2: a later default-titled session is titled (the runner passed the others)" wait_for "$W" titled "$S4"
+is "$(title_of "$S2")" "Chosen at creation" "2: a title given at creation stays"
+is "$(title_of "$S3")" "Renamed by ann" "2: a title set with PATCH stays"
+is "$(fake_nreq)" 4 "2: one title call in all (for the default-titled session only)"
+is "$(fake_req 4 '.body.model')" '"claude-haiku-4-5"' "2: ... and that call is the title call"
+api_bearer "$ANN" "/api/sessions/$S1" -X PATCH -H 'Content-Type: application/json' --data-binary '{"title":"Login fixes"}'
+is "$(title_of "$S1")" "Login fixes" "2: an automatic title can be renamed"
+
+# ---- 3. notices: allow (remembered), deny with a message -------------------------
+session_new default || cw_bail "cannot create a session"
+S5=$SID
+BA=toolu_allow_$M
+BD=toolu_deny_$M
+run_bg "$S5" "$(blocks "$(bash_block "echo allowed-$M" "$BA")" "$(bash_block "printf denied-$M" "$BD")")" "$RUNTO" ||
+	cw_bail "cannot start a run: $HTTP_STATUS $(cat "$BODY")"
+RUN5=$RUN_ID
+ev_wait permission.request 1 "$W"
+perm_post "$S5" "$(ev_nth permission.request 1 | jq -r .request_id)" '{"decision":"allow","remember":true}'
+is "$HTTP_STATUS" 200 "3: allow (remember) answered"
+ev_wait permission.request 2 "$W"
+perm_post "$S5" "$(ev_nth permission.request 2 | jq -r .request_id)" '{"decision":"deny","message":"not now, please"}'
+is "$HTTP_STATUS" 200 "3: deny with a message answered"
+run_bg_wait "$RUNTO" || diag "run 5 ended: $SSE_END"
+is "$(ev_nth permission.resolved 1 | jq -r .by)" ann "3: the live permission.resolved names who answered"
+notices "$S5"
+is "$(jq -r --arg t "$BA" '[.[] | select(.event == "permission.request" and .tool_use_id == $t)][0] | [.tool, .by, (.summary | test("allowed-"))] | @tsv' "$T/notices.json")" \
+	"$(printf 'bash\tann\ttrue')" "3: GET messages' notices: the request (tool, who asked, summary)"
+R=$(jq -c --arg t "$BA" '[.[] | select(.event == "permission.resolved" and .tool_use_id == $t)][0]' "$T/notices.json")
+is "$(printf '%s' "$R" | jq -r '[.decision, .remember, .by] | @tsv')" "$(printf 'allow\ttrue\tann')" \
+	"3: ... the allow: decision, remembered, who"
+like "$(printf '%s' "$R" | jq -r .at)" '^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]T' "3: ... and when (ISO time)"
+R=$(jq -c --arg t "$BD" '[.[] | select(.event == "permission.resolved" and .tool_use_id == $t)][0]' "$T/notices.json")
+is "$(printf '%s' "$R" | jq -r '[.decision, .message, .by] | @tsv')" "$(printf 'deny\tnot now, please\tann')" \
+	"3: ... the deny: decision, the message, who"
+is "$(jq -r '[.[] | select(.event == "run.continued")] | length' "$T/notices.json")" 2 \
+	"3: ... the two continuations after parking"
+is "$(jq -r --arg r "$RUN5" '[.[] | select(.event == "run.finished" and .run_id == $r)][0].stop_reason' "$T/notices.json")" end_turn \
+	"3: ... the run's end"
+api_bearer "$ANN" "/api/sessions/$S5/messages"
+NMSG=$(json '.messages | length')
+is "$(jq -r --arg r "$RUN5" '[.[] | select(.event == "run.finished" and .run_id == $r)][0].anchor | "\(.msg) \(.block)"' "$T/notices.json")" \
+	"$((NMSG - 1)) 1" "3: ... anchored after the history's last message"
+check "3: the notices are ordered (request before its resolution)" test \
+	"$(jq -r --arg t "$BD" 'to_entries | map(select(.value.tool_use_id == $t)) | map(.key) | . == sort' "$T/notices.json")" = true
+
+# ---- 4. a stop (who stopped it), an error, a retry -------------------------------
+new_session || cw_bail "cannot create a session"
+S6=$SID
+fake_reset
+fake_script "$(jq -cn --arg s "$(printf 'a long answer, streamed slowly. %.0s' $(seq 1 40))" '{turns: [{text: $s, delay_ms: 100}]}')"
+MARK=$(events_mark "$S6")
+post_msg "$S6" "start and be stopped"
+RUN6=$RUN_ID
+EV=$T/ev.s6.jsonl
+: >"$EV"
+sse_bg "$EV" --session "$S6" --last-event-id "$MARK" --until "$FINAL_EVENTS" --run-id "$RUN6" --timeout 60
+ev_wait text.delta 1 "$W"
+api_bearer "$ANN" "/api/sessions/$S6/cancel" -X POST
+is "$HTTP_STATUS" 202 "4: cancel while the answer streams"
+run_bg_wait 60 || diag "run 6: $SSE_END"
+notices "$S6"
+is "$(jq -r --arg r "$RUN6" '[.[] | select(.event == "run.cancelled" and .run_id == $r)][0].by' "$T/notices.json")" ann \
+	"4: the stop is in the notices, with who stopped it"
+fake_reset
+fake_script '{"turns": [{"fault": {"type": "http", "status": 400, "message": "prompt is broken on purpose"}}]}'
+run_msg "$S6" "this one fails" 30 || diag "run error: $SSE_END"
+RUN7=$RUN_ID
+notices "$S6"
+R=$(jq -c --arg r "$RUN7" '[.[] | select(.event == "run.error" and .run_id == $r)][0]' "$T/notices.json")
+is "$(printf '%s' "$R" | jq -r .type)" invalid_request_error "4: the run error is in the notices (type)"
+like "$(printf '%s' "$R" | jq -r .message)" "broken on purpose" "4: ... and its message"
+fake_reset
+fake_script '{"turns": [{"fault": {"type": "http", "status": 529}}, {"text": "fine after a retry"}]}'
+run_msg "$S6" "this one is retried" 30 || diag "run retry: $SSE_END"
+RUN8=$RUN_ID
+notices "$S6"
+R=$(jq -c --arg r "$RUN8" '[.[] | select(.event == "run.retrying" and .run_id == $r)][0]' "$T/notices.json")
+is "$(printf '%s' "$R" | jq -r .attempt)" 1 "4: the upstream retry is in the notices (attempt)"
+cmp_ok "$(printf '%s' "$R" | jq -r '.delay_ms // -1')" -ge 0 "4: ... with its wait"
+is "$(jq -r --arg r "$RUN8" '[.[] | select(.run_id == $r) | .event] | join(",")' "$T/notices.json")" \
+	"run.retrying,run.finished" "4: ... then the run's end, in order"
+
+# ---- 5. search: titles and message texts, only one's own ------------------------
+api_bearer "$ANN" "/api/sessions?q=EMPTY%20PASSWORDS"
+is "$HTTP_STATUS" 200 "5: search answers 200"
+is "$(json '[.sessions[].id] | index("'"$S1"'") != null')" true "5: a message text finds its session (case-insensitive)"
+is "$(json '.sessions[] | select(.id == "'"$S1"'") | .match.in')" message "5: ... matched in a message"
+like "$(json '.sessions[] | select(.id == "'"$S1"'") | .match.snippet')" "empty passwords" "5: ... with a snippet of the text"
+api_bearer "$ANN" "/api/sessions?q=chosen%20AT"
+is "$(json '[.sessions[] | select(.match.in == "title") | .id] | join(",")')" "$S2" "5: a title finds its session"
+api_bearer "$BOB" /api/sessions -X POST -H 'Content-Type: application/json' --data-binary '{"title":"bob on empty passwords"}'
+SB=$(json .id)
+api_bearer "$BOB" "/api/sessions?q=empty%20passwords"
+is "$(json '[.sessions[].id] | join(",")')" "$SB" "5: another user finds only their own session"
+api_bearer "$ANN" "/api/sessions?q=empty%20passwords&all=1"
+is_json_error 403 "5: all=1 is for admins"
+api_bearer "$ANN" "/api/sessions?q="
+is_json_error 400 "5: an empty query is a 400"
+
+# ---- 6. export ------------------------------------------------------------------
+api_bearer "$ANN" "/api/sessions/$S5/export?format=md"
+is "$HTTP_STATUS" 200 "6: export as Markdown"
+is "$(header content-disposition)" "attachment; filename=\"session-$S5.md\"" "6: ... as an attachment"
+like "$HTTP_CT" '^text/markdown' "6: ... text/markdown"
+MD=$(cat "$BODY")
+like "$MD" '^# ' "6: ... starts with the title"
+like "$MD" '## User' "6: ... the person's messages"
+like "$MD" 'Tool call `bash`' "6: ... the tool calls"
+like "$MD" "echo allowed-$M" "6: ... with their input"
+like "$MD" "allowed-$M" "6: ... and results"
+like "$MD" 'Allowed by ann \(remembered' "6: ... the approval: who, remembered"
+like "$MD" 'Denied by ann: “not now, please”' "6: ... the denial with its message"
+like "$MD" 'Usage: [0-9]+ input tokens' "6: ... the usage"
+api_bearer "$ANN" "/api/sessions/$S6/export?format=md"
+like "$(cat "$BODY")" 'Stopped\*\* by ann' "6: the Markdown names the stop and who stopped it"
+like "$(cat "$BODY")" 'Error\*\* \(invalid_request_error\)' "6: ... and the error"
+api_bearer "$ANN" "/api/sessions/$S5/export?format=json"
+is "$HTTP_STATUS" 200 "6: export as JSON"
+is "$(header content-disposition)" "attachment; filename=\"session-$S5.json\"" "6: ... as an attachment"
+cp "$BODY" "$T/export.json"
+api_bearer "$ANN" "/api/sessions/$S5/messages"
+is "$(jq -c .messages "$T/export.json")" "$(jq -c .messages "$BODY")" "6: ... messages as stored"
+is "$(jq -c .notices "$T/export.json")" "$(jq -c .notices "$BODY")" "6: ... the notices"
+is "$(jq -r '.tool_details | has("'"$BA"'")' "$T/export.json")" true "6: ... the tool details"
+is "$(jq -r '.session.id' "$T/export.json")" "$S5" "6: ... the session"
+cmp_ok "$(jq -r '.usage.input_tokens' "$T/export.json")" -gt 0 "6: ... the usage"
+api_bearer "$BOB" "/api/sessions/$S5/export?format=md"
+is_json_error 404 "6: another user's session is 404"
+api_bearer "$ANN" "/api/sessions/$S5/export?format=xml"
+is_json_error 400 "6: an unknown format is a 400"
+
+# ---- 7. TITLE_MODEL=off: local titles; an expired approval ----------------------
+cw_stop_app INT
+CW_CONF[TITLE_MODEL]=off
+CW_CONF[PERMISSION_TIMEOUT]=3
+cw_start_app || cw_bail "could not restart claude-web"
+wait_for 10 pool_full runner 1 || diag "the runner pool did not fill up"
+new_session || cw_bail "cannot create a session"
+S7=$SID
+fake_reset
+fake_script '{"turns": [{"text": "sure"}]}'
+run_msg "$S7" "  Refactor the   parser module. Then add tests for it." 30 || diag "run 7: $SSE_END"
+check "7: TITLE_MODEL=off: a local title" wait_for "$W" titled "$S7"
+is "$(title_of "$S7")" "Refactor the parser module" "7: ... the first sentence, whitespace collapsed"
+is "$(fake_nreq)" 1 "7: ... and no title call upstream"
+new_session || cw_bail "cannot create a session"
+S8=$SID
+fake_reset
+fake_script '{"turns": [{"text": "ok"}]}'
+run_msg "$S8" "Ünïcödé wörds everywhere in this very long first line that keeps going past fifty characters" 30 ||
+	diag "run 8: $SSE_END"
+wait_for "$W" titled "$S8"
+T8=$(title_of "$S8")
+is "$T8" "Ünïcödé wörds everywhere in this very long first" "7: a long first line is cut on a word boundary (≤ 50 characters, UTF-8 intact)"
+session_new default || cw_bail "cannot create a session"
+S9=$SID
+BE=toolu_expire_$M
+tools_run "$S9" "$(blocks "$(bash_block "echo expire-$M" "$BE")")" 60 || diag "run 9: $SSE_END"
+notices "$S9"
+R=$(jq -c --arg t "$BE" '[.[] | select(.event == "permission.resolved" and .tool_use_id == $t)][0]' "$T/notices.json")
+is "$(printf '%s' "$R" | jq -r '.decision')" expired "7: an expired request is in the notices as expired"
+is "$(printf '%s' "$R" | jq -r '.by // "none"')" none "7: ... answered by nobody"
+
+tap_done
