@@ -19,6 +19,7 @@
 #include "mcp.h"
 #include "metrics.h"
 #include "models.h"
+#include "notices.h"
 #include "pathsafe.h"
 #include "perm.h"
 #include "plantool.h"
@@ -140,13 +141,39 @@ append_durable(struct run_ctx *c, const char *type, json_object *data,
 	}
 }
 
+/* The history of the run in progress, for the notices' anchors (notices.h). */
+static json_object **notice_hist;
+
+/*
+ * An appended event that belongs to the durable transcript (approvals,
+ * errors, stops, retries, resumes) is also kept in .claude/notices.jsonl.
+ */
+static void
+notice(struct run_ctx *c, const char *type, json_object *data)
+{
+	char		 by[128] = "";
+	json_object	*v;
+
+	if (!notices_wanted(type))
+		return;
+	if (strcmp(type, "permission.request") == 0)
+		snprintf(by, sizeof(by), "%s", c->user);
+	else if (json_object_object_get_ex(data, "by", &v))
+		snprintf(by, sizeof(by), "%s", json_object_get_string(v));
+	else if (strcmp(type, "run.cancelled") == 0)
+		(void)runs_get(c->app->store, c->run_id, "cancelled_by", by,
+		    sizeof(by));
+	notices_event(c->app->cfg, c->sid, c->run_id, type, data,
+	    notice_hist != NULL ? *notice_hist : NULL, by);
+}
+
 /* Adds run_id and appends a fenced event durably (see append_durable). */
 static void
 emit(struct run_ctx *c, const char *type, json_object *data)
 {
 	json_object_object_add(data, "run_id", json_object_new_string(c->run_id));
-	if (!c->lost)
-		append_durable(c, type, data, NULL);
+	if (!c->lost && append_durable(c, type, data, NULL) == 0)
+		notice(c, type, data);
 	json_object_put(data);
 }
 
@@ -700,6 +727,13 @@ emit_resolved(struct run_ctx *c, const char *rid, const char *tool_use_id,
 		json_object_object_add(d, "remember", json_object_new_boolean(remember));
 	if (verdict == 0 && strcmp(status, "deny") == 0 && msg[0])
 		json_object_object_add(d, "message", json_object_new_string(msg));
+	if (verdict >= 0 && strcmp(status, "expired") != 0) {
+		char by[128];
+
+		/* Who answered (the API records it with the answer). */
+		if (notices_answerer(c->app->store, c->sid, rid, by, sizeof(by)) == 1)
+			json_object_object_add(d, "by", json_object_new_string(by));
+	}
 	emit(c, "permission.resolved", d);
 }
 
@@ -1254,6 +1288,8 @@ finish(struct run_ctx *c, const char *status, const char *event,
 	if (!c->lost && append_durable(c, event, d, status) == 0) {
 		char q[64] = "";
 
+		notice(c, event, d);
+
 		/* A run that ended inside a tool batch leaves no state behind. */
 		runs_state_remove(c->app->cfg, c->sid, c->run_id);
 		(void)runs_get(c->app->store, c->run_id, "first_event_id", q,
@@ -1790,6 +1826,7 @@ agent_run(struct run_ctx *c)
 	enum step	 s;
 
 	memset(&r, 0, sizeof(r));
+	notice_hist = &r.h;
 	for (s = STEP_BEGIN; s != STEP_DONE && !c->lost;) {
 		if (s != STEP_BEGIN && worker_quitting() && hand_off(c))
 			break;
@@ -1808,6 +1845,7 @@ agent_run(struct run_ctx *c)
 			break;
 		}
 	}
+	notice_hist = NULL;
 	if (r.h != NULL)
 		json_object_put(r.h);
 	tools_set_free(cur_tools);

@@ -554,6 +554,7 @@ config_free(struct config *c)
 	free(c->anthropic_api_key);
 	free(c->anthropic_base_url);
 	free(c->claude_model);
+	free(c->title_model);
 	free(c->redis_url);
 	free(c->sandbox_bwrap);
 	free(c->sandbox_pasta);
@@ -636,6 +637,10 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	if (models_find(c->claude_model) == NULL)
 		problem(problems, "CLAUDE_MODEL: \"%.64s\" is not a known model id "
 		    "(see docs/configuration.md for the catalogue)", c->claude_model);
+	c->title_model = get_str(&ef, "TITLE_MODEL", "claude-haiku-4-5");
+	if (strcmp(c->title_model, "off") != 0 && models_find(c->title_model) == NULL)
+		problem(problems, "TITLE_MODEL: \"%.64s\" is not a known model id "
+		    "(or \"off\")", c->title_model);
 	get_ll(&ef, "MAX_TOKENS", 8192, 1, 128000, &c->max_tokens, problems);
 	get_ll(&ef, "CLAUDE_MAX_RETRIES", 4, 0, 20, &c->claude_max_retries, problems);
 	get_ll(&ef, "CLAUDE_RETRY_BASE_MS", 1000, 1, 60000,

@@ -38,6 +38,7 @@ struct config {
 	char		*anthropic_api_key;	/* secret; NULL when unset */
 	char		*anthropic_base_url;
 	char		*claude_model;
+	char		*title_model;		/* auto titles; "off": derived locally */
 	long long	 max_tokens;
 
 	long long	 claude_max_retries;

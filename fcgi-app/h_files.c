@@ -27,6 +27,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "jsonio.h"
+#include "notices.h"
 #include "pathsafe.h"
 #include "perm.h"
 #include "plantool.h"
@@ -644,6 +645,8 @@ h_permission(struct http_req *r, struct app *app)
 			goto out;
 		}
 	}
+	/* Who answers goes into the durable transcript (notices.h). */
+	notices_note_answerer(app->store, s.id, r->params[1], u.name);
 	/* The answer and the parked run's continuation: one step. */
 	rv = sched_answer(app->store, app->cfg, s.id, r->params[1], decision,
 	    remember && strcmp(decision, "allow") == 0, message);

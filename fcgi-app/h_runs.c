@@ -16,6 +16,7 @@
 #include "history.h"
 #include "http.h"
 #include "jsonio.h"
+#include "notices.h"
 #include "quota.h"
 #include "runs.h"
 #include "scheduler.h"
@@ -274,6 +275,8 @@ h_messages(struct http_req *r, struct app *app)
 	json_object_object_get_ex(h, "messages", &v);
 	json_object_object_add(o, "messages", json_object_get(v));
 	json_object_object_add(o, "tool_details", tool_details(app, s.id));
+	/* Approvals, errors, stops, retries, resumes (notices.h). */
+	json_object_object_add(o, "notices", notices_load(app->cfg, s.id));
 	/* After /clear: when, and where the earlier conversation went. */
 	if (json_object_object_get_ex(h, "cleared", &v))
 		json_object_object_add(o, "cleared", json_object_get(v));
@@ -282,6 +285,26 @@ h_messages(struct http_req *r, struct app *app)
 	json_object_object_add(o, "queued", q != NULL ? q : json_object_new_array());
 	json_object_put(h);
 	return jsonio_reply_put(r, 200, o);
+}
+
+/*
+ * A run closed by the API itself (never started, or stale): its final
+ * event came from the scheduler's script, so its notice is written here.
+ */
+static void
+closed_notice(struct app *app, const char *sid, const char *run_id,
+    const char *event, const char *by)
+{
+	json_object	*d = json_object_new_object();
+	char		 started[32] = "";
+
+	(void)runs_get(app->store, run_id, "started_at", started, sizeof(started));
+	json_object_object_add(d, "started", json_object_new_boolean(started[0] != '\0'));
+	if (strcmp(event, "run.cancelled") == 0)
+		json_object_object_add(d, "reason", json_object_new_string(
+		    started[0] != '\0' ? "stale" : "cancelled"));
+	notices_event(app->cfg, sid, run_id, event, d, NULL, by);
+	json_object_put(d);
 }
 
 int
@@ -301,6 +324,10 @@ h_cancel(struct http_req *r, struct app *app)
 		    "session store unavailable");
 	if (rv == 0)
 		return http_error(r, 409, "conflict", "no run is active in this session");
+	/* Who stopped it: the runner's run.cancelled notice names them. */
+	(void)runs_set(app->store, run_id, "cancelled_by", u.name);
+	if (rv == 2)
+		closed_notice(app, s.id, run_id, "run.cancelled", u.name);
 	o = json_object_new_object();
 	snprintf(r->log_run, sizeof(r->log_run), "%s", run_id);
 	json_object_object_add(o, "run_id", json_object_new_string(run_id));
@@ -420,6 +447,7 @@ h_run(struct http_req *r, struct app *app)
 	if (rv == 1)
 		return http_error(r, 409, "conflict", "this run has already started "
 		    "(or ended); cancel it instead");
+	closed_notice(app, s.id, r->params[1], "run.removed", u.name);
 	o = json_object_new_object();
 	json_object_object_add(o, "run_id", json_object_new_string(r->params[1]));
 	json_object_object_add(o, "status", json_object_new_string("removed"));
@@ -472,6 +500,7 @@ h_admin_run_cancel(struct http_req *r, struct app *app)
 		    "session store unavailable");
 	if (rv == 0)
 		return http_error(r, 409, "conflict", "this run is not active");
+	(void)runs_set(app->store, r->params[0], "cancelled_by", u.name);
 	o = json_object_new_object();
 	json_object_object_add(o, "run_id", json_object_new_string(r->params[0]));
 	json_object_object_add(o, "status", json_object_new_string(rv == 1 ?

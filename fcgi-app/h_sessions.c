@@ -18,6 +18,7 @@
 #include "models.h"
 #include "sessions.h"
 #include "store.h"
+#include "title.h"
 #include "todo.h"
 
 #define LIST_DEFAULT	20
@@ -271,6 +272,9 @@ create(struct http_req *r, struct app *app, const struct auth_user *u)
 	}
 	switch (sessions_create(app->store, app->cfg, &s)) {
 	case SESS_OK:
+		/* A title given at creation is the user's: never auto-replaced. */
+		if (body != NULL && json_object_object_get_ex(body, "title", NULL))
+			title_mark_user(app->store, s.id);
 		snprintf(loc, sizeof(loc), "/api/sessions/%s", s.id);
 		http_add_header(r, "Location", loc);
 		jsonio_reply_put(r, 201, h_session_json(app->cfg, u, &s));
@@ -345,6 +349,16 @@ list(struct http_req *r, struct app *app, const struct auth_user *u)
 			return http_error(r, 403, "permission_error",
 			    "only admins may list all sessions");
 		all = 1;
+	}
+	/* ?q=: search titles and message texts (h_export.c). */
+	{
+		char q[4 * 200 + 8];
+
+		if ((rv = http_query_get(&r->uri, "q", q, sizeof(q))) == -1)
+			return http_error(r, 400, NULL, "query parameter 'q' must be "
+			    "1 to 200 bytes of valid UTF-8");
+		if (rv == 1)
+			return h_sessions_search(r, app, u, q, all);
 	}
 	lc.cfg = app->cfg;
 	lc.u = u;
@@ -472,8 +486,12 @@ h_session(struct http_req *r, struct app *app)
 				    "session store unavailable");
 			else if (rv == 1)
 				http_error(r, 404, NULL, "no such session");
-			else
+			else {
+				/* A renamed session keeps the user's title. */
+				if (json_object_object_get_ex(body, "title", NULL))
+					title_mark_user(app->store, s.id);
 				jsonio_reply_put(r, 200, h_session_json(app->cfg, &u, &s));
+			}
 		}
 		json_object_put(body);
 		return 0;

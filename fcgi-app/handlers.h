@@ -38,6 +38,9 @@ int	h_run(struct http_req *, struct app *);
 int	h_admin_runs(struct http_req *, struct app *);
 int	h_admin_run_cancel(struct http_req *, struct app *);
 
+/* h_export.c: export, search */
+int	h_export(struct http_req *, struct app *);
+
 /* h_events.c */
 int	h_events(struct http_req *, struct app *);
 
@@ -68,5 +71,9 @@ int	h_session_load(struct http_req *, struct app *, const struct auth_user *,
 	    struct session *);
 int	h_session_storage_check(struct http_req *, struct app *,
 	    const struct session *, long long add);
+
+/* h_export.c: GET /api/sessions?q= (called by h_sessions.c). */
+int	h_sessions_search(struct http_req *, struct app *,
+	    const struct auth_user *, const char *q, int all);
 
 #endif

@@ -38,6 +38,7 @@ const struct route router_table[] = {
 	{ HTTP_POST, "/api/sessions/:id/files/mkdir", h_files_mkdir },
 	{ HTTP_POST, "/api/sessions/:id/files/move", h_files_move },
 	{ GETS, "/api/sessions/:id/archive", h_archive },
+	{ GETS, "/api/sessions/:id/export", h_export },
 	{ GETS, "/api/sessions/:id/permissions", h_permissions },
 	{ HTTP_POST, "/api/sessions/:id/permissions/:request_id", h_permission },
 	{ GETS, "/api/sessions/:id/edits", h_edits },

@@ -17,6 +17,7 @@
 #include "scheduler.h"
 #include "scoreboard.h"
 #include "store.h"
+#include "title.h"
 #include "worker.h"
 
 #define BLOCK_MS		"1000"
@@ -239,6 +240,10 @@ process(struct app *app, struct claude_client *cl, const char *consumer,
 	ack(st, job_id);
 	log_kv(LOG_INFO, "run done", "s:session", sid, "s:run_id", run_id,
 	    "s:status", status, NULL);
+	/* After the answer, never before it: the session's automatic title. */
+	if (strcmp(status, "finished") == 0 && strcmp(c.kind, "message") == 0 &&
+	    !worker_quitting())
+		title_after_run(app, cl, sid, run_id);
 release:
 	release_lock(st, lkey, c.lock_token);
 	scoreboard_runner_job(app->slot, NULL, NULL, NULL, NULL);
