@@ -15,6 +15,8 @@
 #            aardvark-dns (container names in DNS), mmdebstrap (the local base
 #            image), uidmap, slirp4netns, fuse-overlayfs (rootless podman)
 #            (scripts/container-*.sh, tests/container/run.sh)
+#   --mcp    also node + npm, for the npm MCP servers run in the sandbox
+#            (then scripts/install-mcp.sh installs them into MCP_DIR; docs/mcp.md)
 #   --check  install nothing; list what is missing, exit 1 if anything is
 set -euo pipefail
 
@@ -58,6 +60,7 @@ for arg in "$@"; do
 		packages+=(podman buildah runc podman-compose netavark aardvark-dns mmdebstrap
 			uidmap slirp4netns fuse-overlayfs)
 		;;
+	--mcp) packages+=(nodejs npm) ;;
 	--check) check_only=1 ;;
 	-h | --help)
 		cw_usage "$0"

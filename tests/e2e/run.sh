@@ -104,6 +104,10 @@ CW_CONF[MAX_FILE_SIZE]=1048576
 CW_CONF[SSE_MAX_DURATION]=4
 # Everyone may open VS Code here, so the browser user sees the link.
 CW_CONF[CODE_SERVER_ROLE]=user
+# MCP (parts/mcp.mjs): a small stdio server, python3 -c, run in the sandbox.
+jq -n --rawfile s "$E2E_DIR/parts/mcp_server.py" \
+	'{servers: [{name: "notes", type: "stdio", command: ["python3", "-c", $s]}]}' >"$T/mcp-servers.json"
+CW_CONF[MCP_SERVERS_FILE]=$T/mcp-servers.json
 agent_stack_up
 # A session template (WORKSPACE_PATH/shared/templates/<name>).
 mkdir -p "$T/workspace/shared/templates/starter/docs"
