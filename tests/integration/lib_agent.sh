@@ -72,6 +72,9 @@ fake_start() {
 	FAKE_URL=http://127.0.0.1:$FAKE_PORT
 	CW_CONF[ANTHROPIC_BASE_URL]=$FAKE_URL
 	CW_CONF[ANTHROPIC_API_KEY]=sk-ant-test
+	# No automatic title call after a session's first answer unless a test
+	# asks for one (t_transcript.sh): the scripted turns stay the tests' own.
+	CW_CONF[TITLE_MODEL]=${CW_CONF[TITLE_MODEL]:-off}
 }
 
 # fake_ctl METHOD PATH [JSON]: the control API; body in $T/fake.out.
