@@ -29,10 +29,12 @@
 . "$(dirname "$0")/lib_tools.sh"
 cw_require_tools_stack
 
-# What a sub-agent is given (the default set minus task, todo_write and the
-# plan tool; explore: only what can read).
-CHILD_TOOLS='["str_replace_based_edit_tool","bash"]'
-EXPLORE_TOOLS='["str_replace_based_edit_tool"]'
+# What a sub-agent is given, as a jq filter over the parent's request: its
+# tools minus task, todo_write, exit_plan_mode (internal), server tools and
+# MCP tools, each declared exactly as for the parent; explore: also no bash.
+CHILD_DECL='[.body.tools[] | select(.name != "task" and .name != "todo_write" and .name != "exit_plan_mode"
+	and ((.type // "") | test("^web_") | not) and (.name | startswith("mcp__") | not))]'
+EXPLORE_DECL="$CHILD_DECL"' | map(select(.name != "bash"))'
 
 CW_CONF[RUNNER_WORKERS]=2
 tools_stack_up
@@ -176,9 +178,10 @@ PT=$(fake_req 1 '[.body.tools[].name]')
 CT=$(fake_req 2 '[.body.tools[].name]')
 diag "3: parent tools $PT; child tools $CT"
 is "$(printf '%s' "$PT" | jq -c 'map(select(. == "task" or . == "todo_write"))')" '["todo_write","task"]' "3: the parent declares todo_write and task"
-is "$CT" "$CHILD_TOOLS" "3: the child declares the subset (no task, no todo_write)"
-is "$(fake_req 2 '.body.tools[] | select(.name == "bash")')" "$(fake_req 1 '.body.tools[] | select(.name == "bash")')" \
-	"3: the child's declarations are the parent's own"
+is "$(fake_req 2 '.body.tools')" "$(fake_req 1 "$CHILD_DECL")" \
+	"3: the child declares the subset (no task, no todo_write), exactly as the parent does"
+is "$(printf '%s' "$CT" | jq -c 'map(select(. == "task" or . == "todo_write" or . == "bash" or . == "str_replace_based_edit_tool"))')" \
+	'["str_replace_based_edit_tool","bash"]' "3: ...with the editor and bash"
 # The child's second request: the tool round trip inside the child.
 is "$(fake_req 3 '[.body.messages[].role]')" '["user","assistant","user"]' "3: the child's 2nd request: prompt, its answer, its results"
 is "$(fake_req 3 '[.body.messages[1].content[] | .type]')" '["text","tool_use","tool_use"]' "3: ...its own tool calls"
@@ -237,7 +240,8 @@ fake_script "$(jq -cn --argjson t1 "$(turn_with "[$EXP4]")" --argjson t2 "$(turn
 	'{turns: [$t1, $t2, {text: "Nothing to see."}, {text: "ok"}]}')"
 run_msg "$S3" "explore"
 fake_requests
-is "$(fake_req 2 '[.body.tools[].name]')" "$EXPLORE_TOOLS" "4: an explore sub-agent has no bash"
+is "$(fake_req 2 '.body.tools')" "$(fake_req 1 "$EXPLORE_DECL")" "4: an explore sub-agent has the read tools, no bash"
+is "$(fake_req 2 '[.body.tools[].name] | index("bash")')" null "4: ...no bash"
 is "$(fake_req 3 '.body.messages[2].content | map([.tool_use_id, .is_error, .content])')" \
 	'[["toolu_child_edit",true,"Permission denied: an explore sub-agent only reads; report what should be changed instead."],["toolu_child_task",true,"Error: the sub-agent has no tool named task."]]' \
 	"4: its edit is denied; calling task from the child fails closed"
