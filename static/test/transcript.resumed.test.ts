@@ -152,7 +152,7 @@ describe('run.resumed', () => {
     expect(sig(buildView(evs(s, [...head, ...tail])))).toEqual(want);
   });
 
-  it('once the run is settled from the history, the notice is gone with the events', () => {
+  it('once the run is settled from the history, the notice stays, after the run (as a reload draws it from the notices)', () => {
     const { s: s1 } = start();
     let s = evs(s1, [
       ev('message.start', { message_id: 'm2' }),
@@ -172,7 +172,7 @@ describe('run.resumed', () => {
         { role: 'assistant', content: [{ type: 'text', text: 'Done.' }] },
       ],
     });
-    expect(sig(buildView(s))).toEqual(['user:do it', 'text:Looking.', 'tool:tool-a:done', 'text:Done.']);
+    expect(sig(buildView(s))).toEqual(['user:do it', 'text:Looking.', 'tool:tool-a:done', 'text:Done.', 'notice:resumed']);
   });
 
   it('is one of the event types the stream listens to', () => {

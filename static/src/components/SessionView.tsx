@@ -51,6 +51,8 @@ export function SessionView(p: Props) {
   const streamRef = useRef<EventStream | null>(null);
   const onMissingRef = useRef(p.onMissing);
   onMissingRef.current = p.onMissing;
+  const onChangedRef = useRef(p.onChanged);
+  onChangedRef.current = p.onChanged;
   const draftRef = useRef(draft);
   draftRef.current = draft;
   // ---- controls: model and mode, slash commands, the info panel (/help, /cost, ...) ----
@@ -101,6 +103,12 @@ export function SessionView(p: Props) {
       onEvent: (type, id, data) => {
         if (type === 'snapshot') push({ type: 'snapshot', snapshot: data as Snapshot, resumedFrom: st.resumedFrom });
         else push({ type: 'event', event: { id, type, data } });
+        // An automatic title (session.updated): the header and the list follow.
+        if (type === 'session.updated' && typeof (data as { title?: unknown } | null)?.title === 'string') {
+          const title = (data as { title: string }).title;
+          setSession((s) => (s ? { ...s, title } : s));
+          onChangedRef.current({ id: sessionId, title } as Session);
+        }
       },
       onState: (s, d) => setConn({ state: s, retryInMs: d?.retryInMs }),
       // Why did the stream fail? The login expired, the session is gone, or
@@ -151,7 +159,7 @@ export function SessionView(p: Props) {
       fetching.current = false;
       if (alive.current) {
         dispatch({
-          type: 'history', messages: r.messages || [], asOf, want, details: r.tool_details,
+          type: 'history', messages: r.messages || [], asOf, want, details: r.tool_details, notices: r.notices,
           queued: Array.isArray(r.queued) ? r.queued : undefined, tick, cleared: r.cleared ?? null,
         });
       }

@@ -7,6 +7,7 @@ import { ConfirmDialog, Dialog } from './Dialog';
 import { StatusBadge } from './StatusBadge';
 import type { ToastFn } from './Toasts';
 import { Icon } from './Icon';
+import type { SessionMatch } from '../lib/types';
 
 export const MODES: Array<{ value: PermissionMode; label: string; hint: string }> = [
   { value: 'default', label: 'Ask before acting', hint: 'Claude asks before running commands or changing files.' },
@@ -40,6 +41,29 @@ export function Sidebar(p: Props) {
   const [busy, setBusy] = useState(false);
   const [everywhere, setEverywhere] = useState(false);
   const [, tick] = useState(0);
+  // Search over titles and message texts (GET /api/sessions?q=), debounced.
+  const [query, setQuery] = useState('');
+  const [found, setFound] = useState<{ q: string; sessions: SessionMatch[]; partial: boolean } | null>(null);
+  const [searchError, setSearchError] = useState<string | null>(null);
+  const q = query.trim();
+  useEffect(() => {
+    if (q === '') {
+      setFound(null);
+      setSearchError(null);
+      return;
+    }
+    let gone = false;
+    const t = setTimeout(() => {
+      api.searchSessions(q).then((r) => {
+        if (gone) return;
+        setFound({ q, sessions: r.sessions || [], partial: !!r.partial });
+        setSearchError(null);
+      }).catch((e) => {
+        if (!gone) setSearchError(explainError(e, 'search').title);
+      });
+    }, 250);
+    return () => { gone = true; clearTimeout(t); };
+  }, [q]);
 
   // "5 min ago" stays true.
   useEffect(() => {
@@ -71,8 +95,35 @@ export function Sidebar(p: Props) {
       <button type="button" id="new-session-btn" class="btn primary new-session" onClick={() => setCreating(true)}>
         + New session
       </button>
+      <div class="session-search" role="search">
+        <label for="session-search" class="sr-only">Search sessions</label>
+        <input id="session-search" type="search" placeholder="Search titles and messages" value={query}
+          onInput={(e) => setQuery((e.target as HTMLInputElement).value)}
+          onKeyDown={(e) => { if (e.key === 'Escape') setQuery(''); }} />
+      </div>
+      {q !== '' && (
+        <ul class="session-list search-results" aria-label="Search results" aria-busy={found?.q !== q}>
+          {searchError && <li class="sidebar-error pad" role="alert">{searchError}</li>}
+          {!searchError && found === null && <li class="muted pad">Searching…</li>}
+          {found?.sessions.length === 0 && <li class="muted pad">No session matches “{found.q}”.</li>}
+          {found?.sessions.map((s) => (
+            <li key={s.id} class={`session-item${s.id === p.currentId ? ' current' : ''}`}>
+              <a class="session-link" href={`/sessions/${encodeURIComponent(s.id)}`}
+                onClick={(e) => {
+                  if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
+                  e.preventDefault();
+                  p.onSelect(s.id);
+                }}>
+                <span class="session-title">{s.title || 'Untitled'}</span>
+                {s.match?.in === 'message' && <span class="session-snippet">{s.match.snippet}</span>}
+              </a>
+            </li>
+          ))}
+          {found?.partial && <li class="muted pad">Only the newest sessions were searched.</li>}
+        </ul>
+      )}
       {p.error && <p class="sidebar-error" role="alert">{p.error}</p>}
-      <ul class="session-list">
+      <ul class="session-list" hidden={q !== ''}>
         {p.sessions === null && <li class="muted pad">Loading…</li>}
         {p.sessions?.length === 0 && <li class="muted pad">No sessions yet.</li>}
         {p.sessions?.map((s) => (

@@ -241,6 +241,7 @@ export function PermissionPrompt({ permission: p, onDecide }: { permission: Perm
     let text = OUTCOME[p.status] || p.status;
     if (p.status === 'allow') text = p.remember ? 'Always allowed for this session' : 'Allowed once';
     if (p.status === 'deny' && p.message) text = `Denied: “${p.message}”`;
+    if (p.by && (p.status === 'allow' || p.status === 'deny')) text += ` (answered by ${p.by})`;
     return <p class={`perm-outcome ${p.status}`}>{text}</p>;
   }
   const id = `perm-msg-${p.request_id}`;

@@ -218,7 +218,7 @@ function Notice({ item, onCompact, onRetry }: { item: Extract<ViewItem, { kind: 
     }
     case 'cancelled':
       title = 'Stopped.';
-      next = 'What Claude had written so far is kept. Send a message to go on.';
+      next = `${typeof d.by === 'string' && d.by ? `By ${d.by}. ` : ''}What Claude had written so far is kept. Send a message to go on.`;
       break;
     case 'stop_reason': {
       const ex = stopReasonText(String(d.stop_reason ?? ''));
@@ -226,6 +226,9 @@ function Notice({ item, onCompact, onRetry }: { item: Extract<ViewItem, { kind: 
       next = ex.next;
       break;
     }
+    case 'retried':
+      title = `The Claude API call was retried (attempt ${Number(d.attempt) || 1}${d.reason ? `: ${String(d.reason)}` : ''}).`;
+      break;
     case 'compacting':
       title = 'Compacting the conversation…';
       break;

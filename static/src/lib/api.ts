@@ -3,6 +3,8 @@
 import type {
   DirListing, HistoryMessage, ImageBlock, TextBlock, PermissionMode, QueuedRun, QueueState, Session, ToolResultEvent, User,
 } from './types';
+import type { SessionMatch } from './types';
+import type { NoticeRecord } from './transcript';
 
 export class ApiError extends Error {
   status: number;
@@ -100,6 +102,9 @@ export const api = {
     request<{ sessions: Session[]; next_cursor: string | null }>('GET',
       `/api/sessions?limit=100${cursor ? `&cursor=${enc(cursor)}` : ''}`),
   getSession: (id: string) => request<Session>('GET', S(id)),
+  /** Titles and message texts of one's own sessions (case-insensitive). */
+  searchSessions: (q: string) =>
+    request<{ sessions: SessionMatch[]; partial?: boolean }>('GET', `/api/sessions?q=${enc(q)}`),
   createSession: (b: { title?: string; template?: string; permission_mode?: PermissionMode }) =>
     request<Session>('POST', '/api/sessions', { body: b }),
   updateSession: (id: string, b: { title?: string; model?: string; permission_mode?: PermissionMode }) =>
@@ -109,6 +114,8 @@ export const api = {
   messages: (id: string) =>
     request<{
       session_id: string; messages: HistoryMessage[]; tool_details?: Record<string, ToolResultEvent>;
+      /** Approvals, errors, stops, retries, resumes as stored (docs/api.md). */
+      notices?: NoticeRecord[];
       /** Runs not started yet, oldest first (docs/scheduler.md). */
       queued?: QueuedRun[];
       /** After /clear: {at, archived, messages_before}. */

@@ -53,6 +53,7 @@ export const EVENT_TYPES = [
   'tool.result', 'file.changed', 'message.stop', 'usage', 'run.retrying', 'run.resumed', 'compacted',
   'run.finished', 'run.error', 'run.cancelled',
   'todos.updated',
+  'session.updated',
 ];
 
 export const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];

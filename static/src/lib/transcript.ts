@@ -111,6 +111,10 @@ export interface Run {
   createdTick: number;
   /** The user asked to remove it (DELETE in flight). */
   removing: boolean;
+  /** The last upstream retry of a run that went on (run.retrying), kept once it ended. */
+  retried?: { attempt: number; delay_ms: number; reason: string } | null;
+  /** Who stopped it (run.cancelled `by`). */
+  stoppedBy?: string;
 }
 
 export type PermissionStatus = 'pending' | 'allow' | 'deny' | 'expired' | 'cancelled';
@@ -128,6 +132,8 @@ export interface Permission {
   message?: string;
   /** The user answered here; the server has not confirmed yet. */
   answering?: boolean;
+  /** Who answered (permission.resolved `by`). */
+  by?: string;
 }
 
 export interface TranscriptState {
@@ -174,6 +180,8 @@ export type Action =
   | { type: 'history'; messages: HistoryMessage[]; asOf: string | null; want: number;
       /** Per tool_use_id, the tool.result details the server kept (stdout, exit code, ...). */
       details?: Record<string, ToolResultEvent>;
+      /** GET /messages `notices`: approvals, errors, stops, retries, resumes as stored. */
+      notices?: NoticeRecord[];
       /** The runs not started yet (GET /messages `queued`), and the state's tick when the fetch began. */
       queued?: QueuedRun[]; tick?: number;
       /** GET /messages `cleared` (after /clear). */
@@ -222,7 +230,7 @@ function newRun(id: string, kind = 'message', partial = false): Run {
     id, kind, status: 'queued', started: false, resumed: false, firstId: null, endId: null,
     turns: [], toolIds: [], retry: null, error: null, stopReason: null, compacted: null,
     resumedStep: null, partial, settled: false, anchor: null,
-    queue: null, queueAt: null, parked: false, createdTick: 0, removing: false,
+    queue: null, queueAt: null, parked: false, createdTick: 0, removing: false, retried: null,
   };
 }
 
@@ -494,6 +502,7 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
         ...(old || { request_id: d.request_id, tool_use_id: d.tool_use_id, tool: '', input: {}, summary: '' }),
         status: (d.decision as PermissionStatus) || 'cancelled',
         remember: d.remember, message: d.message, answering: false,
+        by: typeof d.by === 'string' ? d.by : old?.by,
       };
       s = {
         ...s,
@@ -517,6 +526,7 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
       return withRun(s, runId!, (r) => ({
         ...retractPartial(r),
         retry: { attempt: Number(d.attempt) || 1, delay_ms: Number(d.delay_ms) || 0, reason: String(d.reason ?? '') },
+        retried: { attempt: Number(d.attempt) || 1, delay_ms: Number(d.delay_ms) || 0, reason: String(d.reason ?? '') },
       }));
     case 'run.resumed':
       return withRun(s, runId!, (r) => resumeRun(r, d));
@@ -601,6 +611,7 @@ function endRun(s: TranscriptState, ev: StreamEvent, runId: string): TranscriptS
   s = withRun(s, runId, (r) => ({
     ...r, status, endId: ev.id, retry: null, queue: null, parked: false,
     stopReason: typeof d.stop_reason === 'string' ? d.stop_reason : r.stopReason,
+    stoppedBy: typeof d.by === 'string' ? d.by : r.stoppedBy,
     error: status === 'error' ? { type: String(d.type ?? 'error'), message: String(d.message ?? '') } : null,
   }));
   // Requests of a run that ended can no longer be answered.
@@ -613,6 +624,78 @@ function endRun(s: TranscriptState, ev: StreamEvent, runId: string): TranscriptS
   s = { ...s, permissions: perms };
   s = settleStatus(s, status === 'error' ? 'error' : 'idle');
   return wantHistory(s);
+}
+
+/**
+ * A record of GET /messages `notices` (docs/api.md): an event's data plus
+ * `event`, `run_id`, `at`, `by` and `anchor` {msg, block} (after `block`
+ * units of history message `msg`, as a settled run's anchor).
+ */
+export interface NoticeRecord {
+  event: string;
+  run_id?: string;
+  at?: string;
+  by?: string;
+  anchor?: { msg: number; block: number };
+  [k: string]: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/**
+ * The stored notices redraw what the live view showed: approvals on their
+ * tool cards (who, decision, remembered, message), and for each run that
+ * ended and that this page never saw, a settled run at the stored anchor
+ * with its error, stop (and who stopped it), stop reason, retry and resume.
+ * Runs seen live keep what their events said. Anchors from before the last
+ * compaction point nowhere (as live): those runs are not drawn.
+ */
+export function applyNotices(s: TranscriptState, list: NoticeRecord[]): TranscriptState {
+  if (!Array.isArray(list)) return s;
+  let lastCompact = -1;
+  list.forEach((n, i) => { if (n && n.event === 'compacted') lastCompact = i; });
+  const extra = new Map<string, { retried?: Run['retried']; resumed?: Run['resumedStep'] }>();
+  list.forEach((n, i) => {
+    if (!n || typeof n.event !== 'string') return;
+    const rid = typeof n.run_id === 'string' ? n.run_id : undefined;
+    if (n.event === 'permission.request' && typeof n.request_id === 'string' && typeof n.tool_use_id === 'string') {
+      if (!s.permissions[n.request_id]) {
+        s = addPermission(s, {
+          request_id: n.request_id, tool_use_id: n.tool_use_id, tool: String(n.tool ?? ''), input: n.input || {},
+          summary: String(n.summary ?? ''), expires_at: n.expires_at, run_id: rid,
+        } as PendingPermission, rid);
+      }
+    } else if (n.event === 'permission.resolved' && typeof n.request_id === 'string') {
+      const old = s.permissions[n.request_id];
+      if (old && old.status !== 'pending') {
+        if (!old.by && typeof n.by === 'string') s = { ...s, permissions: { ...s.permissions, [n.request_id]: { ...old, by: n.by } } };
+        return;
+      }
+      const perm: Permission = {
+        ...(old || { request_id: n.request_id, tool_use_id: String(n.tool_use_id ?? ''), tool: '', input: {}, summary: '', run_id: rid }),
+        status: (n.decision as PermissionStatus) || 'cancelled', remember: n.remember, message: n.message,
+        answering: false, by: typeof n.by === 'string' ? n.by : undefined,
+      };
+      s = { ...s, permissions: { ...s.permissions, [n.request_id]: perm }, permByTool: { ...s.permByTool, [perm.tool_use_id]: n.request_id } };
+    } else if (rid && n.event === 'run.retrying') {
+      extra.set(rid, { ...extra.get(rid), retried: { attempt: Number(n.attempt) || 1, delay_ms: Number(n.delay_ms) || 0, reason: String(n.reason ?? '') } });
+    } else if (rid && n.event === 'run.resumed') {
+      extra.set(rid, { ...extra.get(rid), resumed: { redo: String(n.redo || 'message'), discardedText: !!n.discarded_text, atTurn: 0 } });
+    } else if (rid && FINAL.has(n.event) && n.started !== false && !s.runs.some((r) => r.id === rid)) {
+      const r = newRun(rid, n.stop_reason === 'compacted' || n.stop_reason === 'nothing_to_compact' ? 'compact' : 'message');
+      const x = extra.get(rid) || {};
+      const a = n.anchor;
+      Object.assign(r, {
+        started: true, settled: true,
+        status: n.event === 'run.finished' ? 'finished' : n.event === 'run.error' ? 'error' : 'cancelled',
+        anchor: i > lastCompact && a && Number.isInteger(a.msg) && Number.isInteger(a.block) ? { msg: a.msg, block: a.block } : null,
+        stopReason: typeof n.stop_reason === 'string' ? n.stop_reason : null,
+        error: n.event === 'run.error' ? { type: String(n.type ?? 'error'), message: String(n.message ?? '') } : null,
+        stoppedBy: typeof n.by === 'string' ? n.by : undefined,
+        retried: x.retried ?? null, resumedStep: x.resumed ?? null,
+      });
+      s = addRun(s, r);
+    }
+  });
+  return s;
 }
 
 export function reduce(s: TranscriptState, a: Action): TranscriptState {
@@ -631,6 +714,8 @@ export function reduce(s: TranscriptState, a: Action): TranscriptState {
       // Details from the server fill cards the live stream never showed (a
       // reload); a result seen live wins.
       if (a.details) s = { ...s, toolResults: { ...a.details, ...s.toolResults } };
+      // What the live view knew of ended runs, from the stored notices (a reload, another device).
+      if (a.notices) s = applyNotices(s, a.notices);
       if (a.queued) s = applyQueued(s, a.queued, a.tick, a.asOf);
       if (a.cleared !== undefined) s = { ...s, cleared: a.cleared };
       return applyHistory(s, a.messages, a.asOf, a.want);
@@ -1132,10 +1217,15 @@ function runNotices(r: Run, live: boolean, retry?: { text: string; blocks: unkno
   }
   if (r.compacted && live && r.kind !== 'clear') out.push({ kind: 'notice', key: key('compacted'), level: 'info', code: 'compacted', data: { ...r.compacted } });
   if (r.retry && !runEnded(r)) out.push({ kind: 'notice', key: key('retry'), level: 'warn', code: 'retrying', data: { ...r.retry } });
+  // Once a run has ended (and is drawn from the history): that it was retried or resumed stays said.
+  if (r.settled && r.retried) out.push({ kind: 'notice', key: key('retried'), level: 'info', code: 'retried', data: { ...r.retried } });
+  if (r.settled && r.resumedStep) {
+    out.push({ kind: 'notice', key: key('resumed'), level: 'info', code: 'resumed', data: { redo: r.resumedStep.redo, discarded_text: r.resumedStep.discardedText } });
+  }
   if (r.status === 'error' && r.error) {
     out.push({ kind: 'notice', key: key('error'), level: 'error', code: 'run_error', data: { ...r.error, ...(retry ? { retry } : {}) } });
   }
-  if (r.status === 'cancelled') out.push({ kind: 'notice', key: key('cancelled'), level: 'info', code: 'cancelled', data: {} });
+  if (r.status === 'cancelled') out.push({ kind: 'notice', key: key('cancelled'), level: 'info', code: 'cancelled', data: r.stoppedBy ? { by: r.stoppedBy } : {} });
   if (r.status === 'finished' && r.stopReason && !['end_turn', 'tool_use', 'stop_sequence', 'compacted', 'nothing_to_compact', 'cleared'].includes(r.stopReason)) {
     out.push({ kind: 'notice', key: key('stop'), level: 'warn', code: 'stop_reason', data: { stop_reason: r.stopReason } });
   }

@@ -42,6 +42,11 @@ export interface Session {
   usage?: UsageTotals;
 }
 
+/** GET /api/sessions?q=: a session and where the query matched. */
+export interface SessionMatch extends Session {
+  match: { in: 'title' | 'message'; snippet: string; role?: string; message_index?: number };
+}
+
 // ---- conversation history (GET /messages): Messages API blocks ----
 export interface TextBlock { type: 'text'; text: string }
 export interface ImageBlock { type: 'image'; source: { type: 'base64'; media_type: string; data: string } }
