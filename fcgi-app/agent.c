@@ -9,6 +9,7 @@
 
 #include "agent.h"
 #include "app.h"
+#include "auth.h"
 #include "claude.h"
 #include "config.h"
 #include "events.h"
@@ -19,6 +20,7 @@
 #include "mcp.h"
 #include "metrics.h"
 #include "models.h"
+#include "netpolicy.h"
 #include "notices.h"
 #include "pathsafe.h"
 #include "perm.h"
@@ -30,6 +32,7 @@
 #include "sessions.h"
 #include "store.h"
 #include "tools.h"
+#include "users.h"
 #include "worker.h"
 
 #define CHECK_EVERY_MS		200
@@ -317,10 +320,42 @@ static struct toolset *cur_tools;
 /* The session's enabled MCP servers, read with the toolset (mcp.h). */
 static char cur_mcp[MCP_LIST_MAX];
 
+/*
+ * The session's network policy (netpolicy.h), bound by its owner's role:
+ * the web server tools in the set, the anthropic-beta header web_fetch
+ * needs, and the network of the sandboxes this run starts. Unknown (Redis
+ * away): off.
+ */
+static int cur_web_fetch;	/* web_fetch is in the run's tools */
+
+static void
+web_tools(struct run_ctx *c, struct toolset *set)
+{
+	const struct config	*cfg = c->app->cfg;
+	struct session		 s;
+	struct auth_user	 u;
+	enum netpolicy		 p = NP_OFF;
+	int			 fetch = 0;
+
+	if (sessions_get(c->app->store, c->sid, &s) == 1 &&
+	    users_get(c->app->store, s.owner, &u, NULL, 0) == 1) {
+		p = netpolicy_effective(cfg, u.role, s.network_policy);
+		fetch = netpolicy_add_to_set(set, cfg, p, s.network_policy[0] ?
+		    s.allowed_domains : cfg->network_default_domains);
+	}
+	sandbox_set_network(netpolicy_sandbox_network(cfg, p));
+	cur_web_fetch = fetch;
+	/* The betas of this step's requests are set anew (build_request). */
+	if (c->claude != NULL)
+		(void)claude_client_set_beta(c->claude, NULL);
+}
+
 static struct toolset *
 run_toolset(struct run_ctx *c)
 {
 	struct toolset	*set = tools_set_new_default();
+
+	web_tools(c, set);
 
 	(void)c;
 	/*
@@ -399,6 +434,9 @@ build_request(struct run_ctx *c, const char *model, json_object *messages,
 	json_object_object_add(req, "system", system_blocks(c));
 	json_object_object_add(req, "tools", tools_set_declarations(tools_of(c)));
 	json_object_object_add(req, "messages", msgs);
+	/* web_fetch (netpolicy.h) is a beta tool. */
+	if (cur_web_fetch)
+		(void)claude_client_add_beta(c->claude, NETPOLICY_FETCH_BETA);
 	{
 		/* Remote MCP servers: Anthropic's connector (beta). */
 		json_object *ms = mcp_connector_servers(cfg, cur_mcp);
@@ -456,13 +494,127 @@ hk_thinking(void *arg, int idx, const char *s, size_t n)
 	emit(arg, "thinking.delta", d);
 }
 
+/* A string member of o, or NULL. */
+static const char *
+web_str(json_object *o, const char *k)
+{
+	json_object	*v;
+
+	return json_object_object_get_ex(o, k, &v) &&
+	    json_object_is_type(v, json_type_string) ? json_object_get_string(v) :
+	    NULL;
+}
+
+static void
+web_copy(json_object *to, json_object *from, const char *k)
+{
+	const char	*v = web_str(from, k);
+
+	if (v != NULL)
+		json_object_object_add(to, k, json_object_new_string(v));
+}
+
+/*
+ * Server tool blocks and cited text as events for the UI: a server tool
+ * call is a tool.use (server: true), its result a tool.result with the
+ * results' urls, titles and ages (never the encrypted content), a cited
+ * text block's citations one text.citations event. The history keeps the
+ * blocks whole.
+ */
+static void
+web_block_event(struct run_ctx *c, int idx, const struct claude_block *b)
+{
+	json_object	*d, *content = NULL, *res, *r, *e, *doc;
+	const char	*type, *s;
+	char		 name[64], msg[256];
+	size_t		 i, n;
+	int		 err = 0;
+
+	d = json_object_new_object();
+	if (b->type == CB_SERVER_TOOL_USE) {
+		json_object_object_add(d, "index", json_object_new_int(idx));
+		json_object_object_add(d, "id", json_object_new_string(b->id));
+		json_object_object_add(d, "name", json_object_new_string(b->name));
+		json_object_object_add(d, "input", json_object_get(b->input));
+		json_object_object_add(d, "card", json_object_new_string(tools_card(
+		    tools_set_find(tools_of(c), b->name))));
+		json_object_object_add(d, "server", json_object_new_boolean(1));
+		emit(c, "tool.use", d);
+		return;
+	}
+	if (b->type == CB_TEXT && b->citations != NULL &&
+	    (n = json_object_array_length(b->citations)) > 0) {
+		res = json_object_new_array();
+		for (i = 0; i < n; i++) {
+			e = json_object_array_get_idx(b->citations, i);
+			r = json_object_new_object();
+			web_copy(r, e, "type");
+			web_copy(r, e, "url");
+			web_copy(r, e, "title");
+			web_copy(r, e, "cited_text");
+			json_object_array_add(res, r);
+		}
+		json_object_object_add(d, "index", json_object_new_int(idx));
+		json_object_object_add(d, "citations", res);
+		emit(c, "text.citations", d);
+		return;
+	}
+	if (b->type != CB_SERVER_RESULT || b->raw == NULL ||
+	    (type = web_str(b->raw, "type")) == NULL) {
+		json_object_put(d);
+		return;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(strlen(type) -
+	    strlen("_tool_result")), type);
+	json_object_object_get_ex(b->raw, "content", &content);
+	json_object_object_add(d, "tool_use_id", json_object_new_string(b->id));
+	json_object_object_add(d, "name", json_object_new_string(name));
+	json_object_object_add(d, "server", json_object_new_boolean(1));
+	if (json_object_is_type(content, json_type_array)) {
+		/* web_search: the results. */
+		res = json_object_new_array();
+		n = json_object_array_length(content);
+		for (i = 0; i < n; i++) {
+			e = json_object_array_get_idx(content, i);
+			r = json_object_new_object();
+			web_copy(r, e, "url");
+			web_copy(r, e, "title");
+			web_copy(r, e, "page_age");
+			json_object_array_add(res, r);
+		}
+		json_object_object_add(d, "results", res);
+		snprintf(msg, sizeof(msg), "%zu result%s", n, n == 1 ? "" : "s");
+	} else if ((s = web_str(content, "type")) != NULL &&
+	    strstr(s, "error") != NULL) {
+		err = 1;
+		s = web_str(content, "error_code");
+		json_object_object_add(d, "error_code",
+		    json_object_new_string(s ? s : "unavailable"));
+		snprintf(msg, sizeof(msg), "%s failed: %.100s", name,
+		    s ? s : "unavailable");
+	} else {
+		/* web_fetch: the page fetched. */
+		web_copy(d, content, "url");
+		web_copy(d, content, "retrieved_at");
+		if (json_object_object_get_ex(content, "content", &doc))
+			web_copy(d, doc, "title");
+		snprintf(msg, sizeof(msg), "fetched %.140s", web_str(content, "url") ?
+		    web_str(content, "url") : "a page");
+	}
+	json_object_object_add(d, "content", json_object_new_string(msg));
+	json_object_object_add(d, "is_error", json_object_new_boolean(err));
+	emit(c, "tool.result", d);
+}
+
 static void
 hk_block_stop(void *arg, int idx, const struct claude_block *b)
 {
 	json_object	*d;
 
-	if (b->type != CB_TOOL_USE)
+	if (b->type != CB_TOOL_USE) {
+		web_block_event(arg, idx, b);
 		return;
+	}
 	d = json_object_new_object();
 	json_object_object_add(d, "index", json_object_new_int(idx));
 	json_object_object_add(d, "id", json_object_new_string(b->id));
@@ -513,7 +665,8 @@ account(struct run_ctx *c, const struct claude_msg *m, const struct model_info *
 	int		 k;
 
 	dc = models_cost(mi, m->input_tokens, m->output_tokens,
-	    m->cache_creation_tokens, m->cache_read_tokens);
+	    m->cache_creation_tokens, m->cache_read_tokens) +
+	    (double)m->web_search_requests * MODELS_WEB_SEARCH_USD;
 	c->in += m->input_tokens;
 	c->out += m->output_tokens;
 	c->cache_write += m->cache_creation_tokens;
@@ -552,6 +705,14 @@ account(struct run_ctx *c, const struct claude_msg *m, const struct model_info *
 		if ((r = store_cmdv(st, "HINCRBYFLOAT", keys[k], "cost_usd", cost,
 		    NULL)) != NULL)
 			freeReplyObject(r);
+		if (m->web_search_requests > 0) {
+			char ws[32];
+
+			snprintf(ws, sizeof(ws), "%lld", m->web_search_requests);
+			if ((r = store_cmdv(st, "HINCRBY", keys[k],
+			    "web_search_requests", ws, NULL)) != NULL)
+				freeReplyObject(r);
+		}
 	}
 	if ((r = store_cmdv(st, "HMGET", key[0], "input_tokens", "output_tokens",
 	    "cache_creation_input_tokens", "cache_read_input_tokens", "cost_usd",
@@ -1732,6 +1893,12 @@ step_request(struct run_ctx *c, struct run *r)
 			if (json_object_object_get_ex(b, "type", &t) &&
 			    strcmp(json_object_get_string(t), "tool_use") == 0)
 				continue;
+			/* A web search cut short: no server blocks, no citations. */
+			if (t != NULL && (strcmp(json_object_get_string(t),
+			    "server_tool_use") == 0 || strstr(json_object_get_string(t),
+			    "_tool_result") != NULL))
+				continue;
+			json_object_object_del(b, "citations");
 			json_object_array_add(kept, json_object_get(b));
 		}
 		json_object_put(content);
@@ -1750,7 +1917,20 @@ step_request(struct run_ctx *c, struct run *r)
 		return STEP_DONE;
 	}
 	content = claude_msg_content(&cm);
-	history_append_assistant(r->h, content);
+	if (last_message(r->h, &role) != NULL && role != NULL &&
+	    strcmp(role, "assistant") == 0) {
+		/* The continuation of a paused turn (pause_turn): one message. */
+		json_object *prev = json_object_object_get(last_message(r->h,
+		    &role), "content");
+		size_t k;
+
+		for (k = 0; json_object_is_type(prev, json_type_array) &&
+		    k < json_object_array_length(content); k++)
+			json_object_array_add(prev, json_object_get(
+			    json_object_array_get_idx(content, k)));
+		json_object_put(content);
+	} else
+		history_append_assistant(r->h, content);
 	json_object_object_add(r->h, "last_input_tokens", json_object_new_int64(
 	    cm.input_tokens + cm.cache_read_tokens + cm.cache_creation_tokens));
 	if (save(c, r->h) == -1) {
@@ -1763,9 +1943,18 @@ step_request(struct run_ctx *c, struct run *r)
 	json_object_object_add(d, "usage", usage_json(cm.input_tokens,
 	    cm.output_tokens, cm.cache_creation_tokens, cm.cache_read_tokens,
 	    models_cost(mi, cm.input_tokens, cm.output_tokens,
-	    cm.cache_creation_tokens, cm.cache_read_tokens)));
+	    cm.cache_creation_tokens, cm.cache_read_tokens) +
+	    (double)cm.web_search_requests * MODELS_WEB_SEARCH_USD));
+	if (cm.web_search_requests > 0)
+		json_object_object_add(json_object_object_get(d, "usage"),
+		    "web_search_requests", json_object_new_int64(cm.web_search_requests));
 	emit(c, "message.stop", d);
 	account(c, &cm, mi);
+	if (strcmp(cm.stop_reason, "pause_turn") == 0) {
+		/* A server tool's loop paused: sent back as it is, Claude goes on. */
+		claude_msg_free(&cm);
+		return STEP_REQUEST;
+	}
 	uses = tool_uses(last_message(r->h, &role));
 	ntools = (int)json_object_array_length(uses);
 	json_object_put(uses);

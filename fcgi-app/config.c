@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mcp.h"
 #include "models.h"
+#include "netpolicy.h"
 
 #define ENVFILE_MAX_BYTES	(1024 * 1024)
 #define SECRET_FILE_MAX		(64 * 1024)
@@ -546,6 +547,52 @@ config_env_name(enum config_env e)
 	}
 }
 
+/* NETWORK_* and WEB_*: the per-session network policy's bounds (netpolicy.h). */
+static void
+network_policy(struct config *c, const struct envfile *ef, struct buf *problems)
+{
+	static const char *const keys[3] = { "NETWORK_POLICY_MAX_USER",
+	    "NETWORK_POLICY_MAX_ADMIN", "NETWORK_DEFAULT_POLICY" };
+	int		*dst[3] = { &c->network_policy_max_user,
+	    &c->network_policy_max_admin, &c->network_default_policy };
+	const char	*def[3] = { "on", "on", "off" }, *val[3], *v;
+	char		 dom[NETPOLICY_DOMAINS_LEN], err[160];
+	enum netpolicy	 p;
+	int		 i;
+
+	/* (Literal names: scripts/lib-common.sh's cw_config_vars finds them.) */
+	val[0] = lookup(ef, "NETWORK_POLICY_MAX_USER");
+	val[1] = lookup(ef, "NETWORK_POLICY_MAX_ADMIN");
+	val[2] = lookup(ef, "NETWORK_DEFAULT_POLICY");
+	for (i = 0; i < 3; i++) {
+		v = val[i];
+		if (v == NULL || *v == '\0')
+			v = def[i];
+		if (netpolicy_parse(v, &p) == -1) {
+			problem(problems, "%s: \"%.32s\" is not off|allowlist|on",
+			    keys[i], v);
+			p = NP_OFF;
+		}
+		*dst[i] = (int)p;
+	}
+	v = lookup(ef, "NETWORK_DEFAULT_ALLOWED_DOMAINS");
+	if (netpolicy_domains_from_list(v, dom, sizeof(dom), err,
+	    sizeof(err)) == -1) {
+		problem(problems, "NETWORK_DEFAULT_ALLOWED_DOMAINS: %s", err);
+		dom[0] = '\0';
+	}
+	c->network_default_domains = strdup(dom);
+	if (c->network_default_policy == NP_ALLOWLIST && dom[0] == '\0')
+		problem(problems, "NETWORK_DEFAULT_POLICY=allowlist needs "
+		    "NETWORK_DEFAULT_ALLOWED_DOMAINS");
+	get_ll(ef, "WEB_SEARCH_MAX_USES", 5, 1, 100, &c->web_search_max_uses,
+	    problems);
+	get_ll(ef, "WEB_FETCH_MAX_USES", 5, 0, 100, &c->web_fetch_max_uses,
+	    problems);
+	get_ll(ef, "WEB_FETCH_MAX_CONTENT_TOKENS", 25000, 1000, 1000000,
+	    &c->web_fetch_max_content_tokens, problems);
+}
+
 void
 config_free(struct config *c)
 {
@@ -558,6 +605,7 @@ config_free(struct config *c)
 	free(c->redis_url);
 	free(c->sandbox_bwrap);
 	free(c->sandbox_pasta);
+	free(c->network_default_domains);
 	free(c->code_server_role);
 	free(c->health_details);
 	free(c->code_server_url);
@@ -702,6 +750,7 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 		problem(problems, "SANDBOX_MEMORY_MAX_MB: must be 0 (off) or at "
 		    "least 32");
 	c->sandbox_pasta = get_str(&ef, "SANDBOX_PASTA", "/usr/bin/pasta");
+	network_policy(c, &ef, problems);
 	/* MCP servers: the file's secrets (env, tokens) never reach a message. */
 	c->mcp_servers_file = get_str(&ef, "MCP_SERVERS_FILE", NULL);
 	c->mcp_dir = get_str(&ef, "MCP_DIR", "/opt/claude-web/mcp");

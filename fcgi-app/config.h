@@ -73,6 +73,14 @@ struct config {
 	long long	 sandbox_output_limit;		/* bytes per stream */
 	long long	 sandbox_memory_max_mb;		/* memory cgroup; 0 off */
 	char		*sandbox_pasta;			/* SANDBOX_NETWORK=on */
+	/* Network policy per session (netpolicy.h): enum netpolicy values */
+	int		 network_policy_max_user;
+	int		 network_policy_max_admin;
+	int		 network_default_policy;
+	char		*network_default_domains;	/* comma-joined, validated */
+	long long	 web_search_max_uses;		/* per request */
+	long long	 web_fetch_max_uses;		/* per request; 0: no web_fetch */
+	long long	 web_fetch_max_content_tokens;
 	/* MCP servers (mcp.h) */
 	char		*mcp_servers_file;		/* NULL: none configured */
 	char		*mcp_dir;			/* bound read-only in the sandbox */

@@ -16,6 +16,7 @@
 #include "keys.h"
 #include "mcp.h"
 #include "models.h"
+#include "netpolicy.h"
 #include "sessions.h"
 #include "store.h"
 #include "title.h"
@@ -23,6 +24,87 @@
 
 #define LIST_DEFAULT	20
 #define LIST_MAX	100
+
+/*
+ * The session's network policy (netpolicy.h): what was chosen, the domains,
+ * the caller's bound and what the sandbox gets under "on".
+ */
+static void
+network_json(const struct config *cfg, const struct auth_user *u,
+    const struct session *s, json_object *o)
+{
+	enum netpolicy	 p;
+
+	if (netpolicy_parse(s->network_policy, &p) == -1)
+		p = (enum netpolicy)cfg->network_default_policy;
+	json_object_object_add(o, "network_policy",
+	    json_object_new_string(netpolicy_name(p)));
+	json_object_object_add(o, "allowed_domains", netpolicy_domains_json(
+	    s->network_policy[0] ? s->allowed_domains : cfg->network_default_domains));
+	if (u != NULL)
+		json_object_object_add(o, "network_policy_max", json_object_new_string(
+		    netpolicy_name(netpolicy_role_max(cfg, u->role))));
+	json_object_object_add(o, "sandbox_network", json_object_new_boolean(
+	    netpolicy_sandbox_network(cfg, netpolicy_effective(cfg, u != NULL &&
+	    strcmp(u->name, s->owner) == 0 ? u->role : "user", netpolicy_name(p)))));
+}
+
+/*
+ * network_policy and allowed_domains from body (creation and PATCH), bound
+ * by the caller's role: 0, or -1 with 400/403 written.
+ */
+static int
+apply_network(struct http_req *r, const struct config *cfg,
+    const struct auth_user *u, json_object *body, struct session *s,
+    int *changed)
+{
+	json_object	*v;
+	const char	*pol;
+	char		 dom[NETPOLICY_DOMAINS_LEN], err[160];
+	enum netpolicy	 p, max = netpolicy_role_max(cfg, u->role);
+
+	if (body == NULL)
+		return 0;
+	if (jsonio_str(r, body, "network_policy", 0, 16, &pol) == -1)
+		return -1;
+	if (pol != NULL && netpolicy_parse(pol, &p) == -1) {
+		http_error(r, 400, NULL, "field 'network_policy' must be one of "
+		    "off, allowlist, on");
+		return -1;
+	}
+	if (pol != NULL && p > max) {
+		http_error(r, 403, "permission_error", "network_policy '%s' is above "
+		    "what the %s role may use (%s=%s)", pol, u->role,
+		    strcmp(u->role, "admin") == 0 ? "NETWORK_POLICY_MAX_ADMIN" :
+		    "NETWORK_POLICY_MAX_USER", netpolicy_name(max));
+		return -1;
+	}
+	if (json_object_object_get_ex(body, "allowed_domains", &v)) {
+		if (netpolicy_domains_from_json(v, dom, sizeof(dom), err,
+		    sizeof(err)) == -1) {
+			http_error(r, 400, NULL, "field 'allowed_domains': %s", err);
+			return -1;
+		}
+		if (s->network_policy[0] == '\0')	/* keep the default policy */
+			snprintf(s->network_policy, sizeof(s->network_policy), "%s",
+			    netpolicy_name((enum netpolicy)cfg->network_default_policy));
+		snprintf(s->allowed_domains, sizeof(s->allowed_domains), "%s", dom);
+		(*changed)++;
+	} else if (s->network_policy[0] == '\0')
+		snprintf(s->allowed_domains, sizeof(s->allowed_domains), "%s",
+		    cfg->network_default_domains);
+	if (pol != NULL) {
+		snprintf(s->network_policy, sizeof(s->network_policy), "%s", pol);
+		(*changed)++;
+	}
+	if (strcmp(s->network_policy, "allowlist") == 0 &&
+	    s->allowed_domains[0] == '\0') {
+		http_error(r, 400, NULL, "network_policy 'allowlist' needs "
+		    "allowed_domains (a list of hostnames)");
+		return -1;
+	}
+	return 0;
+}
 
 /*
  * files_path (the host directory) only for whoever may open it in
@@ -45,6 +127,7 @@ h_session_json(const struct config *cfg, const struct auth_user *u,
 	    json_object_new_string(s->template_name) : NULL);
 	json_object_object_add(o, "owner", json_object_new_string(s->owner));
 	json_object_object_add(o, "status", json_object_new_string(s->status));
+	network_json(cfg, u, s, o);
 	json_object_object_add(o, "created_at",
 	    jsonio_time((long)(s->created_us / 1000000)));
 	json_object_object_add(o, "updated_at", jsonio_time(s->updated_at));
@@ -137,21 +220,23 @@ static json_object *
 session_usage(struct app *app, const char *sid)
 {
 	static const char *const f[] = { "input_tokens", "output_tokens",
-	    "cache_creation_input_tokens", "cache_read_input_tokens", "cost_usd" };
+	    "cache_creation_input_tokens", "cache_read_input_tokens", "cost_usd",
+	    "web_search_requests" };
 	json_object	*u;
 	redisReply	*r;
 	char		 key[96];
 	size_t		 i;
 
 	snprintf(key, sizeof(key), CW_KP "usage:session:%s", sid);
-	r = store_cmdv(app->store, "HMGET", key, f[0], f[1], f[2], f[3], f[4], NULL);
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
+	r = store_cmdv(app->store, "HMGET", key, f[0], f[1], f[2], f[3], f[4], f[5],
+	    NULL);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
 		if (r != NULL)
 			freeReplyObject(r);
 		return NULL;
 	}
 	u = json_object_new_object();
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 6; i++) {
 		const char *v = r->element[i]->str;
 
 		if (i == 4)
@@ -253,11 +338,21 @@ create(struct http_req *r, struct app *app, const struct auth_user *u)
 	snprintf(s.title, sizeof(s.title), "New session");
 	snprintf(s.model, sizeof(s.model), "%s", app->cfg->claude_model);
 	snprintf(s.permission_mode, sizeof(s.permission_mode), "default");
+	{
+		enum netpolicy p = (enum netpolicy)app->cfg->network_default_policy,
+		    max = netpolicy_role_max(app->cfg, u->role);
+
+		snprintf(s.network_policy, sizeof(s.network_policy), "%s",
+		    netpolicy_name(p > max ? max : p));
+		snprintf(s.allowed_domains, sizeof(s.allowed_domains), "%s",
+		    app->cfg->network_default_domains);
+	}
 	mcp_default_names(app->cfg, s.mcp_servers, sizeof(s.mcp_servers));
 	if (r->content_length > 0) {
 		if (jsonio_body(r, &body) == -1)
 			return 0;
 		if (apply_fields(r, body, &s, &changed) == -1 ||
+		    apply_network(r, app->cfg, u, body, &s, &changed) == -1 ||
 		    jsonio_str(r, body, "template", 0, 100, &tpl) == -1)
 			goto out;
 		if (tpl != NULL && !sessions_valid_template(tpl)) {
@@ -477,10 +572,11 @@ h_session(struct http_req *r, struct app *app)
 			json_object_put(body);
 			return 0;
 		}
-		if (apply_fields(r, body, &s, &changed) == 0) {
+		if (apply_fields(r, body, &s, &changed) == 0 &&
+		    apply_network(r, app->cfg, &u, body, &s, &changed) == 0) {
 			if (changed + mcp_changed == 0)
 				http_error(r, 400, NULL, "nothing to change: send title, "
-				    "model or permission_mode");
+				    "model, permission_mode or network_policy");
 			else if ((rv = sessions_save(app->store, app->cfg, &s)) == -1)
 				http_error(r, 503, "service_unavailable",
 				    "session store unavailable");

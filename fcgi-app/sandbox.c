@@ -947,6 +947,15 @@ child_fail(int fd, const char *what, const char *why)
 	_exit(127);
 }
 
+/* sandbox_set_network(): -1 SANDBOX_NETWORK decides, 0 off, 1 on if it allows. */
+static int net_choice = -1;
+
+void
+sandbox_set_network(int on)
+{
+	net_choice = on < 0 ? -1 : on != 0;
+}
+
 int
 sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
     const char *command, int (*should_abort)(void *), void *arg_,
@@ -971,7 +980,8 @@ sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
 	int		 po[2] = { -1, -1 }, pe[2] = { -1, -1 }, ps[2] = { -1, -1 };
 	int		 pf[2] = { -1, -1 }, sync[2] = { -1, -1 };
 	int		 sec = -1, cmdfd = -1, argfd = -1, status = 0, open_fds, i;
-	int		 root = -1, net = cfg->sandbox_network, pasta_died = 0;
+	int		 root = -1, net = cfg->sandbox_network && net_choice != 0;
+	int		 pasta_died = 0;
 	size_t		 total = 0, nsetup = 0;
 	long long	 quota = quota_limit(cfg), room = -1, fsize, free0 = -1, fr;
 	double		 t0 = now_ms(), deadline, last_walk = 0;

@@ -68,6 +68,13 @@ void	sandbox_result_free(struct sandbox_result *);
 /* NULL when bwrap is usable, else a message saying what is missing. */
 const char *sandbox_unavailable(const struct config *);
 /*
+ * The network of the sandboxes this process starts from now on (a runner
+ * sets it for each run from the session's network policy, netpolicy.h):
+ * -1 follows SANDBOX_NETWORK (the default), 0 no network, 1 the network of
+ * SANDBOX_NETWORK=on, and only when SANDBOX_NETWORK is on (the bound).
+ */
+void	sandbox_set_network(int);
+/*
  * Runs command with cwd (inside the sandbox) in files_dir. should_abort
  * (may be NULL) is polled; non-zero kills the command (cancel).
  */

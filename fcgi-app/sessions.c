@@ -195,6 +195,8 @@ session_from_reply(redisReply *r, const char *id, struct session *out)
 		FIELD("model", out->model);
 		FIELD("permission_mode", out->permission_mode);
 		FIELD("template", out->template_name);
+		FIELD("network_policy", out->network_policy);
+		FIELD("allowed_domains", out->allowed_domains);
 		FIELD("mcp_servers", out->mcp_servers);
 		FIELD("status", out->status);
 #undef FIELD
@@ -291,6 +293,8 @@ record_pairs(const struct session *s, const char **argv, char *cu, char *ua,
 	P("model", s->model);
 	P("permission_mode", s->permission_mode);
 	P("template", s->template_name);
+	P("network_policy", s->network_policy);
+	P("allowed_domains", s->allowed_domains);
 	P("mcp_servers", s->mcp_servers);
 	P("status", s->status);
 	P("created_us", cu);
@@ -305,7 +309,7 @@ static int
 update_record(struct store *st, const char *id, const char *la,
     const char **pairs, int npairs)
 {
-	const char	*argv[32];
+	const char	*argv[64];
 	redisReply	*r;
 	char		 key[96];
 	int		 argc = 0, i, rv;
@@ -433,7 +437,7 @@ remove_session_dir(const struct config *cfg, const char *id)
 enum sessions_err
 sessions_create(struct store *st, const struct config *cfg, struct session *s)
 {
-	const char	*argv[32];
+	const char	*argv[64];
 	redisReply	*r;
 	struct stat	 sb;
 	char		 ukey[256], hkey[96], score[32], max[32], la[32], cu[32],
@@ -526,7 +530,7 @@ fail:
 int
 sessions_save(struct store *st, const struct config *cfg, struct session *s)
 {
-	const char	*pairs[24];
+	const char	*pairs[48];
 	char		 cu[32], ua[32], la[32];
 	int		 n, rv, i;
 

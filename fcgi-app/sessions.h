@@ -23,6 +23,8 @@
 #define CW_SESSIONS_H
 
 #include <stddef.h>
+
+#include "netpolicy.h"
 #include "mcp.h"
 
 struct store;
@@ -39,6 +41,8 @@ struct session {
 	char		 model[SESSION_MODEL_MAX + 1];
 	char		 permission_mode[32];
 	char		 template_name[128];
+	char		 network_policy[16];	/* netpolicy.h; "" = NETWORK_DEFAULT_POLICY */
+	char		 allowed_domains[NETPOLICY_DOMAINS_LEN]; /* comma-joined */
 	char		 mcp_servers[MCP_LIST_MAX];	/* enabled MCP servers, comma-joined */
 	char		 status[32];
 	long long	 created_us;

@@ -546,6 +546,26 @@ const struct tool_def tools_table[] = {
 		.run = run_bash,
 	},
 	/*
+	 * Anthropic's server tools: Claude calls them and Anthropic runs them
+	 * inside the request (no executor, nothing to approve). Not in every
+	 * set: the session's network policy adds copies with its options
+	 * (netpolicy_add_to_set: max_uses, allowed_domains).
+	 */
+	{
+		.name = "web_search",
+		.anthropic_type = "web_search_20250305",
+		.flags = TOOL_SERVER,
+		.card = "web",
+		.default_class = TC_READ,
+	},
+	{
+		.name = "web_fetch",
+		.anthropic_type = "web_fetch_20250910",
+		.flags = TOOL_SERVER,
+		.card = "web",
+		.default_class = TC_READ,
+	},
+	/*
 	 * Plan mode's way out (plantool.h): always declared, so the tools
 	 * array is the same in every mode; refused outside plan mode. agent.c
 	 * answers it with the plan card (a permission request of card "plan").

@@ -239,6 +239,9 @@ unlike "$LIST" '^[-dh].* \./(link|up|pw)(/|$)' "12: the archive stores the links
 cw_stop_app INT
 CW_CONF[SANDBOX_NETWORK]=on
 if cw_start_app && wait_for 10 pool_full runner "${CW_CONF[RUNNER_WORKERS]}"; then
+	# The session's network policy must be "on" too (issue 13).
+	api_auth "/api/sessions/$ATT" -X PATCH -H 'Content-Type: application/json' \
+		--data-binary '{"network_policy":"on"}'
 	bash1 "$ATT" "python3 -c '$PROBE' $HTTPS_PORT; python3 -c 'import socket; socket.socket(socket.AF_UNIX)' 2>&1 | tail -n 1"
 	like "$(trj .stdout)" "failed $HTTPS_PORT" "13: with SANDBOX_NETWORK=on the host's loopback stays out of reach (own netns behind pasta)"
 	like "$(trj .stdout)" 'Operation not permitted' "13: AF_UNIX is still refused with the network on"

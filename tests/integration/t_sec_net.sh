@@ -80,6 +80,8 @@ PRIMARY=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\
 PRIMARY=${PRIMARY:-$HOSTV}
 
 CW_CONF[SANDBOX_NETWORK]=on
+# Sessions get the sandbox's network only with network_policy "on" (issue 13).
+CW_CONF[NETWORK_DEFAULT_POLICY]=on
 CW_CONF[SANDBOX_TIMEOUT]=30
 tools_stack_up
 check "the host itself reaches nginx on the veth address $HOSTV (it listens on every address)" \
