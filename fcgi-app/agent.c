@@ -350,6 +350,9 @@ web_tools(struct run_ctx *c, struct toolset *set)
 		(void)claude_client_set_beta(c->claude, NULL);
 }
 
+/* The session's enabled MCP servers, read with the toolset (mcp.h). */
+static char cur_mcp[MCP_LIST_MAX];
+
 static struct toolset *
 run_toolset(struct run_ctx *c)
 {
@@ -434,6 +437,14 @@ build_request(struct run_ctx *c, const char *model, json_object *messages,
 	json_object_object_add(req, "system", system_blocks(c));
 	json_object_object_add(req, "tools", tools_set_declarations(tools_of(c)));
 	json_object_object_add(req, "messages", msgs);
+	{
+		/* Remote MCP servers: Anthropic's connector (beta). */
+		json_object *ms = mcp_connector_servers(cfg, cur_mcp);
+
+		if (ms != NULL)
+			json_object_object_add(req, "mcp_servers", ms);
+		claude_client_set_beta(c->claude, ms != NULL ? MCP_CONNECTOR_BETA : NULL);
+	}
 	/* web_fetch (netpolicy.h) is a beta tool. */
 	if (cur_web_fetch)
 		(void)claude_client_add_beta(c->claude, NETPOLICY_FETCH_BETA);
@@ -606,11 +617,77 @@ web_block_event(struct run_ctx *c, int idx, const struct claude_block *b)
 	emit(c, "tool.result", d);
 }
 
+/*
+ * The MCP connector's blocks (remote servers, mcp.h): mcp_tool_use becomes
+ * a tool.use named mcp__<server>__<tool> (card "mcp"), mcp_tool_result its
+ * tool.result with the text. 1 when b was one of them.
+ */
+static int
+mcp_remote_event(struct run_ctx *c, int idx, const struct claude_block *b)
+{
+	json_object	*d, *v, *content, *e;
+	const char	*type;
+	char		 name[300];
+	struct buf	 text;
+	size_t		 i;
+
+	if (b->raw == NULL || !json_object_object_get_ex(b->raw, "type", &v) ||
+	    (type = json_object_get_string(v)) == NULL)
+		return 0;
+	if (strcmp(type, "mcp_tool_use") == 0) {
+		snprintf(name, sizeof(name), "mcp__%.64s__%.128s",
+		    json_object_object_get_ex(b->raw, "server_name", &v) &&
+		    json_object_is_type(v, json_type_string) ?
+		    json_object_get_string(v) : "remote", b->name);
+		d = json_object_new_object();
+		json_object_object_add(d, "index", json_object_new_int(idx));
+		json_object_object_add(d, "id", json_object_new_string(b->id));
+		json_object_object_add(d, "name", json_object_new_string(name));
+		json_object_object_add(d, "input", b->input != NULL ?
+		    json_object_get(b->input) : json_object_new_object());
+		json_object_object_add(d, "card", json_object_new_string("mcp"));
+		json_object_object_add(d, "server", json_object_new_boolean(1));
+		emit(c, "tool.use", d);
+		return 1;
+	}
+	if (strcmp(type, "mcp_tool_result") != 0)
+		return 0;
+	buf_init(&text, 256 * 1024);
+	if (json_object_object_get_ex(b->raw, "content", &content)) {
+		if (json_object_is_type(content, json_type_string))
+			buf_puts(&text, json_object_get_string(content));
+		for (i = 0; json_object_is_type(content, json_type_array) &&
+		    i < json_object_array_length(content); i++) {
+			e = json_object_array_get_idx(content, i);
+			if (json_object_object_get_ex(e, "text", &v) &&
+			    json_object_is_type(v, json_type_string)) {
+				if (text.len > 0)
+					buf_putc(&text, '\n');
+				buf_puts(&text, json_object_get_string(v));
+			}
+		}
+	}
+	d = json_object_new_object();
+	json_object_object_add(d, "tool_use_id", json_object_new_string(b->id));
+	json_object_object_add(d, "name", json_object_new_string("mcp"));
+	json_object_object_add(d, "server", json_object_new_boolean(1));
+	json_object_object_add(d, "content", json_object_new_string_len(
+	    text.p ? text.p : "", (int)text.len));
+	json_object_object_add(d, "is_error", json_object_new_boolean(
+	    json_object_object_get_ex(b->raw, "is_error", &v) &&
+	    json_object_get_boolean(v)));
+	buf_free(&text);
+	emit(c, "tool.result", d);
+	return 1;
+}
+
 static void
 hk_block_stop(void *arg, int idx, const struct claude_block *b)
 {
 	json_object	*d;
 
+	if (b->type != CB_TOOL_USE && mcp_remote_event(arg, idx, b))
+		return;
 	if (b->type != CB_TOOL_USE) {
 		web_block_event(arg, idx, b);
 		return;
