@@ -27,7 +27,7 @@
 static const char *const wanted[] = {
 	"permission.request", "permission.resolved", "run.retrying",
 	"run.resumed", "run.continued", "run.error", "run.cancelled",
-	"run.finished", "run.removed", NULL
+	"run.finished", "run.removed", "compacted", NULL
 };
 
 int
