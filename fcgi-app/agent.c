@@ -31,6 +31,7 @@
 #include "scoreboard.h"
 #include "sessions.h"
 #include "store.h"
+#include "todo.h"
 #include "tools.h"
 #include "users.h"
 #include "worker.h"
@@ -1745,6 +1746,17 @@ step_clear(struct run_ctx *c, struct run *r)
 		}
 		json_object_put(r->h);
 		r->h = nh;
+	}
+	/* A fresh context starts without the old todo list (todo.h). */
+	{
+		json_object	*none = json_object_new_array(), *td;
+
+		if (todo_save(cfg, c->sid, none) == 0) {
+			td = json_object_new_object();
+			json_object_object_add(td, "todos", json_object_get(none));
+			emit(c, "todos.updated", td);
+		}
+		json_object_put(none);
 	}
 	d = json_object_new_object();
 	if (json_object_object_get_ex(r->h, "cleared", &cl))
