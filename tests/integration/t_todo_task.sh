@@ -112,6 +112,24 @@ api_auth "/api/sessions/$S0/todos"
 is "$HTTP_STATUS $(jq -c . "$BODY")" '200 {"todos":[],"updated_at":null}' "1: a new session's list is empty"
 SID=$S1
 
+# /clear starts a fresh context: the old list goes with it (in a session of its own).
+session_new || cw_bail "cannot create a session"
+SC=$SID
+fake_reset
+fake_script "$(jq -cn --argjson t1 "$(turn_with "[$(todo_block "{\"todos\":$TODOS}" toolu_todoc)]")" \
+	'{turns: [$t1, {text: "Listed."}]}')"
+run_msg "$SC" "make a list"
+api_auth "/api/sessions/$SC/todos"
+is "$(jq -c '.todos | length' "$BODY")" 3 "1: a second session has its list"
+MARK=$(events_mark "$SC")
+api_auth "/api/sessions/$SC/clear" -X POST
+RCL=$(json .run_id)
+sse_read "$T/clear.jsonl" --session "$SC" --last-event-id "$MARK" --until "$FINAL_EVENTS" --run-id "$RCL" --timeout 20
+is "$(ev_first "$T/clear.jsonl" todos.updated "$RCL" | jq -c .todos)" '[]' "1: /clear empties the todo list (todos.updated [])"
+api_auth "/api/sessions/$SC/todos"
+is "$(jq -c .todos "$BODY")" '[]' "1: ...and GET …/todos is empty"
+SID=$S1
+
 # ---- 2. bad todo_write input ---------------------------------------------------------
 MANY=$(jq -cn '[range(101) | {content: "item \(.)", status: "pending"}]')
 LONG=$(head -c 1100 /dev/zero | tr '\0' 'x')
