@@ -94,10 +94,10 @@ export function Composer({
         placeholder={running ? 'Claude is working… type your next message' : 'Message Claude…'}
         aria-describedby="composer-hint"
         onInput={(e) => { setUnknown(null); setSel(0); onInput((e.target as HTMLTextAreaElement).value); }}
-        aria-expanded={commands ? menuOpen : undefined}
-        aria-controls={menuOpen ? 'slash-menu' : undefined}
-        aria-activedescendant={menuOpen ? `slash-menu-${selected}` : undefined}
-        aria-autocomplete={commands ? 'list' : undefined}
+        aria-expanded={commands || sessionId ? menuOpen || mention.open : undefined}
+        aria-controls={menuOpen ? 'slash-menu' : mention.open ? 'mention-menu' : undefined}
+        aria-activedescendant={menuOpen ? `slash-menu-${selected}` : mention.open ? mention.activeId : undefined}
+        aria-autocomplete={commands || sessionId ? 'list' : undefined}
         onPaste={att.onPaste}
         onKeyDown={(e) => {
           if (mention.onKeyDown(e)) return;

@@ -52,6 +52,8 @@ export function useMentions(sessionId: string | undefined, value: string,
 
   return {
     open,
+    /** The option the keys act on (aria-activedescendant). */
+    activeId: `mention-menu-${selected}`,
     /** Paths chosen from the menu since the last send. */
     picked: () => picked.current.slice(),
     reset: () => { picked.current = []; },

@@ -118,7 +118,8 @@ export default async function composer(h) {
     // While Claude answers, the sent message already shows its image.
     await page.locator('.msg.user', { hasText: 'What is in this picture?' }).locator('.msg-attachments .thumb img')
       .waitFor({ timeout: 10000 });
-    const whileRunning = await count(page, '.topbar .stop-btn');
+    // (The fake holds the answer at its gate: it cannot have finished.)
+    const whileRunning = 1 - await count(page, '.msg.assistant', 'A single pixel.');
     await fake('/_fake/release', { gate: 'composer-image' });
     await page.locator('.msg.assistant', { hasText: 'A single pixel.' }).waitFor({ timeout: 20000 });
     await waitIdle(page);
