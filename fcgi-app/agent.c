@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,6 @@
 #include "scoreboard.h"
 #include "sessions.h"
 #include "store.h"
-#include "todo.h"
 #include "tools.h"
 #include "users.h"
 #include "worker.h"
@@ -449,6 +449,14 @@ build_request(struct run_ctx *c, const char *model, json_object *messages,
 	/* web_fetch (netpolicy.h) is a beta tool. */
 	if (cur_web_fetch)
 		(void)claude_client_add_beta(c->claude, NETPOLICY_FETCH_BETA);
+	{
+		/* Remote MCP servers: Anthropic's connector (beta). */
+		json_object *ms = mcp_connector_servers(cfg, cur_mcp);
+
+		if (ms != NULL)
+			json_object_object_add(req, "mcp_servers", ms);
+		claude_client_set_beta(c->claude, ms != NULL ? MCP_CONNECTOR_BETA : NULL);
+	}
 	if (cfg->claude_thinking_budget > 0) {
 		th = json_object_new_object();
 		json_object_object_add(th, "type", json_object_new_string("enabled"));
@@ -1726,6 +1734,21 @@ step_clear(struct run_ctx *c, struct run *r)
 				return STEP_DONE;
 			}
 		}
+		/*
+		 * The notices (notices.h) are anchored in the old conversation:
+		 * they go with it (notices-<same stem>.jsonl).
+		 */
+		{
+			char np[PATH_MAX], na[PATH_MAX], nsub[160];
+
+			snprintf(nsub, sizeof(nsub), ".claude/notices-%lld-%.8s.jsonl",
+			    (long long)time(NULL), c->run_id);
+			if (sessions_path(cfg, c->sid, ".claude/notices.jsonl", np,
+			    sizeof(np)) == 0 && sessions_path(cfg, c->sid, nsub, na,
+			    sizeof(na)) == 0 && rename(np, na) == -1 && errno != ENOENT)
+				log_kv(LOG_WARNING, "cannot archive the notices",
+				    "s:session", c->sid, "s:error", strerror(errno), NULL);
+		}
 		nh = json_object_new_object();
 		json_object_object_add(nh, "version", json_object_new_int(1));
 		json_object_object_add(nh, "messages", json_object_new_array());
@@ -1746,17 +1769,6 @@ step_clear(struct run_ctx *c, struct run *r)
 		}
 		json_object_put(r->h);
 		r->h = nh;
-	}
-	/* A fresh context starts without the old todo list (todo.h). */
-	{
-		json_object	*none = json_object_new_array(), *td;
-
-		if (todo_save(cfg, c->sid, none) == 0) {
-			td = json_object_new_object();
-			json_object_object_add(td, "todos", json_object_get(none));
-			emit(c, "todos.updated", td);
-		}
-		json_object_put(none);
 	}
 	d = json_object_new_object();
 	if (json_object_object_get_ex(r->h, "cleared", &cl))

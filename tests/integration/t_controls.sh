@@ -216,6 +216,17 @@ api_auth "/api/sessions/$S4/clear" -X POST
 is "$HTTP_STATUS $(json .error.type)" "409 conflict" "4: /clear while a run is active is 409"
 answer_req 1 '{"decision":"deny"}'
 run_bg_wait "$RUNTO"
+# The approvals' notices (anchored in the old conversation) go with it.
+get_history "$S4"
+NOTICES_BEFORE=$(jq '.notices // [] | length' "$T/hist.json")
+MARK=$(events_mark "$S4")
+api_auth "/api/sessions/$S4/clear" -X POST
+RCL2=$(json .run_id)
+sse_read "$T/cl2.jsonl" --session "$S4" --last-event-id "$MARK" --until "$FINAL_EVENTS" --run-id "$RCL2" --timeout 30
+get_history "$S4"
+is "$(jq -c --arg r "$RCL2" '[(.messages | length), ([.notices // [] | .[] | select(.run_id != $r)] | length)]' "$T/hist.json")" \
+	'[0,0]' "4: a second /clear: no messages, and no notices of the old conversation (there were $NOTICES_BEFORE)"
+check "4: ...they are archived next to it" sh -c "ls '$(session_dir "$S4")/.claude/' | grep -q '^notices-.*\.jsonl$'"
 api_bearer invalid-token "/api/sessions/$S4/clear" -X POST
 is "$HTTP_STATUS" 401 "4: /clear needs a login"
 
