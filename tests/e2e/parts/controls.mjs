@@ -171,6 +171,33 @@ export default async function controls(h) {
       && !content.includes('/greet'), { put, completed, content });
   });
 
+  await step('controls: the mode badge picks plan mode; "Keep planning" sends the message back and stays in plan mode', async () => {
+    await badge.selectOption('plan');
+    await page.locator('.model-mode-bar select.mode-badge[data-mode=plan]').waitFor({ timeout: 5000 });
+    await fake('/_fake/reset', {});
+    await script([
+      { content: [{ type: 'tool_use', id: 'toolu_e2e_plan2', name: 'exit_plan_mode', input: { plan: '1. Rewrite everything' } }] },
+      { text: 'I will plan more carefully.' },
+    ]);
+    await send(page, 'Plan something else');
+    const card = page.locator('.plan-card');
+    await card.waitFor({ timeout: 20000 });
+    await card.locator('.plan-message').fill('smaller steps, please');
+    await card.getByRole('button', { name: 'Keep planning' }).click();
+    await page.locator('.msg.assistant', { hasText: 'I will plan more carefully.' }).waitFor({ timeout: 20000 });
+    await waitIdle(page);
+    const reqs = await requests();
+    const last = reqs[reqs.length - 1].body;
+    const tr = last.messages[last.messages.length - 1].content.find((b) => b.type === 'tool_result');
+    const checks = {
+      outcome: await page.locator('.plan-outcome').last().innerText(),
+      mode: await badge.inputValue(), stored: (await api(`/api/sessions/${sid}`)).body.permission_mode,
+      tr: tr && tr.content, isError: tr && tr.is_error,
+    };
+    return explain(/Keep planning: “smaller steps, please”/.test(checks.outcome) && checks.mode === 'plan' && checks.stored === 'plan'
+      && checks.isError === true && /keep planning/.test(checks.tr || '') && /smaller steps, please/.test(checks.tr || ''), checks);
+  });
+
   if (sid) {
     await page.evaluate(async (id) => fetch(`/api/sessions/${id}`, { method: 'DELETE', headers: { 'X-Requested-With': 'claude-web' } }), sid)
       .catch(() => {});
