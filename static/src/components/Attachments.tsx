@@ -48,10 +48,15 @@ export function useImageAttachments() {
       if (e.dataTransfer && Array.from(e.dataTransfer.types || []).includes('Files')) e.preventDefault();
     },
     onDrop: (e: DragEvent) => {
-      const files = imageFiles(e.dataTransfer);
-      if (files.length === 0) return;
+      const all = e.dataTransfer ? Array.from(e.dataTransfer.files || []) : [];
+      if (all.length === 0) return; // dropped text: the textarea takes it
+      // Never let the browser open a dropped file in place of the app.
       e.preventDefault();
-      void add(files);
+      const files = imageFiles(e.dataTransfer);
+      if (files.length) void add(files); // (clears the last error first)
+      if (files.length < all.length) {
+        setError('Only images can go with a message; upload other files in the Files panel and mention them with @.');
+      }
     },
     /** The "attach an image" button and its hidden file input. */
     picker: (

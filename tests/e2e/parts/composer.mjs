@@ -112,6 +112,28 @@ export default async function composer(h) {
     return explain(/notes\.txt is not a PNG, JPEG, GIF or WebP image/.test(why || ''), { why });
   });
 
+  await step('composer: a dropped image is added; a dropped non-image is refused (the page is not replaced by it)', async () => {
+    const url = page.url();
+    const prevented = await page.evaluate((b64) => {
+      const bin = atob(b64);
+      const u = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) u[i] = bin.charCodeAt(i);
+      const dt = new DataTransfer();
+      dt.items.add(new File([u], 'dropped.png', { type: 'image/png' }));
+      dt.items.add(new File(['x'], 'readme.txt', { type: 'text/plain' }));
+      const form = document.querySelector('form.composer');
+      form.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      const ev = new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true });
+      form.dispatchEvent(ev);
+      return ev.defaultPrevented;
+    }, PNG);
+    await page.getByRole('button', { name: 'Remove dropped.png' }).waitFor({ timeout: 5000 });
+    const why = await page.locator('.pending-attachments .attach-error').textContent();
+    await page.getByRole('button', { name: 'Remove dropped.png' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.pending-attachments .thumb').length === 1);
+    return explain(prevented && page.url() === url && /Only images can go with a message/.test(why || ''), { prevented, why });
+  });
+
   await step('composer: sent, the message shows its image while Claude answers; the image block reaches Claude byte for byte; the composer is cleared', async () => {
     await script([{ text: 'A single pixel.', hold: { gate: 'composer-image', after_events: 4, timeout: 60 } }]);
     await send(page, 'What is in this picture?');
