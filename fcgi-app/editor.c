@@ -27,6 +27,9 @@ void
 editor_change_free(struct editor_change *c)
 {
 	buf_free(&c->before);
+	if (c->content != NULL)
+		json_object_put(c->content);
+	c->content = NULL;
 }
 
 void
@@ -587,6 +590,112 @@ out:
 	return rc;
 }
 
+/* The image type of a file's first bytes, or NULL. */
+static const char *
+image_type(const unsigned char *h, size_t n)
+{
+	if (n >= 8 && memcmp(h, "\x89PNG\r\n\x1a\n", 8) == 0)
+		return "image/png";
+	if (n >= 3 && h[0] == 0xff && h[1] == 0xd8 && h[2] == 0xff)
+		return "image/jpeg";
+	if (n >= 6 && (memcmp(h, "GIF87a", 6) == 0 || memcmp(h, "GIF89a", 6) == 0))
+		return "image/gif";
+	if (n >= 12 && memcmp(h, "RIFF", 4) == 0 && memcmp(h + 8, "WEBP", 4) == 0)
+		return "image/webp";
+	return NULL;
+}
+
+static void
+base64(const unsigned char *d, size_t n, struct buf *out)
+{
+	static const char a[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char		 q[4];
+	size_t		 i;
+	unsigned long	 v;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		v = (unsigned long)d[i] << 16 | (unsigned long)d[i + 1] << 8 | d[i + 2];
+		q[0] = a[v >> 18 & 63];
+		q[1] = a[v >> 12 & 63];
+		q[2] = a[v >> 6 & 63];
+		q[3] = a[v & 63];
+		buf_append(out, q, 4);
+	}
+	if (i < n) {
+		v = (unsigned long)d[i] << 16 | (i + 1 < n ? (unsigned long)d[i + 1] << 8 : 0);
+		q[0] = a[v >> 18 & 63];
+		q[1] = a[v >> 12 & 63];
+		q[2] = i + 1 < n ? a[v >> 6 & 63] : '=';
+		q[3] = '=';
+		buf_append(out, q, 4);
+	}
+}
+
+/*
+ * view of an image file: -1 when rel is not an image (the text view goes
+ * on), else 0 (chg->content set) or 1 (error written).
+ */
+static int
+view_image(int root, const char *rel, const char *p, json_object *in,
+    struct buf *out, struct editor_change *chg)
+{
+	unsigned char	 head[16];
+	const char	*type;
+	struct stat	 st;
+	struct buf	 data, b64;
+	json_object	*img, *src, *arr, *vr;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = ps_openat(root, rel, O_RDONLY | O_NONBLOCK | O_NOFOLLOW, 0)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (n = pread(fd, head, sizeof(head), 0)) <= 0 ||
+	    (type = image_type(head, (size_t)n)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	if (json_object_object_get_ex(in, "view_range", &vr) && vr != NULL) {
+		close(fd);
+		errf(out, "The `view_range` parameter is not allowed when `path` "
+		    "points to an image (%s).", p);
+		return 1;
+	}
+	if (st.st_size > EDITOR_IMAGE_MAX) {
+		close(fd);
+		errf(out, "The image %s is %lld bytes; images larger than 5 MB (%d "
+		    "bytes) cannot be viewed. Make a smaller copy with bash first.",
+		    p, (long long)st.st_size, EDITOR_IMAGE_MAX);
+		return 1;
+	}
+	close(fd);
+	buf_init(&data, EDITOR_IMAGE_MAX);
+	if (ps_read_file(root, rel, EDITOR_IMAGE_MAX, &data) == -1) {
+		buf_free(&data);
+		errf(out, "Ran into %s while trying to read %s", strerror(errno), p);
+		return 1;
+	}
+	buf_init(&b64, EDITOR_IMAGE_MAX / 3 * 4 + 16);
+	base64((const unsigned char *)(data.p ? data.p : ""), data.len, &b64);
+	src = json_object_new_object();
+	json_object_object_add(src, "type", json_object_new_string("base64"));
+	json_object_object_add(src, "media_type", json_object_new_string(type));
+	json_object_object_add(src, "data", json_object_new_string_len(
+	    b64.p ? b64.p : "", (int)b64.len));
+	img = json_object_new_object();
+	json_object_object_add(img, "type", json_object_new_string("image"));
+	json_object_object_add(img, "source", src);
+	arr = json_object_new_array();
+	json_object_array_add(arr, img);
+	chg->content = arr;
+	buf_printf(out, "Image %s (%s, %zu bytes), sent to Claude as an image.",
+	    p, type, data.len);
+	buf_free(&data);
+	buf_free(&b64);
+	return 0;
+}
+
 int
 editor_run(int root, size_t max, json_object *in, struct buf *out,
     struct editor_change *chg)
@@ -661,8 +770,13 @@ editor_run(int root, size_t max, json_object *in, struct buf *out,
 		    "insert", cmd);
 		return 1;
 	}
-	if (strcmp(cmd, "view") == 0)
+	if (strcmp(cmd, "view") == 0) {
+		int	 rc;
+
+		if (!is_dir && (rc = view_image(root, rel, p, in, out, chg)) != -1)
+			return rc;
 		return cmd_view(root, rel, p, is_dir, in, max, out);
+	}
 	if (strcmp(cmd, "create") == 0) {
 		if ((ft = jstr(in, "file_text", &present)) == NULL) {
 			errf(out, "Parameter `file_text` is required for command: create");

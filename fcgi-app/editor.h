@@ -8,6 +8,11 @@
  * or 1 (is_error). On a successful change, chg gets the path and the
  * content before the edit (owned by chg; editor_change_free()), so the
  * caller can keep an undo history and announce file.changed.
+ *
+ * `view` of an image file (PNG, JPEG, GIF or WebP by its magic bytes, at
+ * most EDITOR_IMAGE_MAX bytes) returns the image itself, as the reference
+ * tool does: chg->content gets a content array with one image block
+ * (base64 source) for the tool_result, and out a line describing it.
  */
 #ifndef CW_EDITOR_H
 #define CW_EDITOR_H
@@ -19,6 +24,7 @@
 #define EDITOR_ROOT		"/workspace"
 #define EDITOR_MAX_CHARS	16000
 #define EDITOR_SNIPPET_LINES	4
+#define EDITOR_IMAGE_MAX	(5 * 1024 * 1024)
 
 struct editor_change {
 	int		 changed;
@@ -26,6 +32,7 @@ struct editor_change {
 	char		 path[4200];	/* as Claude named it (/workspace/...) */
 	char		 rel[4096];	/* relative to files/ */
 	struct buf	 before;
+	json_object	*content;	/* view of an image: [image block] */
 };
 
 void	editor_change_init(struct editor_change *);

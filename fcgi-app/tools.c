@@ -19,6 +19,7 @@
 #include "perm.h"
 #include "quota.h"
 #include "sandbox.h"
+#include "searchtools.h"
 #include "sessions.h"
 #include "subagent.h"
 #include "todo.h"
@@ -258,6 +259,8 @@ run_editor(struct tool_ctx *tc, const struct tool_def *def, json_object *input,
 	editor_change_init(&chg);
 	err = editor_run(root, (size_t)tc->cfg->max_file_size, input, out, &chg);
 	close(root);
+	if (!err && chg.content != NULL)	/* an image: the block goes to Claude */
+		tc->content = json_object_get(chg.content);
 	if (!err && chg.changed) {
 		record_edit(tc->cfg, tc->sid, tc->tool_use_id, &chg);
 		json_object_object_add(detail, "path", json_object_new_string(chg.path));
@@ -544,6 +547,27 @@ const struct tool_def tools_table[] = {
 		.grant_key = bash_grant_key,
 		.grantable = bash_grantable,
 		.run = run_bash,
+	},
+	/* Search (searchtools.h): ripgrep in the sandbox, read-only. */
+	{
+		.name = "glob",
+		.description = searchtools_glob_description,
+		.input_schema = searchtools_glob_schema,
+		.flags = TOOL_DEFAULT,
+		.card = "search",
+		.default_class = TC_READ,
+		.summary = searchtools_summary,
+		.run = searchtools_glob_run,
+	},
+	{
+		.name = "grep",
+		.description = searchtools_grep_description,
+		.input_schema = searchtools_grep_schema,
+		.flags = TOOL_DEFAULT,
+		.card = "search",
+		.default_class = TC_READ,
+		.summary = searchtools_summary,
+		.run = searchtools_grep_run,
 	},
 	/*
 	 * Anthropic's server tools: Claude calls them and Anthropic runs them

@@ -31,6 +31,8 @@ packages=(
 	nginx-light redis-server bubblewrap openssl curl ca-certificates procps
 	# passt (pasta): user-mode NAT for SANDBOX_NETWORK=on (own netns, no host).
 	passt
+	# ripgrep (rg): the glob and grep tools run it inside the sandbox.
+	ripgrep
 	# jq: the integration tests read JSON responses and logs with it;
 	# python3: the fake Anthropic server and the tests' SSE clients;
 	# iproute2 (ss), tar, gzip: tests and the archive endpoint.
