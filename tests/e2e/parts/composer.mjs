@@ -200,7 +200,7 @@ export default async function composer(h) {
       && checks.sent.includes('Queued and kept') && !checks.sent.includes('Queued while busy'), checks);
   });
 
-  await step('composer: a failed turn offers Retry; Retry sends its prompt again and Claude answers', async () => {
+  await step('composer: a failed turn offers Retry, after a reload too; Retry sends its prompt again and Claude answers', async () => {
     await script([{ fault: { type: 'http', status: 400, message: 'e2e: this request is refused' } }, { text: 'Second time lucky.' }]);
     await send(page, 'Please fail once');
     const notice = page.locator('.notice.error', { has: page.getByRole('button', { name: 'Retry' }) });
@@ -208,6 +208,10 @@ export default async function composer(h) {
     // The run is over (the session shows the error).
     await page.locator('.topbar .badge.status-error, .topbar .badge.status-idle').waitFor({ timeout: 20000 });
     await shot(page, '43-retry');
+    // The notice, and its Retry, come back after a reload (the error is part of the stored transcript).
+    await page.reload();
+    await page.locator('.msg.user .bubble', { hasText: 'Please fail once' }).waitFor({ timeout: 10000 });
+    await notice.waitFor({ timeout: 10000 });
     await notice.getByRole('button', { name: 'Retry' }).click();
     await page.locator('.msg.assistant', { hasText: 'Second time lucky.' }).waitFor({ timeout: 20000 });
     await waitIdle(page);
