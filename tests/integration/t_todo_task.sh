@@ -177,6 +177,7 @@ fake_script "$(jq -cn \
 	--arg f "$FINAL3" '{turns: [$t1, $t2,
 		{text: $f, usage: {input_tokens: 120, output_tokens: 20}},
 		{text: "The sub-agent says: hello notes.", usage: {input_tokens: 30, output_tokens: 8}}]}')"
+UIN0=$(redis_cli HGET "cw:{c}:usage:user:ann" input_tokens)
 run_msg "$S3" "what is in the notes?"
 R3=$RUN_ID
 is "$SSE_END $(ev_first "$EV" run.finished "$R3" | jq -r .stop_reason)" "until end_turn" "3: the run finished"
@@ -236,6 +237,7 @@ is "$(ev_first "$EV" run.finished "$R3" | jq -c '.usage | [.input_tokens, .outpu
 	"3: the run's usage counts the child's calls"
 api_auth "/api/sessions/$S3"
 is "$(jq -c '[.usage.input_tokens, .usage.output_tokens]' "$BODY")" '[260,43]' "3: so does the session's"
+is "$(($(redis_cli HGET "cw:{c}:usage:user:ann" input_tokens) - ${UIN0:-0}))" 260 "3: and the user's"
 get_history "$S3"
 is "$(jq -c '[.messages[].role]' "$T/hist.json")" '["user","assistant","user","assistant"]' "3: the history holds only the parent's messages"
 is "$(jq -c '.tool_details.toolu_task3.subagent.steps | length' "$T/hist.json")" 4 "3: GET …/messages returns the steps for a reload"
