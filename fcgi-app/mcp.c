@@ -17,6 +17,7 @@
 #include "jsonio.h"
 #include "log.h"
 #include "mcp.h"
+#include "pathsafe.h"
 #include "sandbox.h"
 #include "sessions.h"
 #include "tools.h"
@@ -1058,6 +1059,7 @@ mcp_server_tools(const struct config *cfg, const struct mcp_server *s,
 	json_object	*tools;
 	const char	*text;
 	double		 ms = 0;
+	int		 rc, dfd;
 
 	if (s->type != MCP_STDIO) {
 		snprintf(err, errcap, "server %s is reached through the API's MCP "
@@ -1072,16 +1074,24 @@ mcp_server_tools(const struct config *cfg, const struct mcp_server *s,
 	snprintf(path, sizeof(path), "%s/%s-%s.json", dir, s->name, s->hash);
 	if ((tools = cache_read(path)) != NULL)
 		return tools;
-	/* Listed once, in an empty workspace of its own. */
-	snprintf(probe, sizeof(probe), "%s/probe", dir);
-	if (mkdir(probe, 0750) == -1 && errno != EEXIST) {
+	/*
+	 * Listed once, in an empty workspace of its own (removed after,
+	 * fd-relative: whatever the server left there, links included).
+	 */
+	snprintf(probe, sizeof(probe), "%s/probe-XXXXXX", dir);
+	if (mkdtemp(probe) == NULL) {
 		snprintf(err, errcap, "cannot create %s: %s", probe, strerror(errno));
 		return NULL;
 	}
 	memset(&x, 0, sizeof(x));
 	x.kind = EX_LIST;
 	x.tools = json_object_new_array();
-	if (exchange(cfg, s, probe, &x, should_abort, arg, &ms) == -1) {
+	rc = exchange(cfg, s, probe, &x, should_abort, arg, &ms);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
+		(void)ps_remove_tree_at(dfd, strrchr(probe, '/') + 1, 2000);
+		close(dfd);
+	}
+	if (rc == -1) {
 		snprintf(err, errcap, "MCP server %s: %s", s->name, x.err);
 		log_kv(LOG_WARNING, "MCP tools/list failed", "s:server", s->name,
 		    "s:error", x.err, NULL);

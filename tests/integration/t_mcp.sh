@@ -173,6 +173,10 @@ like "$(json '.servers[] | select(.name == "hanglist") | .error')" "did not answ
 	"a server whose listing hangs: a bounded error"
 unlike "$SERVERS" "python3|$ENV_MARK|$TOKEN_MARK|mcp.example.test|\"command\"|\"env\"" \
 	"no command, env value, token or URL in the listing"
+is "$(find "${CW_CONF[WORKSPACE_PATH]}/.mcp" -maxdepth 1 -name 'probe-*' 2>/dev/null | grep -c .)" 0 \
+	"the listings' probe workspaces are removed"
+is "$(find "${CW_CONF[WORKSPACE_PATH]}/.mcp" -maxdepth 1 -name 'py-*.json' 2>/dev/null | grep -c .)" 1 \
+	"a listing is cached per configuration (WORKSPACE_PATH/.mcp/<name>-<hash>.json)"
 if [ "$HAVE_EVERY" = 1 ]; then
 	like "$(json '.servers[] | select(.name == "everything") | .tools | join(",")')" '(^|,)echo(,|$)' \
 		"everything (node over stdio in the sandbox) lists echo"
