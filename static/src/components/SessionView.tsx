@@ -18,6 +18,7 @@ import { withSentAttachments, type SentAttachments } from './Attachments';
 import type { ImageBlock, TextBlock } from '../lib/types';
 import { ModelModeBar, type ModelChoice } from './ModelModeBar';
 import { FilesPanel } from './FilesPanel';
+import { NetworkPolicy } from './NetworkPolicy';
 import { McpServers } from './McpServers';
 import { StatusBadge } from './StatusBadge';
 import type { ToastFn } from './Toasts';
@@ -494,6 +495,7 @@ export function SessionView(p: Props) {
               </a>
             )}
             {session && <McpServers session={session} onChanged={(n) => { setSession(n); p.onChanged(n); }} toast={toast} />}
+            {session && <NetworkPolicy session={session} onChanged={(n) => { setSession(n); p.onChanged(n); }} toast={toast} />}
             <button type="button" class={`btn subtle files-toggle${filesOpen ? ' on' : ''}`} aria-pressed={filesOpen} aria-controls="files-panel"
               onClick={() => setFilesOpen((o) => !o)}>Files</button>
           </div>

@@ -4,6 +4,8 @@ import { formatBytes, formatDuration } from '../lib/format';
 import { highlight, languageForPath } from '../lib/highlight';
 import type { Permission, ToolResultView, ViewItem } from '../lib/transcript';
 import { TaskCard } from './TaskCard';
+import { WebCard } from './WebResult';
+import { WEB_TOOLS } from '../lib/web';
 import { TodoCard } from './TodoList';
 import { PLAN_TOOL, PlanCard } from './PlanCard';
 import { McpCard } from './McpServers';
@@ -39,6 +41,7 @@ export function ToolCard({ item, onDecide, onRevert }: { item: ToolItem; onDecid
   if (item.name === 'bash') return <BashCard item={item} onDecide={onDecide} />;
   if (item.name === EDITOR) return <EditorCard item={item} onDecide={onDecide} onRevert={onRevert} />;
   if (item.name === 'todo_write') return <TodoCard item={item} />;
+  if (WEB_TOOLS.has(item.name)) return <WebCard item={item} />;
   if (item.name === 'task') {
     return (
       <TaskCard item={item} renderTool={(t) => <ToolCard item={t} onDecide={onDecide} />}

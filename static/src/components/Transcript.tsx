@@ -6,6 +6,7 @@ import type { ViewItem } from '../lib/transcript';
 import type { ImageBlock, TextBlock } from '../lib/types';
 import { explainRunError, queueText, resumedText, retryText, stopReasonText } from '../lib/words';
 import { PermissionPrompt, ToolCard } from './ToolCard';
+import { Citations } from './WebResult';
 
 type Decide = (requestId: string, decision: 'allow' | 'deny', remember: boolean, message?: string) => void;
 type Remove = (runId: string) => void;
@@ -128,6 +129,7 @@ function renderItem({ item, onDecide, onCompact, onRevert, onRemove, onRetry }: 
       return (
         <div class={`msg assistant${item.streaming ? ' streaming' : ''}`}>
           <Markdown text={item.text} streaming={item.streaming} />
+          {item.citations && item.citations.length > 0 && <Citations citations={item.citations} />}
           {!item.streaming && <CopyButton text={item.text} what="answer" />}
         </div>
       );

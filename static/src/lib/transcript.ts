@@ -26,6 +26,7 @@
 //   starting (removed) leaves nothing behind.
 
 import { cmpId, isEventId } from './ids';
+import { citationsOf, serverResults, webFromEvent, type Citation, type WebResultData } from './web';
 import type {
   HistoryMessage, PendingPermission, QueuedRun, QueuePosition, SessionStatus, Snapshot, StreamEvent,
   ToolResultEvent, UsageTotals,
@@ -58,6 +59,8 @@ export interface LiveBlock {
   toolId?: string;
   name?: string;
   input?: Record<string, unknown>;
+  /** A cited text block's sources (text.citations). */
+  citations?: Citation[];
 }
 
 export interface Turn {
@@ -474,6 +477,13 @@ export function applyEvent(s: TranscriptState, ev: StreamEvent): TranscriptState
           ...r, started: true, status: runEnded(r) ? r.status : 'running', retry: null, queue: null, parked: false,
           turns: [...r.turns, { messageId: String(d.message_id ?? `m${r.turns.length}`), blocks: [], stopped: false }],
         };
+      });
+    case 'text.citations':
+      return withRun(s, runId!, (r) => {
+        const { run, turn } = lastTurn(r);
+        const bi = turn.blocks.findIndex((b) => b.index === (Number(d.index) || 0) && b.kind === 'text');
+        if (bi >= 0) turn.blocks[bi] = { ...turn.blocks[bi], citations: citationsOf(d.citations) };
+        return run;
       });
     case 'text.delta':
       return withRun(s, runId!, (r) => appendDelta(r, 'text', Number(d.index) || 0, String(d.text ?? '')));
@@ -933,6 +943,8 @@ export interface ToolResultView {
   path?: string;
   /** The task tool: what its sub-agent did (steps kept for reloads, usage). */
   subagent?: SubagentDetail;
+  /** web_search / web_fetch (server tools): results, page, error code. */
+  web?: WebResultData;
 }
 
 /** tool.result `subagent` of a task call (docs/api.md). */
@@ -957,7 +969,7 @@ export type ViewItem =
     /** Image blocks and @-attached files (paths) that came with this text. */
     images?: Array<Record<string, any>>; files?: string[]; // eslint-disable-line @typescript-eslint/no-explicit-any
   }
-  | { kind: 'text'; key: string; text: string; streaming: boolean }
+  | { kind: 'text'; key: string; text: string; streaming: boolean; citations?: Citation[] }
   | { kind: 'thinking'; key: string; text: string; streaming: boolean }
   | { kind: 'redacted'; key: string }
   | {
@@ -1064,7 +1076,7 @@ function runTexts(r: Run): Set<string> {
 function ownedBy(r: Run, m: HistoryMessage, texts: Set<string>): boolean {
   const blocks = blocksOf(m);
   if (m.role === 'assistant') {
-    if (blocks.some((b) => b.type === 'tool_use' && r.toolIds.includes(b.id))) return true;
+    if (blocks.some((b) => (b.type === 'tool_use' || b.type === 'server_tool_use') && r.toolIds.includes(b.id))) return true;
     const t = assistantText(m);
     return t !== '' && texts.has(t);
   }
@@ -1142,6 +1154,7 @@ function resultFromEvent(e: ToolResultEvent): ToolResultView {
     exitCode: e.exit_code, durationMs: e.duration_ms, timedOut: e.timed_out,
     truncatedBytes: e.truncated_bytes, path: e.path,
     ...((e as unknown as { subagent?: SubagentDetail }).subagent ? { subagent: (e as unknown as { subagent: SubagentDetail }).subagent } : {}),
+    ...(webFromEvent(e as unknown as Record<string, unknown>) ? { web: webFromEvent(e as unknown as Record<string, unknown>) } : {}),
   };
 }
 
@@ -1253,6 +1266,8 @@ export function buildView(s: TranscriptState): ViewItem[] {
       if (b && b.type === 'tool_result') hResults[b.tool_use_id] = resultFromHistory(b);
     }
   }
+  // Server tools' results are in the assistant's own message.
+  for (const [id, w] of Object.entries(serverResults(H))) hResults[id] = w;
   const permFor = (toolId: string): Permission | null => {
     const rid = s.permByTool[toolId];
     return rid ? s.permissions[rid] || null : null;
@@ -1303,12 +1318,13 @@ export function buildView(s: TranscriptState): ViewItem[] {
     blocksOf(m).forEach((b, j) => {
       const key = `h${i}.${j}`;
       if (b.type === 'text') {
-        if (String(b.text ?? '').trim() !== '') out.push({ kind: 'text', key, text: String(b.text), streaming: false });
+        const citations = citationsOf(b.citations);
+        if (String(b.text ?? '').trim() !== '') out.push({ kind: 'text', key, text: String(b.text), streaming: false, ...(citations ? { citations } : {}) });
       } else if (b.type === 'thinking') {
         out.push({ kind: 'thinking', key, text: String(b.thinking ?? ''), streaming: false });
       } else if (b.type === 'redacted_thinking') {
         out.push({ kind: 'redacted', key });
-      } else if (b.type === 'tool_use') {
+      } else if (b.type === 'tool_use' || b.type === 'server_tool_use') {
         const result = resultFor(b.id);
         const perm = permFor(b.id);
         shownTools.add(b.id);
@@ -1361,7 +1377,7 @@ export function buildView(s: TranscriptState): ViewItem[] {
       for (const b of blocks) {
         const key = `r:${r.id}:${ti}:${b.index}`;
         if (b.kind === 'text') {
-          if (b.text.trim() !== '' || (live && !t.stopped)) out.push({ kind: 'text', key, text: b.text, streaming: live && !t.stopped });
+          if (b.text.trim() !== '' || (live && !t.stopped)) out.push({ kind: 'text', key, text: b.text, streaming: live && !t.stopped, ...(b.citations ? { citations: b.citations } : {}) });
         } else if (b.kind === 'thinking') {
           out.push({ kind: 'thinking', key, text: b.text, streaming: live && !t.stopped });
         } else if (b.toolId) {
