@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import './SearchCard.css';
 import { editorDiff, type FileDiff } from '../lib/diff';
 import { formatBytes, formatDuration } from '../lib/format';
 import { highlight, languageForPath } from '../lib/highlight';
@@ -41,6 +42,7 @@ export function ToolCard({ item, onDecide, onRevert }: { item: ToolItem; onDecid
   if (item.name === 'bash') return <BashCard item={item} onDecide={onDecide} />;
   if (item.name === EDITOR) return <EditorCard item={item} onDecide={onDecide} onRevert={onRevert} />;
   if (item.name === 'todo_write') return <TodoCard item={item} />;
+  if (SEARCH_TOOLS.has(item.name)) return <SearchCard item={item} onDecide={onDecide} />;
   if (WEB_TOOLS.has(item.name)) return <WebCard item={item} />;
   if (item.name === 'task') {
     return (
@@ -209,6 +211,65 @@ export function DiffView({ diff }: { diff: FileDiff }) {
         </button>
       )}
     </div>
+  );
+}
+
+/** The glob and grep tools (card "search"): the pattern and the result list. */
+const SEARCH_TOOLS = new Set(['glob', 'grep']);
+const SEARCH_MAX_SHOWN = 50;
+
+/** The result text split into the found lines and the server's notes. */
+export function searchResults(content: string): { lines: string[]; header: string; note: string } {
+  const all = content.split('\n').filter((l) => l !== '');
+  let header = '';
+  let note = '';
+  if (all.length && /^Found \d+ files?$/.test(all[0])) header = all.shift() as string;
+  if (all.length && /^\(Results are truncated/.test(all[all.length - 1])) note = all.pop() as string;
+  if (all.length === 1 && /^No (files|matches) found$/.test(all[0])) return { lines: [], header: all[0], note };
+  return { lines: all, header, note };
+}
+
+function SearchCard({ item, onDecide }: { item: ToolItem; onDecide: Decide }) {
+  const r = item.result;
+  const [all, setAll] = useState(false);
+  const pattern = str(item.input.pattern);
+  const where = str(item.input.path);
+  const opts = [item.input.glob ? `glob ${str(item.input.glob)}` : '', item.input.type ? `type ${str(item.input.type)}` : '',
+    item.input.output_mode ? str(item.input.output_mode) : '', item.input['-i'] ? 'ignore case' : ''].filter(Boolean).join(', ');
+  const res = r && !r.isError ? searchResults(r.content) : null;
+  const shown = res ? (all ? res.lines : res.lines.slice(0, SEARCH_MAX_SHOWN)) : [];
+  return (
+    <section class={`card tool-card search ${item.state}`} aria-label={`Search (${item.name}): ${pattern}`}>
+      <div class="tool-head">
+        <span class="tool-icon" aria-hidden="true">⌕</span>
+        <span class="muted small">{item.name === 'glob' ? 'Find files' : 'Search'}</span>
+        <code class="tool-title search-pattern">{pattern}</code>
+        {where && <span class="muted small">in {stripWorkspace(where)}</span>}
+        <span class="tool-meta">
+          {res && <span class="muted small search-count">{res.lines.length ? `${res.lines.length} result${res.lines.length === 1 ? '' : 's'}` : 'none'}</span>}
+          <StateChip item={item} />
+        </span>
+      </div>
+      {opts && <p class="muted small search-options">{opts}</p>}
+      {item.permission && <PermissionPrompt permission={item.permission} onDecide={onDecide} />}
+      {r && r.isError && <Output text={r.content} label="Error" cls="stderr" />}
+      {res && (
+        <div class="output search-results">
+          {res.header && <div class="output-label">{res.header}</div>}
+          {shown.length > 0 && (
+            <ul class="search-list" aria-label="Search results">
+              {shown.map((l, i) => <li key={i}><code>{l}</code></li>)}
+            </ul>
+          )}
+          {res.lines.length > SEARCH_MAX_SHOWN && (
+            <button type="button" class="btn subtle small show-all" aria-expanded={all} onClick={() => setAll(!all)}>
+              {all ? 'Show less' : `Show all (${res.lines.length})`}
+            </button>
+          )}
+          {res.note && <p class="muted small search-note">{res.note}</p>}
+        </div>
+      )}
+    </section>
   );
 }
 
