@@ -52,3 +52,28 @@ describe('prompts with attachments in the transcript', () => {
     expect(users[1].kind === 'user' && users[1].images?.length).toBe(1);
   });
 });
+
+describe('Retry and what this window sent', () => {
+  it('a failed turn carries its prompt (text, images, files) for Retry; the images show on the prompt at once', async () => {
+    const { withSentAttachments } = await import('../src/components/Attachments');
+    let s = initialState();
+    s = reduce(s, { type: 'localPrompt', runId: 'r1', text: 'look at this' });
+    let n = 0;
+    const ev = (type: string, data: Record<string, unknown>) => reduce(s, { type: 'event', event: { id: `${7000 + ++n}-0`, type, data: { ...data, run_id: 'r1' } } });
+    s = ev('run.queued', { kind: 'message', state: 'ready', ahead: 0 });
+    s = ev('run.started', { kind: 'message' });
+    const before = withSentAttachments(buildView(s), { r1: { images: [img as never], files: ['src/a.c'] } });
+    const p = before.find((i) => i.kind === 'user');
+    expect(p && p.kind === 'user' && [p.text, p.images?.length, p.files]).toEqual(['look at this', 1, ['src/a.c']]);
+    s = ev('run.error', { type: 'api_error', message: 'boom' });
+    // The history has the prompt as stored: the retry sends exactly those blocks again.
+    s = reduce(s, {
+      type: 'history', asOf: s.lastEventId, want: s.historyWanted,
+      messages: [{ role: 'user', content: [file('src/a.c', 'int a;'), img, { type: 'text', text: 'look at this' }] } as never],
+    });
+    const n2 = buildView(s).find((i) => i.kind === 'notice' && i.code === 'run_error');
+    const retry = n2 && n2.kind === 'notice' ? (n2.data.retry as { text: string; blocks: unknown[] }) : null;
+    expect(retry?.text).toBe('look at this');
+    expect(retry?.blocks).toEqual([file('src/a.c', 'int a;'), img, { type: 'text', text: 'look at this' }]);
+  });
+});
