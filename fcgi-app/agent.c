@@ -21,6 +21,7 @@
 #include "mcp.h"
 #include "metrics.h"
 #include "models.h"
+#include "notices.h"
 #include "netpolicy.h"
 #include "notices.h"
 #include "pathsafe.h"
@@ -1524,6 +1525,14 @@ finish(struct run_ctx *c, const char *status, const char *event,
 	json_object_object_add(d, "run_id", json_object_new_string(c->run_id));
 	json_object_object_add(d, "usage", usage_json(c->in, c->out,
 	    c->cache_write, c->cache_read, c->cost));
+	if (strcmp(event, "run.cancelled") == 0) {
+		char by[128] = "";
+
+		/* Who pressed Stop (h_runs.c notes it): the live view says so too. */
+		if (runs_get(c->app->store, c->run_id, "cancelled_by", by,
+		    sizeof(by)) == 1 && by[0] != '\0')
+			json_object_object_add(d, "by", json_object_new_string(by));
+	}
 	if (!c->lost && append_durable(c, event, d, status) == 0) {
 		char q[64] = "";
 

@@ -318,6 +318,9 @@ h_cancel(struct http_req *r, struct app *app)
 
 	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
 		return 0;
+	/* Noted before the cancel flag, so the run's run.cancelled names them. */
+	if (runs_active(app->store, s.id, run_id, sizeof(run_id)) == 1)
+		(void)runs_set(app->store, run_id, "cancelled_by", u.name);
 	if ((rv = sched_cancel(app->store, app->cfg, s.id, run_id,
 	    sizeof(run_id))) == -1)
 		return http_error(r, 503, "service_unavailable",

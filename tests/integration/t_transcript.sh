@@ -151,6 +151,7 @@ ev_wait text.delta 1 "$W"
 api_bearer "$ANN" "/api/sessions/$S6/cancel" -X POST
 is "$HTTP_STATUS" 202 "4: cancel while the answer streams"
 run_bg_wait 60 || diag "run 6: $SSE_END"
+is "$(jq -r 'select(.event == "run.cancelled") | .data.by' "$EV")" ann "4: the live run.cancelled names who stopped it"
 notices "$S6"
 is "$(jq -r --arg r "$RUN6" '[.[] | select(.event == "run.cancelled" and .run_id == $r)][0].by' "$T/notices.json")" ann \
 	"4: the stop is in the notices, with who stopped it"
