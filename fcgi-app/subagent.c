@@ -14,8 +14,9 @@
 #include "subagent.h"
 #include "tools.h"
 
-#define STEP_TEXT_MAX	4000	/* bytes of a text or a result kept per step */
-#define STEP_INPUT_MAX	4000	/* bytes of a call's input kept per step */
+#define STEP_TEXT_MAX	2000	/* bytes of a text or a result kept per step */
+#define STEP_INPUT_MAX	2000	/* bytes of a call's input kept per step */
+#define STEPS_BYTES_MAX	(256 * 1024)	/* all steps kept, as JSON */
 
 const char subagent_description[] =
     "Launch a sub-agent: a separate Claude with its own fresh context that "
@@ -75,6 +76,8 @@ struct sub {
 	int			 turn;
 	int			 cancelled;
 	json_object		*steps;		/* for the card after a reload */
+	size_t			 steps_bytes;
+	int			 steps_dropped;
 	long long		 in, out, cw, cr;
 	double			 cost;
 };
@@ -131,13 +134,24 @@ clipped(const char *s, size_t n, size_t max)
 	return o;
 }
 
+/*
+ * Keeps a step for the card (the tool.result event and tool_details), while
+ * there are fewer than SUBAGENT_STEPS_MAX and they fit in STEPS_BYTES_MAX;
+ * later ones are only counted (steps_dropped).
+ */
 static void
 add_step(struct sub *s, json_object *step)
 {
-	if (json_object_array_length(s->steps) >= SUBAGENT_STEPS_MAX) {
+	size_t	 n = strlen(json_object_to_json_string_ext(step,
+		    JSON_C_TO_STRING_PLAIN));
+
+	if (json_object_array_length(s->steps) >= SUBAGENT_STEPS_MAX ||
+	    s->steps_bytes + n > STEPS_BYTES_MAX) {
+		s->steps_dropped++;
 		json_object_put(step);
 		return;
 	}
+	s->steps_bytes += n;
 	json_object_array_add(s->steps, step);
 }
 
@@ -773,6 +787,9 @@ subagent_run(struct tool_ctx *ptc, const struct tool_def *def, json_object *inpu
 	    explore ? "explore" : "general-purpose"));
 	json_object_object_add(d, "turns", json_object_new_int(s.turn));
 	json_object_object_add(d, "steps", s.steps);
+	if (s.steps_dropped > 0)
+		json_object_object_add(d, "steps_dropped",
+		    json_object_new_int(s.steps_dropped));
 	u = json_object_new_object();
 	json_object_object_add(u, "input_tokens", json_object_new_int64(s.in));
 	json_object_object_add(u, "output_tokens", json_object_new_int64(s.out));

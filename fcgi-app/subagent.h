@@ -24,7 +24,7 @@
 #define SUBAGENT_MAX_TURNS	20
 #define SUBAGENT_RESULT_MAX	(64 * 1024)	/* bytes of the final text */
 #define SUBAGENT_PROMPT_MAX	(64 * 1024)
-#define SUBAGENT_STEPS_MAX	200		/* steps kept for the card */
+#define SUBAGENT_STEPS_MAX	100		/* steps kept for the card */
 
 struct tool_ctx;
 struct tool_def;

@@ -59,6 +59,9 @@ export function TaskCard({ item, renderTool, permission }: {
             : <div key={st.key} class="task-step">{renderTool(st)}</div>))}
         </div>
       )}
+      {!!r?.subagent?.steps_dropped && (
+        <p class="muted small pad">{r.subagent.steps_dropped} later step{r.subagent.steps_dropped === 1 ? ' is' : 's are'} not kept for reloads (too many).</p>
+      )}
       {item.state === 'running' && steps.length === 0 && <p class="muted small pad">Starting the sub-agent…</p>}
       {showResult && (
         <div class="tool-output task-report">

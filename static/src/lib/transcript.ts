@@ -956,6 +956,8 @@ export interface SubagentDetail {
     type: 'text' | 'tool'; text?: string; id?: string; name?: string; input?: Record<string, unknown>;
     result?: { content?: string; is_error?: boolean; denied?: boolean };
   }>;
+  /** Steps the server did not keep (beyond its caps). */
+  steps_dropped?: number;
   usage?: UsageTotals;
 }
 
