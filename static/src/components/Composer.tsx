@@ -130,7 +130,7 @@ export function Composer({
         {toolbar}
         <span id="composer-hint" class="composer-status" role={unknown ? 'alert' : undefined}>
           {unknown ? `Unknown command /${unknown}. Type / to see the commands.`
-            : statusText || 'Enter to send · / for commands · Shift+Tab: mode'}
+            : statusText || 'Enter to send · / for commands · @ for files · Shift+Tab: mode'}
         </span>
         <div class="composer-buttons">
           {sessionId && att.picker}
