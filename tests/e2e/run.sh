@@ -106,7 +106,8 @@ CW_CONF[SSE_MAX_DURATION]=4
 CW_CONF[CODE_SERVER_ROLE]=user
 # MCP (parts/mcp.mjs): a small stdio server, python3 -c, run in the sandbox.
 jq -n --rawfile s "$E2E_DIR/parts/mcp_server.py" \
-	'{servers: [{name: "notes", type: "stdio", command: ["python3", "-c", $s]}]}' >"$T/mcp-servers.json"
+	'{servers: [{name: "notes", type: "stdio", command: ["python3", "-c", $s]},
+		{name: "remote", type: "url", url: "https://mcp.example.test/mcp"}]}' >"$T/mcp-servers.json"
 CW_CONF[MCP_SERVERS_FILE]=$T/mcp-servers.json
 agent_stack_up
 # A session template (WORKSPACE_PATH/shared/templates/<name>).

@@ -32,6 +32,7 @@ import type {
   ToolResultEvent, UsageTotals,
 } from './types';
 import { attachedPath } from './images';
+import { mcpBlockName, mcpResults } from './mcp';
 
 /** One item of the todo list (todo_write; docs/api.md). */
 export interface TodoItem {
@@ -1078,7 +1079,7 @@ function runTexts(r: Run): Set<string> {
 function ownedBy(r: Run, m: HistoryMessage, texts: Set<string>): boolean {
   const blocks = blocksOf(m);
   if (m.role === 'assistant') {
-    if (blocks.some((b) => (b.type === 'tool_use' || b.type === 'server_tool_use') && r.toolIds.includes(b.id))) return true;
+    if (blocks.some((b) => (b.type === 'tool_use' || b.type === 'server_tool_use' || b.type === 'mcp_tool_use') && r.toolIds.includes(b.id))) return true;
     const t = assistantText(m);
     return t !== '' && texts.has(t);
   }
@@ -1270,6 +1271,8 @@ export function buildView(s: TranscriptState): ViewItem[] {
   }
   // Server tools' results are in the assistant's own message.
   for (const [id, w] of Object.entries(serverResults(H))) hResults[id] = w;
+  // Remote MCP servers' results (the connector): in the assistant's message too.
+  for (const [id, w] of Object.entries(mcpResults(H))) hResults[id] = w;
   const permFor = (toolId: string): Permission | null => {
     const rid = s.permByTool[toolId];
     return rid ? s.permissions[rid] || null : null;
@@ -1326,13 +1329,13 @@ export function buildView(s: TranscriptState): ViewItem[] {
         out.push({ kind: 'thinking', key, text: String(b.thinking ?? ''), streaming: false });
       } else if (b.type === 'redacted_thinking') {
         out.push({ kind: 'redacted', key });
-      } else if (b.type === 'tool_use' || b.type === 'server_tool_use') {
+      } else if (b.type === 'tool_use' || b.type === 'server_tool_use' || b.type === 'mcp_tool_use') {
         const result = resultFor(b.id);
         const perm = permFor(b.id);
         shownTools.add(b.id);
         const children = subSteps(s, b.id, result, false, resultFor);
         out.push({
-          kind: 'tool', key: `t:${b.id}`, id: b.id, name: String(b.name), input: b.input || {},
+          kind: 'tool', key: `t:${b.id}`, id: b.id, name: b.type === 'mcp_tool_use' ? mcpBlockName(b) : String(b.name), input: b.input || {},
           result, permission: perm, state: toolState(result, perm, false), ...(children ? { children } : {}),
         });
       }

@@ -5,6 +5,8 @@
 // server in the session's sandbox (the note lands in the workspace), the
 // card shows the result, the fake API got the server's text as the
 // tool_result; after a reload the card, its approval and result are the same.
+// A remote (url) server's mcp_tool_use / mcp_tool_result blocks, played by the
+// fake API, are the same card without approval, live and after a reload.
 
 export default async function mcp(h) {
   const { step, explain, newPage, login, createSession, send, script, fake, shot, waitIdle } = h;
@@ -77,6 +79,39 @@ export default async function mcp(h) {
     const outcome = await card().locator('.perm-outcome').innerText().catch(() => '');
     const cards = await card().count();
     return explain(cards === 1 && /add_note/.test(head) && /Allowed once/.test(outcome), { cards, head, outcome });
+  });
+
+  await step('mcp: a remote server (the connector): its call and result are an MCP card without approval; the request carried mcp_servers', async () => {
+    await page.locator('.mcp-btn').click();
+    await page.locator('#mcp-panel .mcp-choice', { hasText: 'remote' }).getByRole('checkbox').check();
+    await page.locator('.mcp-btn', { hasText: 'MCP: 2' }).waitFor({ timeout: 10000 });
+    await page.locator('#mcp-panel').getByRole('button', { name: 'Close' }).click();
+    await script([{ content: [
+      { type: 'text', text: 'Asking the remote server.' },
+      { type: 'mcp_tool_use', id: 'mcptoolu_e2e_1', name: 'lookup', server_name: 'remote', input: { q: 'weather' } },
+      { type: 'mcp_tool_result', tool_use_id: 'mcptoolu_e2e_1', is_error: false, content: [{ type: 'text', text: 'sunny' }] },
+      { type: 'text', text: 'It is sunny.' }] }]);
+    await send(page, 'what is the weather');
+    const remote = page.locator('.tool-card.mcp', { hasText: 'lookup' });
+    await remote.locator('.mcp-result', { hasText: 'sunny' }).waitFor({ timeout: 20000 });
+    await page.locator('.msg.assistant', { hasText: 'It is sunny.' }).waitFor({ timeout: 20000 });
+    await waitIdle(page);
+    const reqs = (await fake('/_fake/requests')).requests;
+    const req = reqs[reqs.length - 1];
+    const chip = await remote.locator('.mcp-server-chip').innerText();
+    const asks = await remote.locator('.perm').count();
+    await shot(page, '63-mcp-remote');
+    return explain(chip === 'remote' && asks === 0 && req.body.mcp_servers?.[0]?.name === 'remote'
+      && /mcp-client-2025-04-04/.test(req.headers['anthropic-beta'] || ''), { chip, asks, mcp: req.body.mcp_servers, beta: req.headers['anthropic-beta'] });
+  });
+
+  await step('mcp: after a reload the remote call is drawn from the history the same way', async () => {
+    await page.reload();
+    const remote = page.locator('.tool-card.mcp', { hasText: 'lookup' });
+    await remote.locator('.mcp-result', { hasText: 'sunny' }).waitFor({ timeout: 20000 });
+    const chip = await remote.locator('.mcp-server-chip').innerText();
+    const cards = await page.locator('.tool-card.mcp').count();
+    return explain(chip === 'remote' && cards === 2, { chip, cards });
   });
 
   await ctx.close();
