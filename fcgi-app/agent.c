@@ -450,14 +450,6 @@ build_request(struct run_ctx *c, const char *model, json_object *messages,
 	/* web_fetch (netpolicy.h) is a beta tool. */
 	if (cur_web_fetch)
 		(void)claude_client_add_beta(c->claude, NETPOLICY_FETCH_BETA);
-	{
-		/* Remote MCP servers: Anthropic's connector (beta). */
-		json_object *ms = mcp_connector_servers(cfg, cur_mcp);
-
-		if (ms != NULL)
-			json_object_object_add(req, "mcp_servers", ms);
-		claude_client_set_beta(c->claude, ms != NULL ? MCP_CONNECTOR_BETA : NULL);
-	}
 	if (cfg->claude_thinking_budget > 0) {
 		th = json_object_new_object();
 		json_object_object_add(th, "type", json_object_new_string("enabled"));
