@@ -21,6 +21,19 @@
 cw_require_tools_stack
 trap cw_cleanup EXIT
 
+# ---- 0. the configuration: bad values are refused at start (exit 78), each named ---------
+ERR=$(env -i PATH="$PATH" NETWORK_POLICY_MAX_USER=maybe NETWORK_DEFAULT_POLICY=allowlist \
+	NETWORK_DEFAULT_ALLOWED_DOMAINS='docs.example.com,https://bad.example' WEB_SEARCH_MAX_USES=0 \
+	WEB_FETCH_MAX_USES=101 "$CLAUDE_WEB" -t 2>&1)
+RC=$?
+is "$RC" 78 "0: invalid network settings: claude-web -t exits 78"
+like "$ERR" 'NETWORK_POLICY_MAX_USER: "maybe" is not off\|allowlist\|on' "0: ... naming NETWORK_POLICY_MAX_USER"
+like "$ERR" "NETWORK_DEFAULT_ALLOWED_DOMAINS: 'https://bad.example' is not a hostname" "0: ... and the bad default domain"
+like "$ERR" 'WEB_SEARCH_MAX_USES: 0 is out of range 1\.\.100' "0: ... and WEB_SEARCH_MAX_USES"
+like "$ERR" 'WEB_FETCH_MAX_USES: 101 is out of range 0\.\.100' "0: ... and WEB_FETCH_MAX_USES"
+ERR=$(env -i PATH="$PATH" NETWORK_DEFAULT_POLICY=allowlist "$CLAUDE_WEB" -t 2>&1)
+like "$ERR" 'NETWORK_DEFAULT_POLICY=allowlist needs NETWORK_DEFAULT_ALLOWED_DOMAINS' "0: a default allowlist without domains is refused"
+
 # Users may have the allowlist at most, admins everything.
 CW_CONF[NETWORK_POLICY_MAX_USER]=allowlist
 CW_CONF[NETWORK_POLICY_MAX_ADMIN]=on
