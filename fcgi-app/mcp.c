@@ -32,6 +32,7 @@
 #define STDERR_KEEP		4096
 #define IMAGE_DATA_MAX		(5 * 1024 * 1024)	/* base64 bytes of one image */
 #define WRITE_WAIT_MS		5000
+#define LIST_RETRY_S		60	/* a failed tools/list is retried after */
 
 /* ---- configuration ------------------------------------------------------------- */
 
@@ -1055,6 +1056,8 @@ mcp_server_tools(const struct config *cfg, const struct mcp_server *s,
     int (*should_abort)(void *), void *arg, char *err, size_t errcap)
 {
 	char		 dir[PATH_MAX], path[PATH_MAX + 128], probe[PATH_MAX + 16];
+	char		 failpath[PATH_MAX + 128];
+	struct stat	 st;
 	struct exch	 x;
 	json_object	*tools;
 	const char	*text;
@@ -1075,6 +1078,28 @@ mcp_server_tools(const struct config *cfg, const struct mcp_server *s,
 	if ((tools = cache_read(path)) != NULL)
 		return tools;
 	/*
+	 * A listing that failed a moment ago is not tried again at once: each
+	 * model request of every run (and GET /api/mcp/servers) would wait
+	 * MCP_TIMEOUT for a broken server.
+	 */
+	snprintf(failpath, sizeof(failpath), "%s/%s-%s.failed", dir, s->name, s->hash);
+	if (stat(failpath, &st) == 0 && S_ISREG(st.st_mode) &&
+	    time(NULL) - st.st_mtime >= 0 && time(NULL) - st.st_mtime < LIST_RETRY_S) {
+		char	 why[400];
+		ssize_t	 n = -1;
+		int	 fd;
+
+		if ((fd = open(failpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
+			n = read(fd, why, sizeof(why) - 1);
+			close(fd);
+		}
+		why[n > 0 ? n : 0] = '\0';
+		snprintf(err, errcap, "%s (listing again in %lld s)", n > 0 ? why :
+		    "the tools could not be listed", (long long)(LIST_RETRY_S -
+		    (time(NULL) - st.st_mtime)));
+		return NULL;
+	}
+	/*
 	 * Listed once, in an empty workspace of its own (removed after,
 	 * fd-relative: whatever the server left there, links included).
 	 */
@@ -1093,6 +1118,7 @@ mcp_server_tools(const struct config *cfg, const struct mcp_server *s,
 	}
 	if (rc == -1) {
 		snprintf(err, errcap, "MCP server %s: %s", s->name, x.err);
+		(void)fsutil_write_atomic(failpath, err, strlen(err));
 		log_kv(LOG_WARNING, "MCP tools/list failed", "s:server", s->name,
 		    "s:error", x.err, NULL);
 		json_object_put(x.tools);
@@ -1100,6 +1126,7 @@ mcp_server_tools(const struct config *cfg, const struct mcp_server *s,
 	}
 	tools = sanitise_tools(s, x.tools);
 	json_object_put(x.tools);
+	(void)unlink(failpath);
 	text = json_object_to_json_string_ext(tools, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (fsutil_write_atomic(path, text, strlen(text)) == -1)

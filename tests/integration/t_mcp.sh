@@ -171,6 +171,12 @@ is "$(json '.servers[] | select(.name == "remote") | [.type, (.tools == null)] |
 	"remote: type url, its tools are Anthropic's to list"
 like "$(json '.servers[] | select(.name == "hanglist") | .error')" "did not answer within 10 s" \
 	"a server whose listing hangs: a bounded error"
+T0=$(now_ms)
+api_auth /api/mcp/servers
+T1=$(now_ms)
+like "$(json '.servers[] | select(.name == "hanglist") | .error')" "did not answer within 10 s.*listing again in [0-9]+ s" \
+	"a failed listing is remembered for a minute, not retried at once"
+cmp_ok "$((T1 - T0))" -lt 5000 "... so the listing answers at once"
 unlike "$SERVERS" "python3|$ENV_MARK|$TOKEN_MARK|mcp.example.test|\"command\"|\"env\"" \
 	"no command, env value, token or URL in the listing"
 is "$(find "${CW_CONF[WORKSPACE_PATH]}/.mcp" -maxdepth 1 -name 'probe-*' 2>/dev/null | grep -c .)" 0 \
