@@ -504,6 +504,14 @@ h_admin_run_cancel(struct http_req *r, struct app *app)
 	if (rv == 0)
 		return http_error(r, 409, "conflict", "this run is not active");
 	(void)runs_set(app->store, r->params[0], "cancelled_by", u.name);
+	if (rv == 2) {
+		char sid[64] = "";
+
+		/* Closed here (never started, or stale): its notice too. */
+		if (runs_get(app->store, r->params[0], "session", sid, sizeof(sid)) == 1 &&
+		    sessions_valid_id(sid))
+			closed_notice(app, sid, r->params[0], "run.cancelled", u.name);
+	}
 	o = json_object_new_object();
 	json_object_object_add(o, "run_id", json_object_new_string(r->params[0]));
 	json_object_object_add(o, "status", json_object_new_string(rv == 1 ?
