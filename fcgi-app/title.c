@@ -42,7 +42,7 @@ static const char set_script[] =
     "if src == 'user' or src == 'auto' then return 1 end "
     "if ARGV[1] == '' then return 1 end "
     "if redis.call('HGET', KEYS[1], 'title') ~= ARGV[2] then return 1 end "
-    "if ARGV[1] == '?' then return 0 end "
+    "if ARGV[4] == 'check' then return 0 end "
     "redis.call('HSET', KEYS[1], 'title', ARGV[1], 'title_source', 'auto', "
     "'updated_at', ARGV[3]) return 0";
 
@@ -325,9 +325,9 @@ model_title(struct app *app, struct claude_client *cl, const char *sid,
 	return rv;
 }
 
-/* The Lua step: ARGV[1] the title ("?": only ask whether one is due). */
+/* The Lua step: check 1 only asks whether a title is due. */
 static int
-set_title(struct app *app, const char *sid, const char *title)
+set_title(struct app *app, const char *sid, const char *title, int check)
 {
 	redisReply	*r;
 	char		 key[96], now[32];
@@ -336,7 +336,7 @@ set_title(struct app *app, const char *sid, const char *title)
 	snprintf(key, sizeof(key), CW_KP "session:%s", sid);
 	snprintf(now, sizeof(now), "%ld", (long)time(NULL));
 	if ((r = store_cmdv(app->store, "EVAL", set_script, "1", key, title,
-	    TITLE_DEFAULT, now, NULL)) == NULL)
+	    TITLE_DEFAULT, now, check ? "check" : "set", NULL)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_INTEGER)
 		rv = (int)r->integer;
@@ -356,7 +356,7 @@ title_after_run(struct app *app, struct claude_client *cl, const char *sid,
 	char			 rkey[96];
 	size_t			 i, n;
 
-	if (set_title(app, sid, "?") != 0)
+	if (set_title(app, sid, "-", 1) != 0)
 		return;		/* a title is set, or Redis is away */
 	if ((h = history_load(cfg, sid)) == NULL)
 		return;
@@ -397,7 +397,7 @@ title_after_run(struct app *app, struct claude_client *cl, const char *sid,
 	buf_free(&answer);
 	if (title[0] == '\0')
 		return;
-	if (set_title(app, sid, title) != 0)
+	if (set_title(app, sid, title, 0) != 0)
 		return;
 	log_kv(LOG_INFO, "session titled", "s:session", sid, "s:title", title, NULL);
 	d = json_object_new_object();
