@@ -167,7 +167,7 @@ match_history(const struct config *cfg, const char *sid, const char *q,
 	if (raw == NULL)
 		return NULL;
 	*budget = len >= *budget ? 0 : *budget - len;
-	/* Cheap pre-check on the raw bytes (JSON escapes aside, a miss is a miss unless escaped). */
+	/* A history over SEARCH_HISTORY_MAX is not parsed: the answer says partial. */
 	if (truncated) {
 		*partial = 1;
 		free(raw);
@@ -532,11 +532,12 @@ md_result(struct buf *b, json_object *blk, json_object *details)
 	}
 	if (id != NULL)
 		json_object_object_get_ex(details, id, &d);
-	buf_printf(b, "**Result**%s%s:\n\n",
-	    json_object_object_get_ex(blk, "is_error", &v) &&
-	    json_object_get_boolean(v) ? " (error)" : "",
-	    d != NULL && json_object_object_get_ex(d, "exit_code", &v) &&
-	    !json_object_is_type(v, json_type_null) ? "" : "");
+	buf_printf(b, "**Result**%s", json_object_object_get_ex(blk, "is_error", &v) &&
+	    json_object_get_boolean(v) ? " (error)" : "");
+	if (d != NULL && json_object_object_get_ex(d, "exit_code", &v) &&
+	    json_object_is_type(v, json_type_int))
+		buf_printf(b, " (exit code %d)", json_object_get_int(v));
+	buf_puts(b, ":\n\n");
 	md_fenced(b, "", t.p != NULL ? t.p : "", EXPORT_RESULT_MAX);
 	buf_free(&t);
 }
