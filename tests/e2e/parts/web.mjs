@@ -104,6 +104,19 @@ export default async function web(h) {
     return explain(s.network_policy === 'off', { policy: s.network_policy });
   });
 
+  await step('web: on a phone the policy panel fits the screen', async () => {
+    const phone = await newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true }, 'web-phone');
+    await login(phone.page);
+    await phone.page.goto(`${h.BASE}/sessions/${sid}`);
+    const pbtn = phone.page.locator('.net-policy-btn');
+    await pbtn.waitFor({ timeout: 20000 });
+    await pbtn.click();
+    const box = await phone.page.locator('#net-policy-panel').boundingBox();
+    await shot(phone.page, '73-web-policy-phone');
+    await phone.ctx.close();
+    return explain(box && box.x >= 0 && box.x + box.width <= 390 && box.y >= 0, { box });
+  });
+
   await page.evaluate(async (id) => fetch(`/api/sessions/${id}`, { method: 'DELETE', headers: { 'X-Requested-With': 'claude-web' } }), sid);
   await ctx.close();
 }
