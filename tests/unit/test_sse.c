@@ -175,6 +175,60 @@ main(void)
 		claude_msg_free(&c.m);
 	}
 
+	/*
+	 * Server tools (web_search): the recorded server_tool_use with its
+	 * input streamed; then a result block and cited text, kept exactly
+	 * for the next request, and usage.server_tool_use.
+	 */
+	{
+		const char *web =
+		    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m2\",\"model\":\"x\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n"
+		    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"server_tool_use\",\"id\":\"srvtoolu_1\",\"name\":\"web_search\",\"input\":{}}}\n\n"
+		    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"query\\\": \\\"a\"}}\n\n"
+		    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"b\\\"}\"}}\n\n"
+		    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+		    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"web_search_tool_result\",\"tool_use_id\":\"srvtoolu_1\",\"content\":[{\"type\":\"web_search_result\",\"url\":\"https://e.com/\",\"title\":\"E\",\"encrypted_content\":\"Zm9v/+==\",\"page_age\":null}]}}\n\n"
+		    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n"
+		    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+		    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"citations_delta\",\"citation\":{\"type\":\"web_search_result_location\",\"url\":\"https://e.com/\",\"title\":\"E\",\"encrypted_index\":\"Eg==\",\"cited_text\":\"foo\"}}}\n\n"
+		    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"text_delta\",\"text\":\"Foo.\"}}\n\n"
+		    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}\n\n"
+		    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9,\"server_tool_use\":{\"web_search_requests\":1}}}\n\n"
+		    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+		json_object *content;
+
+		s = slurp("server_tool_use_response.txt", &len);
+		ok(s != NULL, "fixture server_tool_use_response.txt readable");
+		if (s != NULL) {
+			run(&c, s, len, 3);
+			content = claude_msg_content(&c.m);
+			is_str(json_object_to_json_string_ext(json_object_array_get_idx(content, 1),
+			    JSON_C_TO_STRING_PLAIN), "{\"type\":\"server_tool_use\",\"id\":"
+			    "\"srvtoolu_01WebSearch\",\"name\":\"web_search\",\"input\":"
+			    "{\"query\":\"weather in Paris\"}}",
+			    "recorded server_tool_use: sent back with its streamed input");
+			json_object_put(content);
+			claude_msg_free(&c.m);
+			free(s);
+		}
+		run(&c, web, strlen(web), 5);
+		content = claude_msg_content(&c.m);
+		is_str(json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE),
+		    "[{\"type\":\"server_tool_use\",\"id\":\"srvtoolu_1\",\"name\":\"web_search\","
+		    "\"input\":{\"query\":\"ab\"}},{\"type\":\"web_search_tool_result\","
+		    "\"tool_use_id\":\"srvtoolu_1\",\"content\":[{\"type\":\"web_search_result\","
+		    "\"url\":\"https://e.com/\",\"title\":\"E\",\"encrypted_content\":\"Zm9v/+==\","
+		    "\"page_age\":null}]},{\"type\":\"text\",\"text\":\"Foo.\",\"citations\":"
+		    "[{\"type\":\"web_search_result_location\",\"url\":\"https://e.com/\","
+		    "\"title\":\"E\",\"encrypted_index\":\"Eg==\",\"cited_text\":\"foo\"}]}]",
+		    "server tool blocks and cited text kept exactly, in order");
+		ok(c.m.web_search_requests == 1 && c.bad == 0,
+		    "usage.server_tool_use.web_search_requests read");
+		json_object_put(content);
+		claude_msg_free(&c.m);
+	}
+
 	/* Multi-line data, field without space, error event after 200. */
 	{
 		const char *ml = "data:line1\ndata: line2\n\n";
