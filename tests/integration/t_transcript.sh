@@ -228,6 +228,7 @@ is_json_error 400 "6: an unknown format is a 400"
 cw_stop_app INT
 CW_CONF[TITLE_MODEL]=off
 CW_CONF[PERMISSION_TIMEOUT]=3
+CW_CONF[RUN_LOCK_TTL]=2
 cw_start_app || cw_bail "could not restart claude-web"
 wait_for 10 pool_full runner 1 || diag "the runner pool did not fill up"
 new_session || cw_bail "cannot create a session"
@@ -255,5 +256,30 @@ notices "$S9"
 R=$(jq -c --arg t "$BE" '[.[] | select(.event == "permission.resolved" and .tool_use_id == $t)][0]' "$T/notices.json")
 is "$(printf '%s' "$R" | jq -r '.decision')" expired "7: an expired request is in the notices as expired"
 is "$(printf '%s' "$R" | jq -r '.by // "none"')" none "7: ... answered by nobody"
+
+# ---- 8. a runner killed mid-answer: the resume is in the notices -------------------
+has_text_delta() {
+	redis_cli XRANGE "cw:{c}:events:$1" - + 2>/dev/null | grep -A2 -x 'text.delta' | grep -q "$2"
+}
+new_session || cw_bail "cannot create a session"
+S10=$SID
+fake_reset
+fake_script "$(jq -cn --arg s "$(printf 'Slow piece %02d. ' $(seq 1 30))" \
+	'{turns: [{text: $s, delay_ms: 150}, {text: "Answer after the takeover."}]}')"
+MARK=$(events_mark "$S10")
+post_msg "$S10" "survive a crash"
+R10=$RUN_ID
+check "8: the run streams text" wait_for 20 has_text_delta "$S10" "$R10"
+VICTIM=$(runner_pid_for "$R10")
+kill -KILL "$VICTIM" 2>/dev/null
+check "8: its runner is killed" wait_for 5 pid_gone "$VICTIM"
+sse_read "$T/k10.jsonl" --session "$S10" --last-event-id "$MARK" --until "$FINAL_EVENTS" --run-id "$R10" --timeout 60
+is "$SSE_END" until "8: the run ends after another runner took it over"
+notices "$S10"
+R=$(jq -c --arg r "$R10" '[.[] | select(.event == "run.resumed" and .run_id == $r)][0]' "$T/notices.json")
+is "$(printf '%s' "$R" | jq -r '[.redo, .discarded_text] | @tsv')" "$(printf 'message\ttrue')" \
+	"8: the resume is in the notices (the message redone, its partial text discarded)"
+is "$(jq -r --arg r "$R10" '[.[] | select(.run_id == $r) | .event] | join(",")' "$T/notices.json")" \
+	"run.resumed,run.finished" "8: ... before the run's end"
 
 tap_done
