@@ -57,6 +57,9 @@ static const char system_base[] =
     "persists between calls. Commands have time, memory and output limits.\n"
     "- `str_replace_based_edit_tool` views, creates and edits files.\n"
     "- The person watches your answer stream in and may have to approve "
+    "- `glob` finds files by name pattern and `grep` searches their contents "
+    "(ripgrep, results relative to /workspace); prefer them to find/grep "
+    "in bash: they never need the person's approval.\n"
     "commands and edits before they run; a denied call comes back with "
     "their reason.\n\n"
     "Work in small, verifiable steps and keep answers concise.";
