@@ -50,7 +50,7 @@ s1=$(json .id)
 like "$s1" '^[0-9a-f]{32}$' "the session id is 32 hex characters"
 is "$(header Location)" "/api/sessions/$s1" "Location header points at the new session"
 is "$(jq -c 'keys' "$BODY")" \
-	'["created_at","id","last_activity","model","owner","permission_mode","status","template","title","updated_at"]' \
+	'["allowed_domains","created_at","id","last_activity","mcp_servers","model","network_policy","network_policy_max","owner","permission_mode","sandbox_network","status","template","title","updated_at"]' \
 	"the session JSON has exactly the documented fields (no host path for a user)"
 is "$(json .owner)/$(json .status)/$(json .permission_mode)" alice/idle/default \
 	"defaults: owner is the caller, status idle, permission_mode default"
