@@ -355,9 +355,6 @@ web_tools(struct run_ctx *c, struct toolset *set)
 		(void)claude_client_set_beta(c->claude, NULL);
 }
 
-/* The session's enabled MCP servers, read with the toolset (mcp.h). */
-static char cur_mcp[MCP_LIST_MAX];
-
 static struct toolset *
 run_toolset(struct run_ctx *c)
 {
