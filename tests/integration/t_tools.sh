@@ -87,6 +87,13 @@ is "$(printf '%s' "$TOOLS1" | jq -c '.[3].input_schema | [.required, (.propertie
 	"1: grep: the parameters of Claude Code's Grep"
 is "$(printf '%s' "$TOOLS1" | jq -c '[.[] | select(.name == "glob" or .name == "grep") | has("type")]')" '[false,false]' \
 	"1: glob and grep are custom tools (no type)"
+# The exact declarations of glob and grep (name, description, input_schema), as sent.
+DECL_GLOB_GREP=$(cat <<'JSON'
+[{"name":"glob","description":"Fast file pattern matching in the session's project (/workspace).\n- Supports glob patterns like \"**/*.js\" or \"src/**/*.ts\"\n- Returns matching file paths relative to /workspace, most recently modified first (at most 100)\n- Use it to find files by name; use grep to search their contents\n- Files ignored by .gitignore and the .git directory are skipped","input_schema":{"type":"object","properties":{"pattern":{"type":"string","description":"The glob pattern to match files against"},"path":{"type":"string","description":"The directory to search in (under /workspace). Omit it to search the whole project."}},"required":["pattern"],"additionalProperties":false}},{"name":"grep","description":"A powerful search tool built on ripgrep, over the session's project (/workspace).\n- Supports full regex syntax (e.g. \"log.*Error\", \"function\\\\s+\\\\w+\")\n- Filter files with the glob parameter (e.g. \"*.js\", \"**/*.tsx\") or the type parameter (e.g. \"js\", \"py\", \"rust\")\n- Output modes: \"content\" shows matching lines, \"files_with_matches\" shows only file paths (default), \"count\" shows match counts\n- Pattern syntax is ripgrep's: literal braces need escaping (use `interface\\\\{\\\\}` to find `interface{}`)\n- Patterns match within single lines unless multiline is true\n- Results are relative to /workspace and capped (250 lines, 30 kB); use head_limit, path or glob to narrow them","input_schema":{"type":"object","properties":{"pattern":{"type":"string","description":"The regular expression pattern to search for in file contents"},"path":{"type":"string","description":"File or directory to search in (under /workspace). Defaults to the whole project."},"glob":{"type":"string","description":"Glob pattern to filter files (e.g. \"*.js\", \"*.{ts,tsx}\")"},"type":{"type":"string","description":"File type to search (rg --type), e.g. js, py, rust, go, java"},"output_mode":{"type":"string","enum":["content","files_with_matches","count"],"description":"Output mode: \"content\" shows matching lines (supports -A/-B/-C context, -n line numbers, head_limit), \"files_with_matches\" shows file paths (supports head_limit), \"count\" shows match counts (supports head_limit). Defaults to \"files_with_matches\"."},"-i":{"type":"boolean","description":"Case insensitive search"},"-n":{"type":"boolean","description":"Show line numbers in output (content mode). Defaults to true."},"-A":{"type":"number","description":"Number of lines to show after each match (content mode)"},"-B":{"type":"number","description":"Number of lines to show before each match (content mode)"},"-C":{"type":"number","description":"Number of lines to show before and after each match (content mode)"},"multiline":{"type":"boolean","description":"Enable multiline mode where . matches newlines and patterns can span lines. Default: false."},"head_limit":{"type":"number","description":"Limit output to the first N lines/entries. At most 250."}},"required":["pattern"],"additionalProperties":false}}]
+JSON
+)
+is "$(printf '%s' "$TOOLS1" | jq -c 'map(select(.name == "glob" or .name == "grep"))')" "$DECL_GLOB_GREP" \
+	"1: glob and grep are declared exactly (description and schema)"
 session_mode "$S1" default || cw_bail "cannot switch to default"
 
 # ---- 2. glob -----------------------------------------------------------------------------
@@ -108,6 +115,9 @@ N=$(fake_nreq)
 is "$(fake_req "$N" '.body.messages[-1].content[0] | [.type, .tool_use_id, .content, (.is_error // false)]')" \
 	"$(jq -cn --arg id "$G1" '["tool_result", $id, "src/sub/c.c\nsrc/b.c\na.c\n.hidden/h.c", false]')" \
 	"2: Claude gets the same list as the tool_result"
+get_history "$S1"
+is "$(jq -c --arg id "$G1" '.tool_details[$id] | [.card, .results]' "$T/hist.json")" \
+	'["search",["src/sub/c.c","src/b.c","a.c",".hidden/h.c"]]' "2: GET messages keeps the card and the results for reloads"
 
 tools_run "$S1" "$(blocks "$(tool_block glob '{"pattern":"*.c","path":"/workspace/src"}')" \
 	"$(tool_block glob '{"pattern":"*.txt","path":"gen"}')" \
