@@ -56,6 +56,7 @@ S1=$SID
 FILES=$(session_dir "$S1")/files
 NREQ0=$(fake_nreq)
 # The workspace: a few files with known modification times, and 120 more.
+# shellcheck disable=SC2016 # expanded by bash in the sandbox
 bash1 "$S1" 'mkdir -p src/sub gen docs .hidden .git &&
 printf "hello world\nsecond line\n" > a.c && touch -d "2020-01-01 00:00:01" a.c &&
 printf "Hello there\nint main;\nhello again\n" > src/b.c && touch -d "2021-01-01 00:00:01" src/b.c &&
