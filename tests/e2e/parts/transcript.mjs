@@ -71,12 +71,12 @@ export default async function transcript(h) {
   let before;
   await step('transcript: after a reload, the cards, decisions and notices read exactly the same', async () => {
     before = await items(page);
-    await shot(page, '70-transcript-live');
+    await shot(page, 'transcript-01-live');
     await page.reload();
     await page.locator('.msg.assistant', { hasText: 'Fine after a retry.' }).waitFor({ timeout: 20000 });
     await page.locator('.notice', { hasText: 'retried' }).waitFor({ timeout: 15000 });
     const after = await items(page);
-    await shot(page, '71-transcript-reloaded');
+    await shot(page, 'transcript-02-reloaded');
     const denied = after.find((t) => /Denied: “not this one”/.test(t)) || '';
     return explain(JSON.stringify(after) === JSON.stringify(before) && before.length >= 5 && !/Failed/.test(denied),
       { before, after });
@@ -113,7 +113,7 @@ export default async function transcript(h) {
     await hit.waitFor({ timeout: 10000 });
     const snippet = await hit.locator('.session-snippet').innerText();
     const n = await page.locator('.search-results .session-item').count();
-    await shot(page, '72-search');
+    await shot(page, 'transcript-03-search');
     await hit.locator('a').click();
     await page.waitForURL(new RegExp(`/sessions/${sid}$`));
     await page.locator('#session-search').fill('');
