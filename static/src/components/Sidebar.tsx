@@ -149,8 +149,8 @@ export function Sidebar(p: Props) {
                   </span>
                 </a>
                 <span class="session-actions">
-                  <a class="icon-btn" href={urls.exportSession(s.id, 'md')} download aria-label={`Export ${s.title || 'Untitled'} as Markdown`} title="Export as Markdown"><Icon name="download" /></a>
-                  <a class="icon-btn export-json" href={urls.exportSession(s.id, 'json')} download aria-label={`Export ${s.title || 'Untitled'} as JSON`} title="Export as JSON">{'{}'}</a>
+                  <a class="icon-btn export-link" href={urls.exportSession(s.id, 'md')} download aria-label={`Export ${s.title || 'Untitled'} as Markdown`} title="Export as Markdown"><Icon name="download" /></a>
+                  <a class="icon-btn export-link" href={urls.exportSession(s.id, 'json')} download aria-label={`Export ${s.title || 'Untitled'} as JSON`} title="Export as JSON">{'{}'}</a>
                   <button type="button" class="icon-btn" aria-label={`Rename ${s.title || 'Untitled'}`} title="Rename" onClick={() => setRenaming(s.id)}><Icon name="edit" /></button>
                   <button type="button" class="icon-btn" aria-label={`Delete ${s.title || 'Untitled'}`} title="Delete" onClick={() => setDeleting(s)}><Icon name="trash" /></button>
                 </span>
