@@ -240,6 +240,7 @@ if [ "$HAVE_EVERY" = 1 ]; then
 	fake_requests
 	is "$(fake_req 1 '.body.tools | map(select(.name == "mcp__everything__echo")) | length')" 1 \
 		"the upstream tools array holds mcp__everything__echo"
+	# shellcheck disable=SC2016 # "$schema" is the JSON key, not an expansion
 	is "$(fake_req 1 '.body.tools[] | select(.name == "mcp__everything__echo") | .input_schema')" \
 		'{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{"message":{"type":"string","description":"Message to echo"}},"required":["message"]}' \
 		"... with the server's input schema"
@@ -261,7 +262,7 @@ if [ "$HAVE_EVERY" = 1 ]; then
 		"the next upstream request carries the MCP text as the tool_result"
 	is "$(fake_req 2 '.body.tools')" "$(fake_req 1 '.body.tools')" "the declarations are byte-stable across turns"
 else
-	tap_skip 13 "server-everything could not be installed (npm registry)"
+	tap_skip 14 "server-everything could not be installed (npm registry)"
 fi
 
 # ---- 5. denied → not called; approved with remember → runs in /workspace, per tool ----------
