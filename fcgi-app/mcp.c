@@ -915,6 +915,21 @@ exchange(const struct config *cfg, const struct mcp_server *s,
 		snprintf(x->err + strlen(x->err), sizeof(x->err) - strlen(x->err),
 		    " (out of memory)");
 	sandbox_result_free(&res);
+	if (rc == -1) {
+		/* The server's words go into JSON: valid UTF-8 only. */
+		struct buf	 clean;
+		size_t		 n;
+
+		buf_init(&clean, sizeof(x->err) * 3 + 16);
+		buf_utf8_clean(&clean, x->err, strlen(x->err));
+		n = clean.len < sizeof(x->err) - 1 ? clean.len : sizeof(x->err) - 1;
+		while (n > 0 && n < clean.len &&
+		    ((unsigned char)clean.p[n] & 0xc0) == 0x80)
+			n--;
+		memcpy(x->err, clean.p ? clean.p : "", n);
+		x->err[n] = '\0';
+		buf_free(&clean);
+	}
 out:
 	close(pp[0]);
 	close(pp[1]);
