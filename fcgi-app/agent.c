@@ -33,6 +33,7 @@
 #include "scoreboard.h"
 #include "sessions.h"
 #include "store.h"
+#include "todo.h"
 #include "tools.h"
 #include "users.h"
 #include "worker.h"
@@ -56,10 +57,10 @@ static const char system_base[] =
     "unless the administrator enabled it, and the working directory "
     "persists between calls. Commands have time, memory and output limits.\n"
     "- `str_replace_based_edit_tool` views, creates and edits files.\n"
-    "- The person watches your answer stream in and may have to approve "
     "- `glob` finds files by name pattern and `grep` searches their contents "
     "(ripgrep, results relative to /workspace); prefer them to find/grep "
     "in bash: they never need the person's approval.\n"
+    "- The person watches your answer stream in and may have to approve "
     "commands and edits before they run; a denied call comes back with "
     "their reason.\n\n"
     "Work in small, verifiable steps and keep answers concise.";
@@ -1770,6 +1771,17 @@ step_clear(struct run_ctx *c, struct run *r)
 		}
 		json_object_put(r->h);
 		r->h = nh;
+	}
+	/* A fresh context starts without the old todo list (todo.h). */
+	{
+		json_object	*none = json_object_new_array(), *td;
+
+		if (todo_save(cfg, c->sid, none) == 0) {
+			td = json_object_new_object();
+			json_object_object_add(td, "todos", json_object_get(none));
+			emit(c, "todos.updated", td);
+		}
+		json_object_put(none);
 	}
 	d = json_object_new_object();
 	if (json_object_object_get_ex(r->h, "cleared", &cl))
