@@ -91,6 +91,25 @@ searchtools_shell_quote(struct buf *b, const char *s, size_t len)
 }
 
 /* One argument word (with a leading space). */
+
+/*
+ * A line of ripgrep's output as a JSON string for the tool.result event:
+ * file names and contents in the workspace need not be UTF-8 (the text
+ * for Claude is cleaned by the caller of tools_run).
+ */
+static json_object *
+clean_string(const char *line)
+{
+	struct buf	 b;
+	json_object	*o;
+	size_t		 n = strlen(line);
+
+	buf_init(&b, n * 3 + 16);
+	buf_utf8_clean(&b, line, n);
+	o = json_object_new_string_len(b.p ? b.p : "", (int)b.len);
+	buf_free(&b);
+	return o;
+}
 static int
 word(struct buf *cmd, const char *s)
 {
@@ -339,7 +358,7 @@ searchtools_glob_run(struct tool_ctx *tc, const struct tool_def *def,
 		buf_puts(out, "No files found");
 	for (i = 0; i < n; i++) {
 		buf_printf(out, "%s%s", i ? "\n" : "", lines[i]);
-		json_object_array_add(arr, json_object_new_string(lines[i]));
+		json_object_array_add(arr, clean_string(lines[i]));
 	}
 	if (total > n || res.out_dropped > 0)
 		buf_printf(out, "\n(Results are truncated: showing the %zu most "
@@ -489,7 +508,7 @@ searchtools_grep_run(struct tool_ctx *tc, const struct tool_def *def,
 		}
 		buf_printf(out, "%s%s", i ? "\n" : "", lines[i]);
 		if (i < SEARCH_UI_ITEMS)
-			json_object_array_add(arr, json_object_new_string(lines[i]));
+			json_object_array_add(arr, clean_string(lines[i]));
 	}
 	if (shown < total || res.out_dropped > 0)
 		buf_printf(out, "\n(Results are truncated: showing %zu of %s%zu %s%s. "
