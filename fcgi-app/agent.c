@@ -2145,4 +2145,6 @@ agent_run(struct run_ctx *c)
 		json_object_put(r.h);
 	tools_set_free(cur_tools);
 	cur_tools = NULL;
+	/* The next run (another session) sets its own network policy. */
+	sandbox_set_network(0);
 }
