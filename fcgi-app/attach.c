@@ -105,6 +105,41 @@ magic_ok(const char *type, const unsigned char *h, size_t n)
 	return 0;
 }
 
+int
+attach_image_data_ok(const char *media_type, const char *b64, size_t len,
+    const char **why)
+{
+	unsigned char	 head[12];
+	size_t		 i, dlen = 0;
+	const char	*bwhy = NULL;
+	int		 known = 0;
+
+	for (i = 0; i < sizeof(image_types) / sizeof(image_types[0]); i++)
+		if (media_type != NULL && strcmp(media_type, image_types[i].type) == 0)
+			known = 1;
+	if (!known) {
+		*why = "its media type is not image/png, image/jpeg, image/gif "
+		    "or image/webp";
+		return -1;
+	}
+	memset(head, 0, sizeof(head));
+	if (b64 == NULL || b64_check(b64, len, &dlen, head, sizeof(head),
+	    &bwhy) == -1) {
+		*why = "its data is not valid base64 (the standard alphabet, "
+		    "padded, no whitespace)";
+		return -1;
+	}
+	if (dlen > ATTACH_IMAGE_MAX) {
+		*why = "it is larger than 5 MiB";
+		return -1;
+	}
+	if (!magic_ok(media_type, head, dlen < sizeof(head) ? dlen : sizeof(head))) {
+		*why = "its first bytes do not match its media type";
+		return -1;
+	}
+	return 0;
+}
+
 json_object *
 attach_image_block(struct http_req *r, json_object *b, size_t idx)
 {

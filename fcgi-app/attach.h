@@ -62,6 +62,16 @@ struct config;
 json_object	*attach_image_block(struct http_req *, json_object *block,
 		    size_t idx);
 /*
+ * The checks of an image block's source, for images from anywhere (a
+ * person, the editor's view, an MCP server): media_type one of image/png,
+ * image/jpeg, image/gif, image/webp; b64 (len bytes) strict padded
+ * standard base64 decoding to at most ATTACH_IMAGE_MAX bytes that start
+ * with that type's magic bytes. 0, or -1 with *why set to a static
+ * sentence fragment ("its media type is not …").
+ */
+int		 attach_image_data_ok(const char *media_type, const char *b64,
+		    size_t len, const char **why);
+/*
  * The body's "attachments" (optional): each file read under the session's
  * files/ and put as a text block in front of *content (a string becomes a
  * text block first). 0, or -1 with the 400 (or 500) written.
