@@ -546,11 +546,15 @@ attach_fuzzy_score(const char *q, const char *path)
 			i++;
 		if (i >= pn)
 			return -1;
+		/*
+		 * Each matched character earns at least 1, so any match scores
+		 * >= 0 and -1 stays "no match": a gap costs at most 9.
+		 */
 		score += 10;
 		if (started && i == last + 1)
 			score += 15;		/* consecutive */
 		else if (started)
-			score -= (long)(i - last > 20 ? 20 : i - last);
+			score -= (long)(i - last > 18 ? 9 : (i - last) / 2);
 		if (boundary(path, i))
 			score += 12;		/* starts a name or word */
 		if (i >= base)

@@ -90,7 +90,8 @@ json_object	*attach_search(int root, const char *q, int limit);
  */
 int		 attach_room(struct http_req *, const struct config *,
 		    const char *sid, json_object *content);
-/* Score of q against path (subsequence, case-insensitive); -1: no match. */
+/* Score of q against path (subsequence, case-insensitive): >= 0 for a
+ * match (higher is better), -1 when q is not a subsequence of path. */
 long		 attach_fuzzy_score(const char *q, const char *path);
 
 #endif

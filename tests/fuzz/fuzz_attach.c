@@ -16,8 +16,8 @@
  * strict padded base64 whose decoded bytes start with that type's magic,
  * and the copy returned is exactly type + source with the same data; a
  * refusal is a 400 with a JSON error body. A fuzzy score is -1 iff the query
- * is not a case-insensitive subsequence of the path; search results are at
- * most limit paths that all match.
+ * is not a case-insensitive subsequence of the path, else >= 0; search
+ * results are at most limit paths that all match.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -368,7 +368,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		qn = strlen(q);
 		path = qn + 1 < size - 1 ? q + qn + 1 : q + qn;
 		score = attach_fuzzy_score(q, path);
-		if ((score == -1) != !subseq(q, path) || (qn == 0 && score != 0))
+		if ((score < 0) != !subseq(q, path) || score < -1 ||
+		    (qn == 0 && score != 0))
 			abort();
 		free(q);
 		break;

@@ -187,6 +187,18 @@ done
 api_bearer "$TOKEN" "/api/sessions/nope/files/search?q=a"
 is "$HTTP_STATUS" 404 "4: an unknown session → 404"
 
+# A match spread thin (each letter 22 characters after the last, all in the
+# directory's name) still matches: it scored below zero once and vanished.
+X21=xxxxxxxxxxxxxxxxxxxxx
+SPREAD="a${X21}b${X21}c${X21}d${X21}e${X21}"
+mkdir -p "$FILES/$SPREAD"
+: >"$FILES/$SPREAD/notes.txt"
+search 'q=abcde'
+is "$(jq -c '[.results[].path]' "$BODY")" "[\"$SPREAD/notes.txt\"]" \
+	"4: a path matching only with wide gaps is found (?q=abcde)"
+search 'q=abcdenotes'
+is "$(jq -c '[.results[].path]' "$BODY")" "[\"$SPREAD/notes.txt\"]" "4: ...and with its file name"
+
 # Bounded: 25000 entries are more than the walk looks at.
 python3 - "$FILES/deep" <<'EOF'
 import os, sys
