@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "editor.h"
 #include "pathsafe.h"
 
@@ -641,11 +642,13 @@ view_image(int root, const char *rel, const char *p, json_object *in,
     struct buf *out, struct editor_change *chg)
 {
 	unsigned char	 head[16];
-	const char	*type;
+	char		 chunk[65536];
+	const char	*type, *why = NULL;
 	struct stat	 st;
 	struct buf	 data, b64;
 	json_object	*img, *src, *arr, *vr;
 	ssize_t		 n;
+	off_t		 off;
 	int		 fd;
 
 	if ((fd = ps_openat(root, rel, O_RDONLY | O_NONBLOCK | O_NOFOLLOW, 0)) == -1)
@@ -669,15 +672,42 @@ view_image(int root, const char *rel, const char *p, json_object *in,
 		    p, (long long)st.st_size, EDITOR_IMAGE_MAX);
 		return 1;
 	}
-	close(fd);
+	/*
+	 * The bytes come from this same fd (never the name again: a file
+	 * swapped in meanwhile is not read), at most EDITOR_IMAGE_MAX of
+	 * them; a file that grew past that is refused, and the data must
+	 * still be a valid image of the type its first bytes named.
+	 */
 	buf_init(&data, EDITOR_IMAGE_MAX);
-	if (ps_read_file(root, rel, EDITOR_IMAGE_MAX, &data) == -1) {
+	off = 0;
+	for (;;) {
+		n = pread(fd, chunk, sizeof(chunk), off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (buf_append(&data, chunk, (size_t)n) == -1) {
+			n = -1;
+			errno = EFBIG;
+			break;
+		}
+		off += n;
+	}
+	close(fd);
+	if (n == -1) {
 		buf_free(&data);
 		errf(out, "Ran into %s while trying to read %s", strerror(errno), p);
 		return 1;
 	}
 	buf_init(&b64, EDITOR_IMAGE_MAX / 3 * 4 + 16);
 	base64((const unsigned char *)(data.p ? data.p : ""), data.len, &b64);
+	if (attach_image_data_ok(type, b64.p ? b64.p : "", b64.len, &why) == -1) {
+		buf_free(&data);
+		buf_free(&b64);
+		errf(out, "The image %s changed while it was read and cannot be "
+		    "viewed: %s.", p, why);
+		return 1;
+	}
 	src = json_object_new_object();
 	json_object_object_add(src, "type", json_object_new_string("base64"));
 	json_object_object_add(src, "media_type", json_object_new_string(type));
