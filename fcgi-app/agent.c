@@ -10,6 +10,7 @@
 
 #include "agent.h"
 #include "app.h"
+#include "attach.h"
 #include "auth.h"
 #include "claude.h"
 #include "config.h"
@@ -1160,6 +1161,45 @@ waits_for_person(json_object *ts, const char *tool_use_id)
 }
 
 /*
+ * Room for a tool result's content blocks with images (the editor's view
+ * of an image, an MCP image) in the conversation, counted like a person's
+ * images (attach.h: the history, the inbox) plus this turn's results so
+ * far (done): past ATTACH_HISTORY_MAX no request could carry it. 1 room
+ * (or no image), 0 none: out then holds the text for Claude.
+ */
+static int
+image_room(struct run_ctx *c, json_object *done, json_object *blocks,
+    struct buf *out)
+{
+	const int	 fl = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+	json_object	*t;
+	long long	 have, add;
+	size_t		 i;
+	int		 images = 0;
+
+	for (i = 0; json_object_is_type(blocks, json_type_array) &&
+	    i < json_object_array_length(blocks); i++)
+		if (json_object_object_get_ex(json_object_array_get_idx(blocks, i),
+		    "type", &t) && strcmp(json_object_get_string(t), "image") == 0)
+			images++;
+	if (images == 0)
+		return 1;
+	add = (long long)strlen(json_object_to_json_string_ext(blocks, fl));
+	have = attach_conversation_bytes(c->app->cfg, c->sid) +
+	    (long long)strlen(json_object_to_json_string_ext(done, fl));
+	if (have + add <= ATTACH_HISTORY_MAX)
+		return 1;
+	buf_reset(out);
+	buf_printf(out, "Error: the image was not sent: this conversation "
+	    "already holds %lld kB (its images above all) and all of it is sent "
+	    "with each request; with this image it would pass %d MB, more than a "
+	    "request may carry. Do not view or fetch more images in this "
+	    "conversation. The user can make room by compacting it (/compact) or "
+	    "clearing it (/clear).", have / 1024, ATTACH_HISTORY_MAX / 1048576);
+	return 0;
+}
+
+/*
  * Runs the tool_use calls of msg that have no result yet and appends one
  * user message with all the results. 0 done, 1 parked (waiting for a
  * person), -1 lost or the history could not be saved.
@@ -1283,6 +1323,11 @@ run_tools(struct run_ctx *c, json_object *h, json_object *msg)
 			tc.emit = tool_emit;
 			err = tools_run(&tc, def, input, &out, detail);
 			blocks = tc.content;
+			if (blocks != NULL && !image_room(c, done, blocks, &out)) {
+				json_object_put(blocks);
+				blocks = NULL;
+				err = 1;
+			}
 		} else if (allowed == 0) {
 			buf_puts(&out, why);
 			err = 1;

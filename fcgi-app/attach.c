@@ -455,9 +455,8 @@ bad:
 
 /* ---- room in the conversation ------------------------------------------ */
 
-/* Bytes of .claude/history.json and of the messages waiting in .claude/inbox/. */
-static long long
-conversation_bytes(const struct config *cfg, const char *sid)
+long long
+attach_conversation_bytes(const struct config *cfg, const char *sid)
 {
 	char		 path[PATH_MAX];
 	struct stat	 st;
@@ -506,7 +505,7 @@ attach_room(struct http_req *r, const struct config *cfg, const char *sid,
 		return 0;
 	add = (long long)strlen(json_object_to_json_string_ext(content,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	have = conversation_bytes(cfg, sid);
+	have = attach_conversation_bytes(cfg, sid);
 	if (have + add <= ATTACH_HISTORY_MAX)
 		return 0;
 	return http_error(r, 413, NULL, "this conversation already holds %lld "

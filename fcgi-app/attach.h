@@ -52,6 +52,8 @@ struct config;
  * the messages still in the inbox) would then pass this many bytes: every
  * request to Claude carries the whole history, the Messages API takes
  * 32 MB at most, and a session past that could no longer even be compacted.
+ * A tool result with images (the editor's view, an MCP image) that would
+ * pass it loses its images: an is_error text result instead (agent.c).
  */
 #define ATTACH_HISTORY_MAX	(20 * 1024 * 1024)
 
@@ -90,6 +92,12 @@ json_object	*attach_search(int root, const char *q, int limit);
  */
 int		 attach_room(struct http_req *, const struct config *,
 		    const char *sid, json_object *content);
+/*
+ * Bytes of the session's conversation: .claude/history.json and the
+ * messages waiting in .claude/inbox/ (what attach_room and a tool result
+ * with images, agent.c, weigh against ATTACH_HISTORY_MAX).
+ */
+long long	 attach_conversation_bytes(const struct config *, const char *sid);
 /* Score of q against path (subsequence, case-insensitive): >= 0 for a
  * match (higher is better), -1 when q is not a subsequence of path. */
 long		 attach_fuzzy_score(const char *q, const char *path);

@@ -4,7 +4,9 @@
 # content; image blocks reach it byte for byte; bad images (wrong magic, wrong
 # type, bad base64, oversize, too many), links, FIFOs, directories, binary
 # and oversized files are refused with a 400 naming the block and nothing is
-# queued; the @ menu's file search ranks, caps and never follows links.
+# queued; the @ menu's file search ranks, caps and never follows links;
+# images (a person's, or the editor's view of one) never grow the
+# conversation past 20 MiB.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib_auth.sh
@@ -238,5 +240,47 @@ is "$(jq '.queued | length' "$BODY")" 0 "5: ...and nothing was queued"
 run_json '{"content":"a text-only message still goes"}'
 is "$HTTP_STATUS $SSE_END" "202 until" "5: a message without images is not held back by that rule"
 is "$(fake_nreq)" "$((NREQ + 1))" "5: ...one more request upstream, none for the refused one"
+
+# ---- 6. nor can images from tools (the editor's view of an image) --------------
+# Each view of a 4.5 MiB PNG adds 6 MiB of base64 to the conversation: three
+# fit under 20 MiB, a fourth would not, so it comes back as an is_error text.
+new_session || cw_bail "cannot create a third session"
+F6=${CW_CONF[WORKSPACE_PATH]}/sessions/session-$SID/files
+mkdir -p "$F6"
+{ printf '\211PNG\r\n\032\n'; head -c $((4608 * 1024 - 8)) /dev/zero; } >"$F6/big.png"
+printf '%s' "$PNG_B64" | base64 -d >"$F6/dot.png"
+view() { jq -cn --arg id "$1" --arg p "$2" \
+	'{type: "tool_use", id: $id, name: "str_replace_based_edit_tool", input: {command: "view", path: $p}}'; }
+# tool_results N FILTER: over the tool.result events of the last run (1-based).
+tool_results() { jq -s -c ".[$1 - 1] | $2" <(jq -c 'select(.event == "tool.result") | .data' "$EV"); }
+M=$$
+V="$(view "toolu_v1_$M" /workspace/big.png),$(view "toolu_v2_$M" /workspace/big.png),$(view "toolu_v3_$M" /workspace/big.png),$(view "toolu_v4_$M" /workspace/big.png)"
+fake_reset
+fake_script "{\"turns\":[{\"content\":[{\"type\":\"text\",\"text\":\"Looking.\"},$V],$U},{\"text\":\"seen\",$U}]}"
+run_json '{"content":"look at big.png four times"}'
+is "$HTTP_STATUS $SSE_END" "202 until" "6: a run viewing a 4.5 MiB PNG four times in one turn ends"
+is "$(tool_results 1 .is_error) $(tool_results 3 .is_error)" "false false" "6: the third view still fits (18 MiB of images)"
+is "$(tool_results 4 .is_error)" true "6: the fourth view is an error result"
+like "$(tool_results 4 .content)" "image was not sent.*already holds [0-9]+ kB.*pass 20 MB.*/compact.*/clear" \
+	"6: ...saying why, and that the user can /compact or /clear"
+fake_requests
+is "$(fake_req 2 '.body.messages[-1].content | map([.tool_use_id, .is_error, (.content | if type == "array" then map(.type + ":" + .source.media_type + ":" + (.source.data | length | tostring)) else (.[0:26]) end)])')" \
+	"$(jq -cn --arg m "$M" '[[1, null, ["image:image/png:6291456"]], [2, null, ["image:image/png:6291456"]],
+		[3, null, ["image:image/png:6291456"]], [4, true, "Error: the image was not s"]]
+		| map(.[0] = "toolu_v\(.[0])_\($m)")')" \
+	"6: upstream: three image results, the fourth a text error without the image"
+cmp_ok "$(fake_req 2 .body_bytes)" -lt $((20 * 1024 * 1024 + 100000)) "6: ...so the request stays small enough ($(fake_req 2 .body_bytes) bytes)"
+is "$(fake_req 2 .error)" null "6: ...and the fake accepts it"
+# The next run: the history now holds those images; a big view is refused,
+# a tiny one still fits.
+fake_reset
+fake_script "{\"turns\":[{\"content\":[$(view "toolu_v5_$M" /workspace/big.png),$(view "toolu_v6_$M" /workspace/dot.png)],$U},{\"text\":\"ok\",$U}]}"
+run_json '{"content":"once more, and the dot"}'
+is "$HTTP_STATUS $SSE_END" "202 until" "6: a later run viewing both images ends"
+is "$(tool_results 1 .is_error) $(tool_results 2 .is_error)" "true false" \
+	"6: the big image is refused (the history already holds 18 MiB), the 1x1 PNG is not"
+fake_requests
+is "$(fake_req 2 '.body.messages[-1].content | map(.content | if type == "array" then .[0].source.data else .[0:26] end)')" \
+	"$(jq -cn --arg d "$PNG_B64" '["Error: the image was not s", $d]')" "6: upstream: the error text, then the dot's image"
 
 tap_done
