@@ -274,8 +274,9 @@ apply_mcp(struct http_req *r, const struct config *cfg, json_object *body,
 
 /*
  * GET /api/mcp/servers: the configured MCP servers, their types and tool
- * names (a stdio server not listed yet is listed now, bounded by
- * MCP_TIMEOUT); never a command, its environment or a token.
+ * names as last listed (never started here: a listing may take
+ * MCP_TIMEOUT and would hold an API worker; runs list the servers they
+ * use); never a command, its environment or a token.
  */
 int
 h_mcp_servers(struct http_req *r, struct app *app)
@@ -286,7 +287,7 @@ h_mcp_servers(struct http_req *r, struct app *app)
 	if (auth_require(r, app, &u) == -1)
 		return 0;
 	o = json_object_new_object();
-	json_object_object_add(o, "servers", mcp_servers_json(app->cfg, 1));
+	json_object_object_add(o, "servers", mcp_servers_json(app->cfg, 0));
 	return jsonio_reply_put(r, 200, o);
 }
 

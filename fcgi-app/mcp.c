@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "config.h"
 #include "fsutil.h"
 #include "jsonio.h"
@@ -1066,13 +1067,38 @@ cache_read(const char *path)
 	return o;
 }
 
+/*
+ * 1 with err set when the listing failed less than LIST_RETRY_S ago (the
+ * .failed marker holds why), else 0.
+ */
+static int
+recent_failure(const char *failpath, char *err, size_t errcap)
+{
+	struct stat	 st;
+	char		 why[400];
+	ssize_t		 n = -1;
+	int		 fd;
+
+	if (stat(failpath, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    time(NULL) - st.st_mtime < 0 || time(NULL) - st.st_mtime >= LIST_RETRY_S)
+		return 0;
+	if ((fd = open(failpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
+		n = read(fd, why, sizeof(why) - 1);
+		close(fd);
+	}
+	why[n > 0 ? n : 0] = '\0';
+	snprintf(err, errcap, "%s (listing again in %lld s)", n > 0 ? why :
+	    "the tools could not be listed", (long long)(LIST_RETRY_S -
+	    (time(NULL) - st.st_mtime)));
+	return 1;
+}
+
 json_object *
 mcp_server_tools(const struct config *cfg, const struct mcp_server *s,
     int (*should_abort)(void *), void *arg, char *err, size_t errcap)
 {
 	char		 dir[PATH_MAX], path[PATH_MAX + 128], probe[PATH_MAX + 16];
 	char		 failpath[PATH_MAX + 128];
-	struct stat	 st;
 	struct exch	 x;
 	json_object	*tools;
 	const char	*text;
@@ -1098,22 +1124,8 @@ mcp_server_tools(const struct config *cfg, const struct mcp_server *s,
 	 * MCP_TIMEOUT for a broken server.
 	 */
 	snprintf(failpath, sizeof(failpath), "%s/%s-%s.failed", dir, s->name, s->hash);
-	if (stat(failpath, &st) == 0 && S_ISREG(st.st_mode) &&
-	    time(NULL) - st.st_mtime >= 0 && time(NULL) - st.st_mtime < LIST_RETRY_S) {
-		char	 why[400];
-		ssize_t	 n = -1;
-		int	 fd;
-
-		if ((fd = open(failpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
-			n = read(fd, why, sizeof(why) - 1);
-			close(fd);
-		}
-		why[n > 0 ? n : 0] = '\0';
-		snprintf(err, errcap, "%s (listing again in %lld s)", n > 0 ? why :
-		    "the tools could not be listed", (long long)(LIST_RETRY_S -
-		    (time(NULL) - st.st_mtime)));
+	if (recent_failure(failpath, err, errcap))
 		return NULL;
-	}
 	/*
 	 * Listed once, in an empty workspace of its own (removed after,
 	 * fd-relative: whatever the server left there, links included).
@@ -1203,10 +1215,25 @@ call_result(const struct config *cfg, json_object *res, struct buf *out,
 			if (strcmp(type, "text") == 0 && (s = jstr(c, "text")) != NULL)
 				text_add(&text, &cut, s, strlen(s));
 			else if (strcmp(type, "image") == 0) {
+				const char *why = NULL;
+
 				s = jstr(c, "data");
 				mt = jstr(c, "mimeType");
-				if (s != NULL && image_type_ok(mt) && strlen(s) <= IMAGE_DATA_MAX &&
-				    json_object_array_length(images) < 8) {
+				/*
+				 * The checks of a person's images (attach.c): a
+				 * bad one kept in the history would make every
+				 * later request of the session fail (400).
+				 */
+				if (s == NULL)
+					why = "it has no data";
+				else if (json_object_array_length(images) >= 8)
+					why = "more than 8 images in one result";
+				else if (!image_type_ok(mt) || strlen(s) > IMAGE_DATA_MAX)
+					why = "not PNG/JPEG/GIF/WebP, or too large";
+				else if (attach_image_data_ok(mt, s, strlen(s), &why) == -1 &&
+				    why == NULL)
+					why = "the image data is not valid";
+				if (why == NULL) {
 					img = json_object_new_object();
 					src = json_object_new_object();
 					json_object_object_add(img, "type",
@@ -1219,11 +1246,10 @@ call_result(const struct config *cfg, json_object *res, struct buf *out,
 					json_object_object_add(img, "source", src);
 					json_object_array_add(images, img);
 				} else {
-					char note[160];
+					char note[240];
 
-					snprintf(note, sizeof(note), "[an image (%.40s) was left "
-					    "out: not PNG/JPEG/GIF/WebP, or too large]",
-					    mt != NULL ? mt : "no type");
+					snprintf(note, sizeof(note), "[image omitted (%.40s): %.150s]",
+					    mt != NULL ? mt : "no type", why);
 					text_add(&text, &cut, note, strlen(note));
 				}
 			} else if (strcmp(type, "resource") == 0 &&
@@ -1404,7 +1430,14 @@ mcp_servers_json(const struct config *cfg, int probe)
 			else if (mcp_state_dir(cfg, dir, sizeof(dir)) == 0) {
 				snprintf(path, sizeof(path), "%s/%s-%s.json", dir, s->name,
 				    s->hash);
-				tools = cache_read(path);
+				if ((tools = cache_read(path)) == NULL) {
+					snprintf(path, sizeof(path), "%s/%s-%s.failed", dir,
+					    s->name, s->hash);
+					if (!recent_failure(path, err, sizeof(err)))
+						snprintf(err, sizeof(err), "not listed yet: the "
+						    "tools are listed when a run of a session "
+						    "that enables this server starts");
+				}
 			}
 		}
 		if (tools != NULL) {

@@ -129,7 +129,12 @@ struct toolset;
 void	mcp_toolset_add(struct toolset *, const struct config *, const char *list,
 	    int (*should_abort)(void *), void *arg);
 
-/* GET /api/mcp/servers: names, types, tool names (no commands, env, tokens). */
+/*
+ * GET /api/mcp/servers: names, types, tool names (no commands, env, tokens).
+ * probe 0 (the API): from the cache only, never starting a server (a
+ * listing can take MCP_TIMEOUT; runs list the servers they use); an
+ * unlisted server has tools null and an error saying why.
+ */
 json_object *mcp_servers_json(const struct config *, int probe);
 
 /*

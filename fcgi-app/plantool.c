@@ -1,5 +1,6 @@
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "keys.h"
 #include "plantool.h"
@@ -156,18 +157,37 @@ plantool_set_target(struct store *st, const char *sid, const char *rid,
 	return 0;
 }
 
+/*
+ * Only the permission_mode field (and updated_at), and only into a record
+ * that still has its owner, like runs_set_session_status: a whole-record
+ * save from here (the API or the runner) would undo a PATCH of the title,
+ * model or network policy made meanwhile, and must never revive a deleted
+ * session. (metadata.json catches up at the session's next save.)
+ */
+static const char switch_mode_script[] =
+    "if redis.call('HEXISTS', KEYS[1], 'owner') == 0 then return -1 end "
+    "if redis.call('HGET', KEYS[1], 'permission_mode') == ARGV[1] then "
+    "return 0 end "
+    "redis.call('HSET', KEYS[1], 'permission_mode', ARGV[1], 'updated_at', ARGV[2]) "
+    "return 1";
+
 int
 plantool_switch_mode(struct store *st, const struct config *cfg,
     const char *sid, const char *mode)
 {
-	struct session	 s;
+	redisReply	*r;
+	char		 key[96], now[32];
+	int		 rc;
 
-	if (sessions_get(st, sid, &s) != 1)
+	(void)cfg;
+	snprintf(key, sizeof(key), CW_KP "session:%s", sid);
+	snprintf(now, sizeof(now), "%ld", (long)time(NULL));
+	if ((r = store_cmdv(st, "EVAL", switch_mode_script, "1", key, mode, now,
+	    NULL)) == NULL)
 		return -1;
-	if (strcmp(s.permission_mode, mode) == 0)
-		return 0;
-	snprintf(s.permission_mode, sizeof(s.permission_mode), "%s", mode);
-	return sessions_save(st, cfg, &s) == 0 ? 0 : -1;
+	rc = r->type == REDIS_REPLY_INTEGER && r->integer >= 0 ? 0 : -1;
+	freeReplyObject(r);
+	return rc;
 }
 
 void

@@ -77,6 +77,12 @@ while True:
         if p["name"] == "touch":
             open("/workspace/" + os.path.basename(a["name"]), "w").write("called with " + os.environ.get("FAKE_SECRET", "")[:3] + "\n")
             out({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": "created " + a["name"] + " in " + os.getcwd()}]}})
+        elif p["name"] == "img" and a.get("bad"):
+            # base64 of text that is no PNG; not base64 at all; no data
+            out({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": "bad pixels"},
+                {"type": "image", "mimeType": "image/png", "data": "aGVsbG8gd29ybGQ="},
+                {"type": "image", "mimeType": "image/png", "data": "not base64!!"},
+                {"type": "image", "mimeType": "image/png"}]}})
         elif p["name"] == "img":
             out({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": "a pixel"}, {"type": "image", "mimeType": "image/png", "data": PNG}]}})
         else:
@@ -165,30 +171,37 @@ SERVERS=$(cat "$BODY")
 is "$(json '[.servers[].name] | join(",")')" \
 	"$([ "$HAVE_EVERY" = 1 ] && printf 'everything,')py,hang,flood,bigline,die,hanglist,remote" \
 	"the servers, in configuration order"
-is "$(json '.servers[] | select(.name == "py") | .tools | join(",")')" "touch,img,noschema" \
-	"py's tools (an invalid name left out)"
+is "$(json '.servers[] | select(.name == "py") | .tools')" null \
+	"py: not listed yet (the API never starts a server)"
+like "$(json '.servers[] | select(.name == "py") | .error')" "not listed yet: the tools are listed when a run" \
+	"... and the listing says when it will be"
 is "$(json '.servers[] | select(.name == "remote") | [.type, (.tools == null)] | join(",")')" "url,true" \
 	"remote: type url, its tools are Anthropic's to list"
-like "$(json '.servers[] | select(.name == "hanglist") | .error')" "did not answer within 10 s" \
-	"a server whose listing hangs: a bounded error"
-T0=$(now_ms)
-api_auth /api/mcp/servers
-T1=$(now_ms)
-like "$(json '.servers[] | select(.name == "hanglist") | .error')" "did not answer within 10 s.*listing again in [0-9]+ s" \
-	"a failed listing is remembered for a minute, not retried at once"
-cmp_ok "$((T1 - T0))" -lt 5000 "... so the listing answers at once"
 unlike "$SERVERS" "python3|$ENV_MARK|$TOKEN_MARK|mcp.example.test|\"command\"|\"env\"" \
 	"no command, env value, token or URL in the listing"
-is "$(find "${CW_CONF[WORKSPACE_PATH]}/.mcp" -maxdepth 1 -name 'probe-*' 2>/dev/null | grep -c .)" 0 \
-	"the listings' probe workspaces are removed"
-is "$(find "${CW_CONF[WORKSPACE_PATH]}/.mcp" -maxdepth 1 -name 'py-*.json' 2>/dev/null | grep -c .)" 1 \
-	"a listing is cached per configuration (WORKSPACE_PATH/.mcp/<name>-<hash>.json)"
-if [ "$HAVE_EVERY" = 1 ]; then
-	like "$(json '.servers[] | select(.name == "everything") | .tools | join(",")')" '(^|,)echo(,|$)' \
-		"everything (node over stdio in the sandbox) lists echo"
-else
-	tap_skip 1 "server-everything could not be installed (npm registry)"
-fi
+# Two people's pages load at once while hanglist (its listing never answers)
+# is not listed: neither waits for it (MCP_TIMEOUT is 10 s), nor does
+# /api/live; no server was started for them.
+conc_get() {	# conc_get N PATH: time_total (s) to $T/conc-N.t, body to $T/conc-N.json
+	curl -4ks --max-time 30 -o "$T/conc-$1.json" -w '%{time_total}' \
+		-H "Authorization: Bearer $TOKEN" "$BASE_URL$2" >"$T/conc-$1.t" 2>/dev/null
+}
+conc_get 1 /api/mcp/servers &
+P1=$!
+conc_get 2 /api/mcp/servers &
+P2=$!
+conc_get 3 /api/live &
+P3=$!
+wait "$P1" "$P2" "$P3"
+for n in 1 2; do
+	cmp_ok "$(awk '{ printf "%d", $1 * 1000 }' "$T/conc-$n.t")" -lt 3000 \
+		"concurrent GET /api/mcp/servers #$n answers at once (< 3 s; MCP_TIMEOUT is 10 s)"
+	like "$(jq -r '.servers[] | select(.name == "hanglist") | .error' "$T/conc-$n.json" 2>/dev/null)" \
+		"not listed yet" "... hanglist: not listed yet"
+done
+cmp_ok "$(awk '{ printf "%d", $1 * 1000 }' "$T/conc-3.t")" -lt 3000 "/api/live meanwhile answers at once"
+is "$(find "${CW_CONF[WORKSPACE_PATH]}/.mcp" -maxdepth 1 \( -name 'probe-*' -o -name '*.json' -o -name '*.failed' \) 2>/dev/null | grep -c .)" 0 \
+	"the API started no server to list it"
 
 # ---- 3. sessions: defaults, PATCH, 400 for unknown names ------------------------------------
 session_new default || cw_bail "session: $HTTP_STATUS $(cat "$BODY")"
@@ -293,6 +306,17 @@ is "$(last_result 2 '.[1].content | map(.type) | join(",")')" '"text,image"' \
 	"an image result: a text block and an image block"
 is "$(last_result 2 '.[1].content[1].source')" \
 	"$(jq -cn --arg d "$PNG" '{type: "base64", media_type: "image/png", data: $d}')" "... the server's PNG"
+run_bg "$SID" "$(blocks "$(mcp_block mcp__py__img '{"bad":true}')")" "$RUNTO"
+answer 1 '{"decision": "allow"}'
+run_bg_wait "$RUNTO"
+is "$(ev_first "$EV" run.finished | jq -r .stop_reason 2>/dev/null)" end_turn "a result with bad images: the run finishes"
+fake_requests
+is "$(last_result 2 '.[0].content | type')" '"string"' \
+	"bad images (not PNG bytes, not base64, no data) never reach Claude: no image block"
+like "$(last_result 2 '.[0].content')" \
+	'^"bad pixels\\n\[image omitted \(image/png\): [^]]+\]\\n\[image omitted \(image/png\): [^]]+\]\\n\[image omitted \(image/png\): it has no data\]"$' \
+	"... each is a note in the text saying why"
+is "$(trj .images)" null "... and tool.result counts no images"
 
 # ---- 6. hostile servers are bounded ----------------------------------------------------------
 session_new bypassPermissions || cw_bail "session: $HTTP_STATUS"
@@ -316,6 +340,28 @@ is "$(host_procs 'hangcall|bigline' | grep -c .)" 0 "no server process left behi
 fake_requests
 is "$(fake_req 1 '[.body.tools[].name | select(startswith("mcp__hanglist"))] | length')" 0 \
 	"a server whose listing hangs offers no tools (the run goes on)"
+
+# ---- 6b. the listing after runs listed the servers --------------------------------------------
+T0=$(now_ms)
+api_auth /api/mcp/servers
+T1=$(now_ms)
+is "$(json '.servers[] | select(.name == "py") | .tools | join(",")')" "touch,img,noschema" \
+	"after a run: py's tools (an invalid name left out)"
+like "$(json '.servers[] | select(.name == "hanglist") | .error')" "did not answer within 10 s.*listing again in [0-9]+ s" \
+	"a failed listing (a run's) is shown and remembered for a minute, not retried at once"
+cmp_ok "$((T1 - T0))" -lt 5000 "... so the listing answers at once"
+unlike "$(cat "$BODY")" "python3|$ENV_MARK|$TOKEN_MARK|mcp.example.test|\"command\"|\"env\"" \
+	"no command, env value, token or URL in the listing"
+is "$(find "${CW_CONF[WORKSPACE_PATH]}/.mcp" -maxdepth 1 -name 'probe-*' 2>/dev/null | grep -c .)" 0 \
+	"the listings' probe workspaces are removed"
+is "$(find "${CW_CONF[WORKSPACE_PATH]}/.mcp" -maxdepth 1 -name 'py-*.json' 2>/dev/null | grep -c .)" 1 \
+	"a listing is cached per configuration (WORKSPACE_PATH/.mcp/<name>-<hash>.json)"
+if [ "$HAVE_EVERY" = 1 ]; then
+	like "$(json '.servers[] | select(.name == "everything") | .tools | join(",")')" '(^|,)echo(,|$)' \
+		"everything (node over stdio in the sandbox) lists echo"
+else
+	tap_skip 1 "server-everything could not be installed (npm registry)"
+fi
 
 # ---- 7. the URL connector: mcp_servers + beta header, blocks kept in the history -----------
 session_new default || cw_bail "session: $HTTP_STATUS"
@@ -349,6 +395,25 @@ is "$(fake_req 2 '.body.messages[1].content[2].content[0].text')" '"sunny"' "mcp
 get_history "$S3"
 is "$(jq -c '[.messages[] | select(.role == "assistant") | .content[]? | .type] | map(select(startswith("mcp_")))' "$T/hist.json")" \
 	'["mcp_tool_use","mcp_tool_result"]' "the history shows them (the UI redraws them)"
+
+# ---- 7b. approving a plan writes only the permission mode ------------------------------------
+# A PATCH (title, MCP servers) made while the plan waits for approval is
+# kept: the switch out of plan mode (by the API and again by the runner)
+# writes permission_mode alone, never the whole record read earlier.
+session_new plan || cw_bail "session: $HTTP_STATUS"
+S4=$SID
+run_bg "$S4" "$(blocks "$(jq -cn --arg id "$(next_tool_id)" \
+	'{type: "tool_use", id: $id, name: "exit_plan_mode", input: {plan: "Plan\n1. do it"}}')")" "$RUNTO"
+ev_wait permission.request 1 "$W"
+api_auth "/api/sessions/$S4" -X PATCH -H 'Content-Type: application/json' \
+	--data-binary '{"title": "Renamed while planning", "mcp_servers": ["py"]}'
+is "$HTTP_STATUS" 200 "plan pending: PATCH title and mcp_servers"
+answer 1 '{"decision": "allow", "mode": "acceptEdits"}'
+is "$(jq -r .mode "$BODY")" acceptEdits "the plan is approved into acceptEdits"
+run_bg_wait "$RUNTO"
+api_auth "/api/sessions/$S4"
+is "$(jq -c '[.permission_mode, .title, .mcp_servers]' "$BODY")" '["acceptEdits","Renamed while planning",["py"]]' \
+	"the session left plan mode and kept the PATCH made meanwhile"
 
 # ---- 8. secrets ----------------------------------------------------------------------------
 unlike "$(cat "$T"/log/claude-web*.log 2>/dev/null)" "$ENV_MARK|$TOKEN_MARK" \
