@@ -1763,14 +1763,14 @@ step_clear(struct run_ctx *c, struct run *r)
 	const struct config	*cfg = c->app->cfg;
 	json_object		*nh, *cl, *d;
 	const char		*js;
-	char			 name[96], sub[128], path[PATH_MAX];
+	char			 name[96], sub[128], path[PATH_MAX], stem[48];
 	size_t			 n = json_object_array_length(history_messages(r->h));
 
 	name[0] = '\0';
+	snprintf(stem, sizeof(stem), "%lld-%.8s", (long long)time(NULL), c->run_id);
 	if (!r->resumed) {
 		if (n > 0) {
-			snprintf(name, sizeof(name), "history-%lld-%.8s.json",
-			    (long long)time(NULL), c->run_id);
+			snprintf(name, sizeof(name), "history-%s.json", stem);
 			snprintf(sub, sizeof(sub), ".claude/%s", name);
 			js = json_object_to_json_string_ext(r->h,
 			    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -1783,19 +1783,11 @@ step_clear(struct run_ctx *c, struct run *r)
 		}
 		/*
 		 * The notices (notices.h) are anchored in the old conversation:
-		 * they go with it (notices-<same stem>.jsonl).
+		 * they go with it (notices-<same stem>.jsonl); only the newest
+		 * NOTICES_ARCHIVES_KEEP archives stay, so repeated clears of a
+		 * big conversation do not fill the disk.
 		 */
-		{
-			char np[PATH_MAX], na[PATH_MAX], nsub[160];
-
-			snprintf(nsub, sizeof(nsub), ".claude/notices-%lld-%.8s.jsonl",
-			    (long long)time(NULL), c->run_id);
-			if (sessions_path(cfg, c->sid, ".claude/notices.jsonl", np,
-			    sizeof(np)) == 0 && sessions_path(cfg, c->sid, nsub, na,
-			    sizeof(na)) == 0 && rename(np, na) == -1 && errno != ENOENT)
-				log_kv(LOG_WARNING, "cannot archive the notices",
-				    "s:session", c->sid, "s:error", strerror(errno), NULL);
-		}
+		(void)notices_archive(cfg, c->sid, stem);
 		nh = json_object_new_object();
 		json_object_object_add(nh, "version", json_object_new_int(1));
 		json_object_object_add(nh, "messages", json_object_new_array());

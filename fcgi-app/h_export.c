@@ -3,7 +3,8 @@
  * and the notices, notices.h):
  *  - GET /api/sessions/<id>/export?format=md|json: the session as a
  *    Markdown document or as JSON, as an attachment, capped at
- *    EXPORT_MAX_BYTES (Markdown is cut with a note; JSON over it is 413);
+ *    EXPORT_MAX_BYTES (Markdown is cut with a note; JSON leaves out image
+ *    data, see omit_media, and is 413 only if still over it);
  *  - GET /api/sessions?q=<text>: search over the caller's session titles and
  *    message texts (case-insensitive substring), bounded in sessions
  *    scanned, bytes parsed per history and time (see h_sessions_search).
@@ -39,8 +40,9 @@
 #define SEARCH_Q_MAX		200
 #define SEARCH_SESSIONS_MAX	200		/* newest first */
 #define SEARCH_HISTORY_MAX	(4 * 1024 * 1024)	/* bytes parsed per history */
-#define SEARCH_TOTAL_MAX	(64 * 1024 * 1024)	/* bytes read per request */
-#define SEARCH_MS_MAX		3000
+#define SEARCH_TOTAL_MAX	(16 * 1024 * 1024)	/* bytes read per request */
+#define SEARCH_MS_MAX		500
+#define SEARCH_LOCK_MS		5000	/* one search at a time per user */
 #define SEARCH_RESULTS_MAX	50
 #define SNIPPET_BEFORE		40
 #define SNIPPET_AFTER		100
@@ -75,13 +77,19 @@ read_capped(const struct config *cfg, const char *sid, const char *sub,
 	if (sessions_path(cfg, sid, sub, path, sizeof(path)) == -1 ||
 	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)) == -1)
 		return NULL;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (buf = malloc(max + 1)) == NULL) {
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return NULL;
 	}
+	/* Room for what the file holds now (a file grown since is cut). */
 	if ((size_t)st.st_size > max)
 		*truncated = 1;
+	else
+		max = (size_t)st.st_size;
+	if ((buf = malloc(max + 1)) == NULL) {
+		close(fd);
+		return NULL;
+	}
 	while (got < max && (n = read(fd, buf + got, max - got)) > 0)
 		got += (size_t)n;
 	close(fd);
@@ -258,12 +266,52 @@ search_one(const struct session *s, void *arg)
 }
 
 /*
+ * One search at a time per user: SET <CW_KP>search:<user> <token> NX PX
+ * SEARCH_LOCK_MS. 1 taken, 0 busy, -1 store error.
+ */
+static int
+search_lock(struct app *app, const char *user, char *key, size_t keycap,
+    char *tok, size_t tokcap)
+{
+	redisReply	*rr;
+	char		 ms[16];
+	int		 rc;
+
+	snprintf(key, keycap, CW_KP "search:%s", user);
+	if (tokcap < 33 || auth_random_hex(tok, 16) == -1)
+		return -1;
+	snprintf(ms, sizeof(ms), "%d", SEARCH_LOCK_MS);
+	if ((rr = store_cmdv(app->store, "SET", key, tok, "NX", "PX", ms,
+	    NULL)) == NULL)
+		return -1;
+	rc = rr->type == REDIS_REPLY_STATUS ? 1 :
+	    rr->type == REDIS_REPLY_NIL ? 0 : -1;
+	freeReplyObject(rr);
+	return rc;
+}
+
+/* Releases the lock if it is still ours (it may have expired and been retaken). */
+static void
+search_unlock(struct app *app, const char *key, const char *tok)
+{
+	redisReply	*rr;
+
+	rr = store_cmdv(app->store, "EVAL", "if redis.call('GET', KEYS[1]) == "
+	    "ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", "1",
+	    key, tok, NULL);
+	if (rr != NULL)
+		freeReplyObject(rr);
+}
+
+/*
  * GET /api/sessions?q=: the caller's sessions (all=1: everyone's, admins)
  * whose title or message text contains q, newest first, each with
  * "match": {"in":"title"|"message","snippet","role"?,"message_index"?}.
  * Bounded: the SEARCH_SESSIONS_MAX newest sessions, SEARCH_HISTORY_MAX
  * bytes per history (a bigger one is skipped), SEARCH_TOTAL_MAX bytes and
  * SEARCH_MS_MAX ms per request; "partial": true when a bound was hit.
+ * One search per user at a time (search_lock): another one meanwhile is a
+ * 429 with Retry-After: 1.
  */
 int
 h_sessions_search(struct http_req *r, struct app *app, const struct auth_user *u,
@@ -273,10 +321,22 @@ h_sessions_search(struct http_req *r, struct app *app, const struct auth_user *u
 	json_object		*o;
 	long long		 next;
 	size_t			 qn = strlen(q);
+	char			 lkey[160], ltok[40];
+	int			 rc;
 
 	if (qn == 0 || qn > SEARCH_Q_MAX || !jsonio_utf8_valid(q, qn))
 		return http_error(r, 400, NULL, "query parameter 'q' must be 1 to %d "
 		    "bytes of valid UTF-8", SEARCH_Q_MAX);
+	if ((rc = search_lock(app, u->name, lkey, sizeof(lkey), ltok,
+	    sizeof(ltok))) == -1)
+		return http_error(r, 503, "service_unavailable",
+		    "session store unavailable");
+	if (rc == 0) {
+		http_error(r, 429, "rate_limited", "another search of yours "
+		    "is still running; try again in a second");
+		http_add_header(r, "Retry-After", "1");
+		return 0;
+	}
 	memset(&sc, 0, sizeof(sc));
 	sc.cfg = app->cfg;
 	sc.u = u;
@@ -286,10 +346,12 @@ h_sessions_search(struct http_req *r, struct app *app, const struct auth_user *u
 	sc.until_ms = scoreboard_now_ms() + SEARCH_MS_MAX;
 	if (sessions_list(app->store, all ? NULL : u->name, 0, SEARCH_SESSIONS_MAX,
 	    search_one, &sc, &next) == -1) {
+		search_unlock(app, lkey, ltok);
 		json_object_put(sc.arr);
 		return http_error(r, 503, "service_unavailable",
 		    "session store unavailable");
 	}
+	search_unlock(app, lkey, ltok);
 	o = json_object_new_object();
 	json_object_object_add(o, "sessions", sc.arr);
 	json_object_object_add(o, "next_cursor", NULL);
@@ -645,6 +707,42 @@ export_md(struct http_req *r, struct app *app, const struct session *s,
 	return 0;
 }
 
+/*
+ * The JSON export keeps images (and other base64 sources, e.g. PDFs) as
+ * their type and size only: {"type":"base64","media_type":...,
+ * "omitted_bytes":n}, so a conversation that fits its limit fits the export.
+ * content is a message's or a tool_result's content; depth bounds nesting.
+ */
+static void
+omit_media(json_object *content, int depth)
+{
+	json_object	*blk, *src, *v, *ns;
+	const char	*mt;
+	size_t		 i;
+
+	if (depth > 4 || !json_object_is_type(content, json_type_array))
+		return;
+	for (i = 0; i < json_object_array_length(content); i++) {
+		blk = json_object_array_get_idx(content, i);
+		if (json_object_object_get_ex(blk, "content", &v))
+			omit_media(v, depth + 1);
+		if (!json_object_object_get_ex(blk, "source", &src) ||
+		    !json_object_is_type(src, json_type_object) ||
+		    jstr(src, "type") == NULL || strcmp(jstr(src, "type"), "base64") != 0 ||
+		    !json_object_object_get_ex(src, "data", &v) ||
+		    !json_object_is_type(v, json_type_string))
+			continue;
+		ns = json_object_new_object();
+		json_object_object_add(ns, "type", json_object_new_string("base64"));
+		if ((mt = jstr(src, "media_type")) != NULL)
+			json_object_object_add(ns, "media_type",
+			    json_object_new_string(mt));
+		json_object_object_add(ns, "omitted_bytes",
+		    json_object_new_int64(json_object_get_string_len(v)));
+		json_object_object_add(blk, "source", ns);
+	}
+}
+
 /* GET /api/sessions/<id>/export?format=md|json */
 int
 h_export(struct http_req *r, struct app *app)
@@ -671,6 +769,11 @@ h_export(struct http_req *r, struct app *app)
 	snprintf(disp, sizeof(disp), "attachment; filename=\"session-%s.%s\"",
 	    s.id, fmt);
 	if (strcmp(fmt, "json") == 0) {
+		size_t	 i;
+
+		for (i = 0; msgs != NULL && i < json_object_array_length(msgs); i++)
+			omit_media(json_object_object_get(
+			    json_object_array_get_idx(msgs, i), "content"), 0);
 		o = json_object_new_object();
 		json_object_object_add(o, "session", h_session_json(app->cfg, &u, &s));
 		json_object_object_add(o, "messages", msgs != NULL ?

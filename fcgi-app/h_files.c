@@ -645,11 +645,13 @@ h_permission(struct http_req *r, struct app *app)
 			goto out;
 		}
 	}
-	/* Who answers goes into the durable transcript (notices.h). */
-	notices_note_answerer(app->store, s.id, r->params[1], u.name);
-	/* The answer and the parked run's continuation: one step. */
+	/*
+	 * The answer, who gave it (for the durable transcript, notices.h) and
+	 * the parked run's continuation: one step, so of two people answering
+	 * at once the one whose answer counted is the one recorded.
+	 */
 	rv = sched_answer(app->store, app->cfg, s.id, r->params[1], decision,
-	    remember && strcmp(decision, "allow") == 0, message);
+	    remember && strcmp(decision, "allow") == 0, message, u.name);
 	if (rv == -1)
 		http_error(r, 503, "service_unavailable", "session store unavailable");
 	else if (rv == 1)

@@ -10,18 +10,22 @@
 #include "store.h"
 
 /*
- * cw_perm_answer(key, decision, remember, message, now): 0 recorded, 1 no
- * such request, 2 already answered or expired. Composed by the scheduler
- * with waking the parked run in the same step.
+ * cw_perm_answer(key, decision, remember, message, now, by): 0 recorded, 1
+ * no such request, 2 already answered or expired. Who answered ("by",
+ * "answered_by" in the hash) is set in the same step as the status, so the
+ * person whose answer counted is the one recorded. Composed by the
+ * scheduler with waking the parked run in the same step.
  */
 const char perm_lua_answer[PERM_LUA_ANSWER_CAP] =
-    "local function cw_perm_answer(k, decision, remember, msg, now) "
+    "local function cw_perm_answer(k, decision, remember, msg, now, by) "
     "if redis.call('EXISTS', k) == 0 then return 1 end "
     "if redis.call('HGET', k, 'status') ~= 'pending' then return 2 end "
     "if tonumber(redis.call('HGET', k, 'expires_at')) < tonumber(now) "
     "then return 2 end "
     "redis.call('HSET', k, 'status', decision, 'remember', remember, "
-    "'message', msg, 'answered_at', now) return 0 end ";
+    "'message', msg, 'answered_at', now) "
+    "if by ~= '' then redis.call('HSET', k, 'answered_by', by) end "
+    "return 0 end ";
 
 static const char close_script[] =
     "if redis.call('HGET', KEYS[1], 'status') == 'pending' then "
@@ -186,7 +190,7 @@ perm_create(struct store *s, const char *sid, const char *run_id,
 
 int
 perm_answer(struct store *s, const char *sid, const char *request_id,
-    const char *decision, int remember, const char *message)
+    const char *decision, int remember, const char *message, const char *by)
 {
 	redisReply	*r;
 	char		 key[128], now[32], script[sizeof(perm_lua_answer) + 96];
@@ -195,9 +199,9 @@ perm_answer(struct store *s, const char *sid, const char *request_id,
 	snprintf(key, sizeof(key), CW_KP "perm:%s:%s", sid, request_id);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	snprintf(script, sizeof(script), "%s return cw_perm_answer(KEYS[1], "
-	    "ARGV[1], ARGV[2], ARGV[3], ARGV[4])", perm_lua_answer);
+	    "ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])", perm_lua_answer);
 	r = store_cmdv(s, "EVAL", script, "1", key, decision,
-	    remember ? "1" : "0", message ? message : "", now, NULL);
+	    remember ? "1" : "0", message ? message : "", now, by ? by : "", NULL);
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
 		if (r != NULL)
 			freeReplyObject(r);

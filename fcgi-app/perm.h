@@ -45,15 +45,17 @@ int	perm_create(struct store *, const char *sid, const char *run_id,
 	    const char *tool_use_id, const char *tool, json_object *input,
 	    const char *summary, long long timeout_s, char *request_id,
 	    long *expires_at);
-/* The Lua function cw_perm_answer(key, decision, remember, message, now). */
+/* The Lua function cw_perm_answer(key, decision, remember, message, now, by). */
 #define PERM_LUA_ANSWER_CAP	512
 extern const char perm_lua_answer[PERM_LUA_ANSWER_CAP];
 /*
- * Answers a pending request (API side): 0 recorded, 1 no such request,
+ * Answers a pending request (API side; by: who, recorded as answered_by
+ * in the same step): 0 recorded, 1 no such request,
  * 2 already answered or expired, -1 Redis error.
  */
 int	perm_answer(struct store *, const char *sid, const char *request_id,
-	    const char *decision, int remember, const char *message);
+	    const char *decision, int remember, const char *message,
+	    const char *by);
 /* Current status of a request into out (pending/allow/deny/...); -1 error. */
 int	perm_status(struct store *, const char *sid, const char *request_id,
 	    char *status, size_t scap, int *remember, char *message, size_t mcap);

@@ -396,10 +396,10 @@ static const char handoff_body[] =
 "cw_positions(c) "
 "return 1";
 
-/* KEYS[5]: the permission request. ARGV[6..]: decision, remember, message. */
+/* KEYS[5]: the permission request. ARGV[6..]: decision, remember, message, by. */
 static const char answer_body[] =
 "local c = cw_ctx(ARGV) "
-"local rc = cw_perm_answer(KEYS[5], ARGV[6], ARGV[7], ARGV[8], c.now) "
+"local rc = cw_perm_answer(KEYS[5], ARGV[6], ARGV[7], ARGV[8], c.now, ARGV[9]) "
 "if rc == 0 then "
 "  local rid = redis.call('HGET', KEYS[5], 'run_id') "
 "  if rid and cw_unpark(c, rid, 'answered') then cw_positions(c) end "
@@ -834,13 +834,14 @@ sched_handoff(struct store *s, const struct config *cfg, const char *sid,
 int
 sched_answer(struct store *s, const struct config *cfg, const char *sid,
     const char *request_id, const char *decision, int remember,
-    const char *message)
+    const char *message, const char *by)
 {
 	char	 pk[160];
 
 	snprintf(pk, sizeof(pk), "perm:%s:%s", sid, request_id);
 	return call_int(s, cfg, answer_body, 1, sid, NULL, pk, decision,
-	    remember ? "1" : "0", message != NULL ? message : "", (char *)NULL);
+	    remember ? "1" : "0", message != NULL ? message : "",
+	    by != NULL ? by : "", (char *)NULL);
 }
 
 int

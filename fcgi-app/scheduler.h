@@ -84,12 +84,13 @@ int	sched_park(struct store *, const struct config *, const char *sid,
 int	sched_handoff(struct store *, const struct config *, const char *sid,
 	    const char *run_id, long long fence, const char *job_id);
 /*
- * Answers a permission request and, in the same step, queues the parked
- * run's continuation. Returns as perm_answer (0, 1 unknown, 2 closed, -1).
+ * Answers a permission request (by: who, recorded as its answered_by)
+ * and, in the same step, queues the parked run's continuation. Returns as
+ * perm_answer (0, 1 unknown, 2 closed, -1).
  */
 int	sched_answer(struct store *, const struct config *, const char *sid,
 	    const char *request_id, const char *decision, int remember,
-	    const char *message);
+	    const char *message, const char *by);
 /*
  * The run's one final event (type, data), its final status, the slot and
  * the session handed on (next queued message), atomically. 0 appended, 1

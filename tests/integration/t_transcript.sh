@@ -6,7 +6,9 @@
 # search over titles and message texts (never another user's sessions),
 # the notices GET …/messages returns (approvals with who/decision/remember/
 # message, expiry, a stop with who stopped it, a run error, an upstream
-# retry) and the export as Markdown and JSON.
+# retry; who answered when two answer at once; a full notices file rotated)
+# and the export as Markdown and JSON (images as their type and size),
+# one search at a time per user, and /clear's archives capped at 3.
 #
 # One runner (the default pool here) takes jobs one after the other, and
 # titles a session right after that session's run: a later run's title
@@ -136,6 +138,39 @@ is "$(jq -r --arg r "$RUN5" '[.[] | select(.event == "run.finished" and .run_id 
 check "3: the notices are ordered (request before its resolution)" test \
 	"$(jq -r --arg t "$BD" 'to_entries | map(select(.value.tool_use_id == $t)) | map(.key) | . == sort' "$T/notices.json")" = true
 
+# ---- 3b. the owner and an admin answer at once: the answer that counted is recorded --
+user_add root2 root2-password-1 admin || cw_bail "user add root2: $(cat "$ADMIN_OUT")"
+login root2 root2-password-1 || cw_bail "root2 cannot log in"
+ADM=$TOKEN
+TOKEN=$ANN
+session_new default || cw_bail "cannot create a session"
+S5B=$SID
+BR=toolu_race_$M
+run_bg "$S5B" "$(blocks "$(bash_block "echo race-$M" "$BR")")" "$RUNTO" ||
+	cw_bail "cannot start a run: $HTTP_STATUS $(cat "$BODY")"
+ev_wait permission.request 1 "$W"
+RQ=$(ev_nth permission.request 1 | jq -r .request_id)
+RACE_PIDS=()
+for who in "ann $ANN allow" "root2 $ADM deny"; do
+	read -r WN WT WD <<<"$who"
+	curl -4ks --http2 --max-time 15 -o "$T/race.$WN.json" -w '%{http_code}' \
+		-H "Authorization: Bearer $WT" -H 'Content-Type: application/json' \
+		--data-binary "{\"decision\":\"$WD\"}" \
+		"$BASE_URL/api/sessions/$S5B/permissions/$RQ" >"$T/race.$WN.code" &
+	RACE_PIDS+=("$!")
+done
+wait "${RACE_PIDS[@]}"
+CODES="$(cat "$T/race.ann.code") $(cat "$T/race.root2.code")"
+like "$CODES" '^(200 409|409 200)$' "3b: two answers at once: one counts (200), the other is a 409 ($CODES)"
+WIN=ann WDEC=allow
+[ "$(cat "$T/race.root2.code")" = 200 ] && WIN=root2 WDEC=deny
+run_bg_wait "$RUNTO" || diag "run 5b ended: $SSE_END"
+is "$(ev_nth permission.resolved 1 | jq -r '[.by, .decision] | @tsv')" "$(printf '%s\t%s' "$WIN" "$WDEC")" \
+	"3b: the live permission.resolved names the one whose answer counted ($WIN)"
+notices "$S5B"
+is "$(jq -r --arg t "$BR" '[.[] | select(.event == "permission.resolved" and .tool_use_id == $t)][0] | [.by, .decision] | @tsv' "$T/notices.json")" \
+	"$(printf '%s\t%s' "$WIN" "$WDEC")" "3b: ... and so do the stored notices"
+
 # ---- 4. a stop (who stopped it), an error, a retry -------------------------------
 new_session || cw_bail "cannot create a session"
 S6=$SID
@@ -191,6 +226,19 @@ is_json_error 403 "5: all=1 is for admins"
 api_bearer "$ANN" "/api/sessions?q="
 is_json_error 400 "5: an empty query is a 400"
 
+# one search per user at a time: a second one meanwhile is a 429 (Retry-After: 1)
+is "$(redis_cli EXISTS "cw:{c}:search:ann")" 0 "5: a finished search leaves no lock behind"
+redis_cli SET "cw:{c}:search:ann" other-search PX 5000 >/dev/null
+api_bearer "$ANN" "/api/sessions?q=empty%20passwords"
+is_json_error 429 "5: a search while another of the same user's runs is a 429"
+is "$(header retry-after)" 1 "5: ... with Retry-After: 1"
+like "$(json .error.message)" "another search" "5: ... and says why"
+api_bearer "$BOB" "/api/sessions?q=empty%20passwords"
+is "$HTTP_STATUS" 200 "5: ... another user's search still runs"
+redis_cli DEL "cw:{c}:search:ann" >/dev/null
+api_bearer "$ANN" "/api/sessions?q=empty%20passwords"
+is "$HTTP_STATUS" 200 "5: once the other search is done, searching works again"
+
 # ---- 6. export ------------------------------------------------------------------
 api_bearer "$ANN" "/api/sessions/$S5/export?format=md"
 is "$HTTP_STATUS" 200 "6: export as Markdown"
@@ -223,6 +271,26 @@ api_bearer "$BOB" "/api/sessions/$S5/export?format=md"
 is_json_error 404 "6: another user's session is 404"
 api_bearer "$ANN" "/api/sessions/$S5/export?format=xml"
 is_json_error 400 "6: an unknown format is a 400"
+
+# an image's data is left out of the JSON export (its type and size stay)
+new_session || cw_bail "cannot create a session"
+SI=$SID
+PNG_B64=iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==
+fake_reset
+fake_script '{"turns": [{"text": "A single pixel."}]}'
+api_bearer "$ANN" "/api/sessions/$SI/messages" -X POST -H 'Content-Type: application/json' --data-binary \
+	"$(jq -cn --arg d "$PNG_B64" '{content: [{type: "image", source: {type: "base64", media_type: "image/png", data: $d}}, {type: "text", text: "what is this?"}]}')"
+is "$HTTP_STATUS" 202 "6: a message with an image runs"
+RUNI=$(json .run_id)
+sse_read "$T/img.jsonl" --session "$SI" --until "$FINAL_EVENTS" --run-id "$RUNI" --timeout 30
+api_bearer "$ANN" "/api/sessions/$SI/export?format=json"
+is "$HTTP_STATUS" 200 "6: a session with an image exports as JSON"
+is "$(jq -c '.messages[0].content[0]' "$BODY")" \
+	"$(jq -cn --argjson n "${#PNG_B64}" '{type: "image", source: {type: "base64", media_type: "image/png", omitted_bytes: $n}}')" \
+	"6: ... the image as its type and size, without its data"
+is "$(jq -c '.messages[0].content[1]' "$BODY")" '{"type":"text","text":"what is this?"}' "6: ... the text beside it as stored"
+api_bearer "$ANN" "/api/sessions/$SI/messages"
+is "$(json '.messages[0].content[0].source.data')" "$PNG_B64" "6: ... while the history keeps the image"
 
 # ---- 7. TITLE_MODEL=off: local titles; an expired approval ----------------------
 cw_stop_app INT
@@ -281,5 +349,57 @@ is "$(printf '%s' "$R" | jq -r '[.redo, .discarded_text] | @tsv')" "$(printf 'me
 	"8: the resume is in the notices (the message redone, its partial text discarded)"
 is "$(jq -r --arg r "$R10" '[.[] | select(.run_id == $r) | .event] | join(",")' "$T/notices.json")" \
 	"run.resumed,run.finished" "8: ... before the run's end"
+
+# ---- 9. a full notices file is rotated, not dropped; requests keep the summary only --
+session_new default || cw_bail "cannot create a session"
+S11=$SID
+ND="$(session_dir "$S11")/.claude"
+mkdir -p "$ND"
+PAD=$(printf 'x%.0s' $(seq 1 900))
+for i in $(seq 1 1150); do
+	printf '{"event":"run.removed","run_id":"filler-%04d","pad":"%s","at":"2026-01-01T00:00:00.000Z","anchor":{"msg":-1,"block":0}}\n' "$i" "$PAD"
+done >"$ND/notices.jsonl"
+cmp_ok "$(stat -c %s "$ND/notices.jsonl")" -gt $((1024 * 1024 - 2000)) "9: the notices file is (nearly) full: $(stat -c %s "$ND/notices.jsonl") bytes"
+BX=toolu_rot_$M
+LONG=$(printf 'echo rot-%s' "$M"; printf ' word%.0s' $(seq 1 300))
+tools_run "$S11" "$(blocks "$(bash_block "$LONG" "$BX")")" 60 || diag "run 11: $SSE_END"
+check "9: the full file was rotated to notices.1.jsonl" test -s "$ND/notices.1.jsonl"
+notices "$S11"
+R=$(jq -c --arg t "$BX" '[.[] | select(.event == "permission.request" and .tool_use_id == $t)][0]' "$T/notices.json")
+is "$(printf '%s' "$R" | jq -r '.tool')" bash "9: a request after the file filled up is still in the notices"
+is "$(printf '%s' "$R" | jq -r 'has("input")')" false "9: ... without the tool's input (the history has it)"
+cmp_ok "$(printf '%s' "$R" | jq -r '.summary | utf8bytelength')" -le 512 "9: ... with its summary capped at 512 bytes"
+like "$(printf '%s' "$R" | jq -r '.summary')" "^Run a command: echo rot-$M word" "9: ... the summary's start"
+is "$(jq -r --arg t "$BX" '[.[] | select(.event == "permission.resolved" and .tool_use_id == $t)][0].decision' "$T/notices.json")" expired \
+	"9: ... and its resolution (a reload does not show it as failed)"
+is "$(jq -r '[.[] | select(.event == "run.removed")] | last | .run_id' "$T/notices.json")" filler-1150 \
+	"9: the loader reads the rotated file too (the newest older records)"
+
+# ---- 10. /clear keeps the 3 newest archives; the rotated notices go with the old conversation --
+# clear_s SID: a /clear run, to its end; ARCH: the archive's name.
+clear_s() {
+	local mark rc
+	mark=$(events_mark "$1")
+	api_bearer "$ANN" "/api/sessions/$1/clear" -X POST
+	rc=$(json .run_id)
+	sse_read "$T/clr.jsonl" --session "$1" --last-event-id "$mark" --until "$FINAL_EVENTS" --run-id "$rc" --timeout 30
+	ARCH=$(ev_first "$T/clr.jsonl" cleared "$rc" | jq -r '.cleared.archived')
+}
+clear_s "$S11"
+ARCH1=$ARCH
+check "10: /clear archived the conversation ($ARCH1)" test -s "$ND/$ARCH1"
+check "10: ... the rotated notices are gone with it" test ! -e "$ND/notices.1.jsonl"
+notices "$S11"
+is "$(jq -r '[.[] | select(.event == "run.removed")] | length' "$T/notices.json")" 0 "10: ... and no longer in the notices"
+for i in 2 3 4; do
+	fake_reset
+	fake_script "$(jq -cn --arg t "answer $i" '{turns: [{text: $t}]}')"
+	run_msg "$S11" "prompt $i before a clear" 30 || diag "run 10.$i: $SSE_END"
+	clear_s "$S11"
+done
+is "$(find "$ND" -maxdepth 1 -name 'history-*.json' | wc -l | tr -d ' ')" 3 "10: after 4 clears, 3 archived conversations are kept"
+check "10: ... the oldest went" test ! -e "$ND/$ARCH1"
+check "10: ... the newest stayed" test -s "$ND/$ARCH"
+cmp_ok "$(find "$ND" -maxdepth 1 -name 'notices-*.jsonl' | wc -l | tr -d ' ')" -le 3 "10: ... and at most 3 archived notices"
 
 tap_done
