@@ -22,7 +22,7 @@ export default async function mcp(h) {
     return explain((await btn.innerText()).trim() === 'MCP: 0', await btn.innerText());
   });
 
-  await step('mcp: the panel lists the server and its tool; ticking it enables it for the session', async () => {
+  await step('mcp: the panel lists the server (its tools not listed yet: runs list them); ticking it enables it for the session', async () => {
     await page.locator('.mcp-btn').click();
     const panel = page.locator('#mcp-panel');
     await panel.waitFor();
@@ -33,7 +33,7 @@ export default async function mcp(h) {
     const s = await page.evaluate(async (id) => (await fetch(`/api/sessions/${id}`)).json(), sid);
     await shot(page, '60-mcp-panel');
     await panel.getByRole('button', { name: 'Close' }).click();
-    return explain(/add_note/.test(text) && JSON.stringify(s.mcp_servers) === '["notes"]', { text, mcp: s.mcp_servers });
+    return explain(/not listed yet/.test(text) && JSON.stringify(s.mcp_servers) === '["notes"]', { text, mcp: s.mcp_servers });
   });
 
   await step('mcp: Claude calls the MCP tool: an MCP card with server, tool and input asks for approval', async () => {
@@ -78,7 +78,12 @@ export default async function mcp(h) {
     const head = await card().locator('.tool-head').innerText();
     const outcome = await card().locator('.perm-outcome').innerText().catch(() => '');
     const cards = await card().count();
-    return explain(cards === 1 && /add_note/.test(head) && /Allowed once/.test(outcome), { cards, head, outcome });
+    // The run listed the server: the panel now shows its tool.
+    await page.locator('.mcp-btn').click();
+    const listed = await page.locator('#mcp-panel .mcp-choice', { hasText: 'notes' }).innerText();
+    await page.locator('#mcp-panel').getByRole('button', { name: 'Close' }).click();
+    return explain(cards === 1 && /add_note/.test(head) && /Allowed once/.test(outcome) && /1 tool/.test(listed)
+      && /add_note/.test(listed), { cards, head, outcome, listed });
   });
 
   await step('mcp: a remote server (the connector): its call and result are an MCP card without approval; the request carried mcp_servers', async () => {
