@@ -1120,8 +1120,8 @@ mcp_server_tools(const struct config *cfg, const struct mcp_server *s,
 		return tools;
 	/*
 	 * A listing that failed a moment ago is not tried again at once: each
-	 * model request of every run (and GET /api/mcp/servers) would wait
-	 * MCP_TIMEOUT for a broken server.
+	 * model request of every run would wait MCP_TIMEOUT for a broken
+	 * server.
 	 */
 	snprintf(failpath, sizeof(failpath), "%s/%s-%s.failed", dir, s->name, s->hash);
 	if (recent_failure(failpath, err, errcap))
