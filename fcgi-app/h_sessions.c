@@ -361,8 +361,12 @@ create(struct http_req *r, struct app *app, const struct auth_user *u)
 			    "template name");
 			goto out;
 		}
-		if (tpl != NULL)
+		if (tpl != NULL) {
 			snprintf(s.template_name, sizeof(s.template_name), "%s", tpl);
+			/* Servers the admin enabled for this template (mcp.h). */
+			mcp_template_names(app->cfg, tpl, s.mcp_servers,
+			    sizeof(s.mcp_servers));
+		}
 		if (apply_mcp(r, app->cfg, body, &s, &changed) == -1)
 			goto out;
 	}

@@ -222,7 +222,8 @@ parse_server(json_object *o, int idx, struct mcp_server *s, struct mcp_config *m
 			cproblem(problems, &np, "%s: the name is used twice", label);
 	{
 		static const char *const known[] = { "name", "type", "command", "env",
-		    "enabled_by_default", "url", "authorization_token_file", NULL };
+		    "enabled_by_default", "templates", "url", "authorization_token_file",
+		    NULL };
 
 		json_object_object_foreach(o, key, val) {
 			(void)val;
@@ -239,6 +240,31 @@ parse_server(json_object *o, int idx, struct mcp_server *s, struct mcp_config *m
 			    "true or false", label);
 		else
 			s->enabled_by_default = json_object_get_boolean(v);
+	}
+	if (json_object_object_get_ex(o, "templates", &v)) {
+		size_t	 t, nt;
+		int	 bad = !json_object_is_type(v, json_type_array) ||
+		    json_object_array_length(v) > MCP_TEMPLATES_MAX;
+
+		nt = bad ? 0 : json_object_array_length(v);
+		snprintf(s->templates, sizeof(s->templates), ",");
+		for (t = 0; t < nt && !bad; t++) {
+			const char *tn = plain_str(json_object_array_get_idx(v, t), 100);
+
+			if (tn == NULL || !sessions_valid_template(tn))
+				bad = 1;
+			else {
+				strncat(s->templates, tn, sizeof(s->templates) -
+				    strlen(s->templates) - 1);
+				strncat(s->templates, ",", sizeof(s->templates) -
+				    strlen(s->templates) - 1);
+			}
+		}
+		if (bad) {
+			s->templates[0] = '\0';
+			cproblem(problems, &np, "%s: \"templates\" must be a list of at "
+			    "most %d template names", label, MCP_TEMPLATES_MAX);
+		}
 	}
 	type = json_object_object_get_ex(o, "type", &v) ? plain_str(v, 16) : NULL;
 	if (type == NULL || (strcmp(type, "stdio") != 0 && strcmp(type, "url") != 0)) {
@@ -508,6 +534,23 @@ mcp_default_names(const struct config *cfg, char *out, size_t cap)
 	out[0] = '\0';
 	for (k = 0; cfg->mcp != NULL && k < cfg->mcp->n; k++)
 		if (cfg->mcp->servers[k].enabled_by_default)
+			list_add(out, cap, cfg->mcp->servers[k].name);
+}
+
+void
+mcp_template_names(const struct config *cfg, const char *tpl, char *out,
+    size_t cap)
+{
+	char	 needle[110];
+	int	 k;
+
+	mcp_default_names(cfg, out, cap);
+	if (tpl == NULL || tpl[0] == '\0' || strlen(tpl) > 100)
+		return;
+	snprintf(needle, sizeof(needle), ",%s,", tpl);
+	for (k = 0; cfg->mcp != NULL && k < cfg->mcp->n; k++)
+		if (!cfg->mcp->servers[k].enabled_by_default &&
+		    strstr(cfg->mcp->servers[k].templates, needle) != NULL)
 			list_add(out, cap, cfg->mcp->servers[k].name);
 }
 

@@ -52,12 +52,17 @@ enum mcp_type {
 	MCP_URL
 };
 
+/* A server's "templates": at most 16 names of at most 100 characters. */
+#define MCP_TEMPLATES_MAX	16
+#define MCP_TEMPLATES_LEN	(MCP_TEMPLATES_MAX * 101 + 2)
+
 struct mcp_server {
 	char		 name[MCP_NAME_MAX + 1];
 	enum mcp_type	 type;
 	char		**argv;		/* stdio: NULL-terminated */
 	char		**env;		/* stdio: "NAME=value", NULL-terminated (secret) */
 	int		 enabled_by_default;
+	char		 templates[MCP_TEMPLATES_LEN]; /* ",a,b,": templates that enable it */
 	char		*url;		/* url */
 	char		*token;		/* url: authorization token (secret) or NULL */
 	char		 hash[17];	/* of the stdio configuration (cache key) */
@@ -88,6 +93,12 @@ int	mcp_names_from_json(const struct config *, json_object *arr,
 	    char *out, size_t cap, char *err, size_t errcap);
 /* The servers enabled_by_default, comma-separated. */
 void	mcp_default_names(const struct config *, char *out, size_t cap);
+/*
+ * The servers a session created from template tpl starts with: those
+ * enabled_by_default and those whose "templates" name tpl (NULL: none).
+ */
+void	mcp_template_names(const struct config *, const char *tpl, char *out,
+	    size_t cap);
 /* The stored list as a JSON array (names no longer configured dropped). */
 json_object *mcp_names_json(const struct config *, const char *list);
 /* Is name in the comma-separated list? */

@@ -111,18 +111,19 @@ printf '{"servers": [' >"$BAD"
 	printf '{"name": "plain", "type": "url", "url": "http://mcp.example.test/"},'
 	printf '{"name": "typo", "type": "stdio", "command": ["x"], "enabled": true},'
 	printf '{"name": "notoken", "type": "url", "url": "https://mcp.example.test/", "authorization_token_file": "%s/absent"},' "$T"
-	printf '{"name": "badenv", "type": "stdio", "command": ["x"], "env": {"1BAD": "%s"}}' "$ENV_MARK"
+	printf '{"name": "badenv", "type": "stdio", "command": ["x"], "env": {"1BAD": "%s"}},' "$ENV_MARK"
+	printf '{"name": "badtpl", "type": "stdio", "command": ["x"], "templates": ["../etc"]}'
 } >>"$BAD"
 printf ']}\n' >>"$BAD"
 CW_CONF[MCP_SERVERS_FILE]=$BAD
 run_cw -t
 is "$RC" 78 "bad MCP_SERVERS_FILE: exit 78"
 P=$(printf '%s\n' "$ERR" | grep '^claude-web: config: MCP_SERVERS_FILE:')
-is "$(printf '%s\n' "$P" | grep -c .)" 7 "bad MCP_SERVERS_FILE: the 7 problems (a duplicate once), one line each"
+is "$(printf '%s\n' "$P" | grep -c .)" 8 "bad MCP_SERVERS_FILE: the 8 problems (a duplicate once), one line each"
 for want in 'servers\[0\]: "name" must be' 'server "dup": the name is used twice' \
 	'server "nocmd": "command" must be an array' 'server "plain": "url" must be an https://' \
 	'server "typo": unknown field "enabled"' 'server "notoken": authorization_token_file: cannot read' \
-	'server "badenv": env "1BAD"'; do
+	'server "badenv": env "1BAD"' 'server "badtpl": "templates" must be a list of at most 16 template names'; do
 	like "$P" "$want" "bad MCP_SERVERS_FILE names the problem: $want"
 done
 unlike "$ERR" "$ENV_MARK" "bad MCP_SERVERS_FILE: an env value is never printed"
@@ -152,6 +153,7 @@ GOOD=$T/mcp-servers.json
 	py_server bigline bigline; printf ','
 	py_server die die; printf ','
 	py_server hanglist hanglist; printf ','
+	py_server tplsrv ok | jq -c '. + {templates: ["mcptpl"]}'; printf ','
 	jq -cn --arg f "$T/mcp-token" \
 		'{name: "remote", type: "url", url: "https://mcp.example.test/mcp", authorization_token_file: $f}'
 	printf ']}\n'
@@ -169,7 +171,7 @@ api_auth /api/mcp/servers
 is "$HTTP_STATUS" 200 "GET /api/mcp/servers: 200"
 SERVERS=$(cat "$BODY")
 is "$(json '[.servers[].name] | join(",")')" \
-	"$([ "$HAVE_EVERY" = 1 ] && printf 'everything,')py,hang,flood,bigline,die,hanglist,remote" \
+	"$([ "$HAVE_EVERY" = 1 ] && printf 'everything,')py,hang,flood,bigline,die,hanglist,tplsrv,remote" \
 	"the servers, in configuration order"
 is "$(json '.servers[] | select(.name == "py") | .tools')" null \
 	"py: not listed yet (the API never starts a server)"
@@ -215,6 +217,16 @@ api_auth "/api/sessions/$S1" -X PATCH -H 'Content-Type: application/json' --data
 is "$HTTP_STATUS" 400 "PATCH mcp_servers not an array: 400"
 api_auth /api/sessions -X POST -H 'Content-Type: application/json' --data-binary '{"mcp_servers": ["py", "ghost"]}'
 is "$HTTP_STATUS" 400 "POST /api/sessions with an unknown server: 400"
+# A server the admin enabled for a template: on in sessions made from it only.
+mkdir -p "$T/workspace/shared/templates/mcptpl"
+printf 'from the template\n' >"$T/workspace/shared/templates/mcptpl/README.md"
+api_auth /api/sessions -X POST -H 'Content-Type: application/json' --data-binary '{"template": "mcptpl"}'
+is "$HTTP_STATUS" 201 "a session from a template whose server is enabled for it: 201"
+is "$(jq -c '.mcp_servers | index("tplsrv") != null' "$BODY")" true "... has the template's server (templates in MCP_SERVERS_FILE)"
+api_auth "/api/sessions/$S1"
+is "$(jq -c '.mcp_servers | index("tplsrv") != null' "$BODY")" false "a session made without the template does not"
+api_auth /api/sessions -X POST -H 'Content-Type: application/json' --data-binary '{"template": "mcptpl", "mcp_servers": []}'
+is "$(jq -c .mcp_servers "$BODY")" '[]' "mcp_servers given at creation wins over the template's servers"
 ENABLE='["py"]'
 [ "$HAVE_EVERY" = 1 ] && ENABLE='["py", "everything", "py"]'
 api_auth "/api/sessions/$S1" -X PATCH -H 'Content-Type: application/json' \
