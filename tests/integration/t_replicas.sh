@@ -294,9 +294,16 @@ sse_follow() {
 # log_ids_after MARK SID: ids of the session's event log after MARK (Redis).
 log_ids_after() {
 	redis_events "$2" "$T/log.jsonl"
-	jq -r --arg m "$1" 'select(.id != null) | .id' "$T/log.jsonl" |
-		awk -F- -v m="$1" 'BEGIN { split(m, a, "-") }
-			$1 > a[1] || ($1 == a[1] && $2 > a[2])'
+	# Up to the run's final event: session events written after it (the
+	# automatic title's session.updated) are not the run's.
+	jq -r 'select(.id != null) | "\(.id) \(.event)"' "$T/log.jsonl" |
+		awk -v m="$1" 'BEGIN { split(m, a, "-") }
+			{ split($1, b, "-") }
+			b[1] > a[1] || (b[1] == a[1] && b[2] > a[2]) {
+				print $1
+				if ($2 == "run.finished" || $2 == "run.error" || $2 == "run.cancelled")
+					exit
+			}'
 }
 # first_takeover_ms FILE RUN SINCE_MS: ms of the first event of RUN at or after
 # SINCE_MS that a new runner writes (run.resumed, run.continued, run.started).
