@@ -359,6 +359,14 @@ claude_feed_event(struct claude_msg *m, const struct claude_hooks *h,
 		if (strcmp(type, "content_block_start") == 0) {
 			json_object_object_get_ex(o, "content_block", &cb);
 			s = jstr(cb, "type");
+			/* A block started again (a broken stream) starts afresh. */
+			if (b->raw != NULL)
+				json_object_put(b->raw);
+			if (b->citations != NULL)
+				json_object_put(b->citations);
+			if (b->input != NULL)
+				json_object_put(b->input);
+			b->raw = b->citations = b->input = NULL;
 			b->started = 1;
 			if (s == NULL)
 				b->type = CB_OTHER;
@@ -441,6 +449,12 @@ claude_feed_event(struct claude_msg *m, const struct claude_hooks *h,
 			/* Unknown delta types are ignored. */
 		} else {
 			b->stopped = 1;
+			if ((b->type == CB_TOOL_USE || b->type == CB_SERVER_TOOL_USE) &&
+			    b->input != NULL) {
+				/* Stopped twice (a broken stream): parsed again. */
+				json_object_put(b->input);
+				b->input = NULL;
+			}
 			if (b->type == CB_TOOL_USE || b->type == CB_SERVER_TOOL_USE) {
 				/* Accumulated partial JSON is parsed only now. */
 				if (b->text.len == 0 && b->raw != NULL &&

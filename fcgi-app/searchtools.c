@@ -263,10 +263,13 @@ run_rg(struct tool_ctx *tc, const char *cmd, struct sandbox_result *res,
 static size_t
 split_lines(struct buf *b, char **lines, size_t max, size_t *total)
 {
-	char	*p = b->p, *e, *end = b->p + b->len;
+	char	*p = b->p, *e, *end;
 	size_t	 n = 0;
 
 	*total = 0;
+	if (p == NULL)		/* no output at all */
+		return 0;
+	end = p + b->len;
 	while (p != NULL && p < end) {
 		e = memchr(p, '\n', (size_t)(end - p));
 		if (e != NULL)
