@@ -9,11 +9,12 @@
 #   --lint   also shellcheck (scripts/test.sh lints the shell scripts)
 #   --e2e    also chromium (headless browser tests, driven by playwright-core)
 #   --k8s    also yamllint, kubectl (Debian's kubernetes-client, unless a kubectl
-#            is there), node + npm when missing, podman + runc + catatonit
+#            is there), node + npm when missing, podman + runc + catatonit + iptables
 #            (tests/k8s/validate.sh and kube-play.sh)
 #   --containers  also podman, buildah, runc, podman-compose, netavark +
 #            aardvark-dns (container names in DNS), mmdebstrap (the local base
-#            image), uidmap, slirp4netns, fuse-overlayfs (rootless podman)
+#            image), uidmap, slirp4netns, fuse-overlayfs (rootless podman),
+#            iptables (netavark needs it)
 #            (scripts/container-*.sh, tests/container/run.sh)
 #   --mcp    also node + npm, for the npm MCP servers run in the sandbox
 #            (then scripts/install-mcp.sh installs them into MCP_DIR; docs/mcp.md)
@@ -54,13 +55,15 @@ for arg in "$@"; do
 	--lint) packages+=(shellcheck) ;;
 	--e2e) packages+=(chromium) ;;
 	--k8s)
-		packages+=(yamllint podman runc catatonit)
+		packages+=(yamllint podman runc catatonit iptables)
 		command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 		command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 		;;
 	--containers)
+		# iptables: netavark (podman's network stack) runs it for every
+		# container network ("netavark: No such file or directory" without it).
 		packages+=(podman buildah runc podman-compose netavark aardvark-dns mmdebstrap
-			uidmap slirp4netns fuse-overlayfs)
+			uidmap slirp4netns fuse-overlayfs iptables)
 		;;
 	--mcp) packages+=(nodejs npm) ;;
 	--check) check_only=1 ;;
