@@ -297,7 +297,19 @@ RUN5=$RUN_ID
 check "4: the second run is streaming (held)" wait_for "$W" fake_held 1
 log_mark
 is "$(sc "$S2" SENTINEL FAILOVER "$MASTER")" OK "4: SENTINEL FAILOVER accepted"
-check "4: the old master is the master again" wait_for "$W" eval '[ "$(master_port)" = "$PM" ] && [ "$(role_of "$PM")" = master ] && [ "$(role_of "$PR")" = slave ]'
+# A forced failover is tried once: if the sentinels found no good replica yet
+# (the old master's link only just came up; slow under load) it is aborted,
+# and asked for again here, as an operator would.
+back_to_pm() { [ "$(master_port)" = "$PM" ] && [ "$(role_of "$PM")" = master ] && [ "$(role_of "$PR")" = slave ]; }
+failover_back() {
+	local try
+	for try in 1 2 3 4; do
+		wait_for 15 back_to_pm && return 0
+		[ "$try" -lt 4 ] && diag "4: the failover has not happened yet: SENTINEL FAILOVER again ($(sc "$S2" SENTINEL FAILOVER "$MASTER"))"
+	done
+	return 1
+}
+check "4: the old master is the master again" failover_back
 RC_PORT=$PM
 fake_release f2
 check "4: the second run's final event is on the new master" wait_for "$W" run_final_in_redis "$SID5" "$RUN5"
