@@ -2,8 +2,11 @@
  * bench_tools N: the cost of the agent's tools, each beside a baseline in
  * the same run: N plain fork+exec of /bin/true, N sandboxed `true` (the
  * full bubblewrap + seccomp + rlimit path the bash tool uses), and N
- * editor str_replace calls (openat2 read, atomic write, fsync). Prints
- * p50/p99/mean in milliseconds.
+ * editor str_replace calls (openat2 read, atomic write, fsync); then the
+ * glob and grep tools (the registry's executors: ripgrep in the sandbox,
+ * results parsed and capped) each beside the same ripgrep command run the
+ * way the bash tool runs it, over a tree of 400 files. Prints p50/p99/mean
+ * in milliseconds.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include "editor.h"
 #include "pathsafe.h"
 #include "sandbox.h"
+#include "tools.h"
 
 static double
 now_ms(void)
@@ -137,6 +141,93 @@ main(int argc, char **argv)
 	}
 	report("editor str_replace", v, n);
 	close(root);
+
+	/* glob and grep: the tools beside the bare rg command in the sandbox. */
+	{
+		static const struct {
+			const char	*label, *tool, *input, *label_bash, *command;
+		} cases[] = {
+			{ "glob tool **/*.txt", "glob", "{\"pattern\":\"**/*.txt\"}",
+			    "bash: rg --files -g *.txt", "rg --files -g '*.txt'" },
+			{ "grep tool (content)", "grep",
+			    "{\"pattern\":\"needle\",\"output_mode\":\"content\",\"-n\":true}",
+			    "bash: rg -n needle", "rg -n needle" },
+		};
+		char		 sdir[300], sub[400], fpath[460];
+		struct tool_ctx	 tc;
+		json_object	*detail;
+		size_t		 c;
+		int		 d, k;
+
+		snprintf(sdir, sizeof(sdir), "%s/sessions", dir);
+		mkdir(sdir, 0755);
+		snprintf(sdir, sizeof(sdir), "%s/sessions/session-bench", dir);
+		mkdir(sdir, 0755);
+		snprintf(sdir, sizeof(sdir), "%s/sessions/session-bench/files", dir);
+		mkdir(sdir, 0755);
+		for (d = 0; d < 20; d++) {
+			snprintf(sub, sizeof(sub), "%s/dir%02d", sdir, d);
+			mkdir(sub, 0755);
+			for (k = 0; k < 20; k++) {
+				FILE *fp;
+
+				snprintf(fpath, sizeof(fpath), "%s/file%02d.txt", sub, k);
+				if ((fp = fopen(fpath, "w")) == NULL)
+					return 1;
+				fprintf(fp, "line one of %d/%d\n%s\nline three\n", d, k,
+				    k % 5 == 0 ? "a needle in here" : "hay");
+				fclose(fp);
+			}
+		}
+		memset(&tc, 0, sizeof(tc));
+		tc.cfg = &cfg;
+		tc.sid = "bench";
+		tc.tool_use_id = "toolu_bench";
+		for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			const struct tool_def *def = tools_find_static(cases[c].tool);
+
+			if (def == NULL) {
+				fprintf(stderr, "no tool %s in the registry\n", cases[c].tool);
+				return 1;
+			}
+			for (i = 0; i < n; i++) {
+				double t0 = now_ms();
+
+				sandbox_result_init(&res, 1 << 20);
+				sandbox_run(&cfg, sdir, "/workspace", cases[c].command, NULL,
+				    NULL, &res);
+				if (res.failed || res.exit_code != 0) {
+					fprintf(stderr, "%s failed: %s (exit %d)\n",
+					    cases[c].command, res.errmsg, res.exit_code);
+					return 1;
+				}
+				sandbox_result_free(&res);
+				v[i] = now_ms() - t0;
+			}
+			report(cases[c].label_bash, v, n);
+			for (i = 0; i < n; i++) {
+				double t0;
+
+				in = json_tokener_parse(cases[c].input);
+				buf_init(&out, 1 << 20);
+				detail = json_object_new_object();
+				t0 = now_ms();
+				if (tools_run(&tc, def, in, &out, detail) != 0) {
+					fprintf(stderr, "%s failed: %s\n", cases[c].tool,
+					    out.p ? out.p : "");
+					return 1;
+				}
+				v[i] = now_ms() - t0;
+				if (tc.content != NULL)
+					json_object_put(tc.content);
+				tc.content = NULL;
+				json_object_put(detail);
+				json_object_put(in);
+				buf_free(&out);
+			}
+			report(cases[c].label, v, n);
+		}
+	}
 	config_free(&cfg);
 	free(v);
 	return 0;
