@@ -232,26 +232,52 @@ if [ -z "$outcome" ]; then
 	cw_warn "the master did not log its new generation within 10 s (LOG_LEVEL above info?); assuming it applied the configuration"
 	new_gen=$((gen + 1))
 fi
-# The new generation accepts once the old one is told to drain (at most 5 s).
-for _ in $(seq 1 70); do
-	log_since "$mark" | grep -q '"msg":"reload complete' && break
+# The new generation accepts once the old one is told to drain (the master
+# waits at most 5 s for it; a loaded box may take longer to log it).
+retired=0
+[ "$outcome" = ok ] && for _ in $(seq 1 200); do
+	if log_since "$mark" | grep -q '"msg":"reload complete'; then
+		retired=1
+		break
+	fi
+	cw_alive "$master_pid" || break
 	sleep 0.1
 done
+[ "$retired" -eq 1 ] || [ "$outcome" != ok ] ||
+	cw_warn "the old claude-web workers were not retired within 20 s; they may still answer with the old configuration"
 
 # ---- 5. apply: nginx -----------------------------------------------------------------
 old_workers=" $(pgrep -P "$nginx_pid" | tr '\n' ' ') "
 mv -f -- "$nginx_new" "$CW_NGINX_CONF"
 kill -HUP "$nginx_pid" || cw_die "could not signal nginx (pid $nginx_pid); claude-web runs generation $new_gen"
-# Done when a worker of the new configuration runs (new connections go to it).
+# Done when a worker of the new configuration runs and no old worker still
+# accepts: nginx forks the new workers first and only then tells the old ones
+# to quit; an old worker renames itself "worker process is shutting down" in
+# the same step that closes its listening sockets (it may still finish open
+# requests and streams, with the old configuration, after that).
 nginx_ok=0
 for _ in $(seq 1 100); do
+	new_seen=0
+	old_accepting=0
 	for p in $(pgrep -P "$nginx_pid" || true); do
-		case $old_workers in *" $p "*) ;; *) nginx_ok=1 ;; esac
+		case $old_workers in
+		*" $p "*)
+			title=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null || true)
+			case $title in
+			'' | *"shutting down"*) ;;
+			*"worker process"*) old_accepting=1 ;;
+			esac
+			;;
+		*) new_seen=1 ;;
+		esac
 	done
-	[ "$nginx_ok" -eq 1 ] && break
+	if [ "$new_seen" -eq 1 ] && [ "$old_accepting" -eq 0 ]; then
+		nginx_ok=1
+		break
+	fi
 	sleep 0.1
 done
-[ "$nginx_ok" -eq 1 ] || cw_warn "nginx started no new worker within 10 s; see $CW_LOG_DIR/nginx-error.log"
+[ "$nginx_ok" -eq 1 ] || cw_warn "nginx did not switch to the new configuration within 10 s (an old worker still accepts); see $CW_LOG_DIR/nginx-error.log"
 
 sha=$(sha256sum "$CW_ENV_FILE" | cut -c1-12)
 detail="claude-web generation $new_gen, nginx client_max_body_size $((max_file + 1048576)) (MAX_FILE_SIZE $max_file)"

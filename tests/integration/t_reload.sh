@@ -124,7 +124,8 @@ is "$(sha "$LOCAL")" "$before" "reload.sh left claude-web.local.env alone"
 is "$(body_limit)" $((3000000 + 1048576)) "nginx.conf re-rendered: client_max_body_size follows MAX_FILE_SIZE"
 is "$(cat "$ST/run/claude-web.pid")" "$master" "the same master (a reload, not a restart)"
 put 2500000
-like "$HTTP_STATUS" '^20[01]$' "after the reload a 2.5 MB file is accepted (nginx and claude-web)"
+like "$HTTP_STATUS" '^20[01]$' "after the reload a 2.5 MB file is accepted (nginx and claude-web)" ||
+	diag "$(head -c 300 "$BODY"); reload.sh said: $OUT $ERR"
 put 3500000
 is "$HTTP_STATUS" 413 "a 3.5 MB file passes nginx and is refused by claude-web"
 like "$(json .error.message)" 'MAX_FILE_SIZE \(3000000' "...by claude-web's new limit"
