@@ -22,6 +22,7 @@
 #include "runner.h"
 #include "scoreboard.h"
 #include "store.h"
+#include "streamloop.h"
 #include "worker.h"
 
 #define REDIS_TIMEOUT_MS	1000
@@ -222,8 +223,8 @@ accept_conn(int fd)
 	}
 }
 
-static void
-serve_fcgi(const struct worker_args *wa, struct app *app)
+void
+worker_serve_fcgi(const struct worker_args *wa, struct app *app)
 {
 	FCGX_Request	 f;
 	struct http_req	 r;
@@ -327,8 +328,10 @@ worker_main(const struct worker_args *wa)
 	if (wa->pool == POOL_RUNNER) {
 		runner_main(&app);
 		scoreboard_set_state(wa->slot, SB_QUITTING);
-	} else
-		serve_fcgi(wa, &app);
+	} else if (wa->pool == POOL_STREAM)
+		streamloop_main(wa, &app);
+	else
+		worker_serve_fcgi(wa, &app);
 	store_close(&store);
 	log_msg(LOG_DEBUG, "worker exiting");
 	_exit(0);

@@ -27,6 +27,10 @@ int	worker_quitting(void);
 /* Never returns. */
 void	worker_main(const struct worker_args *) __attribute__((noreturn));
 
+/* The FastCGI accept loop of the api pool (libfcgi). */
+struct app;
+void	worker_serve_fcgi(const struct worker_args *, struct app *);
+
 /* One request through the router, with no FastCGI I/O (tests, fuzzing). */
 struct http_req;
 struct app;
