@@ -1,7 +1,5 @@
 #include <string.h>
 
-#include <fcgiapp.h>
-
 #include "config.h"
 #include "cors.h"
 #include "http.h"
@@ -51,12 +49,12 @@ cors_same_origin(const struct http_req *r, const char *origin)
 	if (strncasecmp(o, host, hl) != 0)
 		return 0;
 	if (o[hl] == '\0')
-		return strchr(host, ':') != NULL || (port = r->fcgi ?
-		    FCGX_GetParam("SERVER_PORT", r->fcgi->envp) : NULL) == NULL ||
+		return strchr(host, ':') != NULL || (port = http_param(r,
+		    "SERVER_PORT")) == NULL ||
 		    strcmp(port, "443") == 0;
 	if (o[hl] != ':' || strchr(host, ':') != NULL)
 		return 0;
-	port = r->fcgi ? FCGX_GetParam("SERVER_PORT", r->fcgi->envp) : NULL;
+	port = http_param(r, "SERVER_PORT");
 	return port != NULL && strcmp(o + hl + 1, port) == 0;
 }
 

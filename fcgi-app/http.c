@@ -208,12 +208,24 @@ http_header(const struct http_req *r, const char *name)
 	char	 key[128] = "HTTP_";
 	size_t	 i, o = 5;
 
-	if (r->fcgi == NULL)
-		return NULL;
 	for (i = 0; name[i] != '\0' && o + 1 < sizeof(key); i++)
 		key[o++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
 	key[o] = '\0';
-	return FCGX_GetParam(key, r->fcgi->envp);
+	return http_param(r, key);
+}
+
+const char *
+http_param(const struct http_req *r, const char *name)
+{
+	char *const	*e;
+	size_t		 n = strlen(name);
+
+	if (r->fcgi != NULL)
+		return FCGX_GetParam(name, r->fcgi->envp);
+	for (e = r->envp; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
 }
 
 const char *

@@ -55,6 +55,8 @@ struct config;
 
 struct http_req {
 	struct FCGX_Request	*fcgi;		/* NULL in unit tests */
+	/* Without libfcgi (the stream loop): "NAME=value" params, NULL-ended. */
+	char *const		*envp;
 	const char		*method_str;
 	enum http_method	 method;
 	const char		*request_uri;
@@ -92,8 +94,10 @@ int		 http_query_get(const struct http_uri *, const char *name,
 
 void		 http_req_init(struct http_req *, const struct config *);
 void		 http_req_free(struct http_req *);
-/* Header lookup by HTTP name ("X-Requested-With"); NULL without FCGI. */
+/* Header lookup by HTTP name ("X-Requested-With"); NULL without params. */
 const char	*http_header(const struct http_req *, const char *name);
+/* A FastCGI param ("SERVER_PORT") from r->fcgi, else r->envp; or NULL. */
+const char	*http_param(const struct http_req *, const char *name);
 
 const char	*http_status_text(int);
 /* JSON error: {"error":{"type":...,"message":...}} with the status. */
