@@ -54,9 +54,14 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
-PARTS=${PARTS:-sessions relay streams}
+PARTS=${PARTS:-sessions relay fanout streams}
 SESSIONS=${SESSIONS:-20}
-STREAMS=${STREAMS:-1000}
+STREAMS=${STREAMS:-10000}
+CLOSE_STREAMS=${CLOSE_STREAMS:-100}
+FANOUT_WATCHERS=${FANOUT_WATCHERS:-100}
+FANOUT_DELTAS=${FANOUT_DELTAS:-500}
+FANOUT_ROUNDS=${FANOUT_ROUNDS:-5}
+FANOUT_INTERVAL_MS=${FANOUT_INTERVAL_MS:-10}
 RELAY_DELTAS=${RELAY_DELTAS:-1000}
 RELAY_INTERVAL_MS=${RELAY_INTERVAL_MS:-5}
 RELAY_ROUNDS=${RELAY_ROUNDS:-5}
@@ -83,14 +88,47 @@ export HTTPS_PORT HTTP_PORT
 # Limits the measurements need (all overridable from the environment).
 # RATE_LIMIT_PER_MINUTE is per user and every wrk request counts.
 : "${RATE_LIMIT_PER_MINUTE:=1000000}"
-if part streams; then
-	: "${STREAM_WORKERS:=$((STREAMS + 100))}"
-	# One user holds every stream of the benchmark.
-	: "${MAX_STREAMS_PER_USER:=$((STREAMS + 10))}"
+# The stream pool: until issue 14's event loop, one stream worker process
+# per open stream, at most 4096 (STREAM_WORKERS = streams + 100); with it
+# (the binary knows STREAM_MAX_CONNECTIONS), a few workers hold many streams
+# each: STREAM_WORKERS keeps its default and the per-worker cap is raised to
+# hold every stream of the part in any one worker.
+bin_guess=${CLAUDE_WEB_BIN:-$CW_ROOT/build/claude-web}
+stream_loop=0
+if [ -x "$bin_guess" ] && grep -q STREAM_MAX_CONNECTIONS "$bin_guess" 2>/dev/null; then stream_loop=1; fi
+want_streams=0
+part streams && want_streams=$STREAMS
+part fanout && [ "$want_streams" -lt $((FANOUT_WATCHERS + 1)) ] && want_streams=$((FANOUT_WATCHERS + 1))
+if [ "$want_streams" -gt 0 ]; then
+	if [ "$stream_loop" = 1 ]; then
+		: "${STREAM_MAX_CONNECTIONS:=$((want_streams + 200))}"
+		export STREAM_MAX_CONNECTIONS
+		: "${SSE_MAX_CONN:=$((want_streams + 200))}"
+	else
+		w=$((want_streams + 100))
+		[ "$w" -le 4096 ] || w=4096
+		: "${STREAM_WORKERS:=$w}"
+	fi
+	# MAX_STREAMS_PER_USER is at most 4096: the streams part spreads its
+	# streams over several users (4000 each).
+	m=$((want_streams + 10))
+	[ "$m" -le 4096 ] || m=4096
+	: "${MAX_STREAMS_PER_USER:=$m}"
+	# nginx: a stream is two connections (client + FastCGI), and a worker
+	# may get more than its share; the descriptors of every process.
+	: "${NGINX_WORKER_CONNECTIONS:=$((2 * want_streams + 1024))}"
+	[ "$NGINX_WORKER_CONNECTIONS" -gt 8192 ] || NGINX_WORKER_CONNECTIONS=''
+	nofile=$((4 * want_streams + 4096))
+	if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$nofile" ]; then
+		ulimit -Hn "$nofile" 2>/dev/null || true
+	fi
+	if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$nofile" ]; then
+		ulimit -Sn "$nofile" 2>/dev/null || ulimit -Sn "$(ulimit -Hn)" || true
+	fi
 fi
-: "${STREAM_WORKERS:=8}"
+: "${STREAM_WORKERS:=${STREAM_WORKERS_DEFAULT:-$([ "$stream_loop" = 1 ] && echo 2 || echo 8)}}"
 : "${MAX_STREAMS_PER_USER:=6}"
-: "${REDIS_MAX_CONNECTIONS:=$((${API_WORKERS:-4} + STREAM_WORKERS + ${RUNNER_MAX:-16} + 16))}"
+: "${REDIS_MAX_CONNECTIONS:=$((${API_WORKERS:-4} + 2 * STREAM_WORKERS + ${RUNNER_MAX:-16} + 16))}"
 : "${SSE_MAX_CONN:=$STREAM_WORKERS}"
 : "${ANTHROPIC_API_KEY:=sk-bench-not-a-real-key}"
 export RATE_LIMIT_PER_MINUTE STREAM_WORKERS REDIS_MAX_CONNECTIONS SSE_MAX_CONN ANTHROPIC_API_KEY \
@@ -169,6 +207,8 @@ if [ -n "$NGINX_WORKER_CONNECTIONS" ] && [ "$NGINX_WORKER_CONNECTIONS" != "$ngin
 	kill -QUIT "$npid"
 	cw_wait_gone "$npid" 10 || cw_die "nginx did not stop"
 	sed -i "s/^\( *worker_connections \)[0-9]*;/\1$NGINX_WORKER_CONNECTIONS;/" "$CW_NGINX_CONF"
+	# ...and the descriptors for them (the template's worker_rlimit_nofile).
+	sed -i "s/^\( *worker_rlimit_nofile \)[0-9]*;/\1$((2 * NGINX_WORKER_CONNECTIONS + 1024));/" "$CW_NGINX_CONF"
 	nginx -p "$CW_NGINX_DIR" -c "$CW_NGINX_CONF" \
 		-g "worker_processes ${NGINX_WORKER_PROCESSES:-auto};" 2>>"$CW_LOG_DIR/nginx-error.log" ||
 		cw_die "nginx did not restart"
@@ -206,7 +246,7 @@ run_wrk() {
 	wpid=$!
 	extra=(--extra "$wpid")
 	[ -z "$fake_pid" ] || extra+=(--extra "$fake_pid")
-	[ -z "$hold_pid" ] || extra+=(--extra "$hold_pid")
+	[ -z "$hold_pid" ] || extra+=(--clients "$hold_pid")
 	secs=$(awk -v d="$DURATION" 'BEGIN { n = d + 0; if (d ~ /m$/) n *= 60
 		n -= 1; if (n < 0.5) n = 0.5; print n }')
 	cpu=$(procmem cpu --seconds "$secs" "${extra[@]}" 2>/dev/null || echo '{}')
@@ -307,7 +347,7 @@ j() { jq -r "$2" <<<"$1"; }
 
 # ---- user, token, sessions ------------------------------------------------------------
 TOKEN='' SIDS=''
-if part sessions || part relay || part streams; then
+if part sessions || part relay || part streams || part fanout; then
 	bench_pw=$(openssl rand -hex 16)
 	printf '%s\n' "$bench_pw" | "$ADMIN_BIN" --config "$CW_ENV_FILE" user add bench >/dev/null ||
 		cw_die "claude-web-admin user add failed"
@@ -330,6 +370,38 @@ if part sessions || part relay || part streams; then
 	lua=$STATE_DIR/auth.lua
 	printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$TOKEN" >"$lua"
 	cw_log "user bench logged in, $nsess sessions"
+fi
+
+# The streams part's connections: MAX_STREAMS_PER_USER per user at most, so
+# more users (benchN, 5 sessions each) when STREAMS is above it; the
+# [[token, session], ...] list sse_hold.py spreads the streams over.
+hold_users=1
+if part streams; then
+	jq -cn --arg t "$TOKEN" --arg s "$SIDS" '[$s | split(",")[] | [$t, .]]' >"$STATE_DIR/targets.json"
+	per_user=$((MAX_STREAMS_PER_USER - 10))
+	[ "$per_user" -gt 0 ] || per_user=1
+	hold_users=$(((STREAMS + per_user - 1) / per_user))
+	for u in $(seq 2 "$hold_users"); do
+		printf '%s\n' "$bench_pw" | "$ADMIN_BIN" --config "$CW_ENV_FILE" user add "bench$u" >/dev/null ||
+			cw_die "claude-web-admin user add bench$u failed"
+		tok=$(curl -ks -X POST "$BASE/api/auth/login" -H 'Content-Type: application/json' \
+			--data-binary "$(jq -cn --arg u "bench$u" --arg p "$bench_pw" '{username: $u, password: $p}')" |
+			jq -r '.token // empty')
+		[ -n "$tok" ] || cw_die "login of bench$u failed"
+		for i in 1 2 3 4 5; do
+			sid=$(curl -ks -X POST "$BASE/api/sessions" -H "Authorization: Bearer $tok" \
+				-H 'Content-Type: application/json' --data-binary "{\"title\":\"bench$u $i\"}" | jq -r '.id // empty')
+			[ -n "$sid" ] || cw_die "POST /api/sessions failed for bench$u"
+			jq -c --arg t "$tok" --arg s "$sid" '. + [[$t, $s]]' "$STATE_DIR/targets.json" >"$STATE_DIR/targets.tmp"
+			mv "$STATE_DIR/targets.tmp" "$STATE_DIR/targets.json"
+		done
+	done
+	# Every user's share: sse_hold.py takes the pairs round-robin, so give
+	# each user as many pairs as it may hold streams, in order.
+	jq -c --argjson per "$per_user" --argjson n "$STREAMS" '
+		group_by(.[0]) as $g | [range(0; $n)] | map($g[(. / $per | floor) % ($g | length)] as $u
+			| $u[. % ($u | length)])' "$STATE_DIR/targets.json" >"$STATE_DIR/targets.tmp"
+	mv "$STATE_DIR/targets.tmp" "$STATE_DIR/targets.json"
 fi
 
 # ---- 1. throughput ------------------------------------------------------------------
@@ -390,6 +462,26 @@ if part relay; then
 	relay_json=$(cat "$STATE_DIR/relay.json")
 fi
 
+# ---- 2b. fan-out: one session, many watchers ------------------------------------------
+fanout_json=''
+if part fanout; then
+	fan_sid=$(cut -d, -f2 <<<"$SIDS")
+	single_sid=$(cut -d, -f3 <<<"$SIDS")
+	[ -n "$fan_sid" ] && [ -n "$single_sid" ] || cw_die "the fanout part needs SESSIONS >= 3"
+	cw_log "fanout: $FANOUT_WATCHERS watchers on session $fan_sid, 1 on $single_sid," \
+		"$FANOUT_DELTAS deltas each in $FANOUT_ROUNDS alternated rounds"
+	python3 "$CW_ROOT/bench/sse_fanout.py" --host localhost --port "$HTTPS_PORT" --cafile "$CAFILE" \
+		--token "$TOKEN" --session "$fan_sid" --single "$single_sid" --watchers "$FANOUT_WATCHERS" \
+		--deltas "$FANOUT_DELTAS" --rounds "$FANOUT_ROUNDS" --interval-ms "$FANOUT_INTERVAL_MS" \
+		</dev/null >"$STATE_DIR/fanout.json" 2>"$STATE_DIR/fanout.err" &
+	fpid=$!
+	secs=$(awk -v n="$FANOUT_DELTAS" -v i="$FANOUT_INTERVAL_MS" 'BEGIN { s = 2 * n * i / 1000 - 1
+		print (s < 1 ? 1 : s) }')
+	fanout_cpu=$(procmem cpu --seconds "$secs" --clients "$fpid" --extra "$fake_pid" 2>/dev/null || echo '{}')
+	wait "$fpid" || cw_die "sse_fanout.py failed: $(cat "$STATE_DIR/fanout.err")"
+	fanout_json=$(cat "$STATE_DIR/fanout.json")
+fi
+
 # ---- 3. concurrent idle streams ------------------------------------------------------
 hold_ready='' hold_result=''
 if part streams; then
@@ -397,11 +489,14 @@ if part streams; then
 	sleep 1
 	mem_before=$(procmem mem)
 	cpu_before=$(procmem cpu --seconds 3 --extra "$fake_pid")
-	cw_log "streams: opening $STREAMS SSE connections over $SESSIONS sessions"
+	cw_log "streams: opening $STREAMS SSE connections over $hold_users users" \
+		"($(jq 'map(.[1]) | unique | length' "$STATE_DIR/targets.json") sessions)"
 	python3 "$CW_ROOT/bench/sse_hold.py" --host localhost --port "$HTTPS_PORT" --cafile "$CAFILE" \
-		--token "$TOKEN" --sessions "$SIDS" --count "$STREAMS" \
+		--targets "$STATE_DIR/targets.json" --count "$STREAMS" \
 		--ready-file "$STATE_DIR/hold.ready" --stop-file "$STATE_DIR/hold.stop" \
-		--result-file "$STATE_DIR/hold.result" </dev/null 2>"$STATE_DIR/hold.err" &
+		--result-file "$STATE_DIR/hold.result" \
+		--close-file "$STATE_DIR/hold.close" --close-result "$STATE_DIR/hold.closed" \
+		--notice-timeout "${NOTICE_TIMEOUT:-20}" </dev/null 2>"$STATE_DIR/hold.err" &
 	hold_pid=$!
 	while [ ! -s "$STATE_DIR/hold.ready" ]; do
 		cw_alive "$hold_pid" || cw_die "sse_hold.py exited: $(cat "$STATE_DIR/hold.err")"
@@ -414,10 +509,23 @@ if part streams; then
 	mem_with=$(procmem mem)
 	redis_clients=$(redis_info connected_clients)
 	redis_blocked=$(redis_info blocked_clients)
-	cpu_with=$(procmem cpu --seconds 5 --extra "$hold_pid" --extra "$fake_pid")
+	cpu_with=$(procmem cpu --seconds 5 --clients "$hold_pid" --extra "$fake_pid")
 	run_wrk live_streams /api/live
+	# A closed client noticed: close CLOSE_STREAMS of them at once, time the
+	# stream gauge of GET /api/metrics.
+	close_json='{}'
+	if [ "$CLOSE_STREAMS" -gt 0 ] && [ "$(j "$hold_ready" .opened_with_snapshot)" -gt 0 ]; then
+		cw_log "streams: closing $CLOSE_STREAMS of them at once"
+		echo "$CLOSE_STREAMS" >"$STATE_DIR/hold.close"
+		for _ in $(seq 1 $(((${NOTICE_TIMEOUT:-20} + 10) * 10))); do
+			[ -s "$STATE_DIR/hold.closed" ] && break
+			cw_alive "$hold_pid" || break
+			sleep 0.1
+		done
+		close_json=$(cat "$STATE_DIR/hold.closed" 2>/dev/null || echo '{"error": "no result"}')
+	fi
 	touch "$STATE_DIR/hold.stop"
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 300); do
 		[ -s "$STATE_DIR/hold.result" ] && break
 		sleep 0.1
 	done
@@ -429,11 +537,18 @@ if part streams; then
 fi
 
 # ---- report --------------------------------------------------------------------
+stream_total_kb=-
+if part streams; then
+	stream_total_kb=$(jq -rn --argjson a "$mem_before" --argjson b "$mem_with" \
+		--argjson n "$(j "$hold_ready" '.opened_with_snapshot // 0')" '
+		def t(x): x.stream_workers.private_kb + x.nginx.private_kb + x.redis.private_kb;
+		if $n > 0 then ((t($b) - t($a)) / $n * 10 | round / 10) else "-" end')
+fi
 # mem_row GROUP LABEL: count and private/PSS kB before and with the streams.
 mem_row() {
 	printf '  %-16s %6s %12s %12s %10s\n' "$2" "$(j "$mem_with" ".$1.n")" \
 		"$(j "$mem_before" ".$1.private_kb")" "$(j "$mem_with" ".$1.private_kb")" \
-		"$(jq -rn --argjson a "$mem_before" --argjson b "$mem_with" --argjson n "$STREAMS" \
+		"$(jq -rn --argjson a "$mem_before" --argjson b "$mem_with" --argjson n "$(j "$hold_ready" ".opened_with_snapshot // 0")" \
 			"if \$n > 0 then ((\$b.$1.private_kb - \$a.$1.private_kb) / \$n * 10 | round / 10) else 0 end")"
 }
 ms() { jq -r "$2 | if . == null then \"-\" else (. * 1000 | round / 1000 | tostring) end" <<<"$1"; }
@@ -508,6 +623,31 @@ report=$(
 		[ "$(j "$relay_json" '.errors | length')" = 0 ] ||
 			echo "run errors: $(j "$relay_json" '.errors | join("; ")')"
 	fi
+	if part fanout; then
+		echo
+		echo "== 2b. fan-out: a delta published to one session reaching all its watchers =="
+		echo "$(j "$fanout_json" .watchers) watchers on one session (TLS, through nginx, read by" \
+			"$(j "$fanout_json" .procs) client processes) beside 1 watcher on another session, runs alternated"
+		echo "($(j "$fanout_json" .rounds) rounds, $(j "$fanout_json" .expected_per_watcher) deltas per watcher," \
+			"one every $FANOUT_INTERVAL_MS ms); latency = client's clock right after select() - fake's stamp."
+		echo "During it: other work $(j "$fanout_cpu" '.others_cores // "?"') cores, CPU pressure" \
+			"$(j "$fanout_cpu" '.cpu_pressure_pct // "?"')%; the watchers' client $(j "$fanout_cpu" '.clients // "?"')" \
+			"cores, stream workers $(j "$fanout_cpu" '.stream_workers // "?"'), nginx $(j "$fanout_cpu" '.nginx // "?"')," \
+			"redis $(j "$fanout_cpu" '.redis // "?"')"
+		printf '%-34s %7s %8s %8s %8s %8s\n' watchers n p50_ms p90_ms p99_ms max_ms
+		printf '%-34s %7s %8s %8s %8s %8s\n' "1 (same run, the baseline)" \
+			"$(j "$fanout_json" .single.n)" "$(ms "$fanout_json" .single.p50)" \
+			"$(ms "$fanout_json" .single.p90)" "$(ms "$fanout_json" .single.p99)" \
+			"$(ms "$fanout_json" .single.max)"
+		printf '%-34s %7s %8s %8s %8s %8s\n' "$(j "$fanout_json" .watchers) (every delta at every watcher)" \
+			"$(j "$fanout_json" .fanout.n)" "$(ms "$fanout_json" .fanout.p50)" \
+			"$(ms "$fanout_json" .fanout.p90)" "$(ms "$fanout_json" .fanout.p99)" \
+			"$(ms "$fanout_json" .fanout.max)"
+		echo "deltas per watcher: $(j "$fanout_json" .per_watcher_min)..$(j "$fanout_json" .per_watcher_max)" \
+			"of $(j "$fanout_json" .expected_per_watcher) expected   (target: p99 < 10 ms, every watcher gets every delta)"
+		[ "$(j "$fanout_json" '.errors | length')" = 0 ] ||
+			echo "errors: $(j "$fanout_json" '.errors | join("; ")')"
+	fi
 	if part streams; then
 		echo
 		echo "== 3. concurrent idle SSE streams (HTTP/1.1 over TLS, one connection each) =="
@@ -525,22 +665,35 @@ report=$(
 		mem_row nginx "nginx (all)"
 		mem_row redis redis
 		mem_row master master
+		printf '  %-16s %6s %12s %12s %10s   (target < 40 kB per stream)\n' "nginx+stream+redis" "" \
+			"$(jq -rn --argjson a "$mem_before" '$a.stream_workers.private_kb + $a.nginx.private_kb + $a.redis.private_kb')" \
+			"$(jq -rn --argjson b "$mem_with" '$b.stream_workers.private_kb + $b.nginx.private_kb + $b.redis.private_kb')" \
+			"$stream_total_kb"
 		echo "  MemAvailable dropped by $(jq -rn --argjson a "$mem_before" --argjson b "$mem_with" \
 			'($a.mem_available_kb - $b.mem_available_kb)') kB, machine-wide: kernel socket" \
 			"buffers, the client (max RSS $(j "$hold_ready" .client_maxrss_kb) kB) and other work included"
 		echo
-		echo "idle CPU, in cores busy (1.0 = one core; extra = the stream client and the fake;"
+		echo "idle CPU, in cores busy (1.0 = one core; extra = the fake; clients = the stream client, all its processes;"
 		echo "others_cores = other work on the machine; cpu_pressure_pct = PSI cpu some, in %):"
 		printf '  %-22s %10s %10s\n' "" before with
-		for g in machine_cores_busy stream_workers redis nginx master extra others_cores cpu_pressure_pct; do
+		for g in machine_cores_busy stream_workers redis nginx master extra clients others_cores cpu_pressure_pct; do
 			printf '  %-22s %10s %10s\n' "$g" "$(j "$cpu_before" ".$g")" "$(j "$cpu_with" ".$g")"
 		done
 		echo
 		printf '%-26s %11s %9s %9s %8s  %s\n' "GET /api/live" req/s p50_ms p99_ms others errors
 		wrk_row live_nostreams "without streams"
 		wrk_row live_streams "with $(j "$hold_ready" .opened_with_snapshot) streams open"
-		echo "(targets: >= 1000 streams, /api/live p99 < 20 ms with them open; both rows measured in"
-		echo " this part, one after the other)"
+		echo "(targets: all $STREAMS streams get their snapshot, /api/live p99 < 20 ms with them open; both"
+		echo " rows measured in this part, one after the other)"
+		echo
+		echo "closed clients: $(j "$close_json" '.closed // 0') streams closed at once (TLS close_notify + FIN," \
+			"spread $(j "$close_json" '.close_spread_ms // "-"') ms); the gauge" \
+			"claude_web_event_streams of GET /api/metrics polled every $(j "$close_json" '.poll_ms // "-"') ms:"
+		echo "  $(j "$close_json" '.gauge_before // "-"') -> $(j "$close_json" '.gauge_after // "-"');" \
+			"noticed $(j "$close_json" '.noticed // 0') of $(j "$close_json" '.closed // 0') within" \
+			"$(j "$close_json" '.timeout_s // "-"') s: p50 $(j "$close_json" '.p50_ms // "-"') ms," \
+			"p99 $(j "$close_json" '.p99_ms // "-"') ms, max $(j "$close_json" '.max_ms // "-"') ms   (target: within 1 s)"
+		[ "$(j "$close_json" '.error // ""')" = "" ] || echo "  error: $(j "$close_json" .error)"
 	fi
 )
 echo "$report"
@@ -559,10 +712,18 @@ if part relay; then
 	jq -e '(.relay.p99 - .direct.p99) < 5' >/dev/null <<<"$relay_json" ||
 		verdict+=("relay adds < 5 ms at p99")
 fi
+if part fanout; then
+	jq -e '.fanout.p99 < 10 and .per_watcher_min == .expected_per_watcher' >/dev/null <<<"$fanout_json" ||
+		verdict+=("fan-out to $FANOUT_WATCHERS watchers: every delta, p99 < 10 ms")
+fi
 if part streams; then
 	# shellcheck disable=SC2154 # set by run_wrk via printf -v
-	awk -v n="$(j "$hold_result" '.still_open // 0')" -v p="$live_streams_p99" \
-		'BEGIN { exit !(n >= 1000 && p < 20) }' || verdict+=(">= 1000 streams with /api/live p99 < 20 ms")
+	awk -v n="$(j "$hold_ready" '.opened_with_snapshot // 0')" -v want="$STREAMS" -v p="$live_streams_p99" \
+		'BEGIN { exit !(n >= want && p < 20) }' || verdict+=("$STREAMS streams with their snapshot, /api/live p99 < 20 ms")
+	awk -v m="$stream_total_kb" 'BEGIN { exit !(m != "-" && m < 40) }' ||
+		verdict+=("memory per stream (nginx + stream workers + redis) < 40 kB")
+	jq -e '.closed > 0 and .noticed == .closed and .max_ms < 1000' >/dev/null <<<"$close_json" ||
+		verdict+=("closed clients noticed within 1 s")
 fi
 if [ "${#verdict[@]}" -eq 0 ]; then
 	cw_log "targets met"

@@ -79,7 +79,23 @@ def groups(a):
         g["redis"] = [a.redis]
     if a.extra:
         g["extra"] = list(a.extra)
+    if a.peer:
+        g["peer"] = descendants(a.peer)
+    if a.clients:
+        g["clients"] = descendants(a.clients)
     return g
+
+
+def descendants(pids):
+    """PIDS and all their descendants (the peer stack of bench/compare.sh)."""
+    out, todo = [], list(pids)
+    while todo:
+        p = todo.pop()
+        if p in out:
+            continue
+        out.append(p)
+        todo.extend(children(p))
+    return out
 
 
 def smaps(pid):
@@ -230,6 +246,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--extra", type=int, action="append",
                     help="another pid to count as ours (group 'extra'); repeatable")
+    ap.add_argument("--clients", type=int, action="append",
+                    help="a client pid counted with its descendants as ours (group 'clients'); repeatable")
+    ap.add_argument("--peer", type=int, action="append",
+                    help="a pid counted with all its descendants as ours (group 'peer'); repeatable")
     a = ap.parse_args()
     print(json.dumps(cmd_mem(a) if a.what == "mem" else cmd_cpu(a)))
     return 0

@@ -5,7 +5,9 @@
 # only those that are missing (`apt-get update` runs at most once, and only if
 # something is to be installed). Idempotent. Uses sudo when not root.
 #
-#   --bench  also wrk and hyperfine (bench/bench.sh)
+#   --bench  also wrk, hyperfine and linux-perf (bench/bench.sh), and the
+#            FastAPI peer's packages (bench/compare.sh: python3-fastapi,
+#            -uvicorn, -redis, -jwt, -uvloop, -httptools)
 #   --lint   also shellcheck (scripts/test.sh lints the shell scripts)
 #   --e2e    also chromium (headless browser tests, driven by playwright-core)
 #   --k8s    also yamllint, kubectl (Debian's kubernetes-client, unless a kubectl
@@ -51,7 +53,10 @@ packages=(
 check_only=0
 for arg in "$@"; do
 	case $arg in
-	--bench) packages+=(wrk hyperfine) ;;
+	--bench)
+		packages+=(wrk hyperfine linux-perf
+			python3-fastapi python3-uvicorn python3-redis python3-jwt python3-uvloop python3-httptools)
+		;;
 	--lint) packages+=(shellcheck) ;;
 	--e2e) packages+=(chromium) ;;
 	--k8s)
