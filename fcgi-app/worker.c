@@ -1,10 +1,12 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <time.h>
@@ -194,100 +196,267 @@ elapsed_ms(const struct timespec *a)
 }
 
 /*
- * The next FastCGI connection, accepted here rather than by libfcgi: its
- * OS_Accept() polls a new unix connection for up to 2 s and closes it
- * unanswered when that poll fails, and a signal (SIGQUIT in a reload,
- * SIGUSR1) makes it fail with EINTR: nginx then answers 502. Returns the
- * connection, or -1 when the worker is quitting (SIGQUIT swapped the listen
- * descriptor for a non-listening socket, so a restarted accept fails).
+ * An api worker serves several kept-alive FastCGI connections (nginx's
+ * upstream keepalive with fastcgi_keep_conn on) from one poll loop: the
+ * listen socket and every kept connection are polled, and a connection that
+ * has a request ready is served with libfcgi (its FCGX_Request keeps the
+ * descriptor open between requests when nginx asked for FCGI_KEEP_CONN).
+ * A worker serves one request at a time, so a request that takes long
+ * would delay the requests nginx sends meanwhile on this worker's other
+ * kept connections: SHED_AFTER_MS into a request, a timer shuts those
+ * connections down. nginx drops an idle cached connection that closes, and
+ * retries a request it had just sent on one elsewhere (a cached
+ * connection's error is retried; only GET and HEAD use kept connections,
+ * see nginx.conf.in).
  */
-static int
-accept_conn(int fd)
-{
-	int	 c, one = 1;
+#define KEPT_MAX	64	/* kept connections per worker */
+#define SHED_AFTER_MS	20	/* a request this long sheds the others */
+#define POLL_MS		1000	/* heartbeat, log reopen, quit checks */
 
-	for (;;) {
-		if (quit_requested)
-			return -1;
-		if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-			/* TCP (API_LISTEN): stream events out without Nagle's wait. */
-			(void)setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one,
-			    sizeof(one));
-			return c;
-		}
-		if (errno != EINTR && errno != ECONNABORTED && errno != EMFILE &&
-		    errno != ENFILE && errno != ENOBUFS && errno != ENOMEM)
-			return -1;
-		if (errno != EINTR && errno != ECONNABORTED)
-			usleep(10000);	/* out of descriptors or memory: breathe */
+struct kept {
+	FCGX_Request	 f;
+	int		 open;
+	unsigned long	 requests;	/* served on it; 0 = fresh from accept */
+};
+
+static struct kept		 kept[KEPT_MAX];
+static volatile sig_atomic_t	 serving = -1;	/* index being served */
+static volatile sig_atomic_t	 shed;
+
+/* SIGALRM: the current request is slow; let nginx go elsewhere. */
+static void
+on_alarm(int sig)
+{
+	int	 i, fd;
+
+	(void)sig;
+	for (i = 0; i < KEPT_MAX; i++) {
+		if (i == serving || !kept[i].open)
+			continue;
+		fd = kept[i].f.ipcFd;
+		if (fd >= 0)
+			shutdown(fd, SHUT_RDWR);
 	}
+	shed = 1;
+}
+
+static void
+arm_shed_timer(int on)
+{
+	struct itimerval	 it;
+
+	memset(&it, 0, sizeof(it));
+	if (on)
+		it.it_value.tv_usec = SHED_AFTER_MS * 1000;
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* Accepts what the (non-blocking) listen socket has, into free slots. */
+static void
+accept_ready(int fd)
+{
+	int	 c, i, one = 1;
+
+	for (i = 0; i < KEPT_MAX; i++) {
+		if (kept[i].open)
+			continue;
+		if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				usleep(10000);	/* out of descriptors: breathe */
+			return;	/* EAGAIN: another worker took it */
+		}
+		/* TCP (API_LISTEN): no Nagle wait on small answers. */
+		(void)setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		kept[i].f.ipcFd = c;
+		kept[i].f.keepConnection = 1;
+		kept[i].open = 1;
+		kept[i].requests = 0;
+	}
+}
+
+/* One request from kept[i] (readable); 0, or -1 when the worker should go. */
+static int
+serve_one(const struct worker_args *wa, struct app *app, int i,
+    unsigned long *served)
+{
+	FCGX_Request	*f = &kept[i].f;
+	struct http_req	 r;
+	struct timespec	 t0;
+	const char	*user, *sid, *run;
+	int		 st, k, armed;
+
+	serving = i;
+	if (FCGX_Accept_r(f) < 0) {
+		/* nginx closed it (or sent garbage): libfcgi closed the fd. */
+		serving = -1;
+		kept[i].open = 0;
+		f->ipcFd = -1;
+		return 0;
+	}
+	/* The timer only matters when other kept connections wait on us. */
+	armed = 0;
+	for (k = 0; k < KEPT_MAX && !armed; k++)
+		armed = k != i && kept[k].open;
+	shed = 0;
+	if (armed)
+		arm_shed_timer(1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	http_req_init(&r, wa->cfg);
+	st = req_from_fcgi(&r, f);
+	scoreboard_begin_request(wa->slot, r.method_str, r.request_id);
+	if (st == 0)
+		worker_handle(&r, app);
+	scoreboard_set_route(wa->slot, r.route ? r.route : "");
+	send_response(&r, f);
+	(void)worker_quitting();	/* a pending SIGUSR1 reopens the log first */
+	/* Log before finishing: the params r points into die with it. */
+	log_ids(&r, &user, &sid, &run);
+	log_kv(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
+	    "s:request_id", r.request_id, "s:method", r.method_str,
+	    "s:route", r.route ? r.route : "(invalid)",
+	    "i:status", (long long)r.status,
+	    "d:duration_ms", elapsed_ms(&t0), "s:user", user,
+	    "s:session", sid, "s:run_id", run, NULL);
+	FCGX_Finish_r(f);
+	if (armed)
+		arm_shed_timer(0);
+	serving = -1;
+	kept[i].requests++;
+	if (f->ipcFd < 0)	/* nginx did not ask to keep it */
+		kept[i].open = 0;
+	metrics_observe(r.route_idx, r.method, r.status, elapsed_ms(&t0));
+	http_req_free(&r);
+	scoreboard_end_request(wa->slot);
+	(*served)++;
+	if (wa->cfg->max_requests > 0 &&
+	    *served >= (unsigned long long)wa->cfg->max_requests) {
+		log_kv(LOG_INFO, "recycling worker after max requests",
+		    "i:requests", (long long)*served, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Leaving (quit, recycling): serve what nginx already sent, close the idle
+ * kept connections (nginx retries a request that meets a closed cached
+ * connection), and give a connection accepted but not yet used — nginx
+ * connected for a request that is on its way — up to DRAIN_FRESH_MS to send
+ * it: closing that one would fail the request (it was not cached).
+ */
+#define DRAIN_FRESH_MS	1000
+
+static void
+drain_kept(const struct worker_args *wa, struct app *app, unsigned long *served)
+{
+	struct pollfd	 pfd[KEPT_MAX];
+	int		 map[KEPT_MAX];
+	struct timespec	 t0;
+	int		 i, n, nfds, waited = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		nfds = 0;
+		for (i = 0; i < KEPT_MAX; i++) {
+			if (!kept[i].open)
+				continue;
+			/* After the first look, only fresh ones are waited for. */
+			if (waited && kept[i].requests > 0) {
+				close(kept[i].f.ipcFd);
+				kept[i].f.ipcFd = -1;
+				kept[i].open = 0;
+				continue;
+			}
+			pfd[nfds].fd = kept[i].f.ipcFd;
+			pfd[nfds].events = POLLIN;
+			pfd[nfds].revents = 0;
+			map[nfds++] = i;
+		}
+		if (nfds == 0 || elapsed_ms(&t0) >= DRAIN_FRESH_MS)
+			break;
+		n = poll(pfd, (nfds_t)nfds, waited ? 50 : 0);
+		waited = 1;
+		for (i = 0; n > 0 && i < nfds; i++)
+			if (pfd[i].revents != 0)
+				(void)serve_one(wa, app, map[i], served);
+	}
+	for (i = 0; i < KEPT_MAX; i++)
+		if (kept[i].open) {
+			close(kept[i].f.ipcFd);
+			kept[i].f.ipcFd = -1;
+			kept[i].open = 0;
+		}
 }
 
 void
 worker_serve_fcgi(const struct worker_args *wa, struct app *app)
 {
-	FCGX_Request	 f;
-	struct http_req	 r;
-	struct timespec	 t0;
-	const char	*user, *sid, *run;
-	unsigned long	 served = 0;
-	int		 st;
+	struct pollfd		 pfd[KEPT_MAX + 1];
+	int			 map[KEPT_MAX + 1];
+	struct sigaction	 sa;
+	unsigned long		 served = 0;
+	int			 i, n, nfds, nkept, fl, going = 0;
 
 	listen_fd = wa->listen_fd;
 	dead_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	/* -1: libfcgi never accepts by itself (see accept_conn). */
-	if (FCGX_InitRequest(&f, -1, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		log_msg(LOG_ERROR, "FCGX_InitRequest failed");
-		_exit(1);
+	/* Workers share the listen socket: whoever polls it first accepts. */
+	if ((fl = fcntl(listen_fd, F_GETFL)) != -1)
+		(void)fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
+	for (i = 0; i < KEPT_MAX; i++) {
+		/* -1: libfcgi never accepts by itself (we do, above). */
+		if (FCGX_InitRequest(&kept[i].f, -1, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+			log_msg(LOG_ERROR, "FCGX_InitRequest failed");
+			_exit(1);
+		}
 	}
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
 	scoreboard_set_state(wa->slot, SB_IDLE);
-	while (!quit_requested) {
+	while (!going) {
 		if (reopen_requested) {
 			reopen_requested = 0;
 			log_reopen();
 		}
-		/*
-		 * Handed over as a kept-alive connection: FCGX_Accept_r then
-		 * reads the request from it (blocking; SA_RESTART restarts the
-		 * reads) instead of accepting. If nginx closes it before a whole
-		 * request, libfcgi drops it and its accept on -1 fails: go on.
-		 */
-		if (f.ipcFd < 0) {
-			if ((f.ipcFd = accept_conn(listen_fd)) < 0)
-				break;
-			f.keepConnection = 1;
+		nfds = nkept = 0;
+		for (i = 0; i < KEPT_MAX; i++)
+			if (kept[i].open) {
+				pfd[nfds].fd = kept[i].f.ipcFd;
+				pfd[nfds].events = POLLIN;
+				pfd[nfds].revents = 0;
+				map[nfds++] = i;
+				nkept++;
+			}
+		if (quit_requested)
+			break;	/* drain_kept finishes what was sent */
+		if (nkept < KEPT_MAX) {
+			pfd[nfds].fd = listen_fd;
+			pfd[nfds].events = POLLIN;
+			pfd[nfds].revents = 0;
+			map[nfds++] = -1;
 		}
-		if (FCGX_Accept_r(&f) < 0)
+		n = poll(pfd, (nfds_t)nfds, POLL_MS);
+		scoreboard_heartbeat(wa->slot);
+		if (n <= 0)
 			continue;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		http_req_init(&r, wa->cfg);
-		st = req_from_fcgi(&r, &f);
-		scoreboard_begin_request(wa->slot, r.method_str, r.request_id);
-		if (st == 0)
-			worker_handle(&r, app);
-		scoreboard_set_route(wa->slot, r.route ? r.route : "");
-		send_response(&r, &f);
-		(void)worker_quitting();	/* a pending SIGUSR1 reopens the log first */
-		/* Log before finishing: the params r points into die with it. */
-		log_ids(&r, &user, &sid, &run);
-		log_kv(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
-		    "s:request_id", r.request_id, "s:method", r.method_str,
-		    "s:route", r.route ? r.route : "(invalid)",
-		    "i:status", (long long)r.status,
-		    "d:duration_ms", elapsed_ms(&t0), "s:user", user,
-		    "s:session", sid, "s:run_id", run, NULL);
-		FCGX_Finish_r(&f);
-		metrics_observe(r.route_idx, r.method, r.status, elapsed_ms(&t0));
-		http_req_free(&r);
-		scoreboard_end_request(wa->slot);
-		served++;
-		if (wa->cfg->max_requests > 0 &&
-		    served >= (unsigned long long)wa->cfg->max_requests) {
-			log_kv(LOG_INFO, "recycling worker after max requests",
-			    "i:requests", (long long)served, NULL);
-			break;
+		for (i = 0; i < nfds; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			if (map[i] == -1) {
+				if (!quit_requested)
+					accept_ready(listen_fd);
+				continue;
+			}
+			if (serve_one(wa, app, map[i], &served) == -1) {
+				going = 1;
+				break;
+			}
 		}
 	}
+	drain_kept(wa, app, &served);
 	scoreboard_set_state(wa->slot, SB_QUITTING);
 }
 
