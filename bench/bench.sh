@@ -686,7 +686,7 @@ report=$(
 		echo "(targets: all $STREAMS streams get their snapshot, /api/live p99 < 20 ms with them open; both"
 		echo " rows measured in this part, one after the other)"
 		echo
-		echo "closed clients: $(j "$close_json" '.closed // 0') streams closed at once (TLS close_notify + FIN," \
+		echo "closed clients: $(j "$close_json" '.closed // 0') streams closed at once (FIN, no close_notify," \
 			"spread $(j "$close_json" '.close_spread_ms // "-"') ms); the gauge" \
 			"claude_web_event_streams of GET /api/metrics polled every $(j "$close_json" '.poll_ms // "-"') ms:"
 		echo "  $(j "$close_json" '.gauge_before // "-"') -> $(j "$close_json" '.gauge_after // "-"');" \
