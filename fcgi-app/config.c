@@ -876,7 +876,9 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	c->instance_id = instance_id(&ef, problems);
 	get_ll(&ef, "STOP_DRAIN_DELAY", 0, 0, 300, &c->stop_drain_delay, problems);
 	get_int(&ef, "API_WORKERS", 4, 1, 256, &c->api_workers, problems);
-	get_int(&ef, "STREAM_WORKERS", 8, 1, 4096, &c->stream_workers, problems);
+	get_int(&ef, "STREAM_WORKERS", 2, 1, 4096, &c->stream_workers, problems);
+	get_int(&ef, "STREAM_MAX_CONNECTIONS", 5000, 1, 100000,
+	    &c->stream_max_connections, problems);
 	get_int(&ef, "RUNNER_WORKERS", 2, 0, 1024, &c->runner_workers, problems);
 	get_int(&ef, "RUNNER_MIN_SPARE", 1, 0, 1024, &c->runner_min_spare,
 	    problems);
@@ -907,18 +909,18 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	v = lookup(&ef, "ALLOW_ROOT");
 	if (v != NULL && config_parse_bool(v, &c->allow_root) == -1)
 		problem(problems, "ALLOW_ROOT: \"%.32s\" is not a boolean (true|false)", v);
-	/* Every worker holds one Redis connection. */
+	/* Every worker holds one Redis connection, a stream worker two. */
 	if (c->stream_timeout > 0 && c->sse_max_duration >= c->stream_timeout)
 		problem(problems, "SSE_MAX_DURATION: must be less than STREAM_TIMEOUT "
 		    "(%lld), or streams are killed instead of ending cleanly",
 		    c->stream_timeout);
-	if (c->api_workers + c->stream_workers + c->runner_max >
+	if (c->api_workers + 2 * c->stream_workers + c->runner_max >
 	    c->redis_max_connections)
 		problem(problems, "REDIS_MAX_CONNECTIONS: %lld is less than the "
-		    "%d workers that each hold a connection "
-		    "(API_WORKERS + STREAM_WORKERS + RUNNER_MAX)",
+		    "%d connections the workers hold "
+		    "(API_WORKERS + 2 * STREAM_WORKERS + RUNNER_MAX)",
 		    c->redis_max_connections,
-		    c->api_workers + c->stream_workers + c->runner_max);
+		    c->api_workers + 2 * c->stream_workers + c->runner_max);
 
 	envfile_free(&ef);
 	for (i = before; i < problems->len; i++)

@@ -128,6 +128,7 @@ struct config {
 	long long	 stop_drain_delay;	/* seconds ready says draining before a stop */
 	int		 api_workers;
 	int		 stream_workers;
+	int		 stream_max_connections; /* per stream worker (its loop) */
 	int		 runner_workers;	/* runners started (pm.start_servers) */
 	int		 runner_min_spare;	/* idle runners kept at least */
 	int		 runner_max_spare;	/* idle runners above this retire */

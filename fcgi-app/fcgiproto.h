@@ -25,7 +25,7 @@
 
 #define FCGIP_PARAMS_MAX	(32 * 1024)	/* name/value bytes of one request */
 #define FCGIP_NPARAMS_MAX	256
-#define FCGIP_MGMT_MAX		1024		/* a GET_VALUES record's content */
+#define FCGIP_MGMT_MAX		256		/* a GET_VALUES record's content */
 #define FCGIP_CONTENT_MAX	65535
 
 /* Record types (FastCGI 1.0). */

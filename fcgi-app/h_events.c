@@ -51,6 +51,7 @@
 #include "scoreboard.h"
 #include "sessions.h"
 #include "store.h"
+#include "streamloop.h"
 #include "worker.h"
 
 static const char sse_head[] =
@@ -110,6 +111,18 @@ flush(struct http_req *r)
 }
 
 /* One SSE event; data is single-line JSON (json-c never emits raw newlines). */
+int
+events_sse_format(struct buf *b, const char *id, const char *type,
+    const char *data, size_t dlen)
+{
+	if (id != NULL && buf_printf(b, "id: %s\n", id) == -1)
+		return -1;
+	if (buf_printf(b, "event: %s\ndata: ", type) == -1 ||
+	    buf_append(b, data, dlen) == -1 || buf_puts(b, "\n\n") == -1)
+		return -1;
+	return 0;
+}
+
 static int
 send_event(struct http_req *r, const char *id, const char *type,
     const char *data, size_t dlen)
@@ -118,14 +131,43 @@ send_event(struct http_req *r, const char *id, const char *type,
 	int		 rc;
 
 	buf_init(&b, dlen + 256);
-	if (id != NULL)
-		buf_printf(&b, "id: %s\n", id);
-	buf_printf(&b, "event: %s\ndata: ", type);
-	buf_append(&b, data, dlen);
-	buf_puts(&b, "\n\n");
-	rc = out(r, b.p, b.len);
+	rc = events_sse_format(&b, id, type, data, dlen);
+	if (rc == 0)
+		rc = out(r, b.p, b.len);
 	buf_free(&b);
 	return rc;
+}
+
+/*
+ * One XREAD/XRANGE entry ([id, [field, value, ...]]) as an SSE event
+ * appended to b; its id in *id. -1 when the entry is malformed (skipped)
+ * or b is full.
+ */
+int
+events_sse_entry(struct buf *b, const redisReply *e, const char **id)
+{
+	const redisReply	*kv;
+	const char		*type = "message", *data = "{}";
+	size_t			 j, dlen = 2;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+	    e->element[0]->type != REDIS_REPLY_STRING ||
+	    e->element[1]->type != REDIS_REPLY_ARRAY)
+		return -1;
+	kv = e->element[1];
+	for (j = 0; j + 1 < kv->elements; j += 2) {
+		if (kv->element[j]->type != REDIS_REPLY_STRING ||
+		    kv->element[j + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(kv->element[j]->str, "type") == 0)
+			type = kv->element[j + 1]->str;
+		else if (strcmp(kv->element[j]->str, "data") == 0) {
+			data = kv->element[j + 1]->str;
+			dlen = kv->element[j + 1]->len;
+		}
+	}
+	*id = e->element[0]->str;
+	return events_sse_format(b, *id, type, data, dlen);
 }
 
 /*
@@ -150,8 +192,9 @@ client_gone(const struct http_req *r, int wait_ms)
 	return n > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
+/* Appends the snapshot event to b. */
 static int
-snapshot(struct http_req *r, struct app *app, const struct session *s,
+snapshot_text(struct buf *b, struct app *app, const struct session *s,
     const char *run_id, const char *last_id, const char *start_after)
 {
 	json_object	*o = json_object_new_object(), *run = NULL, *pending;
@@ -180,8 +223,23 @@ snapshot(struct http_req *r, struct app *app, const struct session *s,
 	json_object_object_add(o, "resume_after", json_object_new_string(start_after));
 	js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = send_event(r, NULL, "snapshot", js, strlen(js));
+	rc = events_sse_format(b, NULL, "snapshot", js, strlen(js));
 	json_object_put(o);
+	return rc;
+}
+
+static int
+snapshot(struct http_req *r, struct app *app, const struct session *s,
+    const char *run_id, const char *last_id, const char *start_after)
+{
+	struct buf	 b;
+	int		 rc;
+
+	buf_init(&b, 4 * 1024 * 1024);
+	rc = snapshot_text(&b, app, s, run_id, last_id, start_after);
+	if (rc == 0)
+		rc = out(r, b.p, b.len);
+	buf_free(&b);
 	return rc;
 }
 
@@ -279,6 +337,38 @@ slot_release(struct app *app, struct stream_slot *sl)
 		freeReplyObject(rep);
 }
 
+int
+events_slot_renew(struct app *app, const char *user, const char *slot_id)
+{
+	struct stream_slot	 sl;
+
+	memset(&sl, 0, sizeof(sl));
+	snprintf(sl.key, sizeof(sl.key), CW_KP "streams:%s", user);
+	snprintf(sl.id, sizeof(sl.id), "%s", slot_id);
+	return slot_take(app, &sl);
+}
+
+void
+events_slot_release(struct app *app, const char *user, const char *slot_id)
+{
+	struct stream_slot	 sl;
+
+	memset(&sl, 0, sizeof(sl));
+	snprintf(sl.key, sizeof(sl.key), CW_KP "streams:%s", user);
+	snprintf(sl.id, sizeof(sl.id), "%s", slot_id);
+	sl.held = 1;
+	slot_release(app, &sl);
+}
+
+void
+events_stream_ended(const char *why, const char *sid, const char *user,
+    const char *request_id)
+{
+	log_kv(LOG_INFO, "event stream ended", "s:reason", why,
+	    "s:session_id", sid, "s:user", user, "s:request_id",
+	    request_id ? request_id : "", NULL);
+}
+
 /*
  * Is the stream still allowed? Runs the opening checks again (token,
  * revocation, the account's token generation, disabled/deleted account,
@@ -287,8 +377,8 @@ slot_release(struct app *app, struct stream_slot *sl)
  * NULL when it is, else why not. The checks write an error response into
  * r; the stream's headers are long gone, so that is discarded.
  */
-static const char *
-recheck(struct http_req *r, struct app *app, const char *sid)
+const char *
+events_recheck(struct http_req *r, struct app *app, const char *sid)
 {
 	struct auth_user	 u;
 	struct session		 s;
@@ -399,7 +489,7 @@ stream(struct http_req *r, struct app *app, const struct session *s,
 		if ((now = mono_ms()) < next_tick)
 			continue;
 		next_tick = now + tick;
-		if ((why = recheck(r, app, s->id)) != NULL)
+		if ((why = events_recheck(r, app, s->id)) != NULL)
 			return why;
 		switch (slot_take(app, sl)) {
 		case 0:
@@ -415,6 +505,43 @@ stream(struct http_req *r, struct app *app, const struct session *s,
 	}
 }
 
+/* Hands the open stream to the loop: headers and snapshot go out first. */
+static int
+adopt(struct http_req *r, struct app *app, const struct session *s,
+    const struct auth_user *u, struct stream_slot *sl, const char *run_id,
+    const char *last_id, const char *after)
+{
+	struct stream_open	 so;
+	struct buf		 b;
+	int			 rc;
+
+	buf_init(&b, 4 * 1024 * 1024);
+	if (buf_append(&b, sse_head, sizeof(sse_head) - 1) == -1 ||
+	    snapshot_text(&b, app, s, run_id, last_id, after) == -1) {
+		buf_free(&b);
+		slot_release(app, sl);
+		return http_error(r, 500, NULL, "snapshot too large");
+	}
+	memset(&so, 0, sizeof(so));
+	so.sid = s->id;
+	so.user = u->name;
+	so.slot_id = sl->id;
+	so.after = after;
+	so.last_id = last_id;
+	so.head = b.p;
+	so.head_len = b.len;
+	rc = streamloop_adopt(r, app, &so);
+	buf_free(&b);
+	if (rc == -1) {
+		slot_release(app, sl);
+		return http_error(r, 503, "service_unavailable",
+		    "this stream worker cannot take another stream");
+	}
+	r->sent = 1;
+	r->status = 200;
+	return 0;
+}
+
 int
 h_events(struct http_req *r, struct app *app)
 {
@@ -428,7 +555,7 @@ h_events(struct http_req *r, struct app *app)
 
 	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
 		return 0;
-	if (r->fcgi == NULL)
+	if (r->fcgi == NULL && !streamloop_active())
 		return http_error(r, 500, NULL, "streaming needs a FastCGI connection");
 	if (runs_active(app->store, s.id, run_id, sizeof(run_id)) == -1 ||
 	    events_last_id(app->store, s.id, last_id, sizeof(last_id)) == -1)
@@ -454,6 +581,10 @@ h_events(struct http_req *r, struct app *app)
 		    "(MAX_STREAMS_PER_USER); close another tab or window of "
 		    "this app and retry", cfg->max_streams_per_user);
 	}
+
+	/* The stream loop holds the stream from here (streamloop.c). */
+	if (r->fcgi == NULL && streamloop_active())
+		return adopt(r, app, &s, &u, &sl, run_id, last_id, after);
 
 	/* From here on the response is streamed, not buffered. */
 	r->sent = 1;

@@ -269,7 +269,21 @@ metrics_stream(const struct scoreboard *sb, const struct sb_slot *s, int open)
 	if (M == NULL || sb == NULL || s < sb->slots || s >= sb->slots + SB_SLOTS)
 		return;
 	i = (size_t)(s - sb->slots);
+	__atomic_store_n(&M->stream_count[i], open ? 1 : 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&M->stream_pid[i], open ? (int32_t)getpid() : 0,
+	    __ATOMIC_RELEASE);
+}
+
+void
+metrics_stream_count(const struct scoreboard *sb, const struct sb_slot *s, int n)
+{
+	size_t	 i;
+
+	if (M == NULL || sb == NULL || s < sb->slots || s >= sb->slots + SB_SLOTS)
+		return;
+	i = (size_t)(s - sb->slots);
+	__atomic_store_n(&M->stream_count[i], (int32_t)n, __ATOMIC_RELAXED);
+	__atomic_store_n(&M->stream_pid[i], n > 0 ? (int32_t)getpid() : 0,
 	    __ATOMIC_RELEASE);
 }
 
@@ -286,7 +300,7 @@ metrics_streams_open(const struct scoreboard *sb)
 		pid = __atomic_load_n(&M->stream_pid[i], __ATOMIC_ACQUIRE);
 		if (pid != 0 && __atomic_load_n(&sb->slots[i].state,
 		    __ATOMIC_ACQUIRE) != SB_FREE && sb->slots[i].pid == pid)
-			n++;
+			n += __atomic_load_n(&M->stream_count[i], __ATOMIC_RELAXED);
 	}
 	return n;
 }

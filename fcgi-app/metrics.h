@@ -96,6 +96,7 @@ struct metrics_shm {
 	 * holds that pid, so a worker killed mid-stream drops out by itself.
 	 */
 	int32_t			 stream_pid[SB_SLOTS];
+	int32_t			 stream_count[SB_SLOTS];	/* ... and how many */
 };
 
 int	metrics_create(void);		/* master, before fork; 0 or -1 */
@@ -129,6 +130,9 @@ void	metrics_tokens(long long input, long long output, long long cache_read,
 /* The stream worker in slot s starts (open 1) or stops (0) an event stream. */
 void	metrics_stream(const struct scoreboard *, const struct sb_slot *s,
 	    int open);
+/* The stream worker in slot s holds n event streams now (its loop). */
+void	metrics_stream_count(const struct scoreboard *, const struct sb_slot *s,
+	    int n);
 /* Open event streams now. */
 int	metrics_streams_open(const struct scoreboard *);
 /* Label for a route index (pattern or a special name). */
