@@ -333,6 +333,8 @@ report=$(
 	while read -r r s n rps p50 p99 oth err; do
 		printf '%-12s %-6s %5s %10s %8s %8s %7s  %s\n' "$r" "$s" "$n" "$rps" "$p50" "$p99" "$oth" "$err"
 	done <"$STATE_DIR/runs"
+	bad=$(awk '$8 != "0"' "$STATE_DIR/runs" | wc -l)
+	[ "$bad" -eq 0 ] || echo "WARNING: $bad runs had non-2xx answers or socket errors: their figures are not comparable"
 	echo
 	echo "== per route: median over the rounds (min-max) =="
 	for route in $ROUTES; do

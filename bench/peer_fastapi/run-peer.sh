@@ -71,7 +71,9 @@ redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemon
 for _ in $(seq 50); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 "$PY" "$HERE/seed_redis.py" "redis://127.0.0.1:$RPORT/0" "$(cat "$D/password")" "$@" >"$D/seed.log"
 
-(cd "$HERE" && SECRET_KEY=$SECRET REDIS_URL=redis://127.0.0.1:$RPORT/0 exec "$PY" -m uvicorn app:app \
+# Its own session (as nginx and redis daemonize): a Ctrl-C meant for the
+# bench must not kill the peer under it; "stop" ends it.
+(cd "$HERE" && SECRET_KEY=$SECRET REDIS_URL=redis://127.0.0.1:$RPORT/0 exec setsid "$PY" -m uvicorn app:app \
 	--host 127.0.0.1 --port "$APORT" --workers "${PEER_WORKERS:-2}" --log-level warning \
 	</dev/null >"$D/uv.log" 2>&1) &
 echo $! >"$D/uv.pid"
