@@ -231,7 +231,12 @@ on_alarm(int sig)
 
 	(void)sig;
 	for (i = 0; i < KEPT_MAX; i++) {
-		if (i == serving || !kept[i].open)
+		/*
+		 * Only connections nginx has used before: it took them from its
+		 * cache, so a request it sent on one is retried. A fresh one
+		 * (nothing served on it yet) carries a request nginx would fail.
+		 */
+		if (i == serving || !kept[i].open || kept[i].requests == 0)
 			continue;
 		fd = kept[i].f.ipcFd;
 		if (fd >= 0)
@@ -251,28 +256,32 @@ arm_shed_timer(int on)
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
-/* Accepts what the (non-blocking) listen socket has, into free slots. */
-static void
-accept_ready(int fd)
+/*
+ * Takes one connection from the (non-blocking) listen socket into a free
+ * slot; -1 when there was none (another worker took it) or no slot is free.
+ */
+static int
+accept_one(int fd)
 {
 	int	 c, i, one = 1;
 
-	for (i = 0; i < KEPT_MAX; i++) {
-		if (kept[i].open)
-			continue;
-		if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM)
-				usleep(10000);	/* out of descriptors: breathe */
-			return;	/* EAGAIN: another worker took it */
-		}
-		/* TCP (API_LISTEN): no Nagle wait on small answers. */
-		(void)setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		kept[i].f.ipcFd = c;
-		kept[i].f.keepConnection = 1;
-		kept[i].open = 1;
-		kept[i].requests = 0;
+	for (i = 0; i < KEPT_MAX && kept[i].open; i++)
+		;
+	if (i == KEPT_MAX)
+		return -1;
+	if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM)
+			usleep(10000);	/* out of descriptors: breathe */
+		return -1;
 	}
+	/* TCP (API_LISTEN): no Nagle wait on small answers. */
+	(void)setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	kept[i].f.ipcFd = c;
+	kept[i].f.keepConnection = 1;
+	kept[i].open = 1;
+	kept[i].requests = 0;
+	return i;
 }
 
 /* One request from kept[i] (readable); 0, or -1 when the worker should go. */
@@ -336,6 +345,32 @@ serve_one(const struct worker_args *wa, struct app *app, int i,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * A new connection is served at once: nginx connected to send a request
+ * and writes it right after connecting, so it is (nearly always) already
+ * there. Waiting up to ACCEPT_WAIT_MS for it here, rather than adding the
+ * connection to the poll set, means a fresh connection never waits behind
+ * another request (and the slow-request timer never has to shed one).
+ */
+#define ACCEPT_WAIT_MS	100
+
+static int
+serve_fresh(const struct worker_args *wa, struct app *app,
+    unsigned long *served)
+{
+	struct pollfd	 p;
+	int		 i;
+
+	if ((i = accept_one(listen_fd)) < 0)
+		return 0;
+	p.fd = kept[i].f.ipcFd;
+	p.events = POLLIN;
+	p.revents = 0;
+	if (poll(&p, 1, ACCEPT_WAIT_MS) <= 0)
+		return 0;	/* kept as fresh; the main poll serves it */
+	return serve_one(wa, app, i, served);
 }
 
 /*
@@ -446,8 +481,11 @@ worker_serve_fcgi(const struct worker_args *wa, struct app *app)
 			if (pfd[i].revents == 0)
 				continue;
 			if (map[i] == -1) {
-				if (!quit_requested)
-					accept_ready(listen_fd);
+				if (!quit_requested && serve_fresh(wa, app,
+				    &served) == -1) {
+					going = 1;
+					break;
+				}
 				continue;
 			}
 			if (serve_one(wa, app, map[i], &served) == -1) {
