@@ -353,37 +353,177 @@ auth_token_from(const struct http_req *r, char *out, size_t cap)
 	return 0;
 }
 
-static int
-is_revoked(struct store *s, const char *jti)
-{
-	redisReply	*r;
-	char		 key[128];
-	int		 rv;
+/*
+ * Everything a request's authentication needs from Redis, in one script
+ * (one round trip): the account's fields, whether the token's jti was
+ * revoked and, when KEYS[3] is given and the account accepts the token,
+ * the per-user rate-limit hit (ratelimit.c's fixed window). The checks
+ * themselves are made in C (check_fields); the script only repeats them
+ * to decide whether to count the hit, so a refused request never counts.
+ * The hit is a pcall: a counter Redis cannot write (-OOM) lets the
+ * request through, like a failed ratelimit_hit() always did.
+ * KEYS: user record, revoked:<jti>[, rl:api:<name>]. ARGV: token gen,
+ * window seconds.
+ * Reply: {found, role, disabled, gen, created_at, last_login, revoked,
+ * count (0 not counted, -1 could not count), ttl}.
+ */
+static const char account_script[] =
+    "local u = redis.call('HMGET', KEYS[1], 'role', 'disabled', 'gen', "
+    "'created_at', 'last_login') "
+    "local found = 0 "
+    "for i = 1, 5 do if u[i] then found = 1 end end "
+    "if found == 0 then found = redis.call('EXISTS', KEYS[1]) end "
+    "local rev = redis.call('EXISTS', KEYS[2]) "
+    "local c, t = 0, 0 "
+    "if KEYS[3] and found == 1 and u[2] ~= '1' and u[3] and u[3] ~= '' "
+    "and u[3] == ARGV[1] and rev == 0 then "
+    "c = redis.pcall('INCR', KEYS[3]) "
+    "if type(c) ~= 'number' then c = -1 else "
+    "if c == 1 then redis.pcall('EXPIRE', KEYS[3], ARGV[2]) end "
+    "t = redis.pcall('TTL', KEYS[3]) "
+    "if type(t) ~= 'number' then t = 1 elseif t < 0 then "
+    "redis.pcall('EXPIRE', KEYS[3], ARGV[2]); t = tonumber(ARGV[2]) end end end "
+    "return {found, u[1], u[2], u[3], u[4], u[5], rev, c, t}";
 
-	snprintf(key, sizeof(key), CW_KP "revoked:%s", jti);
-	if ((r = store_cmdv(s, "EXISTS", key, NULL)) == NULL)
-		return -1;
-	rv = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
-	freeReplyObject(r);
-	return rv;
+#define AUTH_EXTRA_MAX	4
+
+/* A string element of the account reply (NULL when nil). */
+static const char *
+elem_str(const redisReply *r, size_t i)
+{
+	const redisReply *e = r->element[i];
+
+	return e->type == REDIS_REPLY_STRING ? e->str : NULL;
 }
 
 /*
- * The account behind claims: exists, enabled, same token generation, and
- * the token not revoked. Fills u from the record (claims copied in).
- * 1 valid, 0 not (*why), -1 Redis unavailable.
+ * account_script's work one key at a time. Redis Cluster, while the {c}
+ * slot migrates, refuses a script whose keys are split between the two
+ * nodes (-TRYAGAIN) but sends a one-key command that the old node no
+ * longer holds to the new one (-ASK, store.c): then the account, the
+ * revocation mark and the hit are read and counted like this.
  */
 static int
-check_account(struct app *app, const struct auth_claims *claims,
-    struct auth_user *u, const char **why)
+account_fetch_keys(struct app *app, const struct auth_claims *claims, int rate,
+    struct auth_user *u, int *found, int *revoked, long long *count,
+    long long *ttl)
 {
-	int	 rv;
+	redisReply	*r;
+	char		 key[256];
+	int		 rv;
 
-	rv = users_get(app->store, claims->sub, u, NULL, 0);
-	u->claims = *claims;	/* users_get() resets *u */
-	if (rv == -1)
+	if ((rv = users_get(app->store, claims->sub, u, NULL, 0)) == -1)
 		return -1;
-	if (rv == 0) {
+	u->claims = *claims;
+	*found = rv == 1;
+	snprintf(key, sizeof(key), CW_KP "revoked:%s", claims->jti);
+	if ((r = store_cmdv(app->store, "EXISTS", key, NULL)) == NULL)
+		return -1;
+	*revoked = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+	freeReplyObject(r);
+	*count = *ttl = 0;
+	if (rate && *found && !u->disabled && u->gen[0] != '\0' &&
+	    strcmp(u->gen, claims->gen) == 0 && !*revoked) {
+		snprintf(key, sizeof(key), CW_KP "rl:api:%s", claims->sub);
+		/* 1 allowed, 0 over the limit, -1 not counted (let through). */
+		rv = ratelimit_hit(app->store, key, app->cfg->rate_limit_per_minute,
+		    60, ttl);
+		*count = rv == 0 ? app->cfg->rate_limit_per_minute + 1 :
+		    rv == 1 ? 1 : -1;
+	}
+	return 0;
+}
+
+/*
+ * Runs account_script for claims (with the rate-limit hit when rate) and
+ * the extra commands in the same round trip. Fills u like users_get()
+ * (claims copied in), *revoked, *count and *ttl. 0, or -1 Redis unavailable.
+ * eout[i] (when nextra > 0) gets the extra replies, owned by the caller.
+ */
+static int
+account_fetch(struct app *app, const struct auth_claims *claims, int rate,
+    int nextra, const struct store_pcmd *extra, redisReply **eout,
+    struct auth_user *u, int *found, int *revoked, long long *count,
+    long long *ttl)
+{
+	struct store_pcmd	 cmds[1 + AUTH_EXTRA_MAX];
+	redisReply		*out[1 + AUTH_EXTRA_MAX], *r;
+	const char		*argv[8], *v;
+	char			 ukey[256], rkey[128], lkey[256];
+	long long		 n;
+	int			 i, rc;
+
+	memset(u, 0, sizeof(*u));
+	snprintf(u->name, sizeof(u->name), "%s", claims->sub);
+	u->claims = *claims;
+	snprintf(ukey, sizeof(ukey), CW_KP "user:%s", claims->sub);
+	snprintf(rkey, sizeof(rkey), CW_KP "revoked:%s", claims->jti);
+	snprintf(lkey, sizeof(lkey), CW_KP "rl:api:%s", claims->sub);
+	argv[0] = "EVAL";
+	argv[1] = account_script;
+	argv[2] = rate ? "3" : "2";
+	argv[3] = ukey;
+	argv[4] = rkey;
+	argv[5] = rate ? lkey : claims->gen;
+	argv[6] = rate ? claims->gen : "60";
+	argv[7] = "60";
+	cmds[0].argc = rate ? 8 : 7;
+	cmds[0].argv = argv;
+	cmds[0].lens = NULL;
+	if (nextra > AUTH_EXTRA_MAX)
+		nextra = AUTH_EXTRA_MAX;
+	for (i = 0; i < nextra; i++)
+		cmds[1 + i] = extra[i];
+	if (nextra == 0)
+		out[0] = store_cmd(app->store, cmds[0].argc, argv, NULL);
+	else
+		store_pipe(app->store, 1 + nextra, cmds, out);
+	for (i = 0; i < nextra; i++)
+		eout[i] = out[1 + i];
+	r = out[0];
+	rc = -1;
+	if (r == NULL && store_error_is(app->store, "TRYAGAIN"))
+		return account_fetch_keys(app, claims, rate, u, found, revoked,
+		    count, ttl);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 9)
+		goto out;
+	for (i = 0; i < 9; i++)
+		if (i == 0 || i >= 6) {
+			if (r->element[i]->type != REDIS_REPLY_INTEGER)
+				goto out;
+		}
+	*found = r->element[0]->integer == 1;
+	if ((v = elem_str(r, 1)) != NULL)
+		snprintf(u->role, sizeof(u->role), "%s", v);
+	if ((v = elem_str(r, 2)) != NULL)
+		u->disabled = strcmp(v, "1") == 0;
+	if ((v = elem_str(r, 3)) != NULL && strlen(v) <= AUTH_GEN_LEN)
+		memcpy(u->gen, v, strlen(v) + 1);
+	if ((v = elem_str(r, 4)) != NULL && config_parse_ll(v, &n) == 0)
+		u->created_at = (long)n;
+	if ((v = elem_str(r, 5)) != NULL && config_parse_ll(v, &n) == 0)
+		u->last_login = (long)n;
+	if (*found && u->role[0] == '\0')
+		memcpy(u->role, "user", 5);
+	*revoked = r->element[6]->integer != 0;
+	*count = r->element[7]->integer;
+	*ttl = r->element[8]->integer;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * The account behind claims (as account_fetch filled u): exists, enabled,
+ * same token generation, and the token not revoked. 1 valid, 0 not (*why).
+ */
+static int
+check_fields(const struct auth_claims *claims, const struct auth_user *u,
+    int found, int revoked, const char **why)
+{
+	if (!found) {
 		*why = "account no longer exists";
 		return 0;
 	}
@@ -402,56 +542,114 @@ check_account(struct app *app, const struct auth_claims *claims,
 		    "signed out everywhere)";
 		return 0;
 	}
-	if ((rv = is_revoked(app->store, claims->jti)) != 0) {
-		if (rv == -1)
-			return -1;
+	if (revoked) {
 		*why = "revoked";
 		return 0;
 	}
 	return 1;
 }
 
+/* check_fields after account_fetch: 1 valid, 0 not (*why), -1 Redis. */
+static int
+check_account(struct app *app, const struct auth_claims *claims,
+    struct auth_user *u, const char **why)
+{
+	long long	 count, ttl;
+	int		 found, revoked;
+
+	if (account_fetch(app, claims, 0, 0, NULL, NULL, u, &found, &revoked,
+	    &count, &ttl) == -1)
+		return -1;
+	return check_fields(claims, u, found, revoked, why);
+}
+
 /*
- * Token → user, writing nothing: 1 ok, 0 refused (*status 401, *why),
- * -1 Redis unavailable.
+ * The rate-limit outcome of a fetch that counted: 1 allowed (also when
+ * the counter could not be written), 0 over the limit (*retry set).
+ */
+static int
+rate_outcome(struct app *app, long long count, long long ttl, long long *retry)
+{
+	*retry = ttl > 0 ? ttl : 1;
+	if (count <= 0)
+		return 1;
+	return count <= app->cfg->rate_limit_per_minute ? 1 : 0;
+}
+
+/*
+ * Token → user, writing nothing but the rate-limit hit when rate (and the
+ * account accepts the token): 1 ok, 0 refused (*why), -1 Redis
+ * unavailable. prep (may be NULL) adds commands sent in the same round
+ * trip; their replies reach eout only when the result is 1 (else freed).
  */
 static int
 authenticate(struct http_req *r, struct app *app, struct auth_user *u,
-    const char **why)
+    const char **why, int rate, long long *count, long long *ttl,
+    auth_prep_fn prep, void *arg, redisReply **eout, int *neout)
 {
 	char		 tok[AUTH_TOKEN_MAX + 1];
 	struct auth_claims claims;
-	int		 src, rv;
+	struct store_pcmd extra[AUTH_EXTRA_MAX];
+	int		 src, rv, found, revoked, nextra = 0, i;
 
 	memset(u, 0, sizeof(*u));
 	*why = NULL;
+	*neout = 0;
+	*count = 0;
+	*ttl = 0;
 	if ((src = auth_token_from(r, tok, sizeof(tok))) == 0)
 		return 0;
 	if (auth_jwt_verify(app->cfg->secret_key, tok, time(NULL), &claims,
 	    why) == -1)
 		return 0;
-	if ((rv = check_account(app, &claims, u, why)) != 1)
+	if (prep != NULL && (nextra = prep(claims.sub, arg, extra)) < 0)
+		nextra = 0;
+	if (nextra > AUTH_EXTRA_MAX)
+		nextra = AUTH_EXTRA_MAX;
+	if (account_fetch(app, &claims, rate, nextra, extra, eout, u, &found,
+	    &revoked, count, ttl) == -1)
+		rv = -1;
+	else
+		rv = check_fields(&claims, u, found, revoked, why);
+	/* Nothing fetched for the caller leaves here unless it is theirs. */
+	if (rv != 1)
+		for (i = 0; i < nextra; i++) {
+			if (eout[i] != NULL)
+				freeReplyObject(eout[i]);
+			eout[i] = NULL;
+		}
+	if (rv != 1)
 		return rv;
+	*neout = nextra;
 	u->via_cookie = src == 2;
 	return 1;
 }
 
-int
-auth_identify(struct http_req *r, struct app *app, struct auth_user *u)
+/* The response for an authenticate() that did not return 1. */
+static void
+refuse(struct http_req *r, int rv, const char *why)
 {
-	const char	*why;
-	int		 rv;
-
-	if ((rv = authenticate(r, app, u, &why)) == 1) {
-		snprintf(r->log_user, sizeof(r->log_user), "%s", u->name);
-		return 0;
-	}
 	if (rv == -1)
 		http_error(r, 503, "service_unavailable", "session store unavailable");
 	else if (why == NULL)
 		http_error(r, 401, NULL, "authentication required");
 	else
 		http_error(r, 401, NULL, "invalid token: %s", why);
+}
+
+int
+auth_identify(struct http_req *r, struct app *app, struct auth_user *u)
+{
+	const char	*why;
+	long long	 count, ttl;
+	int		 rv, n;
+
+	if ((rv = authenticate(r, app, u, &why, 0, &count, &ttl, NULL, NULL,
+	    NULL, &n)) == 1) {
+		snprintf(r->log_user, sizeof(r->log_user), "%s", u->name);
+		return 0;
+	}
+	refuse(r, rv, why);
 	return -1;
 }
 
@@ -459,8 +657,11 @@ int
 auth_peek(struct http_req *r, struct app *app, struct auth_user *u)
 {
 	const char	*why;
+	long long	 count, ttl;
+	int		 n;
 
-	return authenticate(r, app, u, &why);
+	return authenticate(r, app, u, &why, 0, &count, &ttl, NULL, NULL, NULL,
+	    &n);
 }
 
 int
@@ -488,36 +689,63 @@ state_changing(enum http_method m)
 	    m == HTTP_DELETE;
 }
 
-int
-auth_require(struct http_req *r, struct app *app, struct auth_user *u)
+/*
+ * CSRF: cookies ride along on cross-site requests; headers do not. NULL
+ * when r passes, else the message of its 403.
+ */
+static const char *
+csrf_refusal(struct http_req *r, int via_cookie)
 {
 	const char	*origin, *xrw;
-	char		 key[256], ra[32];
-	long long	 retry;
-	int		 rv;
 
-	if (auth_identify(r, app, u) == -1)
+	if (!via_cookie || !state_changing(r->method))
+		return NULL;
+	origin = http_header(r, "Origin");
+	xrw = http_header(r, "X-Requested-With");
+	if (xrw == NULL || *xrw == '\0')
+		return "cross-site request refused: the X-Requested-With header "
+		    "is required";
+	if (origin == NULL || (!cors_listed(r, origin) &&
+	    !cors_same_origin(r, origin)))
+		return "cross-site request refused: Origin is missing or not "
+		    "allowed";
+	return NULL;
+}
+
+/*
+ * One round trip: the account, the revocation and the rate-limit hit in
+ * one script (account_script), plus prep's commands. The order of the
+ * answers is unchanged: 401/503 first, then the CSRF 403 (which counts no
+ * hit: the script is then sent without the rate-limit key), then 429.
+ */
+int
+auth_require_with(struct http_req *r, struct app *app, struct auth_user *u,
+    auth_prep_fn prep, void *arg, redisReply **out)
+{
+	const char	*why, *csrf;
+	char		 ra[32], tok[AUTH_TOKEN_MAX + 1];
+	long long	 retry, count, ttl;
+	int		 rv, i, n = 0;
+
+	/* The CSRF verdict needs only the request: decided before Redis. */
+	csrf = csrf_refusal(r, auth_token_from(r, tok, sizeof(tok)) == 2);
+	rv = authenticate(r, app, u, &why, csrf == NULL, &count, &ttl,
+	    csrf == NULL ? prep : NULL, arg, out, &n);
+	if (rv != 1) {
+		refuse(r, rv, why);
 		return -1;
-	/* CSRF: cookies ride along on cross-site requests; headers do not. */
-	if (u->via_cookie && state_changing(r->method)) {
-		origin = http_header(r, "Origin");
-		xrw = http_header(r, "X-Requested-With");
-		if (xrw == NULL || *xrw == '\0') {
-			http_error(r, 403, "permission_error", "cross-site request "
-			    "refused: the X-Requested-With header is required");
-			return -1;
-		}
-		if (origin == NULL || (!cors_listed(r, origin) &&
-		    !cors_same_origin(r, origin))) {
-			http_error(r, 403, "permission_error", "cross-site request "
-			    "refused: Origin is missing or not allowed");
-			return -1;
-		}
 	}
-	snprintf(key, sizeof(key), CW_KP "rl:api:%s", u->name);
-	rv = ratelimit_hit(app->store, key, app->cfg->rate_limit_per_minute, 60,
-	    &retry);
-	if (rv == 0) {
+	snprintf(r->log_user, sizeof(r->log_user), "%s", u->name);
+	if (csrf != NULL) {
+		http_error(r, 403, "permission_error", "%s", csrf);
+		return -1;
+	}
+	if (rate_outcome(app, count, ttl, &retry) == 0) {
+		for (i = 0; i < n; i++)
+			if (out[i] != NULL) {
+				freeReplyObject(out[i]);
+				out[i] = NULL;
+			}
 		metrics_inc(M_RATE_LIMITED_API);
 		snprintf(ra, sizeof(ra), "%lld", retry);
 		http_add_header(r, "Retry-After", ra);
@@ -527,4 +755,10 @@ auth_require(struct http_req *r, struct app *app, struct auth_user *u)
 		return -1;
 	}
 	return 0;
+}
+
+int
+auth_require(struct http_req *r, struct app *app, struct auth_user *u)
+{
+	return auth_require_with(r, app, u, NULL, NULL, NULL);
 }

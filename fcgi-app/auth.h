@@ -75,6 +75,22 @@ int	auth_jwt_verify(const char *key, const char *token, time_t now,
  * limit. Returns 0, or -1 with the error response already written.
  */
 int	auth_require(struct http_req *, struct app *, struct auth_user *);
+/*
+ * auth_require with up to AUTH_EXTRA_MAX (4) more Redis commands sent in
+ * the same round trip as the authentication (pipelined, store_pipe):
+ * prep(name, arg, cmds) is called with the token's (signature-checked)
+ * subject before anything is sent, fills cmds (its strings must live until
+ * auth_require_with returns) and returns how many. Their replies land in
+ * out[0..n) only when authentication, CSRF and the rate limit passed (the
+ * caller frees them; NULL for a failed command); otherwise nothing of
+ * them is handed out. A read only: prep's commands run even for a caller
+ * refused afterwards.
+ */
+struct store_pcmd;
+struct redisReply;
+typedef int (*auth_prep_fn)(const char *name, void *arg, struct store_pcmd *cmds);
+int	auth_require_with(struct http_req *, struct app *, struct auth_user *,
+	    auth_prep_fn prep, void *arg, struct redisReply **out);
 /* Same without the rate limit or CSRF (used by /api/auth/check). */
 int	auth_identify(struct http_req *, struct app *, struct auth_user *);
 /*

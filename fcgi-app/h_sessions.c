@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "buf.h"
 #include "config.h"
 #include "handlers.h"
 #include "http.h"
@@ -137,6 +138,94 @@ h_session_json(const struct config *cfg, const struct auth_user *u,
 	    sessions_path(cfg, s->id, "files", path, sizeof(path)) == 0)
 		json_object_object_add(o, "files_path", json_object_new_string(path));
 	return o;
+}
+
+/*
+ * h_session_json's object written straight into b (the list's hot path:
+ * no json-c object, no allocation per field): the same fields with the
+ * same values.
+ */
+static int
+session_json_buf(struct buf *b, const struct config *cfg,
+    const struct auth_user *u, const struct session *s)
+{
+	const char	*dom;
+	char		 path[PATH_MAX];
+	enum netpolicy	 p;
+	size_t		 n;
+	int		 k, first, rc = 0;
+
+#define KEY(k) (rc |= buf_puts(b, k))
+	KEY("{\"id\":");
+	rc |= jsonio_buf_str(b, s->id);
+	KEY(",\"title\":");
+	rc |= jsonio_buf_str(b, s->title);
+	KEY(",\"model\":");
+	rc |= jsonio_buf_str(b, s->model);
+	KEY(",\"permission_mode\":");
+	rc |= jsonio_buf_str(b, s->permission_mode);
+	KEY(",\"template\":");
+	rc |= jsonio_buf_str(b, s->template_name[0] ? s->template_name : NULL);
+	KEY(",\"owner\":");
+	rc |= jsonio_buf_str(b, s->owner);
+	KEY(",\"status\":");
+	rc |= jsonio_buf_str(b, s->status);
+	/* network_json() */
+	if (netpolicy_parse(s->network_policy, &p) == -1)
+		p = (enum netpolicy)cfg->network_default_policy;
+	KEY(",\"network_policy\":");
+	rc |= jsonio_buf_str(b, netpolicy_name(p));
+	KEY(",\"allowed_domains\":[");
+	dom = s->network_policy[0] ? s->allowed_domains :
+	    cfg->network_default_domains;
+	for (first = 1; dom != NULL && *dom != '\0'; ) {
+		n = strcspn(dom, ",");
+		if (n > 0) {
+			if (!first)
+				rc |= buf_putc(b, ',');
+			first = 0;
+			rc |= buf_putc(b, '"');
+			rc |= buf_json_escape(b, dom, n);
+			rc |= buf_putc(b, '"');
+		}
+		dom += n;
+		if (*dom == ',')
+			dom++;
+	}
+	KEY("]");
+	if (u != NULL) {
+		KEY(",\"network_policy_max\":");
+		rc |= jsonio_buf_str(b, netpolicy_name(netpolicy_role_max(cfg,
+		    u->role)));
+	}
+	KEY(",\"sandbox_network\":");
+	KEY(netpolicy_sandbox_network(cfg, netpolicy_effective(cfg, u != NULL &&
+	    strcmp(u->name, s->owner) == 0 ? u->role : "user",
+	    netpolicy_name(p))) ? "true" : "false");
+	KEY(",\"created_at\":");
+	rc |= jsonio_buf_time(b, (long)(s->created_us / 1000000));
+	KEY(",\"updated_at\":");
+	rc |= jsonio_buf_time(b, s->updated_at);
+	KEY(",\"last_activity\":");
+	rc |= jsonio_buf_time(b, s->last_activity);
+	/* mcp_names_json(): configured servers, in their order, that are on. */
+	KEY(",\"mcp_servers\":[");
+	for (k = 0, first = 1; cfg->mcp != NULL && k < cfg->mcp->n; k++)
+		if (mcp_list_has(s->mcp_servers, cfg->mcp->servers[k].name)) {
+			if (!first)
+				rc |= buf_putc(b, ',');
+			first = 0;
+			rc |= jsonio_buf_str(b, cfg->mcp->servers[k].name);
+		}
+	KEY("]");
+	if (u != NULL && h_can_use_code_server(cfg, u) &&
+	    sessions_path(cfg, s->id, "files", path, sizeof(path)) == 0) {
+		KEY(",\"files_path\":");
+		rc |= jsonio_buf_str(b, path);
+	}
+	KEY("}");
+#undef KEY
+	return rc == 0 ? 0 : -1;
 }
 
 /*
@@ -413,7 +502,9 @@ out:
 struct list_ctx {
 	const struct config	*cfg;
 	const struct auth_user	*u;
-	json_object		*arr;
+	struct buf		*b;
+	int			 n;
+	int			 full;	/* the response buffer is full */
 };
 
 static void
@@ -421,14 +512,71 @@ list_one(const struct session *s, void *arg)
 {
 	struct list_ctx	*lc = arg;
 
-	json_object_array_add(lc->arr, h_session_json(lc->cfg, lc->u, s));
+	if (lc->full || (lc->n++ > 0 && buf_putc(lc->b, ',') == -1) ||
+	    session_json_buf(lc->b, lc->cfg, lc->u, s) == -1)
+		lc->full = 1;
+}
+
+/* The query of a list request, parsed (list() answers what is wrong). */
+struct list_query {
+	long long	 limit, cursor;
+	int		 all;		/* ?all=1 */
+	int		 bad;		/* a parameter list() refuses */
+	int		 search;	/* ?q= */
+	struct sessions_pagecmd	 pc;
+	int		 prefetched;	/* pc sent with the authentication */
+};
+
+static void
+list_query_parse(struct http_req *r, struct list_query *q)
+{
+	char	 v[64];
+	int	 rv;
+
+	memset(q, 0, sizeof(*q));
+	q->limit = LIST_DEFAULT;
+	if ((rv = http_query_get(&r->uri, "limit", v, sizeof(v))) != 0 &&
+	    (rv == -1 || config_parse_ll(v, &q->limit) == -1 || q->limit < 1 ||
+	    q->limit > LIST_MAX))
+		q->bad = 1;
+	if ((rv = http_query_get(&r->uri, "cursor", v, sizeof(v))) != 0 &&
+	    v[0] != '\0' && (rv == -1 || config_parse_ll(v, &q->cursor) == -1 ||
+	    q->cursor < 0))
+		q->bad = 1;
+	if (http_query_get(&r->uri, "all", v, sizeof(v)) == 1 &&
+	    (strcmp(v, "1") == 0 || strcmp(v, "true") == 0))
+		q->all = 1;
+	{
+		char qb[4 * 200 + 8];
+
+		if (http_query_get(&r->uri, "q", qb, sizeof(qb)) != 0)
+			q->search = 1;
+	}
+}
+
+/*
+ * auth_require_with's prep for GET /api/sessions: the caller's own page
+ * index read rides with the authentication (only a plain own-list request;
+ * anything else is read after it).
+ */
+static int
+list_prep(const char *name, void *arg, struct store_pcmd *cmds)
+{
+	struct list_query	*q = arg;
+
+	if (q->bad || q->all || q->search)
+		return 0;
+	sessions_page_cmd(name, q->cursor, (int)q->limit, &q->pc);
+	cmds[0] = q->pc.cmd;
+	q->prefetched = 1;
+	return 1;
 }
 
 static int
-list(struct http_req *r, struct app *app, const struct auth_user *u)
+list(struct http_req *r, struct app *app, const struct auth_user *u,
+    struct list_query *pq, redisReply *index)
 {
 	struct list_ctx	 lc;
-	json_object	*o;
 	char		 v[64];
 	long long	 limit = LIST_DEFAULT, cursor = 0, next;
 	int		 all = 0, rv;
@@ -460,33 +608,51 @@ list(struct http_req *r, struct app *app, const struct auth_user *u)
 		if (rv == 1)
 			return h_sessions_search(r, app, u, q, all);
 	}
+	/* The JSON goes straight into the response body. */
+	r->status = 200;
+	r->content_type_out = "application/json";
+	buf_reset(&r->body);
 	lc.cfg = app->cfg;
 	lc.u = u;
-	lc.arr = json_object_new_array();
-	if (sessions_list(app->store, all ? NULL : u->name, cursor, (int)limit,
-	    list_one, &lc, &next) == -1) {
-		json_object_put(lc.arr);
+	lc.b = &r->body;
+	lc.n = 0;
+	lc.full = buf_puts(&r->body, "{\"sessions\":[") == -1;
+	if (pq != NULL && pq->prefetched)
+		rv = sessions_list_from(app->store, index, pq->pc.limit, list_one,
+		    &lc, &next);
+	else
+		rv = sessions_list(app->store, all ? NULL : u->name, cursor,
+		    (int)limit, list_one, &lc, &next);
+	if (rv == -1)
 		return http_error(r, 503, "service_unavailable",
 		    "session store unavailable");
-	}
-	o = json_object_new_object();
-	json_object_object_add(o, "sessions", lc.arr);
-	if (next > 0) {
-		snprintf(v, sizeof(v), "%lld", next);
-		json_object_object_add(o, "next_cursor", json_object_new_string(v));
-	} else
-		json_object_object_add(o, "next_cursor", NULL);
-	return jsonio_reply_put(r, 200, o);
+	if (next > 0)
+		snprintf(v, sizeof(v), "],\"next_cursor\":\"%lld\"}\n", next);
+	else
+		snprintf(v, sizeof(v), "],\"next_cursor\":null}\n");
+	if (lc.full || buf_puts(&r->body, v) == -1)
+		return http_error(r, 500, NULL, "the list does not fit in a "
+		    "response; ask for fewer (limit)");
+	return 0;
 }
 
 int
 h_sessions(struct http_req *r, struct app *app)
 {
 	struct auth_user	 u;
+	struct list_query	 q;
+	redisReply		*index = NULL;
 
-	if (auth_require(r, app, &u) == -1)
+	if (r->method == HTTP_POST) {
+		if (auth_require(r, app, &u) == -1)
+			return 0;
+		return create(r, app, &u);
+	}
+	/* GET: the page's index read in the authentication's round trip. */
+	list_query_parse(r, &q);
+	if (auth_require_with(r, app, &u, list_prep, &q, &index) == -1)
 		return 0;
-	return r->method == HTTP_POST ? create(r, app, &u) : list(r, app, &u);
+	return list(r, app, &u, &q, index);
 }
 
 /*

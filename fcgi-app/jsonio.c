@@ -603,3 +603,79 @@ jsonio_time(long t)
 	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return json_object_new_string(s);
 }
+
+/*
+ * Days since 1970-01-01 → civil date (proleptic Gregorian), by eras of
+ * 400 years (146097 days): no table, no locale, no allocation.
+ */
+static void
+civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
+{
+	long long	 era, yy;
+	unsigned	 doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	yy = (long long)yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = yy + (*m <= 2);
+}
+
+int
+jsonio_buf_time(struct buf *b, long t)
+{
+	char		 s[40];
+	long long	 y, days, secs;
+	unsigned	 mo, d;
+	int		 n;
+
+	if (t <= 0)
+		return buf_append(b, "null", 4);
+	days = (long long)t / 86400;
+	secs = (long long)t % 86400;
+	civil_from_days(days, &y, &mo, &d);
+	if (y < 0 || y > 9999)
+		n = snprintf(s, sizeof(s), "\"%lld-%02u-%02uT%02lld:%02lld:%02lldZ\"",
+		    y, mo, d, secs / 3600, secs / 60 % 60, secs % 60);
+	else {
+		s[0] = '"';
+		s[1] = (char)('0' + y / 1000);
+		s[2] = (char)('0' + y / 100 % 10);
+		s[3] = (char)('0' + y / 10 % 10);
+		s[4] = (char)('0' + y % 10);
+		s[5] = '-';
+		s[6] = (char)('0' + mo / 10);
+		s[7] = (char)('0' + mo % 10);
+		s[8] = '-';
+		s[9] = (char)('0' + d / 10);
+		s[10] = (char)('0' + d % 10);
+		s[11] = 'T';
+		s[12] = (char)('0' + secs / 36000);
+		s[13] = (char)('0' + secs / 3600 % 10);
+		s[14] = ':';
+		s[15] = (char)('0' + secs / 60 % 60 / 10);
+		s[16] = (char)('0' + secs / 60 % 10);
+		s[17] = ':';
+		s[18] = (char)('0' + secs % 60 / 10);
+		s[19] = (char)('0' + secs % 10);
+		s[20] = 'Z';
+		s[21] = '"';
+		n = 22;
+	}
+	return n > 0 && (size_t)n < sizeof(s) ? buf_append(b, s, (size_t)n) : -1;
+}
+
+int
+jsonio_buf_str(struct buf *b, const char *s)
+{
+	if (s == NULL)
+		return buf_append(b, "null", 4);
+	if (buf_putc(b, '"') == -1 || buf_json_escape(b, s, strlen(s)) == -1)
+		return -1;
+	return buf_putc(b, '"');
+}

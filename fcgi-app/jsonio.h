@@ -52,6 +52,15 @@ char	*jsonio_utf8_repair(const char *s, size_t n, size_t *outlen);
 int	jsonio_utf8_repair_tree(json_object *o);
 /* ISO 8601 UTC string for a Unix time, or JSON null when t <= 0. */
 json_object *jsonio_time(long t);
+/*
+ * JSON written straight into a buffer (hot paths, no json-c objects):
+ * jsonio_buf_str appends s as a quoted JSON string (null when NULL),
+ * jsonio_buf_time the same value jsonio_time gives. 0, or -1 when the
+ * buffer is full.
+ */
+struct buf;
+int	jsonio_buf_str(struct buf *, const char *s);
+int	jsonio_buf_time(struct buf *, long t);
 /* Replies with obj (not consumed) serialized compactly. */
 int	jsonio_reply(struct http_req *, int status, json_object *obj);
 /* Replies with obj and releases it. */

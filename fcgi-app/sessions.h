@@ -26,6 +26,7 @@
 
 #include "netpolicy.h"
 #include "mcp.h"
+#include "store.h"
 
 struct store;
 struct config;
@@ -103,6 +104,23 @@ int	sessions_touch(struct store *, struct session *);
  */
 int	sessions_list(struct store *, const char *owner, long long cursor,
 	    int limit, void (*fn)(const struct session *, void *), void *arg,
+	    long long *next);
+/*
+ * sessions_list in two steps, so the index read can share a round trip
+ * with something else (auth_require_with): sessions_page_cmd fills pc
+ * with the index command of the page; sessions_list_from takes that
+ * command's reply (consumed, NULL when it failed) and reads the page.
+ */
+struct sessions_pagecmd {
+	char			 key[256], max[40], lim[16];
+	const char		*argv[8];
+	struct store_pcmd	 cmd;
+	int			 limit;
+};
+void	sessions_page_cmd(const char *owner, long long cursor, int limit,
+	    struct sessions_pagecmd *);
+int	sessions_list_from(struct store *, struct redisReply *index, int limit,
+	    void (*fn)(const struct session *, void *), void *arg,
 	    long long *next);
 /* Up to cap ids from owner's index (deleting ones included); count or -1. */
 int	sessions_ids(struct store *, const char *owner,

@@ -7,6 +7,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <openssl/sha.h>
+
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -401,8 +403,20 @@ stale_connection(const redisContext *c)
 	    (c->err == REDIS_ERR_IO && (errno == EPIPE || errno == ECONNRESET));
 }
 
-redisReply *
-store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
+/*
+ * Error replies that mean the server ran nothing of the command and it is
+ * safe to send it again (by store_cmd): a script it does not know, a
+ * cluster redirect, a server that is not the master (any more).
+ */
+static int
+ran_nothing_reply(const char *e)
+{
+	return strncmp(e, "NOSCRIPT", 8) == 0 || strncmp(e, "MOVED ", 6) == 0 ||
+	    strncmp(e, "ASK ", 4) == 0 || not_master_reply(e);
+}
+
+static redisReply *
+cmd_raw(struct store *s, int argc, const char **argv, const size_t *lens)
 {
 	redisReply	*r;
 	time_t		 now;
@@ -424,6 +438,20 @@ store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
 			if (r->type != REDIS_REPLY_ERROR) {
 				s->last = STORE_OK;
 				return r;
+			}
+			/*
+			 * EVALSHA of a script this server has not cached yet
+			 * (new process, restart, failover, SCRIPT FLUSH): not
+			 * a failure, store_cmd sends EVAL next.
+			 */
+			if (r->str != NULL && (strncmp(r->str, "NOSCRIPT", 8) == 0 ||
+			    strncmp(r->str, "NOPERM", 6) == 0) &&
+			    argc > 0 && strcmp(argv[0], "EVALSHA") == 0) {
+				snprintf(s->errstr, sizeof(s->errstr), "%.100s",
+				    r->str);
+				s->last = STORE_ERR_REPLY;
+				freeReplyObject(r);
+				return NULL;
 			}
 			/*
 			 * An error reply is a failure, never a result: the
@@ -497,6 +525,211 @@ store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
 		store_close(s);
 	}
 	return NULL;
+}
+
+/*
+ * Scripts by SHA1: each script text's digest is computed once per process
+ * (the cache keeps a copy of the text, so a buffer reused for another
+ * script never gets a stale digest), EVAL becomes EVALSHA, and a server
+ * without the script (-NOSCRIPT) gets EVAL once, which also caches it
+ * there for the next EVALSHA.
+ */
+#define SHA_CACHE	64
+
+static struct sha_entry {
+	const char	*ptr;	/* the caller's text, compared by address ... */
+	char		*copy;	/* ... and by content (owned by the cache) */
+	size_t		 len;
+	char		 hex[41];
+} sha_cache[SHA_CACHE];
+static int	 sha_n;
+
+/* The script's SHA1 in hex into out (41 bytes). */
+static void
+script_sha(const char *text, size_t len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char	 md[SHA_DIGEST_LENGTH];
+	struct sha_entry *e;
+	int		 i;
+
+	for (i = 0; i < sha_n; i++) {
+		e = &sha_cache[i];
+		if (e->ptr == text && e->len == len &&
+		    memcmp(e->copy, text, len) == 0) {
+			memcpy(out, e->hex, 41);
+			return;
+		}
+	}
+	SHA1((const unsigned char *)text, len, md);
+	for (i = 0; i < SHA_DIGEST_LENGTH; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[40] = '\0';
+	/* A full cache only costs a digest per call. */
+	if (sha_n < SHA_CACHE && (sha_cache[sha_n].copy = malloc(len + 1)) != NULL) {
+		e = &sha_cache[sha_n++];
+		memcpy(e->copy, text, len);
+		e->copy[len] = '\0';
+		e->ptr = text;
+		e->len = len;
+		memcpy(e->hex, out, 41);
+	}
+}
+
+#define STORE_ARGV_MAX	128
+
+/*
+ * An ACL user without +evalsha (docs/redis.md's line before EVALSHA):
+ * this process says EVAL from then on, and says why once.
+ */
+static int	 evalsha_refused;
+
+static void
+evalsha_refused_now(struct store *s)
+{
+	evalsha_refused = 1;
+	log_kv(LOG_WARNING, "redis refuses EVALSHA to this user: scripts go "
+	    "by EVAL (add +evalsha to its ACL, docs/redis.md)", "s:error",
+	    s->errstr, NULL);
+}
+
+/*
+ * EVAL script ... → EVALSHA sha ... in argv2/lens2 (caller's arrays of
+ * STORE_ARGV_MAX), sha into hex. 1 when rewritten, else 0.
+ */
+static int
+to_evalsha(int argc, const char **argv, const size_t *lens, const char **argv2,
+    size_t *lens2, char *hex)
+{
+	size_t	 slen;
+	int	 i;
+
+	if (evalsha_refused || argc < 3 || argc > STORE_ARGV_MAX ||
+	    strcmp(argv[0], "EVAL") != 0)
+		return 0;
+	slen = lens != NULL ? lens[1] : strlen(argv[1]);
+	script_sha(argv[1], slen, hex);
+	argv2[0] = "EVALSHA";
+	lens2[0] = 7;
+	argv2[1] = hex;
+	lens2[1] = 40;
+	for (i = 2; i < argc; i++) {
+		argv2[i] = argv[i];
+		lens2[i] = lens != NULL ? lens[i] : strlen(argv[i]);
+	}
+	return 1;
+}
+
+redisReply *
+store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
+{
+	const char	*argv2[STORE_ARGV_MAX];
+	size_t		 lens2[STORE_ARGV_MAX];
+	char		 hex[41];
+	redisReply	*r;
+
+	if (!to_evalsha(argc, argv, lens, argv2, lens2, hex))
+		return cmd_raw(s, argc, argv, lens);
+	if ((r = cmd_raw(s, argc, argv2, lens2)) != NULL)
+		return r;
+	if (store_error_is(s, "NOPERM"))
+		evalsha_refused_now(s);
+	else if (!store_error_is(s, "NOSCRIPT"))
+		return NULL;
+	return cmd_raw(s, argc, argv, lens);
+}
+
+/*
+ * Pipeline: every command written, then every reply read, one round trip.
+ * A reply saying the server ran nothing (NOSCRIPT, a redirect, not the
+ * master) is followed by that command alone through store_cmd, which
+ * knows what to do; any other error reply is that command's failure.
+ */
+int
+store_pipe(struct store *s, int n, const struct store_pcmd *cmds,
+    redisReply **out)
+{
+	const char	*argv2[STORE_ARGV_MAX];
+	size_t		 lens2[STORE_ARGV_MAX];
+	char		 hex[41];
+	redisReply	*r;
+	void		*rp;
+	int		 i, attempt, fresh, ok = 1, got;
+
+	for (i = 0; i < n; i++)
+		out[i] = NULL;
+	for (attempt = 0; attempt < 2; attempt++) {
+		fresh = 0;
+		if (s->c == NULL) {
+			if (store_connect(s) == -1) {
+				s->last = STORE_ERR_CONN;
+				conn_log(s);
+				return -1;
+			}
+			fresh = 1;
+		}
+		for (i = 0; i < n; i++) {
+			if (to_evalsha(cmds[i].argc, cmds[i].argv, cmds[i].lens,
+			    argv2, lens2, hex))
+				redisAppendCommandArgv(s->c, cmds[i].argc, argv2,
+				    lens2);
+			else
+				redisAppendCommandArgv(s->c, cmds[i].argc,
+				    cmds[i].argv, cmds[i].lens);
+		}
+		for (got = 0; got < n; got++) {
+			rp = NULL;
+			if (redisGetReply(s->c, &rp) != REDIS_OK || rp == NULL)
+				break;
+			out[got] = rp;
+		}
+		if (got == n)
+			break;
+		/* Connection lost: nothing usable; once more if it was stale. */
+		for (i = 0; i < got; i++) {
+			freeReplyObject(out[i]);
+			out[i] = NULL;
+		}
+		store_fail(s, s->c->errstr[0] ? s->c->errstr : "connection lost");
+		s->last = STORE_ERR_CONN;
+		log_kv(LOG_WARNING, "redis command failed", "s:error", s->errstr,
+		    NULL);
+		if (fresh || got > 0 || !stale_connection(s->c)) {
+			store_close(s);
+			return -1;
+		}
+		store_close(s);
+	}
+	if (attempt == 2)
+		return -1;
+	s->last = STORE_OK;
+	for (i = 0; i < n; i++) {
+		r = out[i];
+		if (r->type != REDIS_REPLY_ERROR)
+			continue;
+		out[i] = NULL;
+		if (r->str != NULL && (ran_nothing_reply(r->str) ||
+		    (strncmp(r->str, "NOPERM", 6) == 0 &&
+		    strcmp(cmds[i].argv[0], "EVAL") == 0))) {
+			freeReplyObject(r);
+			if ((out[i] = store_cmd(s, cmds[i].argc, cmds[i].argv,
+			    cmds[i].lens)) == NULL)
+				ok = 0;
+			continue;
+		}
+		store_fail(s, r->str != NULL ? r->str : "error reply");
+		s->last = strncmp(s->errstr, "OOM", 3) == 0 ? STORE_ERR_OOM :
+		    STORE_ERR_REPLY;
+		log_kv(LOG_WARNING, "redis error reply", "s:error", s->errstr,
+		    "s:command", cmds[i].argc > 0 ? cmds[i].argv[0] : "", NULL);
+		if (strncmp(s->errstr, "NOAUTH", 6) == 0)
+			store_close(s);
+		freeReplyObject(r);
+		ok = 0;
+	}
+	return ok ? 0 : -1;
 }
 
 redisReply *

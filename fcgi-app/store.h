@@ -70,6 +70,26 @@ void		 store_close(struct store *);
  */
 redisReply	*store_cmd(struct store *, int argc, const char **argv,
 		    const size_t *lens);
+/*
+ * Scripts: a command "EVAL script numkeys ..." is sent as EVALSHA with the
+ * script's SHA1 (computed once per process); a server that answers
+ * -NOSCRIPT (restarted, failed over, SCRIPT FLUSH, another cluster node)
+ * gets the EVAL once, which caches it there. Callers just say EVAL.
+ */
+struct store_pcmd {
+	int		 argc;
+	const char	**argv;
+	const size_t	*lens;	/* NULL: NUL-terminated strings */
+};
+/*
+ * n commands in one round trip (pipelined); out[i] gets the reply of
+ * cmds[i] (caller frees each non-NULL), NULL for one that failed (as
+ * store_cmd: an error reply is never handed out). A command the server
+ * ran nothing of (-NOSCRIPT, a cluster redirect, not the master) is sent
+ * again alone through store_cmd. 0 when every command has a reply, else -1.
+ */
+int		 store_pipe(struct store *, int n, const struct store_pcmd *cmds,
+		    redisReply **out);
 /* argv from NUL-terminated strings, NULL-terminated list. */
 redisReply	*store_cmdv(struct store *, const char *arg0, ...)
 		    __attribute__((sentinel));

@@ -49,7 +49,7 @@ SENT_PW=$(openssl rand -hex 16)
 MASTER=cwm
 # The one ACL line of docs/redis.md: every command claude-web sends, cw:* keys.
 ACL_RULES=(on ">$ACL_PW" resetkeys '~cw:*' resetchannels -@all
-	+ping +select +role +eval +del +exists +expire +pexpire +ttl +rename
+	+ping +select +role +eval +evalsha +del +exists +expire +pexpire +ttl +rename
 	+get +set +incr +incrby +decrby
 	+hget +hgetall +hmget +hset +hsetnx +hdel +hexists +hincrby +hincrbyfloat
 	+sadd +srem +scard +sismember +smembers +srandmember
