@@ -72,8 +72,9 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def parallel(a, items, fn, nthreads=4):
-    """Runs fn(client, item) over ITEMS in NTHREADS threads; raises the first error."""
+def parallel(a, items, fn):
+    """Runs fn(client, item) over ITEMS in --threads threads; exits at the first error."""
+    nthreads = max(1, a.threads)
     errs, lock, it = [], threading.Lock(), iter(list(items))
 
     def work():
@@ -182,6 +183,9 @@ def main():
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--expect", type=int, default=20)
     ap.add_argument("--path", default="/api/sessions")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="requests at once (1: claude-web's api pool in work for issue 14 dropped "
+                         "concurrent POSTs with 502)")
     a = ap.parse_args()
     {"login": cmd_login, "sessions": cmd_sessions, "check": cmd_check, "lua": cmd_lua}[a.cmd](a)
     return 0
