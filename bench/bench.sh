@@ -95,7 +95,11 @@ export HTTPS_PORT HTTP_PORT
 # hold every stream of the part in any one worker.
 bin_guess=${CLAUDE_WEB_BIN:-$CW_ROOT/build/claude-web}
 stream_loop=0
-if [ -x "$bin_guess" ] && grep -q STREAM_MAX_CONNECTIONS "$bin_guess" 2>/dev/null; then stream_loop=1; fi
+if [ -x "$bin_guess" ]; then
+	grep -q STREAM_MAX_CONNECTIONS "$bin_guess" 2>/dev/null && stream_loop=1
+else # start.sh will build it from this tree
+	grep -q '"STREAM_MAX_CONNECTIONS"' "$CW_ROOT/fcgi-app/config.c" 2>/dev/null && stream_loop=1
+fi
 want_streams=0
 part streams && want_streams=$STREAMS
 part fanout && [ "$want_streams" -lt $((FANOUT_WATCHERS + 1)) ] && want_streams=$((FANOUT_WATCHERS + 1))
