@@ -87,11 +87,12 @@ export HTTPS_PORT HTTP_PORT
 : "${TITLE_MODEL:=off}"
 export RATE_LIMIT_PER_MINUTE LOGIN_RATE_LIMIT_PER_MINUTE MAX_SESSIONS ANTHROPIC_API_KEY TITLE_MODEL
 
-PEER_DIR='' wrk_pid=''
+PEER_DIR='' wrk_pid='' peer_login_pid=''
 cleanup() {
 	local rc=$?
 	trap - INT TERM
 	[ -z "$wrk_pid" ] || kill "$wrk_pid" 2>/dev/null || true
+	[ -z "$peer_login_pid" ] || kill "$peer_login_pid" 2>/dev/null || true
 	[ -z "$PEER_DIR" ] || "$CW_ROOT/bench/peer_fastapi/run-peer.sh" stop "$PEER_DIR" >/dev/null 2>&1 || true
 	STATE_DIR=$STATE_DIR "$CW_ROOT/scripts/stop.sh" >/dev/null 2>&1 || true
 	if [ "${KEEP_STATE:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
@@ -152,6 +153,10 @@ PEER_CAFILE=$(sed -n 's/.*PEER_CAFILE=\([^ ]*\).*/\1/p' <<<"$peer_out")
 # Seeding retries a 502/503 answer (logged in client.err, counted in the report).
 client() { python3 "$CW_ROOT/bench/cmp_client.py" "$@" 2> >(tee -a "$STATE_DIR/client.err" >&2); }
 
+# The peer's logins (scrypt) meanwhile, in the background.
+client login --base "$PEER_URL" --cafile "$PEER_CAFILE" --password "$(cat "$PEER_DIR/password")" \
+	--users "$all_users" --out "$PEER_DIR/tokens.json" &
+peer_login_pid=$!
 cw_log "claude-web: adding ${#users[@]} + 1 users, logging them in, creating" \
 	"$((USERS * SESSIONS + BIG_SESSIONS)) sessions through the API"
 pw=$(openssl rand -hex 12)
@@ -165,9 +170,8 @@ client sessions --base "$BASE" --cafile "$CAFILE" --tokens "$STATE_DIR/tokens.js
 	--users "$many_users" --count "$SESSIONS"
 client sessions --base "$BASE" --cafile "$CAFILE" --tokens "$STATE_DIR/tokens.json" \
 	--users u200 --count "$BIG_SESSIONS"
-cw_log "peer: logging the users in"
-client login --base "$PEER_URL" --cafile "$PEER_CAFILE" --password "$(cat "$PEER_DIR/password")" \
-	--users "$all_users" --out "$PEER_DIR/tokens.json"
+wait "$peer_login_pid" || cw_die "logging the peer's users in failed"
+peer_login_pid=''
 setup_seconds=$((SECONDS - t_start))
 
 # Both answer 200 with a full page for every user, before anything is measured.
