@@ -16,7 +16,8 @@
 #   CLAUDE_WEB_BIN   use this binary instead of building build/claude-web
 #   NGINX_WORKER_PROCESSES  (default: auto)
 #   REDIS_MAXMEMORY  (default: 256mb)
-#   SSE_MAX_CONN     concurrent SSE streams nginx admits (default: STREAM_WORKERS or 8)
+#   SSE_MAX_CONN     concurrent SSE streams nginx admits (default: STREAM_WORKERS (2)
+#                    x STREAM_MAX_CONNECTIONS (5000) of the env-file)
 #   START_TIMEOUT    seconds to wait for /api/health     (default: 30)
 #   REDIS_URL        if set, use that Redis and do not start a private one
 #   CODE_SERVER      on|off: VS Code in the browser at /code/ (docs/code-server.md);
@@ -419,7 +420,8 @@ fi
 MAX_FILE_SIZE=$(cw_envfile_get "$CW_ENV_FILE" MAX_FILE_SIZE) || MAX_FILE_SIZE=10485760
 # Room for multipart framing and the other form fields.
 MAX_BODY_SIZE=$((MAX_FILE_SIZE + 1048576))
-SSE_MAX_CONN=${SSE_MAX_CONN:-$(cw_envfile_get "$CW_ENV_FILE" STREAM_WORKERS || echo 8)}
+SSE_MAX_CONN=${SSE_MAX_CONN:-$(($(cw_envfile_get "$CW_ENV_FILE" STREAM_WORKERS || echo 2) * \
+	$(cw_envfile_get "$CW_ENV_FILE" STREAM_MAX_CONNECTIONS || echo 5000)))}
 case $SSE_MAX_CONN in '' | *[!0-9]* | 0) cw_die "SSE_MAX_CONN must be a positive number, got '$SSE_MAX_CONN'" ;; esac
 
 # ---- 0. ports ----------------------------------------------------------------

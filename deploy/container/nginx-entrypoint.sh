@@ -27,7 +27,8 @@
 #   MAX_FILE_SIZE           the app's upload limit (10485760); nginx allows
 #                           1 MiB more for the form around it
 #   SSE_MAX_CONN            open event streams nginx admits (STREAM_WORKERS
-#                           (8) x the number of stream servers)
+#                           (2) x STREAM_MAX_CONNECTIONS (5000) x the
+#                           number of stream servers)
 #   TRUSTED_PROXIES         load balancers in front of this nginx (their
 #                           X-Forwarded-For and X-Request-ID are believed)
 #   CODE_SERVER_UPSTREAM    host:port of code-server: turns /code/ on
@@ -169,7 +170,7 @@ render() {
 	else
 		n=1
 	fi
-	export SSE_MAX_CONN=${SSE_MAX_CONN_SET:-$((${STREAM_WORKERS:-8} * n))}
+	export SSE_MAX_CONN=${SSE_MAX_CONN_SET:-$((${STREAM_WORKERS:-2} * ${STREAM_MAX_CONNECTIONS:-5000} * n))}
 	rm -f -- "$NGINX_DIR/code-server.conf"
 	if [ -n "$code_addr" ]; then
 		# shellcheck disable=SC2016 # $cw_code_server is nginx's

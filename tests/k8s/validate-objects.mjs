@@ -23,7 +23,7 @@
 //   drain       terminationGracePeriodSeconds covers preStop + the drain
 //   sandbox     pods that run runners have what bubblewrap needs
 //   resources   every container has a CPU request and a memory limit
-//   pools       REDIS_MAX_CONNECTIONS >= API + STREAM workers + RUNNER_MAX
+//   pools       REDIS_MAX_CONNECTIONS >= API + 2 x STREAM workers + RUNNER_MAX
 //   claude-web  `claude-web -t` accepts each app container's environment
 //               (when a binary is given)
 import fs from "node:fs";
@@ -390,7 +390,7 @@ for (const ov of overlays) {
 		}
 
 		const conns = num(env, "REDIS_MAX_CONNECTIONS", 50);
-		const want = num(env, "API_WORKERS", 4) + num(env, "STREAM_WORKERS", 8) + runnerMax;
+		const want = num(env, "API_WORKERS", 4) + 2 * num(env, "STREAM_WORKERS", 2) + runnerMax;
 		if (conns < want) checks.pools.push(`${id(owner)}: REDIS_MAX_CONNECTIONS ${conns} < ${want}`);
 	}
 	result(checks.listeners.length === 0, `${ov.name}: listeners: nginx's FastCGI upstreams are the app's API_LISTEN/STREAM_LISTEN`, checks.listeners);
