@@ -35,7 +35,9 @@
 # the peer gets as many uvicorn workers), USERS (100), SESSIONS (20),
 # BIG_SESSIONS (200), CLAUDE_WEB_BIN (default build/claude-web, built by
 # start.sh), QUIET_WAIT / QUIET_CORES (as bench.sh), KEEP_STATE=1 keeps the
-# temporary directories. Any claude-web variable passes through.
+# temporary directories; PERF=1 adds one uncounted run of ours per route
+# under perf record -a -g, reported into OUTFILE-perf-ROUTE.txt. Any
+# claude-web variable passes through.
 # Both stacks are stopped and their directories removed on exit, error or
 # interrupt.
 set -euo pipefail
@@ -248,6 +250,15 @@ route_path() {
 	esac
 }
 
+route_label() {
+	case $1 in
+	live) echo "GET /api/live" ;;
+	sessions) echo "GET /api/sessions, 1 user, $SESSIONS sessions" ;;
+	sessions200) echo "GET /api/sessions, 1 user, $BIG_SESSIONS sessions" ;;
+	users100) echo "GET /api/sessions, $USERS users at once" ;;
+	esac
+}
+
 : >"$STATE_DIR/runs"
 t_measure=$SECONDS
 for route in $ROUTES; do
@@ -264,6 +275,55 @@ for route in $ROUTES; do
 	done
 done
 measure_seconds=$((SECONDS - t_measure))
+
+# PERF=1: one more run of ours per route (not counted), under `perf record
+# -a -g` (whole machine, cpu-clock), reported by command, DSO and symbol:
+# where the time of a request goes.
+perf_files=()
+if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null 2>&1; then
+	perf_base=${outfile:+${outfile%.txt}}
+	perf_base=${perf_base:-$STATE_DIR/compare}
+	mkdir -p "$(dirname "$perf_base")"
+	for route in $ROUTES; do
+		lua=()
+		[ "$route" = live ] || lua=(-s "$STATE_DIR/ours.$route.lua")
+		cw_log "perf: $route ours (not counted)"
+		wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "${lua[@]}" "$BASE$(route_path "$route")" >/dev/null 2>&1 &
+		wrk_pid=$!
+		sleep 1
+		perf record -a -g -F 999 -o "$STATE_DIR/perf.data" -- sleep "$(awk -v d="$DURATION" \
+			'BEGIN { n = d + 0 - 2; print (n < 1 ? 1 : n) }')" >/dev/null 2>&1 || true
+		wait "$wrk_pid" || true
+		wrk_pid=''
+		f=$perf_base-perf-$route.txt
+		# Our stack only: the descendants (FORK records) of its master, nginx and redis.
+		ours_pids=$(perf script -i "$STATE_DIR/perf.data" --show-task-events 2>/dev/null | python3 -c '
+import re, sys
+roots = set(int(x) for x in sys.argv[1:])
+parent = {}
+for ln in sys.stdin:
+    m = re.search(r"PERF_RECORD_FORK\((\d+):\d+\):\((\d+):\d+\)", ln)
+    if m:
+        parent.setdefault(int(m.group(1)), int(m.group(2)))
+def ours(p, depth=0):
+    return p in roots or (depth < 64 and p in parent and parent[p] != p and ours(parent[p], depth + 1))
+print(",".join(str(p) for p in sorted(set(parent) | roots) if ours(p)))
+' "$(cw_read_pid "$CW_MASTER_PIDFILE")" "$(cw_read_pid "$CW_NGINX_PIDFILE")" "$(cw_read_pid "$CW_REDIS_PIDFILE")")
+		{
+			echo "perf record -a -g -F 999 during wrk on $(route_label "$route") (ours), $(date -u +%FT%TZ)"
+			echo "(cpu-clock samples of claude-web's processes: its master and workers, nginx, redis;"
+			echo " percentages relative to those samples)"
+			perf report -i "$STATE_DIR/perf.data" --stdio --no-children --sort comm,dso,sym -g none \
+				--pid="$ours_pids" --percentage relative --percent-limit 0.4 2>/dev/null | grep -v '^$' | head -n 90
+			echo
+			echo "by process and DSO:"
+			perf report -i "$STATE_DIR/perf.data" --stdio --no-children --sort comm,dso -g none \
+				--pid="$ours_pids" --percentage relative --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 30
+		} >"$f"
+		rm -f "$STATE_DIR/perf.data"
+		perf_files+=("$f")
+	done
+fi
 
 # Redis commands per request: INFO deltas over N sequential requests on one
 # kept-alive connection (the two INFO calls themselves taken off).
@@ -305,14 +365,6 @@ ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 met() { if "$@"; then echo met; else echo "NOT met"; fi; }
 
-route_label() {
-	case $1 in
-	live) echo "GET /api/live" ;;
-	sessions) echo "GET /api/sessions, 1 user, $SESSIONS sessions" ;;
-	sessions200) echo "GET /api/sessions, 1 user, $BIG_SESSIONS sessions" ;;
-	users100) echo "GET /api/sessions, $USERS users at once" ;;
-	esac
-}
 
 peer_versions=$(/usr/bin/python3 -c 'import fastapi, uvicorn, redis, jwt
 print("FastAPI %s, uvicorn %s, redis-py %s, PyJWT %s" % (fastapi.__version__, uvicorn.__version__,
@@ -385,4 +437,5 @@ if [ -n "$outfile" ]; then
 	echo "$report" >"$outfile"
 	cw_log "report written to $outfile"
 fi
+[ "${#perf_files[@]}" -eq 0 ] || cw_log "perf reports: ${perf_files[*]}"
 grep -q 'NOT met' <<<"$report" && cw_warn "some targets NOT met (see the report)" || cw_log "targets met"
