@@ -105,9 +105,14 @@ part streams && want_streams=$STREAMS
 part fanout && [ "$want_streams" -lt $((FANOUT_WATCHERS + 1)) ] && want_streams=$((FANOUT_WATCHERS + 1))
 if [ "$want_streams" -gt 0 ]; then
 	if [ "$stream_loop" = 1 ]; then
-		: "${STREAM_MAX_CONNECTIONS:=$((want_streams + 200))}"
-		export STREAM_MAX_CONNECTIONS
-		: "${SSE_MAX_CONN:=$((want_streams + 200))}"
+		# claude-web's defaults (2 workers x 5000) unless they leave less
+		# than 50 streams of room; then just enough more per worker.
+		sw=${STREAM_WORKERS:-2}
+		if [ -z "${STREAM_MAX_CONNECTIONS:-}" ] && [ $((sw * 5000)) -lt $((want_streams + 50)) ]; then
+			STREAM_MAX_CONNECTIONS=$(((want_streams + 200 + sw - 1) / sw))
+		fi
+		[ -z "${STREAM_MAX_CONNECTIONS:-}" ] || export STREAM_MAX_CONNECTIONS
+		: "${SSE_MAX_CONN:=$((sw * ${STREAM_MAX_CONNECTIONS:-5000}))}"
 	else
 		w=$((want_streams + 100))
 		[ "$w" -le 4096 ] || w=4096
@@ -120,8 +125,14 @@ if [ "$want_streams" -gt 0 ]; then
 	: "${MAX_STREAMS_PER_USER:=$m}"
 	# nginx: a stream is two connections (client + FastCGI), and a worker
 	# may get more than its share; the descriptors of every process.
-	: "${NGINX_WORKER_CONNECTIONS:=$((2 * want_streams + 1024))}"
-	[ "$NGINX_WORKER_CONNECTIONS" -gt 8192 ] || NGINX_WORKER_CONNECTIONS=''
+	# Patched only when the template's value is short of an even share
+	# over the nginx workers (one per cpu) plus 50 %.
+	if [ -z "$NGINX_WORKER_CONNECTIONS" ]; then
+		need=$((2 * want_streams * 3 / 2 / $(nproc) + 1024))
+		tmpl=$(awk '$1 == "worker_connections" { sub(/;/, "", $2); print $2; exit }' \
+			"$CW_ROOT/nginx/nginx.conf.in")
+		[ "${tmpl:-0}" -ge "$need" ] 2>/dev/null || NGINX_WORKER_CONNECTIONS=$need
+	fi
 	nofile=$((4 * want_streams + 4096))
 	if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$nofile" ]; then
 		ulimit -Hn "$nofile" 2>/dev/null || true
@@ -566,7 +577,9 @@ report=$(
 		"bench niceness $(ps -o ni= -p $$ | tr -d ' ')"
 	echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency over HTTPS (HTTP/1.1);" \
 		"nginx worker_processes ${NGINX_WORKER_PROCESSES:-auto}, worker_connections $nginx_wc;" \
-		"${#workers[@]} api workers, $STREAM_WORKERS stream workers"
+		"${#workers[@]} api workers, $STREAM_WORKERS stream workers" \
+		"($([ "$stream_loop" = 1 ] && echo "event loop, STREAM_MAX_CONNECTIONS ${STREAM_MAX_CONNECTIONS:-5000 (default)}" ||
+			echo "one process per stream")), SSE_MAX_CONN $SSE_MAX_CONN, MAX_STREAMS_PER_USER $MAX_STREAMS_PER_USER"
 	echo
 	echo "== 1. throughput (same nginx, same run) =="
 	printf '%-26s %11s %9s %9s %8s  %s\n' path req/s p50_ms p99_ms others errors
