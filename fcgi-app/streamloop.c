@@ -98,6 +98,8 @@ struct sconn {
 	int		 streaming;
 	int		 live;
 	int		 queued;	/* in the catch-up queue */
+	int		 wait_drain;	/* catch-up resumes when output drains */
+	int		 reset_on_stdin; /* answered; next request after STDIN's end */
 	int		 retries;
 	unsigned	 req_id;
 	struct sgroup	*g;
@@ -317,6 +319,8 @@ group_leave(struct sconn *c)
 
 /* ---- output ------------------------------------------------------------ */
 
+static void	queue_push(struct sconn *);
+
 static void	stream_end(struct sconn *, const char *why);
 
 static void
@@ -384,6 +388,10 @@ conn_flush(struct sconn *c)
 	c->out_off = 0;
 	c->stall_since = 0;
 	conn_events(c, 0);
+	if (c->wait_drain) {
+		c->wait_drain = 0;
+		queue_push(c);
+	}
 	return 0;
 }
 
@@ -644,7 +652,11 @@ catch_up(struct sconn *c, long long now)
 	size_t		 n;
 	int		 full;
 
-	if (c->out.len - c->out_off > OUT_LOW || now < c->retry_at) {
+	if (c->out.len - c->out_off > OUT_LOW) {
+		c->wait_drain = 1;	/* paced by the client's reading */
+		return;
+	}
+	if (now < c->retry_at) {
 		queue_push(c);
 		return;
 	}
@@ -1044,7 +1056,11 @@ handle_request(struct sconn *c)
 		metrics_observe(r.route_idx, r.method, r.status, ms);
 		http_req_free(&r);
 		if (c->fp.keep_conn) {
-			fcgip_reset(&c->fp);
+			/* The next request may begin once this one's STDIN ended. */
+			if (c->fp.stdin_done)
+				fcgip_reset(&c->fp);
+			else
+				c->reset_on_stdin = 1;
 			(void)conn_flush(c);
 		} else if (conn_flush(c) == 0)
 			conn_close(c);	/* written or dropped: nginx reads until EOF */
@@ -1084,7 +1100,12 @@ conn_read(struct sconn *c)
 			ev = fcgip_feed(&c->fp, b + off, (size_t)n - off, &used);
 			switch (ev) {
 			case FCGIP_MORE:
+				break;
 			case FCGIP_STDIN_END:
+				if (c->reset_on_stdin) {
+					c->reset_on_stdin = 0;
+					fcgip_reset(&c->fp);
+				}
 				break;
 			case FCGIP_REQUEST:
 				handle_request(c);
@@ -1298,8 +1319,9 @@ streamloop_main(const struct worker_args *wa, struct app *app)
 	while (!worker_quitting()) {
 		now = now_ms();
 		timeout = (int)(L.next_scan > now ? L.next_scan - now : 0);
-		if (L.qhead != NULL)
-			timeout = 0;
+		for (c = L.qhead; c != NULL && timeout > 0; c = c->qnext)
+			if (c->retry_at - now < timeout)
+				timeout = c->retry_at > now ? (int)(c->retry_at - now) : 0;
 		if (L.w_inflight && L.w_dirty && L.w_unblock_at != LLONG_MAX &&
 		    timeout > 1)
 			timeout = 1;
