@@ -135,7 +135,16 @@ many_users=$(IFS=,; echo "${users[*]}")
 
 cw_log "starting claude-web in $STATE_DIR (https port $HTTPS_PORT, $API_WORKERS api workers)"
 t_start=$SECONDS
-"$CW_ROOT/scripts/start.sh" >/dev/null
+# A free port may be taken by other work before nginx binds it: new ports, twice.
+for attempt in 1 2 3; do
+	"$CW_ROOT/scripts/start.sh" >/dev/null && break
+	grep -q 'Address already in use' "$CW_LOG_DIR/nginx-error.log" 2>/dev/null && [ "$attempt" -lt 3 ] ||
+		cw_die "scripts/start.sh failed (logs in $CW_LOG_DIR)"
+	cw_warn "a port was taken meanwhile; starting again on new ports"
+	: >"$CW_LOG_DIR/nginx-error.log"
+	HTTPS_PORT=$(cw_free_port) HTTP_PORT=$(cw_free_port)
+	export HTTPS_PORT HTTP_PORT
+done
 BASE=https://localhost:$HTTPS_PORT
 BIN=$(sed -n 's/^BIN=//p' "$CW_STACK_FILE")
 ADMIN_BIN=$(dirname "$BIN")/claude-web-admin
@@ -145,7 +154,8 @@ cw_log "starting the FastAPI peer ($PEER_WORKERS uvicorn workers)"
 peer_specs=()
 for u in "${users[@]}"; do peer_specs+=("$u:$SESSIONS"); done
 peer_specs+=("u200:$BIG_SESSIONS")
-peer_out=$("$CW_ROOT/bench/peer_fastapi/run-peer.sh" start "${peer_specs[@]}") || cw_die "the peer did not start"
+peer_out=$("$CW_ROOT/bench/peer_fastapi/run-peer.sh" start "${peer_specs[@]}") ||
+	peer_out=$("$CW_ROOT/bench/peer_fastapi/run-peer.sh" start "${peer_specs[@]}") || cw_die "the peer did not start"
 PEER_DIR=$(sed -n 's/.*PEER_DIR=\([^ ]*\).*/\1/p' <<<"$peer_out")
 PEER_URL=$(sed -n 's/.*PEER_URL=\([^ ]*\).*/\1/p' <<<"$peer_out")
 PEER_REDIS_PORT=$(sed -n 's/.*PEER_REDIS_PORT=\([^ ]*\).*/\1/p' <<<"$peer_out")

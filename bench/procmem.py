@@ -250,7 +250,11 @@ def main():
                     help="a client pid counted with its descendants as ours (group 'clients'); repeatable")
     ap.add_argument("--peer", type=int, action="append",
                     help="a pid counted with all its descendants as ours (group 'peer'); repeatable")
+    ap.add_argument("--list", action="store_true", help="mem: print the pids of each group instead")
     a = ap.parse_args()
+    if a.what == "mem" and a.list:
+        print(json.dumps(groups(a)))
+        return 0
     print(json.dumps(cmd_mem(a) if a.what == "mem" else cmd_cpu(a)))
     return 0
 
