@@ -27,8 +27,11 @@
  *   (from the command connection) ends that read so the next one includes
  *   the new key.
  * - Output is written non-blocking; what the socket does not take waits in
- *   the connection's buffer. A client whose buffer passes OUT_MAX, or that
- *   took nothing for STALL_MS, is dropped ("client not reading").
+ *   the connection's buffer. Entries are appended only while it holds less
+ *   than OUT_MAX: a stream that falls behind stops being live and catches
+ *   up from Redis once its output drained (back-pressure, memory bounded).
+ *   A client that took nothing for STALL_MS is dropped ("client not
+ *   reading").
  * - Timers: each stream re-checks its token and session and renews its slot
  *   every SSE_PING_INTERVAL (spread by a random offset, at most
  *   TICKS_PER_TURN per loop turn), pings when idle, and ends after
@@ -395,7 +398,11 @@ conn_flush(struct sconn *c)
 	return 0;
 }
 
-/* Queues STDOUT records; -1 (and the stream ended) when the client lags. */
+/*
+ * Queues STDOUT records. The callers bound what waits: entries go out only
+ * while the pending output is under OUT_MAX (send_entries), the rest waits
+ * in Redis. -1 (and the connection closed) when memory runs out.
+ */
 static int
 out_stdout(struct sconn *c, const char *p, size_t n)
 {
@@ -410,10 +417,7 @@ out_stdout(struct sconn *c, const char *p, size_t n)
 		c->out.p[pending] = '\0';
 		c->out_off = 0;
 	}
-	if (pending + n > OUT_MAX && c->streaming) {
-		stream_end(c, "client not reading");
-		return -1;
-	}
+	c->out.max = c->out.len + n + (n / FCGIP_CONTENT_MAX + 2) * 8 + 64;
 	if (fcgip_put_stdout(&c->out, c->req_id, p, n) == -1) {
 		if (c->streaming)
 			stream_end(c, "client not reading");
@@ -597,22 +601,45 @@ streamloop_adopt(struct http_req *r, struct app *app,
 	return 0;
 }
 
-/* Appends the SSE text of entries above c->after; advances it. */
+/*
+ * Appends the SSE text of the entries above c->after, in order, while the
+ * pending output stays under OUT_MAX (at least one entry when nothing is
+ * pending, so any entry gets through); advances after. 0 all sent, 1 some
+ * left for later (the stream then catches up from Redis once its output
+ * drained), -1 the client is gone.
+ */
 static int
 send_entries(struct sconn *c, const char *text, const size_t *offs,
     const struct xid *ids, size_t n)
 {
-	size_t	 k;
+	size_t	 k, e, pending = c->out.len - c->out_off;
 
 	for (k = 0; k < n && xid_cmp(&ids[k], &c->after) <= 0; k++)
 		;
 	if (k == n)
 		return 0;
-	if (out_stdout(c, text + offs[k], offs[n] - offs[k]) == -1)
+	for (e = k; e < n; e++)
+		if (e > k || pending > 0)
+			if (pending + offs[e + 1] - offs[k] > OUT_MAX)
+				break;
+	if (e == k)
+		goto later;
+	if (out_stdout(c, text + offs[k], offs[e] - offs[k]) == -1)
 		return -1;
-	c->after = ids[n - 1];
+	c->after = ids[e - 1];
 	c->last_write = now_ms();
-	return conn_flush(c);
+	if (conn_flush(c) == -1)
+		return -1;
+	if (e == n)
+		return 0;
+later:
+	/* Back-pressure: the rest is read again from Redis after the drain. */
+	c->live = 0;
+	if (c->out.len - c->out_off == 0)
+		queue_push(c);		/* already drained: no EPOLLOUT will come */
+	else if (!c->queued)
+		c->wait_drain = 1;
+	return 1;
 }
 
 /*
@@ -650,7 +677,7 @@ catch_up(struct sconn *c, long long now)
 	redisReply	*rep;
 	char		 start[48], end[48];
 	size_t		 n;
-	int		 full;
+	int		 full, rc;
 
 	if (c->out.len - c->out_off > OUT_LOW) {
 		c->wait_drain = 1;	/* paced by the client's reading */
@@ -686,11 +713,10 @@ catch_up(struct sconn *c, long long now)
 	buf_init(&text, 64 * 1024 * 1024);
 	n = format_entries(rep, &text, offs, ids, CATCHUP_COUNT);
 	freeReplyObject(rep);
-	if (n > 0 && send_entries(c, text.p, offs, ids, n) == -1) {
-		buf_free(&text);
-		return;
-	}
+	rc = n > 0 ? send_entries(c, text.p, offs, ids, n) : 0;
 	buf_free(&text);
+	if (rc != 0)
+		return;		/* gone, or waiting for its output to drain */
 	if (full)
 		queue_push(c);
 	else

@@ -7,7 +7,9 @@
 #  2. a client that closes is noticed: its stream ends with "client left"
 #     and claude_web_event_streams drops.
 #  3. a client that stops reading while events are pushed to its session
-#     does not hold up the others, and is dropped ("client not reading").
+#     does not hold up the others, and is dropped ("client not reading");
+#     a client of the same session that reads gets the whole burst, paced
+#     from Redis, once each and in order.
 #  4. a stream resumed with Last-Event-ID gets exactly the events it missed;
 #     one resumed from 0 over a backlog longer than one catch-up read, with
 #     events published while it catches up, gets every event once, in order.
@@ -200,6 +202,11 @@ python3 "$T/stall.py" "$HTTPS_PORT" "/api/sessions/$S2/events" "$TOKEN" >"$T/sta
 STALL_PID=$!
 BG_PIDS+=("$STALL_PID")
 check "3: the stalling client got its snapshot" wait_for 10 grep -q snapshot "$T/stall.out"
+# A client that does read, on the same session: the burst is far above the
+# worker's output cap, so it is paced from Redis (back-pressure), not lost.
+sse_bg "$T/reader.jsonl" --session "$S2" --until flood.end --timeout 120
+READER_PID=$SSE_BG_PID
+wait_for 10 got_snapshot "$T/reader.jsonl" || diag "no snapshot for the reading client"
 log_mark
 # 40 MB of events for the stalled client's session: far more than every
 # buffer between the worker and a client that does not read.
@@ -211,6 +218,7 @@ with open(sys.argv[1], "w") as f:
         f.write('XADD cw:{c}:events:%s * type flood data "{\\"n\\":%d,\\"pad\\":\\"%s\\"}"\n' % (sys.argv[2], i, big))
 PYEOF
 redis_cli <"$T/flood.txt" >/dev/null
+push "$S2" flood.end
 push "$S1" three.event
 check "3: meanwhile an event still reaches the $((N - 20)) streams of the other session" \
 	wait_for 20 id_reached "$PUSHED" "$((N - 20))"
@@ -220,6 +228,9 @@ stalled() {
 check "3: the client that stopped reading is dropped (\"client not reading\")" wait_for 60 stalled
 api_get /api/live
 is "$HTTP_STATUS" 200 "3: /api/live still answers"
+check "3: the client that reads gets the whole 40 MB burst" wait_for 120 pid_gone "$READER_PID"
+is "$(ev_types "$T/reader.jsonl" | grep -c '^flood$')" 600 "3: ...all 600 events"
+check "3: ...once each, in order" ids_ok "$T/reader.jsonl"
 
 # ---- 4. resume --------------------------------------------------------------------------------
 SID=$S1
