@@ -15,7 +15,8 @@ static const char *const vars[] = {
 	"REDIS_PASSWORD_FILE", "REDIS_MAX_CONNECTIONS", "SESSION_TIMEOUT",
 	"MAX_SESSIONS", "ALLOWED_ORIGINS", "SECRET_KEY", "SECRET_KEY_FILE",
 	"WORKSPACE_PATH", "MAX_FILE_SIZE", "RATE_LIMIT_PER_MINUTE", "API_SOCKET",
-	"STREAM_SOCKET", "API_WORKERS", "STREAM_WORKERS", "RUNNER_WORKERS",
+	"STREAM_SOCKET", "API_WORKERS", "STREAM_WORKERS", "STREAM_MAX_CONNECTIONS",
+	"RUNNER_WORKERS",
 	"MAX_REQUESTS", "REQUEST_TIMEOUT", "STREAM_TIMEOUT",
 	"PROCESS_CONTROL_TIMEOUT", "LOGIN_RATE_LIMIT_PER_MINUTE", "LOGIN_MAX_FAILURES",
 	"LOGIN_LOCKOUT_SECONDS",
@@ -68,8 +69,10 @@ main(void)
 
 	base_env();
 	ok(load(&c, NULL, &pr) == 0, "minimal valid environment loads");
-	ok(c.api_workers == 4 && c.stream_workers == 8 && c.runner_workers == 2,
-	    "pool sizes default to 4/8/2");
+	ok(c.api_workers == 4 && c.stream_workers == 2 && c.runner_workers == 2,
+	    "pool sizes default to 4/2/2 (a stream worker serves many streams)");
+	ok(c.stream_max_connections == 5000,
+	    "STREAM_MAX_CONNECTIONS defaults to 5000");
 	ok(c.max_file_size == 10485760 && c.rate_limit_per_minute == 120 &&
 	    c.session_timeout == 3600 && c.max_sessions == 100,
 	    "defaults from the original design");
@@ -118,6 +121,21 @@ main(void)
 	setenv("STREAM_WORKERS", "20", 1);
 	ok(load(&c, NULL, &pr) == 1 && strstr(pr.p, "REDIS_MAX_CONNECTIONS"),
 	    "more workers than REDIS_MAX_CONNECTIONS is a problem");
+
+	/* A stream worker holds two connections: 4 + 2 x 17 + 16 > 50. */
+	base_env();
+	setenv("STREAM_WORKERS", "17", 1);
+	ok(load(&c, NULL, &pr) == 1 && strstr(pr.p, "2 * STREAM_WORKERS"),
+	    "REDIS_MAX_CONNECTIONS counts two connections per stream worker");
+	base_env();
+	setenv("STREAM_WORKERS", "15", 1);
+	ok(load(&c, NULL, &pr) == 0, "...and 4 + 2 x 15 + 16 = 50 fits");
+	config_free(&c);
+
+	base_env();
+	setenv("STREAM_MAX_CONNECTIONS", "0", 1);
+	ok(load(&c, NULL, &pr) == 1 && strstr(pr.p, "STREAM_MAX_CONNECTIONS"),
+	    "STREAM_MAX_CONNECTIONS 0 is a problem");
 
 	base_env();
 	setenv("ALLOWED_ORIGINS", "https://a.example, http://b.example:3000", 1);
