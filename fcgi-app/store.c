@@ -76,12 +76,26 @@ open_ctx(const char *host, int port, const char *path, int ms)
 {
 	struct timeval	 tv;
 	redisContext	*c;
+	int		 tries;
 
 	ms_tv(&tv, ms);
-	if (path != NULL)
-		c = redisConnectUnixWithTimeout(path, tv);
-	else
-		c = redisConnectWithTimeout(host, port, tv);
+	for (tries = 0;; tries++) {
+		if (path != NULL)
+			c = redisConnectUnixWithTimeout(path, tv);
+		else
+			c = redisConnectWithTimeout(host, port, tv);
+		/*
+		 * hiredis' connect wait (poll) fails on a signal: the api
+		 * worker's slow-request timer (worker.c) may land there. Once
+		 * more, then it is a real failure.
+		 */
+		if (tries == 0 && c != NULL && c->err == REDIS_ERR_IO &&
+		    strstr(c->errstr, "nterrupted") != NULL) {
+			redisFree(c);
+			continue;
+		}
+		break;
+	}
 	if (c == NULL || c->err)
 		return c;
 	/* hiredis 0.14 has no CLOEXEC option; sandboxed children must not inherit it. */

@@ -209,19 +209,44 @@ elapsed_ms(const struct timespec *a)
  * connection's error is retried; only GET and HEAD use kept connections,
  * see nginx.conf.in).
  */
-#define KEPT_MAX	64	/* kept connections per worker */
+#define KEPT_MAX	128	/* kept connections per worker */
+#define KEPT_IDLE_MS	75000	/* nginx closes its idle ones after 60 s */
+#define FRESH_IDLE_MS	2000	/* accepted, and no request came */
 #define SHED_AFTER_MS	20	/* a request this long sheds the others */
 #define POLL_MS		1000	/* heartbeat, log reopen, quit checks */
 
 struct kept {
-	FCGX_Request	 f;
-	int		 open;
-	unsigned long	 requests;	/* served on it; 0 = fresh from accept */
+	FCGX_Request		 f;
+	int			 open;
+	volatile sig_atomic_t	 shed;	/* shut down by on_alarm: never read */
+	unsigned long		 requests; /* served on it; 0 = fresh from accept */
+	long long		 last_ms;  /* accepted or last answered */
 };
+
+static long long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 
 static struct kept		 kept[KEPT_MAX];
 static volatile sig_atomic_t	 serving = -1;	/* index being served */
 static volatile sig_atomic_t	 shed;
+
+/* Closes slot i (its request, if any, is not read). */
+static void
+kept_close(int i)
+{
+	if (kept[i].f.ipcFd >= 0)
+		close(kept[i].f.ipcFd);
+	kept[i].f.ipcFd = -1;
+	kept[i].open = 0;
+	kept[i].shed = 0;
+}
 
 /* SIGALRM: the current request is slow; let nginx go elsewhere. */
 static void
@@ -239,8 +264,15 @@ on_alarm(int sig)
 		if (i == serving || !kept[i].open || kept[i].requests == 0)
 			continue;
 		fd = kept[i].f.ipcFd;
-		if (fd >= 0)
+		if (fd >= 0) {
+			/*
+			 * nginx sees the end and retries elsewhere what it sent;
+			 * those bytes stay readable here: the slot is marked so
+			 * the request is never run a second time.
+			 */
 			shutdown(fd, SHUT_RDWR);
+			kept[i].shed = 1;
+		}
 	}
 	shed = 1;
 }
@@ -280,7 +312,9 @@ accept_one(int fd)
 	kept[i].f.ipcFd = c;
 	kept[i].f.keepConnection = 1;
 	kept[i].open = 1;
+	kept[i].shed = 0;
 	kept[i].requests = 0;
+	kept[i].last_ms = now_ms();
 	return i;
 }
 
@@ -295,6 +329,10 @@ serve_one(const struct worker_args *wa, struct app *app, int i,
 	const char	*user, *sid, *run;
 	int		 st, k, armed;
 
+	if (kept[i].shed) {
+		kept_close(i);
+		return 0;
+	}
 	serving = i;
 	if (FCGX_Accept_r(f) < 0) {
 		/* nginx closed it (or sent garbage): libfcgi closed the fd. */
@@ -332,8 +370,13 @@ serve_one(const struct worker_args *wa, struct app *app, int i,
 		arm_shed_timer(0);
 	serving = -1;
 	kept[i].requests++;
+	kept[i].last_ms = now_ms();
 	if (f->ipcFd < 0)	/* nginx did not ask to keep it */
 		kept[i].open = 0;
+	/* Shed during this request: close them unread. */
+	for (k = 0; k < KEPT_MAX; k++)
+		if (kept[k].open && kept[k].shed)
+			kept_close(k);
 	metrics_observe(r.route_idx, r.method, r.status, elapsed_ms(&t0));
 	http_req_free(&r);
 	scoreboard_end_request(wa->slot);
@@ -348,13 +391,46 @@ serve_one(const struct worker_args *wa, struct app *app, int i,
 }
 
 /*
+ * Slots are bounded, so none may be held for nothing: a connection that was
+ * accepted but sent no request for FRESH_IDLE_MS (nginx sends at once; a
+ * silent local client does not) or that idled KEPT_IDLE_MS is closed, and
+ * when every slot is taken the least recently used kept one (nginx retries
+ * a request it meets closed) makes room, so the listen socket is always
+ * polled.
+ */
+static void
+expire_kept(void)
+{
+	long long	 now = now_ms(), oldest = 0;
+	int		 i, n = 0, lru = -1;
+
+	for (i = 0; i < KEPT_MAX; i++) {
+		if (!kept[i].open)
+			continue;
+		if (now - kept[i].last_ms > (kept[i].requests == 0 ?
+		    FRESH_IDLE_MS : KEPT_IDLE_MS)) {
+			kept_close(i);
+			continue;
+		}
+		n++;
+		if (kept[i].requests > 0 && (lru == -1 || kept[i].last_ms < oldest)) {
+			lru = i;
+			oldest = kept[i].last_ms;
+		}
+	}
+	if (n == KEPT_MAX && lru != -1)
+		kept_close(lru);
+}
+
+/*
  * A new connection is served at once: nginx connected to send a request
  * and writes it right after connecting, so it is (nearly always) already
- * there. Waiting up to ACCEPT_WAIT_MS for it here, rather than adding the
+ * there. Waiting up to ACCEPT_WAIT_MS (a TCP round trip at most; a silent
+ * local client costs no more) for it here, rather than adding the
  * connection to the poll set, means a fresh connection never waits behind
  * another request (and the slow-request timer never has to shed one).
  */
-#define ACCEPT_WAIT_MS	100
+#define ACCEPT_WAIT_MS	20
 
 static int
 serve_fresh(const struct worker_args *wa, struct app *app,
@@ -456,6 +532,7 @@ worker_serve_fcgi(const struct worker_args *wa, struct app *app)
 			reopen_requested = 0;
 			log_reopen();
 		}
+		expire_kept();
 		nfds = nkept = 0;
 		for (i = 0; i < KEPT_MAX; i++)
 			if (kept[i].open) {

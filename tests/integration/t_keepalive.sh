@@ -14,6 +14,7 @@
 #      POST for the clients.
 #   4. POSTs never ride a kept connection (nginx could not safely retry
 #      them): the app sees them on fresh connections and they succeed.
+#   5. Silent local connections to the api socket cannot take every slot.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 cw_require_tools ss jq
@@ -116,5 +117,29 @@ is "$bad" "" "160 GETs across a reload (SIGHUP, a new generation): all 200"
 bad=$(burst 10 4 /api/sessions -X POST -H 'Content-Type: application/json' --data-binary '{}' |
 	grep -v '^401$' || true)
 is "$bad" "" "POSTs during recycling are answered by the app (401), never 502"
+
+# ---- 5. silent local connections cannot take every slot -------------------------
+# A local process opens 300 connections to the api socket and says nothing
+# (more than the 2 x 128 slots): a worker closes a connection that brings no
+# request, so requests through nginx keep being answered.
+python3 - "$API_SOCKET" "$T/silent.ready" <<'PY' &
+import socket, sys, time
+socks = []
+for _ in range(300):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    socks.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(20)
+PY
+silent=$!
+wait_for 10 test -e "$T/silent.ready"
+bad=$(burst 5 2 /api/sessions -X POST -H 'Content-Type: application/json' --data-binary '{}' |
+	grep -v '^401$' || true)
+is "$bad" "" "with 300 silent local connections open, POSTs (fresh connections) are answered"
+bad=$(burst 5 2 /api/live)
+is "$bad" "" "...and so are GETs"
+kill "$silent" 2>/dev/null
+wait "$silent" 2>/dev/null
 
 tap_done
