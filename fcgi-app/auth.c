@@ -361,7 +361,9 @@ auth_token_from(const struct http_req *r, char *out, size_t cap)
  * themselves are made in C (check_fields); the script only repeats them
  * to decide whether to count the hit, so a refused request never counts.
  * The hit is a pcall: a counter Redis cannot write (-OOM) lets the
- * request through, like a failed ratelimit_hit() always did.
+ * request through, like a failed ratelimit_hit() always did; any other
+ * error (READONLY after a failover) is the script's reply, so store.c
+ * reconnects to the new master and retries, as for any write.
  * KEYS: user record, revoked:<jti>[, rl:api:<name>]. ARGV: token gen,
  * window seconds.
  * Reply: {found, role, disabled, gen, created_at, last_login, revoked,
@@ -378,6 +380,8 @@ static const char account_script[] =
     "if KEYS[3] and found == 1 and u[2] ~= '1' and u[3] and u[3] ~= '' "
     "and u[3] == ARGV[1] and rev == 0 then "
     "c = redis.pcall('INCR', KEYS[3]) "
+    "if type(c) == 'table' and c.err and not string.find(c.err, '^OOM') "
+    "then return c end "
     "if type(c) ~= 'number' then c = -1 else "
     "if c == 1 then redis.pcall('EXPIRE', KEYS[3], ARGV[2]) end "
     "t = redis.pcall('TTL', KEYS[3]) "
