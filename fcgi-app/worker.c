@@ -598,9 +598,14 @@ worker_main(const struct worker_args *wa)
 	}
 	/* After FCGX_Init: it installs handlers of its own that we replace. */
 	install_signals();
-	/* Stream and runner workers block in Redis: the timeout must outlast BLOCK. */
-	store_init(&store, wa->cfg, wa->pool == POOL_API ? REDIS_TIMEOUT_MS :
-	    REDIS_BLOCKING_TIMEOUT_MS);
+	/*
+	 * Runners block in Redis (XREADGROUP BLOCK): the timeout must outlast
+	 * it. A stream worker blocks only on its own watch connection
+	 * (streamloop.c); its command connection serves a loop of thousands
+	 * of streams, so a stalled Redis may hold it at most 1 s per command.
+	 */
+	store_init(&store, wa->cfg, wa->pool == POOL_RUNNER ?
+	    REDIS_BLOCKING_TIMEOUT_MS : REDIS_TIMEOUT_MS);
 	memset(&app, 0, sizeof(app));
 	app.cfg = wa->cfg;
 	app.store = &store;

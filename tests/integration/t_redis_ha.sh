@@ -58,6 +58,7 @@ ACL_RULES=(on ">$ACL_PW" resetkeys '~cw:*' resetchannels -@all
 	+zremrangebyscore +zscore
 	+xadd +xack +xclaim +xautoclaim +xdel +xlen +xrange +xrevrange +xread
 	+xreadgroup +xpending '+xgroup|create' '+xgroup|delconsumer' '+xinfo|groups'
+	'+client|id' '+client|unblock'
 	+scan +renamenx +unlink +type +pttl +sunionstore +zunionstore +asking)
 
 V6=0
