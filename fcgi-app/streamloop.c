@@ -107,7 +107,7 @@ struct sconn {
 	unsigned	 req_id;
 	struct sgroup	*g;
 	struct sconn	*gprev, *gnext;
-	struct sconn	*qnext;
+	struct sconn	*qprev, *qnext; /* the catch-up queue, when queued */
 	struct xid	 after;
 	char		**keep;		/* params for re-checks + CW_USER, CW_SLOT */
 	const char	*route;
@@ -138,6 +138,7 @@ static struct {
 	struct sgroup		*groups;
 	int			 ngroups;
 	struct sconn		*qhead, *qtail;	/* catch-up queue */
+	int			 qlen;
 	long long		 next_scan;
 
 	/* The watch connection. */
@@ -323,6 +324,7 @@ group_leave(struct sconn *c)
 /* ---- output ------------------------------------------------------------ */
 
 static void	queue_push(struct sconn *);
+static void	queue_unlink(struct sconn *);
 
 static void	stream_end(struct sconn *, const char *why);
 
@@ -336,6 +338,9 @@ conn_close(struct sconn *c)
 		return;
 	}
 	c->dead = 1;
+	/* Freed at the end of the turn: nothing may still point at it. */
+	queue_unlink(c);
+	c->wait_drain = 0;
 	epoll_ctl(L.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
@@ -353,6 +358,7 @@ conn_close(struct sconn *c)
 		listen_set(1);
 }
 
+/* Only a stream still open may wait in the queue (conn_close unlinks). */
 static void
 conn_free(struct sconn *c)
 {
@@ -433,10 +439,12 @@ out_stdout(struct sconn *c, const char *p, size_t n)
 static void
 queue_push(struct sconn *c)
 {
-	if (c->queued)
+	if (c->queued || c->dead || !c->streaming)
 		return;
 	c->queued = 1;
+	L.qlen++;
 	c->qnext = NULL;
+	c->qprev = L.qtail;
 	if (L.qtail != NULL)
 		L.qtail->qnext = c;
 	else
@@ -444,18 +452,31 @@ queue_push(struct sconn *c)
 	L.qtail = c;
 }
 
+static void
+queue_unlink(struct sconn *c)
+{
+	if (!c->queued)
+		return;
+	if (c->qprev != NULL)
+		c->qprev->qnext = c->qnext;
+	else
+		L.qhead = c->qnext;
+	if (c->qnext != NULL)
+		c->qnext->qprev = c->qprev;
+	else
+		L.qtail = c->qprev;
+	c->qprev = c->qnext = NULL;
+	c->queued = 0;
+	L.qlen--;
+}
+
 static struct sconn *
 queue_pop(void)
 {
 	struct sconn	*c = L.qhead;
 
-	if (c == NULL)
-		return NULL;
-	L.qhead = c->qnext;
-	if (L.qhead == NULL)
-		L.qtail = NULL;
-	c->qnext = NULL;
-	c->queued = 0;
+	if (c != NULL)
+		queue_unlink(c);
 	return c;
 }
 
@@ -485,6 +506,9 @@ stream_end(struct sconn *c, const char *why)
 	if (!c->streaming)
 		return;
 	c->streaming = 0;
+	/* Its catch-up ends here: no drain may queue it again. */
+	c->wait_drain = 0;
+	queue_unlink(c);
 	ms = (double)(now_ms() - c->started);
 	if (user != NULL && slot != NULL)
 		events_slot_release(app, user, slot);
@@ -586,9 +610,9 @@ streamloop_adopt(struct http_req *r, struct app *app,
 	g->conns = c;
 	c->after = after;
 	c->live = xid_cmp(&after, &g->pos) >= 0;
+	c->streaming = 1;
 	if (!c->live)
 		queue_push(c);
-	c->streaming = 1;
 	c->route = r->route;
 	c->route_idx = r->route_idx;
 	c->started = c->last_write = now;
@@ -726,14 +750,15 @@ catch_up(struct sconn *c, long long now)
 static void
 catch_up_turn(long long now)
 {
-	struct sconn	*c, *stop = L.qtail;
-	int		 i;
+	struct sconn	*c;
+	int		 i, n = L.qlen;
 
-	for (i = 0; i < CATCHUPS_PER_TURN && (c = queue_pop()) != NULL; i++) {
+	/* Those queued before this turn: one read each (re-queued go last). */
+	if (n > CATCHUPS_PER_TURN)
+		n = CATCHUPS_PER_TURN;
+	for (i = 0; i < n && (c = queue_pop()) != NULL; i++) {
 		if (!c->dead && c->streaming && !c->live)
 			catch_up(c, now);
-		if (c == stop)
-			break;
 	}
 }
 

@@ -15,6 +15,11 @@
 #     events published while it catches up, gets every event once, in order.
 #  5. bad FastCGI input sent straight to the stream socket cannot crash the
 #     worker: the same worker still serves afterwards.
+#  7. streams still catching up (queued) that end: 40 resumed over a
+#     20,000-entry backlog all closed at once, and 3 resumed over a
+#     60,000-entry backlog while Redis stops (they end "redis unreachable")
+#     and comes back; the worker survives (no use after free: the sanitizer
+#     logs are checked by lib.sh) and serves streams afterwards.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib_auth.sh
@@ -302,6 +307,64 @@ is "$(head -n 1 "$T/after.jsonl" | jq -r .event)" snapshot "5: ...and still open
 push "$S1" four.event
 check "5: ...and the $((N - 20)) streams it held still get events" wait_for 20 id_reached "$PUSHED" "$((N - 20))"
 
+# ---- 7. streams that end while queued for catch-up ------------------------------------------
 echo quit >&7
 exec 7>&-
+new_session || cw_bail "cannot create a fourth session"
+S4=$SID
+python3 - "$T/backlog4.txt" "$S4" <<'PYEOF'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(60000):
+        f.write('XADD cw:{c}:events:%s * type backlog data "{\\"n\\":%d}"\n' % (sys.argv[2], i))
+PYEOF
+redis_cli <"$T/backlog4.txt" >/dev/null
+diag "backlog $(redis_cli XLEN "cw:{c}:events:$S4")"
+log_mark
+C4_PIDS=()
+for i in $(seq 1 40); do
+	curl -sk -N --limit-rate 50k -H "Authorization: Bearer $TOKEN" \
+		"https://127.0.0.1:$HTTPS_PORT/api/sessions/$S4/events?after=0" >"$T/c4.$i.txt" 2>/dev/null &
+	C4_PIDS+=("$!")
+	BG_PIDS+=("$!")
+done
+snap4() {
+	[ "$(grep -l "event: snapshot" "$T"/c4.*.txt 2>/dev/null | wc -l)" = 40 ]
+}
+check "7: 40 streams resumed from 0 over the backlog got their snapshot" wait_for 30 snap4
+kill "${C4_PIDS[@]}" 2>/dev/null
+left40() {
+	[ "$(log_since | grep '"msg":"event stream ended"' | grep "$S4" | grep -c '"reason":"client left"')" -ge 40 ]
+}
+check "7: all 40 closed while catching up: their streams end (\"client left\")" wait_for 20 left40
+is "$(worker_pids stream | head -n 1)" "$STREAM_PID" "7: the stream worker is still the same process"
+# Redis stops while streams catch up: they end, the worker stays.
+log_mark
+RR_PIDS=()
+for i in 1 2 3; do
+	# Paced readers: they stay behind the group's position for minutes.
+	curl -sk -N --limit-rate 20k -H "Authorization: Bearer $TOKEN" \
+		"https://127.0.0.1:$HTTPS_PORT/api/sessions/$S4/events?after=0" >"$T/rr$i.txt" 2>/dev/null &
+	RR_PIDS+=("$!")
+	BG_PIDS+=("$!")
+done
+rr_started() {
+	grep -q "event: backlog" "$T/rr1.txt" && grep -q "event: backlog" "$T/rr2.txt" &&
+		grep -q "event: backlog" "$T/rr3.txt"
+}
+check "7: 3 paced streams resumed from 0 over the backlog get its events" wait_for 20 rr_started
+cw_stop_redis
+# "redis unreachable" (the watch read or a catch-up read gave up) or
+# "store unavailable" (a re-check failed), whichever comes first.
+ended_s4() {
+	[ "$(log_since | grep '"msg":"event stream ended"' | grep "$S4" | grep -vc '"reason":"client left"')" -ge 3 ]
+}
+check "7: Redis stopped during their catch-up: the 3 streams end" wait_for 40 ended_s4
+cw_start_redis || cw_bail "redis did not come back"
+for p in "${RR_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+is "$(worker_pids stream | head -n 1)" "$STREAM_PID" "7: ...the stream worker is still the same process"
+SID=$S1
+sse_read "$T/after7.jsonl" --timeout 2
+is "$(head -n 1 "$T/after7.jsonl" | jq -r .event)" snapshot "7: ...and opens streams once Redis is back"
+
 tap_done
