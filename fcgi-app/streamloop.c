@@ -95,6 +95,7 @@ struct sconn {
 	size_t		 out_off;
 	long long	 stall_since;	/* ms output first waited, 0 none */
 	long long	 opened;
+	int		 close_drained;	/* answered, not kept: close once written */
 	struct sconn	*prev, *next;	/* all connections */
 
 	/* A stream (streaming = 1). */
@@ -358,7 +359,6 @@ conn_close(struct sconn *c)
 		listen_set(1);
 }
 
-/* Only a stream still open may wait in the queue (conn_close unlinks). */
 static void
 conn_free(struct sconn *c)
 {
@@ -397,6 +397,10 @@ conn_flush(struct sconn *c)
 	c->out_off = 0;
 	c->stall_since = 0;
 	conn_events(c, 0);
+	if (c->close_drained) {
+		conn_close(c);	/* the whole answer is out: nginx reads to EOF */
+		return -1;
+	}
 	if (c->wait_drain) {
 		c->wait_drain = 0;
 		queue_push(c);
@@ -436,6 +440,7 @@ out_stdout(struct sconn *c, const char *p, size_t n)
 
 /* ---- streams ----------------------------------------------------------- */
 
+/* Only a stream still open may wait in the queue (conn_close unlinks). */
 static void
 queue_push(struct sconn *c)
 {
@@ -1113,8 +1118,15 @@ handle_request(struct sconn *c)
 			else
 				c->reset_on_stdin = 1;
 			(void)conn_flush(c);
-		} else if (conn_flush(c) == 0)
-			conn_close(c);	/* written or dropped: nginx reads until EOF */
+		} else {
+			/*
+			 * Not kept: closed once the answer is written (conn_flush),
+			 * never before (that would cut it); the stall rule
+			 * bounds the wait for a reader that takes nothing.
+			 */
+			c->close_drained = 1;
+			(void)conn_flush(c);
+		}
 		return;
 	}
 	http_req_free(&r);
