@@ -66,7 +66,7 @@
 #define OUT_MAX			(256 * 1024)	/* pending output before a drop */
 #define OUT_LOW			(64 * 1024)	/* catch-up reads only below this */
 #define STALL_MS		30000		/* no write progress: dropped */
-#define IDLE_MS			60000		/* a connection without a request */
+#define IDLE_MS			10000		/* no byte in or out, not streaming */
 #define READ_CHUNK		16384
 #define CATCHUP_COUNT		200
 #define CATCHUPS_PER_TURN	32
@@ -94,7 +94,7 @@ struct sconn {
 	struct buf	 out;		/* pending output from out_off */
 	size_t		 out_off;
 	long long	 stall_since;	/* ms output first waited, 0 none */
-	long long	 opened;
+	long long	 last_active;	/* ms of the last byte read or written */
 	int		 close_drained;	/* answered, not kept: close once written */
 	struct sconn	*prev, *next;	/* all connections */
 
@@ -379,6 +379,7 @@ conn_flush(struct sconn *c)
 		if (w > 0) {
 			c->out_off += (size_t)w;
 			c->stall_since = 0;
+			c->last_active = now_ms();
 			continue;
 		}
 		if (w == -1 && errno == EINTR)
@@ -1152,6 +1153,8 @@ conn_read(struct sconn *c)
 			conn_close(c);
 			return;
 		}
+		if (n > 0)
+			c->last_active = now_ms();
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1223,7 +1226,7 @@ accept_some(long long now)
 			return;
 		}
 		c->fd = fd;
-		c->opened = now;
+		c->last_active = now;
 		fcgip_init(&c->fp);
 		buf_init(&c->out, OUT_MAX);
 		memset(&ev, 0, sizeof(ev));
@@ -1297,7 +1300,15 @@ scan(long long now)
 	for (c = L.conns; c != NULL; c = next) {
 		next = c->next;
 		if (!c->streaming) {
-			if (now - c->opened > IDLE_MS && c->fp.state != FCGIP_ACTIVE)
+			/*
+			 * Whatever its FastCGI state (no request yet, params
+			 * or STDIN never ending, kept after an answer), a
+			 * connection that is not a stream and moved no byte
+			 * for IDLE_MS gives its slot back; one whose answer
+			 * waits for a reader that takes nothing, after STALL_MS.
+			 */
+			if (c->stall_since != 0 ? now - c->stall_since > STALL_MS :
+			    now - c->last_active > IDLE_MS)
 				conn_close(c);
 			continue;
 		}

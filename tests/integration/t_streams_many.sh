@@ -15,6 +15,9 @@
 #     events published while it catches up, gets every event once, in order.
 #  5. bad FastCGI input sent straight to the stream socket cannot crash the
 #     worker: the same worker still serves afterwards.
+#  6. FastCGI connections that are not streams and move no byte (nothing
+#     sent; BEGIN+PARAMS and no STDIN end after the answer; a request's
+#     params never ending) are closed after a bounded idle time.
 #  7. streams still catching up (queued) that end: 40 resumed over a
 #     20,000-entry backlog all closed at once, and 3 resumed over a
 #     60,000-entry backlog while Redis stops (they end "redis unreachable")
@@ -306,6 +309,54 @@ sse_read "$T/after.jsonl" --timeout 2
 is "$(head -n 1 "$T/after.jsonl" | jq -r .event)" snapshot "5: ...and still opens streams"
 push "$S1" four.event
 check "5: ...and the $((N - 20)) streams it held still get events" wait_for 20 id_reached "$PUSHED" "$((N - 20))"
+
+# ---- 6. idle FastCGI connections are closed ---------------------------------------------
+cat >"$T/idle.py" <<'PYEOF'
+import socket, struct, sys, time
+path = sys.argv[1]
+def rec(t, body, rid=1):
+    return struct.pack(">BBHHBB", 1, t, rid, len(body), 0, 0) + body
+def pair(n, v):
+    return bytes([len(n), len(v)]) + n + v
+params = pair(b"REQUEST_METHOD", b"GET") + pair(b"REQUEST_URI", b"/api/nothing-here")
+cases = {
+    "silent": b"",
+    # keep-conn request answered, its STDIN never ends
+    "no-stdin-end": rec(1, struct.pack(">HB5x", 1, 1)) + rec(4, params) + rec(4, b""),
+    # params never end
+    "params-open": rec(1, struct.pack(">HB5x", 1, 0)) + rec(4, params),
+}
+socks = {}
+for name, data in cases.items():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    if data:
+        s.sendall(data)
+    s.setblocking(False)
+    socks[name] = s
+closed = {}
+t0 = time.time()
+while len(closed) < len(socks) and time.time() - t0 < 45:
+    for name, s in socks.items():
+        if name in closed:
+            continue
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    closed[name] = round(time.time() - t0)
+                    break
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed[name] = round(time.time() - t0)
+    time.sleep(0.2)
+print(" ".join("%s:%s" % (n, "closed" if n in closed else "open") for n in cases))
+PYEOF
+is "$(python3 "$T/idle.py" "$STREAM_SOCKET")" "silent:closed no-stdin-end:closed params-open:closed" \
+	"6: idle FastCGI connections in any state are closed by the stream worker"
+push "$S1" six.event
+check "6: ...and the $((N - 20)) streams still get events" wait_for 20 id_reached "$PUSHED" "$((N - 20))"
 
 # ---- 7. streams that end while queued for catch-up ------------------------------------------
 echo quit >&7
