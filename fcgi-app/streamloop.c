@@ -697,6 +697,28 @@ format_entries(const redisReply *arr, struct buf *text, size_t *offs,
 	return n;
 }
 
+/*
+ * The id of the last entry of a reply array that has one, malformed
+ * entries included: positions move past what cannot be sent, so a range
+ * of malformed entries is neither re-read forever nor read in a loop.
+ * -1 when no entry has an id.
+ */
+static int
+last_entry_id(const redisReply *arr, struct xid *x)
+{
+	const redisReply	*e;
+	size_t			 i;
+
+	for (i = arr->elements; i > 0; i--) {
+		e = arr->element[i - 1];
+		if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
+		    e->element[0]->type == REDIS_REPLY_STRING &&
+		    xid_parse(e->element[0]->str, x) == 0)
+			return 0;
+	}
+	return -1;
+}
+
 /* One catch-up read for c: (after, pos], COUNT entries at most. */
 static void
 catch_up(struct sconn *c, long long now)
@@ -706,8 +728,9 @@ catch_up(struct sconn *c, long long now)
 	struct buf	 text;
 	redisReply	*rep;
 	char		 start[48], end[48];
+	struct xid	 last;
 	size_t		 n;
-	int		 full, rc;
+	int		 full, rc, has_last;
 
 	if (c->out.len - c->out_off > OUT_LOW) {
 		c->wait_drain = 1;	/* paced by the client's reading */
@@ -740,6 +763,7 @@ catch_up(struct sconn *c, long long now)
 		return;
 	}
 	full = rep->elements >= CATCHUP_COUNT;
+	has_last = last_entry_id(rep, &last) == 0;
 	buf_init(&text, 64 * 1024 * 1024);
 	n = format_entries(rep, &text, offs, ids, CATCHUP_COUNT);
 	freeReplyObject(rep);
@@ -747,6 +771,9 @@ catch_up(struct sconn *c, long long now)
 	buf_free(&text);
 	if (rc != 0)
 		return;		/* gone, or waiting for its output to drain */
+	/* All sent: malformed entries at the end are passed over too. */
+	if (has_last && xid_cmp(&last, &c->after) > 0)
+		c->after = last;
 	if (full)
 		queue_push(c);
 	else
@@ -776,14 +803,19 @@ fan_out(struct sgroup *g, const redisReply *entries)
 	static struct xid ids[255];
 	struct buf	 text;
 	struct sconn	*c, *next;
+	struct xid	 last;
 	size_t		 n;
 
+	/*
+	 * First (g is freed when its last stream is dropped below): pos moves
+	 * to the reply's last entry even when that one, or every one, is
+	 * malformed, so the next read does not bring them again.
+	 */
+	if (last_entry_id(entries, &last) == 0 && xid_cmp(&last, &g->pos) > 0)
+		g->pos = last;
 	buf_init(&text, 64 * 1024 * 1024);
 	n = format_entries(entries, &text, offs, ids, 255);
 	if (n > 0) {
-		/* First: g is freed when its last stream is dropped below. */
-		if (xid_cmp(&ids[n - 1], &g->pos) > 0)
-			g->pos = ids[n - 1];
 		for (c = g->conns; c != NULL; c = next) {
 			next = c->gnext;
 			if (c->live)
