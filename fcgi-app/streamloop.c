@@ -1373,14 +1373,36 @@ scan(long long now)
 
 /* ---- the loop ---------------------------------------------------------- */
 
+/*
+ * Raises the descriptor soft limit to the hard one, and keeps
+ * STREAM_MAX_CONNECTIONS 64 descriptors under it (Redis connections,
+ * reconnects, logs): running out of descriptors would fail the Redis
+ * reconnect, not the accept.
+ */
 static void
 raise_nofile(void)
 {
 	struct rlimit	 rl;
+	long long	 cap;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	cap = (long long)rl.rlim_cur - 64;
+	if (cap < 1)
+		cap = 1;
+	if (L.max > cap) {
+		log_kv(LOG_WARNING, "STREAM_MAX_CONNECTIONS above the descriptor "
+		    "limit: lowered", "i:configured", (long long)L.max,
+		    "i:limit", (long long)rl.rlim_cur, "i:max_connections", cap,
+		    NULL);
+		L.max = (int)cap;
 	}
 }
 
