@@ -24,7 +24,7 @@ die() { echo "run-peer: $*" >&2; exit 1; }
 pid_of() { local p; p=$(cat "$1" 2>/dev/null) || return 1; [ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo "$p"; }
 
 # wait_gone PID SECONDS
-wait_gone() { local i; for i in $(seq 1 $(($2 * 10))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
+wait_gone() { local _; for _ in $(seq 1 $(($2 * 10))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
 
 stop() {
 	local D=$1 p c
@@ -61,7 +61,14 @@ esac
 
 D=$(mktemp -d "${TMPDIR:-/tmp}/cwpeer.XXXXXX")
 touch "$D/peer.stamp"
-trap 'rc=$?; [ $rc -eq 0 ] || { echo "run-peer: start failed, logs:" >&2; tail -n 20 "$D"/*.log >&2 2>/dev/null; stop "$D"; }' EXIT
+on_exit() {
+	local rc=$?
+	[ "$rc" -eq 0 ] && return
+	echo "run-peer: start failed, logs:" >&2
+	tail -n 20 "$D"/*.log >&2 2>/dev/null
+	stop "$D"
+}
+trap on_exit EXIT
 RPORT=$(free_port) APORT=$(free_port) PORT=$(free_port)
 openssl rand -hex 12 >"$D/password"
 SECRET=$(openssl rand -hex 32)
