@@ -70,7 +70,10 @@
 #define READ_CHUNK		16384
 #define CATCHUP_COUNT		200
 #define CATCHUPS_PER_TURN	32
-#define TICKS_PER_TURN		64
+#define TICKS_PER_TURN		EVENTS_RENEW_MAX /* one renewal pipeline */
+#define TURN_BUDGET_MS		15		/* ticks, catch-ups: then events */
+#define RECHECK_SHARE_MS	1000		/* one re-check serves its twins */
+#define RECHECK_SLOTS		1024
 #define WATCH_COUNT		"200"
 #define WATCH_BLOCK_MS		2000
 #define WATCH_TIMEOUT_MS	1000		/* connect and command timeout */
@@ -138,6 +141,17 @@ static struct {
 	struct sgroup		*buckets[GROUP_BUCKETS];
 	struct sgroup		*groups;
 	int			 ngroups;
+	/*
+	 * Re-check results by what they depend on (the kept params but the
+	 * request id and slot, and the session): streams of one token and
+	 * session that tick within RECHECK_SHARE_MS share one check.
+	 */
+	struct {
+		char		*key;		/* owned, NULL none */
+		const char	*why;		/* events_recheck's (static) */
+		long long	 at;
+	}			 rc[RECHECK_SLOTS];
+	unsigned long		 rc_hits, rc_checks;
 	struct sconn		*qhead, *qtail;	/* catch-up queue */
 	int			 qlen;
 	long long		 next_scan;
@@ -792,6 +806,8 @@ catch_up_turn(long long now)
 	for (i = 0; i < n && (c = queue_pop()) != NULL; i++) {
 		if (!c->dead && c->streaming && !c->live)
 			catch_up(c, now);
+		if (now_ms() - now > TURN_BUDGET_MS)
+			break;	/* the rest next turn, after the events */
 	}
 }
 
@@ -1282,15 +1298,61 @@ accept_some(long long now)
 
 /* ---- timers ------------------------------------------------------------ */
 
-static void
-tick(struct sconn *c, long long now)
+/* The re-check's inputs: the kept params but REQUEST_ID and CW_SLOT, and sid. */
+static char *
+recheck_key(const struct sconn *c, const char *sid, unsigned long long *h)
 {
-	struct http_req	 r;
-	const char	*why;
-	const long long	 period = L.cfg->sse_ping_interval * 1000;
-	char		 sid[128];
+	struct buf	 k;
+	char		**e;
+	const char	*p;
+
+	buf_init(&k, 2 * FCGIP_PARAMS_MAX);
+	for (e = c->keep; e != NULL && *e != NULL; e++) {
+		if (strncmp(*e, "REQUEST_ID=", 11) == 0 ||
+		    strncmp(*e, "CW_SLOT=", 8) == 0)
+			continue;
+		if (buf_puts(&k, *e) == -1 || buf_append(&k, "\n", 1) == -1) {
+			buf_free(&k);
+			return NULL;
+		}
+	}
+	if (buf_puts(&k, sid) == -1 || k.p == NULL) {
+		buf_free(&k);
+		return NULL;
+	}
+	*h = 14695981039346656037ULL;
+	for (p = k.p; *p != '\0'; p++)
+		*h = (*h ^ (unsigned char)*p) * 1099511628211ULL;
+	return k.p;	/* the buffer's memory, now the caller's */
+}
+
+/*
+ * Is c still allowed (token, account, session: events_recheck)? NULL yes,
+ * else why not. A stream whose twin (same token, same session) was
+ * checked less than RECHECK_SHARE_MS ago takes that answer: a revoked
+ * token or a lost session is still noticed within SSE_PING_INTERVAL +
+ * RECHECK_SHARE_MS, with one check per token and session instead of one
+ * per stream.
+ */
+static const char *
+recheck(struct sconn *c, long long now)
+{
+	struct http_req		 r;
+	const char		*why;
+	char			 sid[128], *key;
+	unsigned long long	 h = 0;
+	unsigned		 slot;
 
 	snprintf(sid, sizeof(sid), "%s", group_sid(c->g));
+	key = recheck_key(c, sid, &h);
+	slot = (unsigned)(h % RECHECK_SLOTS);
+	if (key != NULL && L.rc[slot].key != NULL &&
+	    now - L.rc[slot].at < RECHECK_SHARE_MS &&
+	    strcmp(L.rc[slot].key, key) == 0) {
+		free(key);
+		L.rc_hits++;
+		return L.rc[slot].why;
+	}
 	http_req_init(&r, L.cfg);
 	r.envp = c->keep;
 	r.method_str = "GET";
@@ -1300,34 +1362,77 @@ tick(struct sconn *c, long long now)
 	r.params[0] = sid;
 	why = events_recheck(&r, L.app, sid);
 	http_req_free(&r);
-	if (why != NULL) {
-		stream_end(c, why);
-		return;
+	L.rc_checks++;
+	if (key != NULL) {
+		free(L.rc[slot].key);
+		L.rc[slot].key = key;
+		L.rc[slot].why = why;
+		L.rc[slot].at = now_ms();
 	}
-	switch (events_slot_renew(L.app, kept(c, "CW_USER"), kept(c, "CW_SLOT"))) {
-	case 0:
-		stream_end(c, "stream slot lost");
-		return;
-	case -1:
-		stream_end(c, "store unavailable");
-		return;
+	return why;
+}
+
+/*
+ * The ticks due this turn: each stream re-checked (shared between twins),
+ * then every survivor's slot renewed in one pipelined round trip, then a
+ * ping where nothing was sent for a period. Returns how many were done
+ * (the rest wait for the next turn: the budget ran out).
+ */
+static int
+tick_some(struct sconn **due, int n, long long now)
+{
+	const long long	 period = L.cfg->sse_ping_interval * 1000;
+	const char	*users[TICKS_PER_TURN], *slots[TICKS_PER_TURN], *why;
+	struct sconn	*ok[TICKS_PER_TURN], *c;
+	int		 rv[TICKS_PER_TURN], i, k = 0, done = 0;
+
+	for (i = 0; i < n; i++) {
+		c = due[i];
+		done++;
+		if (c->dead || !c->streaming)
+			continue;
+		if ((why = recheck(c, now)) != NULL) {
+			stream_end(c, why);
+			continue;
+		}
+		users[k] = kept(c, "CW_USER");
+		slots[k] = kept(c, "CW_SLOT");
+		if (users[k] == NULL || slots[k] == NULL) {
+			stream_end(c, "stream slot lost");
+			continue;
+		}
+		ok[k++] = c;
+		if (now_ms() - now > TURN_BUDGET_MS)
+			break;
 	}
-	c->next_tick = now + period;
-	if (now - c->last_write >= period) {
-		if (out_stdout(c, "event: ping\ndata: {}\n\n", 22) == -1)
-			return;
-		c->last_write = now;
-		(void)conn_flush(c);
+	events_slot_renew_many(L.app, k, users, slots, rv);
+	for (i = 0; i < k; i++) {
+		c = ok[i];
+		if (c->dead || !c->streaming)
+			continue;
+		if (rv[i] != 1) {
+			stream_end(c, rv[i] == 0 ? "stream slot lost" :
+			    "store unavailable");
+			continue;
+		}
+		c->next_tick = now + period;
+		if (now - c->last_write >= period) {
+			if (out_stdout(c, "event: ping\ndata: {}\n\n", 22) == -1)
+				continue;
+			c->last_write = now;
+			(void)conn_flush(c);
+		}
 	}
+	return done;
 }
 
 static void
 scan(long long now)
 {
-	struct sconn	*c, *next;
+	struct sconn	*c, *next, *due[TICKS_PER_TURN];
 	long long	 next_scan = now + 1000, deadline;
 	const long long	 maxdur = L.cfg->sse_max_duration * 1000;
-	int		 ticks = 0;
+	int		 ndue = 0, more = 0;
 
 	for (c = L.conns; c != NULL; c = next) {
 		next = c->next;
@@ -1354,12 +1459,12 @@ scan(long long now)
 			continue;
 		}
 		if (now >= c->next_tick) {
-			if (ticks++ < TICKS_PER_TURN)
-				tick(c, now);
+			/* Ticked below; its next tick is a period away. */
+			if (ndue < TICKS_PER_TURN)
+				due[ndue++] = c;
 			else
-				next_scan = now;
-			if (c->dead || !c->streaming)
-				continue;
+				more = 1;
+			continue;
 		}
 		if (c->next_tick < next_scan)
 			next_scan = c->next_tick;
@@ -1368,7 +1473,10 @@ scan(long long now)
 		if (c->stall_since != 0 && c->stall_since + STALL_MS + 1 < next_scan)
 			next_scan = c->stall_since + STALL_MS + 1;
 	}
-	L.next_scan = next_scan;
+	/* After the walk: a tick may end streams (their memory stays till reap). */
+	if (ndue > 0 && tick_some(due, ndue, now) < ndue)
+		more = 1;
+	L.next_scan = more ? now : next_scan;
 }
 
 /* ---- the loop ---------------------------------------------------------- */
@@ -1513,6 +1621,8 @@ streamloop_main(const struct worker_args *wa, struct app *app)
 			conn_close(c);
 	}
 	reap();
+	for (i = 0; i < RECHECK_SLOTS; i++)
+		free(L.rc[i].key);
 	watch_close();
 	close(L.ep);
 	scoreboard_set_state(wa->slot, SB_QUITTING);

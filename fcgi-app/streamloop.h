@@ -47,6 +47,10 @@ int	events_sse_entry(struct buf *, const redisReply *entry, const char **id);
 const char *events_recheck(struct http_req *, struct app *, const char *sid);
 /* Renews the user's slot: 1 held, 0 lost (cap), -1 Redis. */
 int	events_slot_renew(struct app *, const char *user, const char *slot_id);
+/* n renewals in one round trip (pipelined); rv[i] as events_slot_renew. */
+#define EVENTS_RENEW_MAX	64
+void	events_slot_renew_many(struct app *, int n, const char *const *users,
+	    const char *const *slots, int *rv);
 void	events_slot_release(struct app *, const char *user, const char *slot_id);
 void	events_stream_ended(const char *why, const char *sid, const char *user,
 	    const char *request_id);
