@@ -656,6 +656,25 @@ store_cmd(struct store *s, int argc, const char **argv, const size_t *lens)
 }
 
 /*
+ * For a connection driven outside store_cmd (the stream loop's watch): when
+ * e is "MOVED slot host:port", the next connect goes to that node. 1 when
+ * it was a MOVED, else 0.
+ */
+int
+store_follow_moved(struct store *s, const char *e)
+{
+	char	 host[sizeof(s->node_host)];
+	int	 port;
+
+	if (e == NULL || redirect_reply(s, e, host, sizeof(host), &port) != 1)
+		return 0;
+	log_kv(LOG_INFO, "redis cluster redirect", "s:moved", e, NULL);
+	snprintf(s->node_host, sizeof(s->node_host), "%s", host);
+	s->node_port = port;
+	return 1;
+}
+
+/*
  * Pipeline: every command written, then every reply read, one round trip.
  * A reply saying the server ran nothing (NOSCRIPT, a redirect, not the
  * master) is followed by that command alone through store_cmd, which

@@ -101,4 +101,7 @@ int		 store_error_is(const struct store *, const char *prefix);
 /* PING; returns 0 and the round-trip in *ms, or -1. */
 int		 store_ping(struct store *, double *ms);
 
+/* A MOVED error seen on s's connection outside store_cmd: follow it next. */
+int	store_follow_moved(struct store *, const char *);
+
 #endif

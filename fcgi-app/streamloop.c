@@ -75,6 +75,7 @@
 #define RECHECK_SHARE_MS	1000		/* one re-check serves its twins */
 #define RECHECK_SLOTS		1024
 #define WATCH_COUNT		"200"
+#define SCAN_MIN_MS		200	/* deadlines are walked at most this often */
 #define WATCH_BLOCK_MS		2000
 #define WATCH_TIMEOUT_MS	1000		/* connect and command timeout */
 #define WATCH_RETRIES		5
@@ -1057,6 +1058,8 @@ watch_reply(redisReply *rep)
 		 */
 		if (strncmp(rep->str, "WRONGTYPE", 9) == 0 && drop_wrong_keys() > 0)
 			return;
+		/* Cluster: the slot moved; reconnect to the node it names. */
+		(void)store_follow_moved(&L.ws, rep->str);
 		watch_fail(rep->str);
 		return;
 	}
@@ -1476,6 +1479,15 @@ scan(long long now)
 	/* After the walk: a tick may end streams (their memory stays till reap). */
 	if (ndue > 0 && tick_some(due, ndue, now) < ndue)
 		more = 1;
+	/*
+	 * The walk visits every connection: with thousands of streams whose
+	 * ticks are spread over SSE_PING_INTERVAL, following the earliest
+	 * deadline would walk them all hundreds of times a second. Deadlines
+	 * are served in batches at most SCAN_MIN_MS apart instead (a batch
+	 * larger than a turn's share continues at once).
+	 */
+	if (!more && next_scan < now + SCAN_MIN_MS)
+		next_scan = now + SCAN_MIN_MS;
 	L.next_scan = more ? now : next_scan;
 }
 

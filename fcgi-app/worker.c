@@ -212,7 +212,7 @@ elapsed_ms(const struct timespec *a)
 #define KEPT_MAX	128	/* kept connections per worker */
 #define KEPT_IDLE_MS	75000	/* nginx closes its idle ones after 60 s */
 #define FRESH_IDLE_MS	2000	/* accepted, and no request came */
-#define SHED_AFTER_MS	20	/* a request this long sheds the others */
+#define SHED_AFTER_MS	50	/* a request this long sheds the others */
 #define POLL_MS		1000	/* heartbeat, log reopen, quit checks */
 
 struct kept {
