@@ -68,6 +68,16 @@ servers() {
 	printf '%s' "${out% }"
 	return "$derive_fail"
 }
+# nginx's limit_conn takes at most 65535; STREAM_WORKERS x
+# STREAM_MAX_CONNECTIONS x stream servers easily says more (streams beyond
+# it get nginx's JSON 503).
+case ${SSE_MAX_CONN:-} in
+'' | *[!0-9]*) ;;
+*) if [ "${#SSE_MAX_CONN}" -gt 5 ] || [ "$SSE_MAX_CONN" -gt 65535 ]; then
+	SSE_MAX_CONN=65535
+	export SSE_MAX_CONN
+fi ;;
+esac
 if grep -q '@NGINX_' "$template"; then
 	if [ -z "${NGINX_REAL_IP:-}" ] || [ -z "${NGINX_TRUSTED_GEO:-}" ]; then
 		real='' geo=''
