@@ -6,10 +6,9 @@
  * start of the active run, else only new ones), each with its stream id as
  * the SSE id. An id that is not "<uint64>-<uint64>" is a 400.
  *
- * The wait on Redis is cut into XREAD BLOCK slices of STREAM_SLICE_MS;
- * between slices the FastCGI connection is polled for a hang-up (nginx
- * closes it when the client goes away), so a departed client frees its
- * worker within a slice, not at the next ping.
+ * The open stream is handed to the stream worker's event loop
+ * (streamloop.c, docs/streams.md), which relays new events, notices a
+ * departed client, pings and re-checks; this file opens it.
  *
  * Every SSE_PING_INTERVAL the stream re-checks what let it open: the token
  * (auth_identify: signature, expiry, revocation, the account), and that the
@@ -22,20 +21,16 @@
  * released at the end, so a killed worker's slot expires by itself.
  *
  * The stream ends when the client leaves, the worker is told to quit,
- * SSE_MAX_DURATION passes, a re-check fails, Redis answers XREAD with an
- * error (never retried: the same command would fail the same way), or
- * Redis stays unreachable through STREAM_CONN_RETRIES backed-off retries;
- * the client then reconnects with Last-Event-ID and loses nothing.
+ * SSE_MAX_DURATION passes, a re-check fails, or Redis stays unreachable
+ * (streamloop.c says which); the client then reconnects with Last-Event-ID
+ * and loses nothing.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <fcgiapp.h>
 
 #include "auth.h"
 #include "config.h"
@@ -45,26 +40,16 @@
 #include "jsonio.h"
 #include "keys.h"
 #include "log.h"
-#include "metrics.h"
 #include "perm.h"
 #include "runs.h"
-#include "scoreboard.h"
 #include "sessions.h"
 #include "store.h"
 #include "streamloop.h"
-#include "worker.h"
 
 static const char sse_head[] =
     "Status: 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
     "Cache-Control: no-cache, no-store\r\nX-Accel-Buffering: no\r\n\r\n"
     "retry: 2000\n\n";
-#define XREAD_COUNT		"200"
-/* One XREAD BLOCK slice: how late a departed client or a quit is noticed. */
-#define STREAM_SLICE_MS		"1000"
-/* Connection errors in a row before the stream gives up (backoff between). */
-#define STREAM_CONN_RETRIES	5
-#define STREAM_BACKOFF_MS	250
-#define STREAM_BACKOFF_MAX_MS	2000
 /* A slot lives this long past its last renewal (renewed every ping). */
 #define SLOT_TTL(cfg)		(3 * (cfg)->sse_ping_interval + 10)
 
@@ -96,20 +81,6 @@ mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int
-out(struct http_req *r, const char *s, size_t n)
-{
-	if (FCGX_PutStr(s, (int)n, r->fcgi->out) != (int)n)
-		return -1;
-	return 0;
-}
-
-static int
-flush(struct http_req *r)
-{
-	return FCGX_FFlush(r->fcgi->out);
-}
-
 /* One SSE event; data is single-line JSON (json-c never emits raw newlines). */
 int
 events_sse_format(struct buf *b, const char *id, const char *type,
@@ -121,21 +92,6 @@ events_sse_format(struct buf *b, const char *id, const char *type,
 	    buf_append(b, data, dlen) == -1 || buf_puts(b, "\n\n") == -1)
 		return -1;
 	return 0;
-}
-
-static int
-send_event(struct http_req *r, const char *id, const char *type,
-    const char *data, size_t dlen)
-{
-	struct buf	 b;
-	int		 rc;
-
-	buf_init(&b, dlen + 256);
-	rc = events_sse_format(&b, id, type, data, dlen);
-	if (rc == 0)
-		rc = out(r, b.p, b.len);
-	buf_free(&b);
-	return rc;
 }
 
 /*
@@ -168,28 +124,6 @@ events_sse_entry(struct buf *b, const redisReply *e, const char **id)
 	}
 	*id = e->element[0]->str;
 	return events_sse_format(b, *id, type, data, dlen);
-}
-
-/*
- * Has nginx closed the FastCGI connection (the client went away)? Waits up
- * to wait_ms for it. Only a hang-up counts: unread request bytes make the
- * descriptor readable without meaning anything.
- */
-static int
-client_gone(const struct http_req *r, int wait_ms)
-{
-	struct pollfd	 p;
-	int		 n;
-
-	if (r->fcgi == NULL || r->fcgi->ipcFd < 0)
-		return 1;
-	p.fd = r->fcgi->ipcFd;
-	p.events = POLLRDHUP;
-	p.revents = 0;
-	do
-		n = poll(&p, 1, wait_ms);
-	while (n == -1 && errno == EINTR && !worker_quitting());
-	return n > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
 /* Appends the snapshot event to b. */
@@ -225,21 +159,6 @@ snapshot_text(struct buf *b, struct app *app, const struct session *s,
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = events_sse_format(b, NULL, "snapshot", js, strlen(js));
 	json_object_put(o);
-	return rc;
-}
-
-static int
-snapshot(struct http_req *r, struct app *app, const struct session *s,
-    const char *run_id, const char *last_id, const char *start_after)
-{
-	struct buf	 b;
-	int		 rc;
-
-	buf_init(&b, 4 * 1024 * 1024);
-	rc = snapshot_text(&b, app, s, run_id, last_id, start_after);
-	if (rc == 0)
-		rc = out(r, b.p, b.len);
-	buf_free(&b);
 	return rc;
 }
 
@@ -449,114 +368,6 @@ events_recheck(struct http_req *r, struct app *app, const char *sid)
 	return why;
 }
 
-/* Sends one XREAD reply's entries; advances after. -1 when a write failed. */
-static int
-relay(struct http_req *r, redisReply *rep, char *after, size_t cap)
-{
-	redisReply	*entries, *e, *kv;
-	const char	*type, *data;
-	size_t		 i, j, dlen;
-
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 1 ||
-	    rep->element[0]->type != REDIS_REPLY_ARRAY ||
-	    rep->element[0]->elements != 2 ||
-	    rep->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
-		return 0;
-	entries = rep->element[0]->element[1];
-	for (i = 0; i < entries->elements; i++) {
-		e = entries->element[i];
-		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
-		    e->element[0]->type != REDIS_REPLY_STRING ||
-		    e->element[1]->type != REDIS_REPLY_ARRAY)
-			continue;
-		kv = e->element[1];
-		type = "message";
-		data = "{}";
-		dlen = 2;
-		for (j = 0; j + 1 < kv->elements; j += 2) {
-			if (kv->element[j]->type != REDIS_REPLY_STRING ||
-			    kv->element[j + 1]->type != REDIS_REPLY_STRING)
-				continue;
-			if (strcmp(kv->element[j]->str, "type") == 0)
-				type = kv->element[j + 1]->str;
-			else if (strcmp(kv->element[j]->str, "data") == 0) {
-				data = kv->element[j + 1]->str;
-				dlen = kv->element[j + 1]->len;
-			}
-		}
-		if (send_event(r, e->element[0]->str, type, data, dlen) == -1)
-			return -1;
-		snprintf(after, cap, "%s", e->element[0]->str);
-	}
-	return flush(r);
-}
-
-/* The stream proper, once the headers are out; returns why it ended. */
-static const char *
-stream(struct http_req *r, struct app *app, const struct session *s,
-    struct stream_slot *sl, char *after, size_t after_cap)
-{
-	const struct config	*cfg = app->cfg;
-	redisReply		*rep;
-	char			 key[96];
-	const long long		 tick = cfg->sse_ping_interval * 1000;
-	long long		 started = mono_ms(), last_write, next_tick, now;
-	int			 conn_errors = 0, backoff = STREAM_BACKOFF_MS, rv;
-	const char		*why;
-
-	snprintf(key, sizeof(key), CW_KP "events:%s", s->id);
-	last_write = next_tick = started;
-	next_tick += tick;
-	for (;;) {
-		if (worker_quitting())
-			return "worker quitting";
-		if (mono_ms() - started >= cfg->sse_max_duration * 1000)
-			return "max duration";
-		if (client_gone(r, 0))
-			return "client left";
-		scoreboard_heartbeat(app->slot);
-		rep = store_cmdv(app->store, "XREAD", "COUNT", XREAD_COUNT, "BLOCK",
-		    STREAM_SLICE_MS, "STREAMS", key, after, NULL);
-		if (rep == NULL) {
-			/* An error reply would come back the same every time. */
-			if (app->store->last != STORE_ERR_CONN)
-				return "redis error reply";
-			if (++conn_errors > STREAM_CONN_RETRIES)
-				return "redis unreachable";
-			/* Back off, still watching the client. */
-			if (client_gone(r, backoff))
-				return "client left";
-			backoff = backoff * 2 > STREAM_BACKOFF_MAX_MS ?
-			    STREAM_BACKOFF_MAX_MS : backoff * 2;
-			continue;
-		}
-		conn_errors = 0;
-		backoff = STREAM_BACKOFF_MS;
-		if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0)
-			last_write = mono_ms();
-		rv = relay(r, rep, after, after_cap);
-		freeReplyObject(rep);
-		if (rv != 0)
-			return "client left";
-		if ((now = mono_ms()) < next_tick)
-			continue;
-		next_tick = now + tick;
-		if ((why = events_recheck(r, app, s->id)) != NULL)
-			return why;
-		switch (slot_take(app, sl)) {
-		case 0:
-			return "stream slot lost";
-		case -1:
-			return "store unavailable";
-		}
-		if (now - last_write >= tick) {
-			if (send_event(r, NULL, "ping", "{}", 2) == -1 || flush(r) == -1)
-				return "client left";
-			last_write = now;
-		}
-	}
-}
-
 /* Hands the open stream to the loop: headers and snapshot go out first. */
 static int
 adopt(struct http_req *r, struct app *app, const struct session *s,
@@ -603,12 +414,12 @@ h_events(struct http_req *r, struct app *app)
 	struct stream_slot	 sl;
 	char			 after[64], last_id[64], run_id[64] = "", rnd[17];
 	char			 ra[32];
-	const char		*why;
 
 	if (auth_require(r, app, &u) == -1 || h_session_load(r, app, &u, &s) == -1)
 		return 0;
-	if (r->fcgi == NULL && !streamloop_active())
-		return http_error(r, 500, NULL, "streaming needs a FastCGI connection");
+	if (!streamloop_active())
+		return http_error(r, 500, NULL, "event streams are served by the "
+		    "stream pool's event loop only");
 	if (runs_active(app->store, s.id, run_id, sizeof(run_id)) == -1 ||
 	    events_last_id(app->store, s.id, last_id, sizeof(last_id)) == -1)
 		return http_error(r, 503, "service_unavailable",
@@ -635,22 +446,5 @@ h_events(struct http_req *r, struct app *app)
 	}
 
 	/* The stream loop holds the stream from here (streamloop.c). */
-	if (r->fcgi == NULL && streamloop_active())
-		return adopt(r, app, &s, &u, &sl, run_id, last_id, after);
-
-	/* From here on the response is streamed, not buffered. */
-	r->sent = 1;
-	r->status = 200;
-	metrics_stream(app->sb, app->slot, 1);
-	if (out(r, sse_head, sizeof(sse_head) - 1) == -1 ||
-	    snapshot(r, app, &s, run_id, last_id, after) == -1 || flush(r) == -1)
-		why = "client left";
-	else
-		why = stream(r, app, &s, &sl, after, sizeof(after));
-	slot_release(app, &sl);
-	metrics_stream(app->sb, app->slot, 0);
-	log_kv(LOG_INFO, "event stream ended", "s:reason", why,
-	    "s:session_id", s.id, "s:user", u.name, "s:request_id",
-	    r->request_id ? r->request_id : "", NULL);
-	return 0;
+	return adopt(r, app, &s, &u, &sl, run_id, last_id, after);
 }

@@ -618,7 +618,7 @@ list(struct http_req *r, struct app *app, const struct auth_user *u,
 	lc.n = 0;
 	lc.full = buf_puts(&r->body, "{\"sessions\":[") == -1;
 	if (pq != NULL && pq->prefetched)
-		rv = sessions_list_from(app->store, index, pq->pc.limit, list_one,
+		rv = sessions_list_from(app->store, index, &pq->pc, list_one,
 		    &lc, &next);
 	else
 		rv = sessions_list(app->store, all ? NULL : u->name, cursor,

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,8 @@ static char		 log_path[4096];
 static enum log_level	 log_min = LOG_INFO;
 static const char	*log_pool = "master";
 static char		 log_instance[128];	/* INSTANCE_ID, JSON-escaped */
+static pid_t		 log_pid_cached;	/* 0: ask again (reset in a child) */
+static int		 log_atfork_set;
 
 static const char *const level_names[] = { "debug", "info", "warning", "error" };
 
@@ -31,6 +34,25 @@ log_level_parse(const char *s, enum log_level *out)
 			return 0;
 		}
 	return -1;
+}
+
+static void
+log_pid_forget(void)
+{
+	log_pid_cached = 0;
+}
+
+/* getpid() once per process, not once per line (a system call each). */
+static long
+log_pid(void)
+{
+	if (!log_atfork_set) {
+		log_atfork_set = 1;
+		(void)pthread_atfork(NULL, NULL, log_pid_forget);
+	}
+	if (log_pid_cached == 0)
+		log_pid_cached = getpid();
+	return (long)log_pid_cached;
 }
 
 static int
@@ -134,8 +156,7 @@ log_head(struct buf *b, enum log_level lvl, const char *msg)
 	buf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"",
 	    ts, (long)(tv.tv_usec / 1000), level_names[lvl]);
 	buf_json_escape(b, msg, strlen(msg));
-	buf_printf(b, "\",\"pid\":%ld,\"pool\":\"%s\"", (long)getpid(),
-	    log_pool);
+	buf_printf(b, "\",\"pid\":%ld,\"pool\":\"%s\"", log_pid(), log_pool);
 	if (log_instance[0] != '\0')
 		buf_printf(b, ",\"instance\":\"%s\"", log_instance);
 }

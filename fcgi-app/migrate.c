@@ -8,6 +8,7 @@
 #include "keys.h"
 #include "log.h"
 #include "migrate.h"
+#include "sessions.h"
 #include "store.h"
 
 #define OLD_PREFIX	"cw:"
@@ -203,6 +204,13 @@ migrate_keys(const struct config *cfg, int timeout_ms)
 		    "s:error", st.errstr, "i:renamed", n[0], NULL);
 		goto out;
 	}
+	/*
+	 * A merged session record may have gained listed fields: the list's
+	 * summaries (sessions.c page_script) are built again from the records.
+	 */
+	if (n[2] > 0 && (r = store_cmdv(&st, "UNLINK", SESSIONS_SUMMARY_KEY,
+	    NULL)) != NULL)
+		freeReplyObject(r);
 	if ((r = store_cmdv(&st, "SET", CW_SCHEMA_KEY, CW_SCHEMA, NULL)) == NULL)
 		goto out;
 	freeReplyObject(r);

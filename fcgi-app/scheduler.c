@@ -16,6 +16,7 @@
 #include "perm.h"
 #include "runs.h"
 #include "scheduler.h"
+#include "sessions.h"
 #include "store.h"
 
 /*
@@ -50,6 +51,7 @@ static const char sched_lua[] =
 "end "
 "local function cw_sstatus(sid, st) "
 "  if cw_has_session(sid) then "
+"    redis.call('HDEL', '" SESSIONS_SUMMARY_KEY "', sid) "
 "    redis.call('HSET', '" CW_KP "session:' .. sid, 'status', st) end "
 "end "
 "local function cw_idgt(a, b) "

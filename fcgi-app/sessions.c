@@ -43,6 +43,7 @@ static const char create_script[] =
     "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3]) "
     "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3]) "
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3]) "
+    SESSIONS_LUA_UNSUMMARIZE("KEYS[4]")
     "redis.call('HSET', KEYS[4], unpack(ARGV, 5)) "
     "return 1";
 
@@ -53,6 +54,7 @@ static const char create_script[] =
  */
 static const char update_script[] =
     "if redis.call('HEXISTS', KEYS[1], 'owner') == 0 then return 0 end "
+    SESSIONS_LUA_UNSUMMARIZE("KEYS[1]")
     "redis.call('HSET', KEYS[1], unpack(ARGV, 3)) "
     "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1]) "
     "return 1";
@@ -64,6 +66,7 @@ static const char update_script[] =
  * KEYS: record, deleting record.
  */
 static const char mark_script[] =
+    SESSIONS_LUA_UNSUMMARIZE("KEYS[1]")
     "if redis.call('EXISTS', KEYS[2]) == 1 then "
     "redis.call('DEL', KEYS[1]) return 2 end "
     "if redis.call('HEXISTS', KEYS[1], 'owner') == 1 then "
@@ -83,6 +86,7 @@ static const char unmark_script[] =
  * KEYS[1..3]: indexes, KEYS[4..]: keys to delete. ARGV[1]: id.
  */
 static const char forget_script[] =
+    "redis.call('HDEL', '" SESSIONS_SUMMARY_KEY "', ARGV[1]) "
     "for i = 1, 3 do redis.call('ZREM', KEYS[i], ARGV[1]) end "
     "for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end "
     "return 1";
@@ -787,19 +791,51 @@ sessions_delete(struct store *st, const struct config *cfg, const char *id)
 }
 
 /*
- * A page: the index (ZREVRANGEBYSCORE, newest first, one more than the
- * page to know whether there is a next one), then the fields the list
- * shows of every session on it, one HMGET each, all pipelined in one
- * round trip. No Lua: the page script this replaces converted every field
- * of every hash to Lua and back and was most of Redis's time per request.
- * Nothing is cached, so a list never shows a value older than the last
- * write that returned.
+ * A page is one read: page_script takes the index (ZREVRANGEBYSCORE,
+ * newest first, one more than the page to know whether there is a next
+ * one) and the stored summary of every session on it (one HMGET of
+ * cw:{c}:summaries), and returns both: { index, summaries }.
+ *
+ * A summary is the list's fields of one session in one string, "S1" then
+ * per field (list_fields' order) its byte length, ':' and its bytes. The
+ * script builds a missing one from the record and stores it (a failed
+ * store, -OOM, only costs the next page the same work). Every script that
+ * writes a listed field drops the summary in the same atomic step
+ * (SESSIONS_LUA_UNSUMMARIZE), and the build reads the record in the
+ * page's own atomic step, so a list never shows a value older than the
+ * last write that returned. A record without an owner (deleted, or debris
+ * of a late write after a delete) gets no summary and is not listed.
+ * KEYS: index, summaries. ARGV: max score, count.
  */
 static const char *const list_fields[] = { "owner", "title", "model",
     "permission_mode", "template", "network_policy", "allowed_domains",
     "mcp_servers", "status", "created_us", "updated_at", "last_activity" };
 #define LIST_NFIELDS	(sizeof(list_fields) / sizeof(list_fields[0]))
 #define LIST_PAGE_MAX	101	/* h_sessions.c LIST_MAX + 1 */
+
+static const char page_script[] =
+    "local ix = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', "
+    "'WITHSCORES', 'LIMIT', 0, ARGV[2]) "
+    "local n = #ix / 2 "
+    "if n < 1 then return { ix, {} } end "
+    "local ids = {} "
+    "for i = 1, n do ids[i] = ix[2 * i - 1] end "
+    "local s = redis.call('HMGET', KEYS[2], unpack(ids)) "
+    "for i = 1, n do "
+    "  if not s[i] or string.sub(s[i], 1, 2) ~= 'S1' then "
+    "    local f = redis.call('HMGET', '" CW_KP "session:' .. ids[i], "
+    "'owner', 'title', 'model', 'permission_mode', 'template', "
+    "'network_policy', 'allowed_domains', 'mcp_servers', 'status', "
+    "'created_us', 'updated_at', 'last_activity') "
+    "    if f[1] and f[1] ~= '' then "
+    "      local t = { 'S1' } "
+    "      for j = 1, 12 do local v = f[j] or '' t[j + 1] = #v .. ':' .. v end "
+    "      s[i] = table.concat(t) "
+    "      pcall(redis.call, 'HSET', KEYS[2], ids[i], s[i]) "
+    "    end "
+    "  end "
+    "end "
+    "return { ix, s }";
 
 void
 sessions_page_cmd(const char *owner, long long cursor, int limit,
@@ -816,18 +852,93 @@ sessions_page_cmd(const char *owner, long long cursor, int limit,
 	if (limit + 1 > LIST_PAGE_MAX)
 		limit = LIST_PAGE_MAX - 1;
 	snprintf(pc->lim, sizeof(pc->lim), "%d", limit + 1);
-	pc->argv[0] = "ZREVRANGEBYSCORE";
-	pc->argv[1] = pc->key;
-	pc->argv[2] = pc->max;
-	pc->argv[3] = "-inf";
-	pc->argv[4] = "WITHSCORES";
-	pc->argv[5] = "LIMIT";
-	pc->argv[6] = "0";
-	pc->argv[7] = pc->lim;
-	pc->cmd.argc = 8;
+	pc->argv[0] = "EVAL";
+	pc->argv[1] = page_script;
+	pc->argv[2] = "2";
+	pc->argv[3] = pc->key;
+	pc->argv[4] = SESSIONS_SUMMARY_KEY;
+	pc->argv[5] = pc->max;
+	pc->argv[6] = pc->lim;
+	pc->cmd.argc = 7;
 	pc->cmd.argv = pc->argv;
 	pc->cmd.lens = NULL;
 	pc->limit = limit;
+}
+
+/* A decimal length of at most 7 digits, then ':'; -1 when malformed. */
+static long
+summary_len(const char **p, const char *end)
+{
+	long	 n = 0;
+	int	 d = 0;
+
+	while (*p < end && **p >= '0' && **p <= '9' && d < 7) {
+		n = n * 10 + (**p - '0');
+		(*p)++;
+		d++;
+	}
+	if (d == 0 || *p >= end || **p != ':')
+		return -1;
+	(*p)++;
+	return n <= end - *p ? n : -1;
+}
+
+int
+sessions_summary_decode(const char *blob, size_t len, const char *id,
+    struct session *out)
+{
+	const char	*p = blob, *end = blob + len, *v;
+	char		 num[24];
+	long long	 n;
+	long		 l;
+	size_t		 i;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->id, sizeof(out->id), "%s", id);
+	if (len < 2 || memcmp(blob, "S1", 2) != 0)
+		return 0;
+	p += 2;
+	for (i = 0; i < LIST_NFIELDS; i++) {
+		if ((l = summary_len(&p, end)) < 0)
+			return 0;
+		v = p;
+		p += l;
+		switch (i) {
+#define CP(dst) do {							\
+		if ((size_t)l >= sizeof(dst) || memchr(v, '\0', (size_t)l))	\
+			return 0;					\
+		memcpy(dst, v, (size_t)l);				\
+		dst[l] = '\0';						\
+	} while (0); break
+		case 0: CP(out->owner);
+		case 1: CP(out->title);
+		case 2: CP(out->model);
+		case 3: CP(out->permission_mode);
+		case 4: CP(out->template_name);
+		case 5: CP(out->network_policy);
+		case 6: CP(out->allowed_domains);
+		case 7: CP(out->mcp_servers);
+		case 8: CP(out->status);
+#undef CP
+		default:
+			/* Numbers; an empty or bad one reads as 0, as before. */
+			n = 0;
+			if (l > 0 && (size_t)l < sizeof(num)) {
+				memcpy(num, v, (size_t)l);
+				num[l] = '\0';
+				if (config_parse_ll(num, &n) == -1)
+					n = 0;
+			}
+			if (i == 9)
+				out->created_us = n;
+			else if (i == 10)
+				out->updated_at = (long)n;
+			else
+				out->last_activity = (long)n;
+			break;
+		}
+	}
+	return p == end && out->owner[0] != '\0';
 }
 
 /* Fills out from an HMGET of list_fields; 1 when it is a live session. */
@@ -878,8 +989,16 @@ session_from_fields(const redisReply *r, const char *id, struct session *out)
 	return found && out->owner[0] != '\0';
 }
 
-int
-sessions_list_from(struct store *st, redisReply *index, int limit,
+/*
+ * The page without page_script, one key per command: the index, then one
+ * HMGET of the listed fields per session, pipelined (summaries neither
+ * read nor stored). Redis Cluster refuses a script whose keys are split
+ * between two nodes while the {c} slot migrates (-TRYAGAIN), but sends a
+ * one-key command the old node no longer holds to the new one (-ASK,
+ * store.c): a page whose script failed is read again like this.
+ */
+static int
+list_by_keys(struct store *st, redisReply *index, int limit,
     void (*fn)(const struct session *, void *), void *arg, long long *next)
 {
 	struct store_pcmd	 cmds[LIST_PAGE_MAX];
@@ -937,6 +1056,75 @@ sessions_list_from(struct store *st, redisReply *index, int limit,
 	return rc == -1 ? -1 : n;
 }
 
+
+int
+sessions_list_from(struct store *st, redisReply *page,
+    const struct sessions_pagecmd *pc,
+    void (*fn)(const struct session *, void *), void *arg, long long *next)
+{
+	const redisReply	*ix, *sums, *e;
+	const char		*bad[LIST_PAGE_MAX];
+	struct session		 s;
+	size_t			 i;
+	int			 n = 0, nbad = 0, limit;
+	long long		 last = 0;
+
+	*next = 0;
+	if (page == NULL || page->type != REDIS_REPLY_ARRAY ||
+	    page->elements != 2 || page->element[0]->type != REDIS_REPLY_ARRAY ||
+	    page->element[1]->type != REDIS_REPLY_ARRAY) {
+		if (page != NULL)
+			freeReplyObject(page);
+		return list_by_keys(st, store_cmdv(st, "ZREVRANGEBYSCORE",
+		    pc->key, pc->max, "-inf", "WITHSCORES", "LIMIT", "0",
+		    pc->lim, NULL), pc->limit, fn, arg, next);
+	}
+	ix = page->element[0];
+	sums = page->element[1];
+	limit = pc->limit;
+	for (i = 0; i + 1 < ix->elements && i / 2 < sums->elements; i += 2) {
+		if (ix->element[i]->type != REDIS_REPLY_STRING ||
+		    ix->element[i + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		if (n == limit) {
+			*next = last;
+			break;
+		}
+		last = strtoll(ix->element[i + 1]->str, NULL, 10);
+		e = sums->element[i / 2];
+		if (e->type != REDIS_REPLY_STRING ||
+		    !sessions_valid_id(ix->element[i]->str))
+			continue;
+		if (sessions_summary_decode(e->str, e->len, ix->element[i]->str,
+		    &s) == 1) {
+			fn(&s, arg);
+			n++;
+		} else if (nbad < (int)(sizeof(bad) / sizeof(bad[0])))
+			bad[nbad++] = ix->element[i]->str;
+	}
+	/*
+	 * A stored summary this build cannot read (damaged): that session is
+	 * left out of this page, and its summary dropped so the next page
+	 * builds it again from the record.
+	 */
+	if (nbad > 0) {
+		const char	*argv[2 + LIST_PAGE_MAX];
+		redisReply	*r;
+		int		 k;
+
+		argv[0] = "HDEL";
+		argv[1] = SESSIONS_SUMMARY_KEY;
+		for (k = 0; k < nbad; k++)
+			argv[2 + k] = bad[k];
+		if ((r = store_cmd(st, 2 + nbad, argv, NULL)) != NULL)
+			freeReplyObject(r);
+		log_kv(LOG_WARNING, "unreadable session summaries dropped",
+		    "i:count", (long long)nbad, NULL);
+	}
+	freeReplyObject(page);
+	return n;
+}
+
 int
 sessions_list(struct store *st, const char *owner, long long cursor, int limit,
     void (*fn)(const struct session *, void *), void *arg, long long *next)
@@ -946,7 +1134,7 @@ sessions_list(struct store *st, const char *owner, long long cursor, int limit,
 	*next = 0;
 	sessions_page_cmd(owner, cursor, limit, &pc);
 	return sessions_list_from(st, store_cmd(st, pc.cmd.argc, pc.argv, NULL),
-	    pc.limit, fn, arg, next);
+	    &pc, fn, arg, next);
 }
 
 long long

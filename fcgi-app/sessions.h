@@ -26,6 +26,7 @@
 
 #include "netpolicy.h"
 #include "mcp.h"
+#include "keys.h"
 #include "store.h"
 
 struct store;
@@ -106,10 +107,12 @@ int	sessions_list(struct store *, const char *owner, long long cursor,
 	    int limit, void (*fn)(const struct session *, void *), void *arg,
 	    long long *next);
 /*
- * sessions_list in two steps, so the index read can share a round trip
+ * sessions_list in two steps, so the page read can share a round trip
  * with something else (auth_require_with): sessions_page_cmd fills pc
- * with the index command of the page; sessions_list_from takes that
- * command's reply (consumed, NULL when it failed) and reads the page.
+ * with the page's one command (sessions.c page_script: the index and the
+ * stored summaries); sessions_list_from takes that command's reply
+ * (consumed, NULL when it failed: then the page is read again one key per
+ * command, as during a cluster slot migration) and reads the page.
  */
 struct sessions_pagecmd {
 	char			 key[256], max[40], lim[16];
@@ -119,9 +122,28 @@ struct sessions_pagecmd {
 };
 void	sessions_page_cmd(const char *owner, long long cursor, int limit,
 	    struct sessions_pagecmd *);
-int	sessions_list_from(struct store *, struct redisReply *index, int limit,
+int	sessions_list_from(struct store *, struct redisReply *page,
+	    const struct sessions_pagecmd *,
 	    void (*fn)(const struct session *, void *), void *arg,
 	    long long *next);
+
+/*
+ * The list's summaries (sessions.c page_script): one hash, session id ->
+ * the listed fields in one string. SESSIONS_LUA_UNSUMMARIZE(rec) is a Lua
+ * statement that drops the summary of the session whose record key is the
+ * Lua expression rec; every script that writes a listed field of a record
+ * (owner, title, model, permission_mode, template, network_policy,
+ * allowed_domains, mcp_servers, status, created_us, updated_at,
+ * last_activity) runs it in the same script, before the write (should it
+ * fail, as it may while a cluster slot migrates, nothing was written).
+ */
+#define SESSIONS_SUMMARY_KEY	CW_KP "summaries"
+#define SESSIONS_LUA_UNSUMMARIZE(rec)					\
+	" redis.call('HDEL', '" SESSIONS_SUMMARY_KEY "', "		\
+	"string.sub(" rec ", #'" CW_KP "session:' + 1)) "
+/* A stored summary into out (id copied in); 1 when well-formed, else 0. */
+int	sessions_summary_decode(const char *blob, size_t len, const char *id,
+	    struct session *out);
 /* Up to cap ids from owner's index (deleting ones included); count or -1. */
 int	sessions_ids(struct store *, const char *owner,
 	    char (*ids)[SESSION_ID_LEN + 1], int cap);

@@ -236,6 +236,17 @@ now_ms(void)
 static struct kept		 kept[KEPT_MAX];
 static volatile sig_atomic_t	 serving = -1;	/* index being served */
 static volatile sig_atomic_t	 shed;
+/*
+ * The shed timer is lazy: armed at the start of a request when it is not
+ * armed already, and never disarmed by the request's end. When it fires,
+ * on_alarm sheds if the request being served began SHED_AFTER_MS ago or
+ * more, arms itself again for the rest when a younger request is being
+ * served, and else stays off. A busy worker so makes a setitimer call
+ * about every SHED_AFTER_MS, not two per request.
+ */
+static volatile sig_atomic_t	 timer_armed;
+static volatile sig_atomic_t	 serve_start;	/* ms since worker_base_ms */
+static long long		 worker_base_ms;
 
 /* Closes slot i (its request, if any, is not read). */
 static void
@@ -248,13 +259,37 @@ kept_close(int i)
 	kept[i].shed = 0;
 }
 
-/* SIGALRM: the current request is slow; let nginx go elsewhere. */
+static void
+set_timer_ms(long ms)
+{
+	struct itimerval	 it;
+
+	memset(&it, 0, sizeof(it));
+	it.it_value.tv_sec = ms / 1000;
+	it.it_value.tv_usec = (ms % 1000) * 1000;
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* SIGALRM: is the current request slow? Then let nginx go elsewhere. */
 static void
 on_alarm(int sig)
 {
-	int	 i, fd;
+	int		 i, fd, saved = errno;
+	long long	 age;
 
 	(void)sig;
+	if (serving < 0) {
+		timer_armed = 0;
+		errno = saved;
+		return;
+	}
+	age = now_ms() - worker_base_ms - serve_start;
+	if (age < SHED_AFTER_MS) {
+		set_timer_ms((long)(SHED_AFTER_MS - (age < 0 ? 0 : age)));
+		errno = saved;
+		return;
+	}
+	timer_armed = 0;
 	for (i = 0; i < KEPT_MAX; i++) {
 		/*
 		 * Only connections nginx has used before: it took them from its
@@ -275,17 +310,7 @@ on_alarm(int sig)
 		}
 	}
 	shed = 1;
-}
-
-static void
-arm_shed_timer(int on)
-{
-	struct itimerval	 it;
-
-	memset(&it, 0, sizeof(it));
-	if (on)
-		it.it_value.tv_usec = SHED_AFTER_MS * 1000;
-	setitimer(ITIMER_REAL, &it, NULL);
+	errno = saved;
 }
 
 /*
@@ -327,12 +352,18 @@ serve_one(const struct worker_args *wa, struct app *app, int i,
 	struct http_req	 r;
 	struct timespec	 t0;
 	const char	*user, *sid, *run;
+	long long	 t;
 	int		 st, k, armed;
 
 	if (kept[i].shed) {
 		kept_close(i);
 		return 0;
 	}
+	/* The start first: on_alarm reads it once serving says so. */
+	t = now_ms();
+	if (t - worker_base_ms > (1LL << 30))	/* sig_atomic_t: an int */
+		worker_base_ms = t;
+	serve_start = (sig_atomic_t)(t - worker_base_ms);
 	serving = i;
 	if (FCGX_Accept_r(f) < 0) {
 		/* nginx closed it (or sent garbage): libfcgi closed the fd. */
@@ -346,8 +377,10 @@ serve_one(const struct worker_args *wa, struct app *app, int i,
 	for (k = 0; k < KEPT_MAX && !armed; k++)
 		armed = k != i && kept[k].open;
 	shed = 0;
-	if (armed)
-		arm_shed_timer(1);
+	if (armed && !timer_armed) {
+		timer_armed = 1;
+		set_timer_ms(SHED_AFTER_MS);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	http_req_init(&r, wa->cfg);
 	st = req_from_fcgi(&r, f);
@@ -366,8 +399,6 @@ serve_one(const struct worker_args *wa, struct app *app, int i,
 	    "d:duration_ms", elapsed_ms(&t0), "s:user", user,
 	    "s:session", sid, "s:run_id", run, NULL);
 	FCGX_Finish_r(f);
-	if (armed)
-		arm_shed_timer(0);
 	serving = -1;
 	kept[i].requests++;
 	kept[i].last_ms = now_ms();
@@ -525,6 +556,7 @@ worker_serve_fcgi(const struct worker_args *wa, struct app *app)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART;
 	sa.sa_handler = on_alarm;
+	worker_base_ms = now_ms();
 	sigaction(SIGALRM, &sa, NULL);
 	scoreboard_set_state(wa->slot, SB_IDLE);
 	while (!going) {

@@ -117,6 +117,9 @@ is "$(ev_first "$EV" permission.resolved "$RUN_ID" | jq -c '[.decision, .remembe
 	"2: permission.resolved allow"
 api_auth "/api/sessions/$S2"
 is "$(json .permission_mode)" acceptEdits "2: the session is in acceptEdits now"
+api_auth /api/sessions
+is "$(jq -r --arg s "$S2" '.sessions[] | select(.id == $s) | .permission_mode' "$BODY")" acceptEdits \
+	"2: ... and the session list shows acceptEdits too (its stored summary was dropped)"
 fake_requests
 APPROVED="The user approved your plan. The session has left plan mode and is now in acceptEdits mode (your file edits are accepted without asking; commands still ask). Carry out the plan now."
 is "$(last_tr 2)" "$(jq -cn --arg id "$PID1" --arg c "$APPROVED" '[{tool_use_id: $id, content: $c, is_error: null}]')" \

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# t_sessions_list.sh: GET /api/sessions on its fast path (the page's index
-# read in the authentication's round trip, the sessions' fields pipelined,
-# scripts by EVALSHA, JSON written straight into the response): a list
+# t_sessions_list.sh: GET /api/sessions on its fast path (the page is one
+# script, the index and the stored summaries, in the authentication's round
+# trip; scripts by EVALSHA, JSON written straight into the response): a list
 # read right after each kind of write shows the new value (PATCH of the
 # title, mode and network policy, a run's status, an automatic title, a
 # delete), it keeps working after a Redis restart and after SCRIPT FLUSH
 # (-NOSCRIPT → EVAL), revoked, disabled, deleted and rate-limited callers
 # are refused with nothing of the list, 200 sessions page correctly with
 # the cursor, and a list item has the same fields and values as
-# GET /api/sessions/<id>.
+# GET /api/sessions/<id>. Summaries: stored by a list, dropped by a write,
+# rebuilt when of another layout or damaged.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib_auth.sh
@@ -86,6 +87,24 @@ want="$(json .title)/$(json .status)"
 is "$(field "$S2" title)/$(field "$S2" status)" "$want" \
 	"the list and GET /api/sessions/<id> agree after the run"
 
+# ---- stored summaries: a page is one read ---------------------------------------------
+api_bearer "$ANN" /api/sessions
+is "$(redis_cli HEXISTS 'cw:{c}:summaries' "$S2")" 1 \
+	"after a list, the session's summary is stored (the next page reads it alone)"
+like "$(redis_cli HGET 'cw:{c}:summaries' "$S2")" '^S1[0-9]+:ann' "... in the S1 layout, owner first"
+ajson "$ANN" PATCH "/api/sessions/$S2" '{"title":"Summary dropped"}'
+is "$(redis_cli HEXISTS 'cw:{c}:summaries' "$S2")" 0 "a PATCH drops the summary in the same step"
+is "$(field "$S2" title)" "Summary dropped" "... and the next list shows the new title"
+redis_cli HSET 'cw:{c}:summaries' "$S2" 'S0 from another version' >/dev/null
+is "$(field "$S2" title)" "Summary dropped" \
+	"a summary of another layout is built again from the record, not shown or skipped"
+like "$(redis_cli HGET 'cw:{c}:summaries' "$S2")" '^S1' "... and stored again"
+redis_cli HSET 'cw:{c}:summaries' "$S2" 'S1garbage' >/dev/null
+api_bearer "$ANN" /api/sessions
+is "$HTTP_STATUS/$(jq '.sessions | length' "$BODY")" 200/1 \
+	"a damaged summary leaves only that session out of the page, never a half-read item"
+is "$(field "$S2" title)" "Summary dropped" "the page after that builds it again and lists the session"
+
 # ---- delete ----------------------------------------------------------------------------
 new_session || cw_bail "cannot create a session"
 S3=$SID
@@ -93,6 +112,7 @@ isnt "$(item "$S3")" "" "a new session is listed"
 api_bearer "$ANN" "/api/sessions/$S3" -X DELETE
 is "$HTTP_STATUS" 204 "DELETE is 204"
 is "$(item "$S3")" "" "the list right after DELETE does not show the session"
+is "$(redis_cli HEXISTS 'cw:{c}:summaries' "$S3")" 0 "... and its summary is gone"
 
 # ---- scripts flushed, then Redis restarted ------------------------------------------------
 redis_cli SCRIPT FLUSH >/dev/null
@@ -115,7 +135,7 @@ list_ok() {
 	[ "$HTTP_STATUS" = 200 ]
 }
 check "after a Redis restart the list answers 200 again" wait_for "$W" list_ok
-is "$(field "$S" title)/$(field "$S2" title)" "After flush/Listed automatic title" \
+is "$(field "$S" title)/$(field "$S2" title)" "After flush/Summary dropped" \
 	"after the restart the list shows the stored sessions"
 
 # ---- refused callers get nothing of the list ---------------------------------------------
