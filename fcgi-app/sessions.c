@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -883,13 +884,61 @@ summary_len(const char **p, const char *end)
 	return n <= end - *p ? n : -1;
 }
 
+/*
+ * Field i of list_fields (l bytes at v) into out. A string longer than its
+ * buffer is cut, a bad or empty number reads as 0; -1 when something was
+ * cut or v holds a NUL (the caller decides whether that matters).
+ */
+static int
+list_field_set(struct session *out, size_t i, const char *v, size_t l)
+{
+	static const size_t soff[] = { offsetof(struct session, owner),
+	    offsetof(struct session, title), offsetof(struct session, model),
+	    offsetof(struct session, permission_mode),
+	    offsetof(struct session, template_name),
+	    offsetof(struct session, network_policy),
+	    offsetof(struct session, allowed_domains),
+	    offsetof(struct session, mcp_servers),
+	    offsetof(struct session, status) };
+	static const size_t ssz[] = { sizeof(out->owner), sizeof(out->title),
+	    sizeof(out->model), sizeof(out->permission_mode),
+	    sizeof(out->template_name), sizeof(out->network_policy),
+	    sizeof(out->allowed_domains), sizeof(out->mcp_servers),
+	    sizeof(out->status) };
+	char		 num[24], *dst;
+	long long	 n = 0;
+	size_t		 c;
+	int		 rc = memchr(v, '\0', l) != NULL ? -1 : 0;
+
+	if (i < sizeof(soff) / sizeof(soff[0])) {
+		dst = (char *)out + soff[i];
+		c = l < ssz[i] ? l : ssz[i] - 1;
+		if (c < l)
+			rc = -1;
+		memcpy(dst, v, c);
+		dst[c] = '\0';
+		return rc;
+	}
+	if (l > 0 && l < sizeof(num)) {
+		memcpy(num, v, l);
+		num[l] = '\0';
+		if (config_parse_ll(num, &n) == -1)
+			n = 0;
+	}
+	if (i == 9)
+		out->created_us = n;
+	else if (i == 10)
+		out->updated_at = (long)n;
+	else
+		out->last_activity = (long)n;
+	return rc;
+}
+
 int
 sessions_summary_decode(const char *blob, size_t len, const char *id,
     struct session *out)
 {
 	const char	*p = blob, *end = blob + len, *v;
-	char		 num[24];
-	long long	 n;
 	long		 l;
 	size_t		 i;
 
@@ -903,40 +952,8 @@ sessions_summary_decode(const char *blob, size_t len, const char *id,
 			return 0;
 		v = p;
 		p += l;
-		switch (i) {
-#define CP(dst) do {							\
-		if ((size_t)l >= sizeof(dst) || memchr(v, '\0', (size_t)l))	\
-			return 0;					\
-		memcpy(dst, v, (size_t)l);				\
-		dst[l] = '\0';						\
-	} while (0); break
-		case 0: CP(out->owner);
-		case 1: CP(out->title);
-		case 2: CP(out->model);
-		case 3: CP(out->permission_mode);
-		case 4: CP(out->template_name);
-		case 5: CP(out->network_policy);
-		case 6: CP(out->allowed_domains);
-		case 7: CP(out->mcp_servers);
-		case 8: CP(out->status);
-#undef CP
-		default:
-			/* Numbers; an empty or bad one reads as 0, as before. */
-			n = 0;
-			if (l > 0 && (size_t)l < sizeof(num)) {
-				memcpy(num, v, (size_t)l);
-				num[l] = '\0';
-				if (config_parse_ll(num, &n) == -1)
-					n = 0;
-			}
-			if (i == 9)
-				out->created_us = n;
-			else if (i == 10)
-				out->updated_at = (long)n;
-			else
-				out->last_activity = (long)n;
-			break;
-		}
+		if (list_field_set(out, i, v, (size_t)l) == -1)
+			return 0;
 	}
 	return p == end && out->owner[0] != '\0';
 }
@@ -945,8 +962,6 @@ sessions_summary_decode(const char *blob, size_t len, const char *id,
 static int
 session_from_fields(const redisReply *r, const char *id, struct session *out)
 {
-	const char	*v;
-	long long	 n;
 	size_t		 i;
 	int		 found = 0;
 
@@ -957,33 +972,9 @@ session_from_fields(const redisReply *r, const char *id, struct session *out)
 	for (i = 0; i < LIST_NFIELDS; i++) {
 		if (r->element[i]->type != REDIS_REPLY_STRING)
 			continue;
-		v = r->element[i]->str;
 		found = 1;
-		switch (i) {
-#define CP(dst) snprintf(dst, sizeof(dst), "%s", v); break
-		case 0: CP(out->owner);
-		case 1: CP(out->title);
-		case 2: CP(out->model);
-		case 3: CP(out->permission_mode);
-		case 4: CP(out->template_name);
-		case 5: CP(out->network_policy);
-		case 6: CP(out->allowed_domains);
-		case 7: CP(out->mcp_servers);
-		case 8: CP(out->status);
-#undef CP
-		case 9:
-			if (config_parse_ll(v, &n) == 0)
-				out->created_us = n;
-			break;
-		case 10:
-			if (config_parse_ll(v, &n) == 0)
-				out->updated_at = (long)n;
-			break;
-		default:
-			if (config_parse_ll(v, &n) == 0)
-				out->last_activity = (long)n;
-			break;
-		}
+		(void)list_field_set(out, i, r->element[i]->str,
+		    r->element[i]->len);
 	}
 	/* A record without an owner is debris (a late HSET after a delete). */
 	return found && out->owner[0] != '\0';

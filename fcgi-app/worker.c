@@ -17,6 +17,7 @@
 #include "app.h"
 #include "config.h"
 #include "cors.h"
+#include "fcgiproto.h"
 #include "metrics.h"
 #include "http.h"
 #include "log.h"
@@ -166,6 +167,49 @@ log_ids(const struct http_req *r, const char **user, const char **sid,
 		*run = r->log_run;
 }
 
+/*
+ * The whole answer as FastCGI records (fcgiproto.c's encoders: STDOUT
+ * records, the empty one that ends the stream, FCGI_END_REQUEST), written
+ * at once. libfcgi's own output buffer is 8 kB, so a session page (about
+ * 10 kB) took two writes. Afterwards both of the request's libfcgi writers
+ * are marked closed, so FCGX_Finish_r writes nothing more; a failed write
+ * makes it close the connection. Only for an answer nothing was written of
+ * yet (r->sent unset: the handler did not stream). -1 when not sent.
+ */
+static int
+send_records(FCGX_Request *f, const char *p, size_t n)
+{
+	struct buf	 rec;
+	size_t		 done;
+	ssize_t		 w;
+	int		 rc = 0;
+
+	buf_init(&rec, n + (n / 65535 + 1) * 16 + 64);
+	if (fcgip_put_stdout(&rec, (unsigned)f->requestId, p, n) == -1 ||
+	    fcgip_put_end(&rec, (unsigned)f->requestId, 0,
+	    FCGI_REQUEST_COMPLETE) == -1) {
+		buf_free(&rec);
+		return -1;
+	}
+	for (done = 0; done < rec.len; done += (size_t)w) {
+		w = write(f->ipcFd, rec.p + done, rec.len - done);
+		if (w < 0 && errno == EINTR) {
+			w = 0;
+			continue;
+		}
+		if (w <= 0) {
+			rc = -1;
+			break;
+		}
+	}
+	buf_free(&rec);
+	f->out->wasFCloseCalled = f->out->isClosed = 1;
+	f->err->wasFCloseCalled = f->err->isClosed = 1;
+	if (rc != 0)
+		f->keepConnection = 0;	/* FCGX_Finish_r closes it */
+	return 0;
+}
+
 static void
 send_response(struct http_req *r, FCGX_Request *f)
 {
@@ -180,7 +224,9 @@ send_response(struct http_req *r, FCGX_Request *f)
 		http_error(r, 500, NULL, "response too large");
 		http_serialize(r, &out);
 	}
-	FCGX_PutStr(out.p, (int)out.len, f->out);
+	if (f->out == NULL || f->err == NULL || f->ipcFd < 0 ||
+	    send_records(f, out.p, out.len) == -1)
+		FCGX_PutStr(out.p, (int)out.len, f->out);
 	buf_free(&out);
 	r->sent = 1;
 }
