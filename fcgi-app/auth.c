@@ -244,21 +244,25 @@ claim_str(json_object *g, const char *name, char *out, size_t cap)
 /*
  * Tokens this process verified, so a client's next request with the same
  * token skips the signature and both JSON parses (most of a request's own
- * CPU in the api pool). Direct-mapped by an FNV-1a hash of the token; an
- * entry owns a copy of its token and is compared in constant time over
+ * CPU in the api pool). Two candidate slots per token (from a 64-bit
+ * FNV-1a hash: 100 users' tokens rarely evict each other), the least
+ * recently used one replaced; an entry owns a copy of its token and is
+ * compared in constant time over
  * the whole length, so a hit needs the exact token and timing says
  * nothing about how close a guess came. A hit still checks exp against
  * now; revocation, the account and its token generation are checked in
  * Redis on every request anyway (auth_identify). Verifying with another
  * key empties the cache (the server has one key; the unit tests several).
  */
-#define TOKEN_CACHE_N	128
+#define TOKEN_CACHE_N	256
 
 static struct token_cache {
 	char			*tok;	/* owned; NULL = empty */
 	size_t			 len;
+	unsigned long		 used;	/* token_cache_clock at the last use */
 	struct auth_claims	 claims;
 } token_cache[TOKEN_CACHE_N];
+static unsigned long	 token_cache_clock;
 static char		*token_cache_key;	/* owned copy of the key */
 static size_t		 token_cache_keylen;
 
@@ -275,12 +279,19 @@ token_hash(const char *s, size_t n)
 	return h;
 }
 
-/* The slot for token under key, after switching the cache to key. */
-static struct token_cache *
-token_cache_slot(const char *key, const char *token, size_t len)
+/*
+ * The entry holding token under key (its slot in *e, 1), or else the slot
+ * to fill (0), after switching the cache to key; -1 when out of memory.
+ */
+static int
+token_cache_find(const char *key, const char *token, size_t len,
+    struct token_cache **e)
 {
-	size_t	 klen = strlen(key), i;
+	struct token_cache	*c[2];
+	uint64_t		 h;
+	size_t			 klen = strlen(key), i;
 
+	*e = NULL;
 	if (token_cache_key == NULL || token_cache_keylen != klen ||
 	    CRYPTO_memcmp(token_cache_key, key, klen) != 0) {
 		for (i = 0; i < TOKEN_CACHE_N; i++) {
@@ -288,12 +299,25 @@ token_cache_slot(const char *key, const char *token, size_t len)
 			token_cache[i].tok = NULL;
 		}
 		free(token_cache_key);
+		token_cache_keylen = 0;
 		if ((token_cache_key = malloc(klen + 1)) == NULL)
-			return NULL;
+			return -1;
 		memcpy(token_cache_key, key, klen + 1);
 		token_cache_keylen = klen;
 	}
-	return &token_cache[token_hash(token, len) % TOKEN_CACHE_N];
+	h = token_hash(token, len);
+	c[0] = &token_cache[h % TOKEN_CACHE_N];
+	c[1] = &token_cache[(h >> 32) % TOKEN_CACHE_N];
+	for (i = 0; i < 2; i++)
+		if (c[i]->tok != NULL && c[i]->len == len &&
+		    CRYPTO_memcmp(c[i]->tok, token, len) == 0) {
+			*e = c[i];
+			return 1;
+		}
+	/* An empty one, else the one used longer ago. */
+	*e = c[0]->tok == NULL || (c[1]->tok != NULL &&
+	    c[0]->used <= c[1]->used) ? c[0] : c[1];
+	return 0;
 }
 
 static int	jwt_verify_full(const char *, const char *, time_t,
@@ -303,15 +327,14 @@ int
 auth_jwt_verify(const char *key, const char *token, time_t now,
     struct auth_claims *out, const char **why)
 {
-	struct token_cache	*e;
+	struct token_cache	*e = NULL;
 	size_t			 len = strlen(token);
-	int			 rc;
+	int			 rc, hit = -1;
 
-	e = len > 0 && len <= AUTH_TOKEN_MAX ?
-	    token_cache_slot(key, token, len) : NULL;
-	if (e != NULL && e->tok != NULL && e->len == len &&
-	    CRYPTO_memcmp(e->tok, token, len) == 0 &&
-	    now <= e->claims.exp + AUTH_LEEWAY_S) {
+	if (len > 0 && len <= AUTH_TOKEN_MAX)
+		hit = token_cache_find(key, token, len, &e);
+	if (hit == 1 && now <= e->claims.exp + AUTH_LEEWAY_S) {
+		e->used = ++token_cache_clock;
 		*out = e->claims;
 		*why = NULL;
 		return 0;
@@ -322,8 +345,12 @@ auth_jwt_verify(const char *key, const char *token, time_t now,
 		if ((e->tok = malloc(len + 1)) != NULL) {
 			memcpy(e->tok, token, len + 1);
 			e->len = len;
+			e->used = ++token_cache_clock;
 			e->claims = *out;
 		}
+	} else if (hit == 1) {
+		free(e->tok);		/* expired: make room */
+		e->tok = NULL;
 	}
 	return rc;
 }
