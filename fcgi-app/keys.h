@@ -15,5 +15,7 @@
 #define CW_KP		"cw:{c}:"
 #define CW_SCHEMA_KEY	CW_KP "schema"
 #define CW_SCHEMA	"2"
+/* The session list's summaries (sessions.h), dropped by store.c after a MOVED. */
+#define CW_KEY_SUMMARIES	CW_KP "summaries"
 
 #endif

@@ -168,8 +168,8 @@ static const char switch_mode_script[] =
     "if redis.call('HEXISTS', KEYS[1], 'owner') == 0 then return -1 end "
     "if redis.call('HGET', KEYS[1], 'permission_mode') == ARGV[1] then "
     "return 0 end "
-    SESSIONS_LUA_UNSUMMARIZE("KEYS[1]")
     "redis.call('HSET', KEYS[1], 'permission_mode', ARGV[1], 'updated_at', ARGV[2]) "
+    SESSIONS_LUA_UNSUMMARIZE("KEYS[1]")
     "return 1";
 
 int

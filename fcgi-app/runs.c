@@ -85,8 +85,9 @@ runs_get(struct store *s, const char *run_id, const char *field, char *out,
 /* Only into a record that still has its owner: never revive a deleted one. */
 static const char session_status_script[] =
     "if redis.call('HEXISTS', KEYS[1], 'owner') == 1 then "
+    "local n = redis.call('HSET', KEYS[1], 'status', ARGV[1]) "
     SESSIONS_LUA_UNSUMMARIZE("KEYS[1]")
-    "return redis.call('HSET', KEYS[1], 'status', ARGV[1]) end return 0";
+    "return n end return 0";
 
 int
 runs_set_session_status(struct store *s, const char *sid, const char *st)

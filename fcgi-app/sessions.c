@@ -44,8 +44,8 @@ static const char create_script[] =
     "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3]) "
     "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3]) "
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3]) "
-    SESSIONS_LUA_UNSUMMARIZE("KEYS[4]")
     "redis.call('HSET', KEYS[4], unpack(ARGV, 5)) "
+    SESSIONS_LUA_UNSUMMARIZE("KEYS[4]")
     "return 1";
 
 /*
@@ -55,8 +55,8 @@ static const char create_script[] =
  */
 static const char update_script[] =
     "if redis.call('HEXISTS', KEYS[1], 'owner') == 0 then return 0 end "
-    SESSIONS_LUA_UNSUMMARIZE("KEYS[1]")
     "redis.call('HSET', KEYS[1], unpack(ARGV, 3)) "
+    SESSIONS_LUA_UNSUMMARIZE("KEYS[1]")
     "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1]) "
     "return 1";
 

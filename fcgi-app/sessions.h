@@ -134,10 +134,13 @@ int	sessions_list_from(struct store *, struct redisReply *page,
  * Lua expression rec; every script that writes a listed field of a record
  * (owner, title, model, permission_mode, template, network_policy,
  * allowed_domains, mcp_servers, status, created_us, updated_at,
- * last_activity) runs it in the same script, before the write (should it
- * fail, as it may while a cluster slot migrates, nothing was written).
+ * last_activity) runs it in the same script, after the write: a write
+ * refused under maxmemory (-OOM) must come first, since once a script has
+ * written, Redis lets its later writes through. (While a cluster slot
+ * migrates, a drop may fail after the write; store.c drops every summary
+ * after following a MOVED.)
  */
-#define SESSIONS_SUMMARY_KEY	CW_KP "summaries"
+#define SESSIONS_SUMMARY_KEY	CW_KEY_SUMMARIES
 #define SESSIONS_LUA_UNSUMMARIZE(rec)					\
 	" redis.call('HDEL', '" SESSIONS_SUMMARY_KEY "', "		\
 	"string.sub(" rec ", #'" CW_KP "session:' + 1)) "

@@ -10,6 +10,7 @@
 #include <openssl/sha.h>
 
 #include "config.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -446,6 +447,18 @@ cmd_raw(struct store *s, int argc, const char **argv, const size_t *lens)
 				return NULL;
 			}
 			fresh = 1;
+			/*
+			 * The {c} slot moved: writes made while it migrated may
+			 * have missed dropping a session's list summary (its
+			 * hash could be on the other node already), so every
+			 * summary goes; the next pages build them again.
+			 */
+			if (s->moved) {
+				s->moved = 0;
+				if ((r = redisCommand(s->c, "UNLINK %s",
+				    CW_KEY_SUMMARIES)) != NULL)
+					freeReplyObject(r);
+			}
 		}
 		r = redisCommandArgv(s->c, argc, argv, lens);
 		if (r != NULL) {
@@ -482,6 +495,7 @@ cmd_raw(struct store *s, int argc, const char **argv, const size_t *lens)
 				snprintf(s->node_host, sizeof(s->node_host), "%s",
 				    host);
 				s->node_port = port;
+				s->moved = 1;
 				continue;
 			}
 			if (rk == 2) {

@@ -55,6 +55,7 @@ struct store {
 	int			 master_port;
 	char			 node_host[REDISURL_HOST_MAX]; /* cluster: node a MOVED named */
 	int			 node_port;	/* ... 0: the URL's node */
+	int			 moved;		/* followed a MOVED: drop derived keys */
 };
 
 void		 store_init(struct store *, const struct config *, int timeout_ms);

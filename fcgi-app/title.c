@@ -43,9 +43,10 @@ static const char set_script[] =
     "if ARGV[1] == '' then return 1 end "
     "if redis.call('HGET', KEYS[1], 'title') ~= ARGV[2] then return 1 end "
     "if ARGV[4] == 'check' then return 0 end "
-    SESSIONS_LUA_UNSUMMARIZE("KEYS[1]")
     "redis.call('HSET', KEYS[1], 'title', ARGV[1], 'title_source', 'auto', "
-    "'updated_at', ARGV[3]) return 0";
+    "'updated_at', ARGV[3]) "
+    SESSIONS_LUA_UNSUMMARIZE("KEYS[1]")
+    "return 0";
 
 /* Length of the UTF-8 sequence at s if it is valid (max n bytes), else 0. */
 static size_t
