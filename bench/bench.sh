@@ -547,6 +547,16 @@ if part streams; then
 		fi
 	fi
 	run_wrk live_streams /api/live
+	# The same with the stream client stopped (SIGSTOP, every process of
+	# it): the streams stay open and the server keeps pinging them, but the
+	# client's own CPU (on a real deployment another machine's) is out of
+	# wrk's way. The row beside it tells the server's cost from the client's.
+	hold_procs=$(pgrep -P "$hold_pid" | tr '\n' ' ')
+	# shellcheck disable=SC2086 # a list of pids
+	kill -STOP "$hold_pid" $hold_procs 2>/dev/null || true
+	run_wrk live_streams_paused /api/live
+	# shellcheck disable=SC2086
+	kill -CONT "$hold_pid" $hold_procs 2>/dev/null || true
 	# A closed client noticed: close CLOSE_STREAMS of them at once, time the
 	# stream gauge of GET /api/metrics.
 	close_json='{}'
@@ -721,6 +731,7 @@ report=$(
 		printf '%-26s %11s %9s %9s %8s  %s\n' "GET /api/live" req/s p50_ms p99_ms others errors
 		wrk_row live_nostreams "without streams"
 		wrk_row live_streams "with $(j "$hold_ready" .opened_with_snapshot) streams open"
+		wrk_row live_streams_paused "  the same, client paused"
 		if [ -n "${perf_streams:-}" ]; then
 			echo
 			echo "perf (PERF=1): the idle streams' CPU, 5 s, stream workers + redis + nginx, by symbol:"
