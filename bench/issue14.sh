@@ -49,7 +49,7 @@ echo "== issue 14 summary ($DATE; files in $OUTDIR) =="
 echo "-- beside the FastAPI peer (compare.sh; medians over the rounds):"
 grep -E '^GET |ours/peer' "$OUTDIR/$DATE-compare.txt" 2>/dev/null || echo "  (no compare report)"
 echo "-- streams and relay (bench.sh):"
-grep -E '^added by the relay|^1 \(same run|^[0-9]+ \(every delta|^deltas per watcher|^requested |nginx\+stream\+redis|^with [0-9]+ streams|^without streams|^  [0-9.]+ -> [0-9.]+; noticed|^live/ceiling' \
+grep -E '^added by the relay|^1 \(same run|^[0-9]+ \(every delta|^deltas per watcher|^requested |nginx\+stream\+redis|^with [0-9]+ streams|^without streams|^  the same, client paused|^  [0-9.]+ -> [0-9.]+; noticed|^live/ceiling' \
 	"$OUTDIR/$DATE-bench.txt" 2>/dev/null || echo "  (no bench report)"
 grep 'target NOT met\|targets met' "$OUTDIR/.bench.err" 2>/dev/null
 rm -f "$OUTDIR/.bench.err"

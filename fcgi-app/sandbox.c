@@ -312,12 +312,18 @@ cg_oom_kills(const struct cgroups *cg)
 	return 0;
 }
 
-/* The groups empty as the pid namespace dies; wait briefly, then remove them. */
+/*
+ * The groups empty as the pid namespace dies (the kernel may still count
+ * the last exiting task for a moment after bwrap was reaped): removed as
+ * soon as they are, retrying after 0.1 ms, doubling up to 10 ms, for about
+ * a second in all (the sweep of a later command takes what is left).
+ */
 static void
 cg_remove(struct cgroups *cg)
 {
-	struct timespec	 ts = { 0, 10 * 1000000L };
-	int		 i, k;
+	struct timespec	 ts;
+	long		 ns, slept;
+	int		 k;
 
 	for (k = 0; k < 2; k++) {
 		if (cg->procs[k] != -1)
@@ -325,8 +331,13 @@ cg_remove(struct cgroups *cg)
 		cg->procs[k] = -1;
 		if (cg->dir[k][0] == '\0')
 			continue;
-		for (i = 0; i < 100 && rmdir(cg->dir[k]) == -1 && errno == EBUSY; i++)
+		for (ns = 100000, slept = 0; rmdir(cg->dir[k]) == -1 &&
+		    errno == EBUSY && slept < 1000000000L; slept += ns,
+		    ns = ns < 10000000L ? ns * 2 : ns) {
+			ts.tv_sec = 0;
+			ts.tv_nsec = ns;
 			nanosleep(&ts, NULL);
+		}
 		cg->dir[k][0] = '\0';
 	}
 }
