@@ -189,33 +189,29 @@ for i in $(seq 1 200); do
 done | curl -ks -K - -X POST -H "Authorization: Bearer $MANY" \
 	-H 'Content-Type: application/json' --data-binary '{}' || true
 is "$(redis_cli ZCARD 'cw:{c}:user_sessions:many')" 200 "many has 200 sessions"
-: >"$T/ids"
-cursor=''
-pages=0
-while :; do
-	api_bearer "$MANY" "/api/sessions?limit=100${cursor:+&cursor=$cursor}"
-	[ "$HTTP_STATUS" = 200 ] || break
-	pages=$((pages + 1))
-	jq -r '.sessions[] | [.created_at, .id] | @tsv' "$BODY" >>"$T/ids"
-	cursor=$(json '.next_cursor // empty')
-	[ -n "$cursor" ] && [ "$pages" -lt 5 ] || break
-done
+# walk_pages QUERY JQ OUT MAX: follows next_cursor from GET /api/sessions?QUERY
+# (at most MAX pages), appending JQ of each page to OUT; sets pages.
+walk_pages() {
+	local cursor='' sep
+	: >"$3"
+	pages=0
+	while :; do
+		sep=${1:+&}
+		api_bearer "$MANY" "/api/sessions?$1${cursor:+${sep}cursor=$cursor}"
+		[ "$HTTP_STATUS" = 200 ] || break
+		pages=$((pages + 1))
+		jq -r "$2" "$BODY" >>"$3"
+		cursor=$(json '.next_cursor // empty')
+		[ -n "$cursor" ] && [ "$pages" -lt "$4" ] || break
+	done
+}
+walk_pages limit=100 '.sessions[] | [.created_at, .id] | @tsv' "$T/ids" 5
 is "$pages" 2 "limit=100: two pages"
 is "$(wc -l <"$T/ids")/$(cut -f2 "$T/ids" | sort -u | wc -l)" 200/200 \
 	"the pages hold all 200 sessions, each once"
 redis_cli ZREVRANGE 'cw:{c}:user_sessions:many' 0 -1 >"$T/want"
 is "$(cut -f2 "$T/ids" | tr '\n' ' ')" "$(tr '\n' ' ' <"$T/want")" "... newest first"
-: >"$T/ids20"
-cursor=''
-pages=0
-while :; do
-	api_bearer "$MANY" "/api/sessions${cursor:+?cursor=$cursor}"
-	[ "$HTTP_STATUS" = 200 ] || break
-	pages=$((pages + 1))
-	jq -r '.sessions[].id' "$BODY" >>"$T/ids20"
-	cursor=$(json '.next_cursor // empty')
-	[ -n "$cursor" ] && [ "$pages" -lt 20 ] || break
-done
+walk_pages '' '.sessions[].id' "$T/ids20" 20
 is "$pages/$(sort -u "$T/ids20" | wc -l)" 10/200 "the default page (20) walks all 200 in 10 pages"
 is "$(tr '\n' ' ' <"$T/ids20")" "$(tr '\n' ' ' <"$T/want")" "... in the same order"
 
@@ -232,17 +228,7 @@ cursor=$(json '.next_cursor // empty')
 isnt "$cursor" "" "... and the page still has a next_cursor"
 api_bearer "$MANY" "/api/sessions?limit=3&cursor=$cursor"
 is "$(json '.sessions[0].id')" "$(sed -n 4p "$T/want")" "... that starts right after the page's last position"
-: >"$T/ids20"
-cursor=''
-pages=0
-while :; do
-	api_bearer "$MANY" "/api/sessions${cursor:+?cursor=$cursor}"
-	[ "$HTTP_STATUS" = 200 ] || break
-	pages=$((pages + 1))
-	jq -r '.sessions[].id' "$BODY" >>"$T/ids20"
-	cursor=$(json '.next_cursor // empty')
-	[ -n "$cursor" ] && [ "$pages" -lt 20 ] || break
-done
+walk_pages '' '.sessions[].id' "$T/ids20" 20
 is "$pages/$(sort -u "$T/ids20" | wc -l)" 10/199 "the 20-session pages still walk the other 199 (10 pages)"
 redis_cli RENAME "cw:{c}:deleting:$gone" "cw:{c}:session:$gone" >/dev/null
 
