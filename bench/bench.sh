@@ -149,10 +149,15 @@ fi
 export RATE_LIMIT_PER_MINUTE STREAM_WORKERS REDIS_MAX_CONNECTIONS SSE_MAX_CONN ANTHROPIC_API_KEY \
 	MAX_STREAMS_PER_USER
 
-fake_pid='' hold_pid=''
+fake_pid='' hold_pid='' hold_procs=''
 cleanup() {
 	local rc=$?
-	[ -z "$hold_pid" ] || kill "$hold_pid" 2>/dev/null || true
+	# (CONT too: a stream client stopped for the paused row would keep a
+	# TERM pending, and its processes their connections, forever.)
+	# shellcheck disable=SC2086 # a list of pids
+	[ -z "$hold_pid" ] || kill -TERM "$hold_pid" $hold_procs 2>/dev/null || true
+	# shellcheck disable=SC2086
+	[ -z "$hold_pid" ] || kill -CONT "$hold_pid" $hold_procs 2>/dev/null || true
 	[ -z "$fake_pid" ] || kill "$fake_pid" 2>/dev/null || true
 	STATE_DIR=$STATE_DIR "$CW_ROOT/scripts/stop.sh" >/dev/null 2>&1 || true
 	if [ "${KEEP_STATE:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
