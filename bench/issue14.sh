@@ -53,7 +53,7 @@ grep -E '^added by the relay|^1 \(same run|^[0-9]+ \(every delta|^deltas per wat
 	"$OUTDIR/$DATE-bench.txt" 2>/dev/null || echo "  (no bench report)"
 grep 'target NOT met\|targets met' "$OUTDIR/.bench.err" 2>/dev/null
 rm -f "$OUTDIR/.bench.err"
-echo "-- sandbox start (bench_tools; target p50 < 10 ms; earlier on this VM: results/2026-12-02-tools.txt 13.7-16.4 ms):"
+echo "-- sandbox start (bench_tools; target p50 < 10 ms; cold is bwrap starting with the command, standby is SANDBOX_PREWARM's sandbox started while the model answers):"
 grep -E 'fork\+exec|sandboxed true' "$OUTDIR/$DATE-tools-issue14.txt" 2>/dev/null || echo "  (no tools report)"
 echo "-- earlier relay figure: results/2026-11-28.txt added p50 0.36 ms, p99 0.48 ms"
 if [ "${#failed[@]}" -gt 0 ]; then

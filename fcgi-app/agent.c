@@ -2007,6 +2007,13 @@ step_request(struct run_ctx *c, struct run *r)
 	hooks.should_abort = agent_should_abort;
 	tools_refresh(c);	/* the session's tools as they are now */
 	body = build_request(c, mi->id, history_messages(r->h), 1);
+	/* While the model answers, the next command's sandbox starts (sandbox.h). */
+	{
+		char	 files[PATH_MAX];
+
+		if (sessions_path(cfg, c->sid, "files", files, sizeof(files)) == 0)
+			sandbox_prewarm(cfg, files);
+	}
 	claude_msg_init(&cm);
 	/* Once per step: a failed hand-off must not make this loop. */
 	c->yield_ok = !c->yielded;
@@ -2184,4 +2191,5 @@ agent_run(struct run_ctx *c)
 	cur_tools = NULL;
 	/* The next run (another session) sets its own network policy. */
 	sandbox_set_network(0);
+	sandbox_standby_drop();
 }

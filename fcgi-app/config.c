@@ -729,6 +729,10 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	v = lookup(&ef, "SANDBOX_NETWORK");
 	if (v != NULL && config_parse_bool(v, &c->sandbox_network) == -1)
 		problem(problems, "SANDBOX_NETWORK: \"%.32s\" is not on|off", v);
+	c->sandbox_prewarm = 1;
+	v = lookup(&ef, "SANDBOX_PREWARM");
+	if (v != NULL && config_parse_bool(v, &c->sandbox_prewarm) == -1)
+		problem(problems, "SANDBOX_PREWARM: \"%.32s\" is not on|off", v);
 	get_ll(&ef, "SANDBOX_TIMEOUT", 120, 1, 86400, &c->sandbox_timeout, problems);
 	get_ll(&ef, "SANDBOX_CPU_SECONDS", 120, 1, 86400, &c->sandbox_cpu_seconds,
 	    problems);

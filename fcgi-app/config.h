@@ -63,6 +63,7 @@ struct config {
 	/* Sandbox (bash tool) */
 	char		*sandbox_bwrap;
 	int		 sandbox_network;
+	int		 sandbox_prewarm;		/* a standby sandbox */
 	long long	 sandbox_timeout;		/* wall clock, seconds */
 	long long	 sandbox_cpu_seconds;
 	long long	 sandbox_memory_mb;		/* address space */

@@ -46,6 +46,8 @@
 #define CMD_FD		5	/* the command text, read by the wrapper */
 #define ARGS_FD		6	/* bwrap's arguments (--args) */
 #define RESOLV_FD	7	/* the sandbox's resolv.conf (network on) */
+#define GO_FD		8	/* the working directory and file-size cap: the
+				   wrapper waits for them (sbx_go) */
 
 #define ARGS_MAX	(64 * 1024)
 #define SETUP_MAX	2048		/* setup messages kept */
@@ -65,17 +67,24 @@
 #define SECCOMP_MAX_NR		__NR_fchmodat2	/* newer calls: ENOSYS */
 
 /*
- * The command runs under `bash -c WRAPPER bash CWD`: read the command from
- * CMD_FD (so it is in no process's argv: not in the host's ps, not in the
- * sandbox's /proc/1/cmdline), restore the working directory, run it with
- * no positional parameters, and report the final $PWD on fd 3 even when
- * the command calls exit.
+ * The command runs under `bash -c WRAPPER bash`: wait on GO_FD for the
+ * working directory and the file-size cap (KiB; 0: as started), read the
+ * command from CMD_FD (so it is in no process's argv: not in the host's ps,
+ * not in the sandbox's /proc/1/cmdline), restore the working directory, run
+ * it with no positional parameters, and report the final $PWD on fd 3 even
+ * when the command calls exit. Until GO_FD speaks nothing else runs: a
+ * sandbox can be started before its command is known (the standby).
  */
 static const char wrapper[] =
+    "IFS= read -r -d '' __cw_cwd <&8\n"
+    "IFS= read -r -d '' __cw_fsize <&8\n"
+    "exec 8<&-\n"
     "trap 'printf %s \"$PWD\" >&3' EXIT\n"
+    "[ \"$__cw_fsize\" = 0 ] || ulimit -f \"$__cw_fsize\"\n"
     "IFS= read -r -d '' __cw_command <&5\n"
     "exec 5<&-\n"
-    "cd -- \"$1\" 2>/dev/null || cd /workspace\n"
+    "cd -- \"$__cw_cwd\" 2>/dev/null || cd /workspace\n"
+    "unset -v __cw_cwd __cw_fsize\n"
     "set --\n"
     "eval \"unset -v __cw_command; $__cw_command\"\n";
 
@@ -967,90 +976,119 @@ sandbox_set_network(int on)
 	net_choice = on < 0 ? -1 : on != 0;
 }
 
-int
-sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
-    const char *command, int (*should_abort)(void *), void *arg_,
-    struct sandbox_result *res)
+/* ---- a sandbox, started with its command or before it -------------------------- */
+
+/*
+ * A started sandbox and what the parent holds of it. bash inside runs the
+ * wrapper, which waits on GO_FD: the command is written into the memfd on
+ * CMD_FD first, then the working directory and the file-size cap go to
+ * GO_FD and our end of it is closed. So a sandbox can be started before its
+ * command is known (the standby below) and both ways share one path.
+ */
+struct sbx {
+	pid_t		 pid;		/* bwrap; 0: reaped; -1: none */
+	pid_t		 owner;		/* the process that started it */
+	pid_t		 pasta;		/* -1: none */
+	int		 rd[4];		/* stdout, stderr, STATE_FD, setup messages */
+	int		 go;		/* our end of GO_FD */
+	int		 cmdfd;		/* the command's memfd, shared with the child */
+	int		 net;
+	const struct config *cfg;
+	struct cgroups	 cg;
+	double		 born;
+	char		 dir[PATH_MAX];	/* the files_dir bound at /workspace */
+	char		 errmsg[256];
+};
+
+static void
+sbx_init(struct sbx *s)
 {
-	return sandbox_run_io(cfg, files_dir, cwd, command, should_abort, arg_,
-	    NULL, res);
+	int	 i;
+
+	memset(s, 0, sizeof(*s));
+	s->pid = s->pasta = -1;
+	for (i = 0; i < 4; i++)
+		s->rd[i] = -1;
+	s->go = s->cmdfd = -1;
+	s->cg.procs[0] = s->cg.procs[1] = -1;
 }
 
-int
-sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
-    const char *command, int (*should_abort)(void *), void *arg_,
-    struct sandbox_io *io, struct sandbox_result *res)
+static void
+close_fd(int *fd)
 {
-	char		 size[32], libs[PATH_MAX], chunk[65536], setup[SETUP_MAX];
-	struct pollfd	 pfd[4];
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/*
+ * Kills (the whole pid namespace: bwrap's session), reaps, closes and
+ * removes its cgroups. In a process that did not start it (a fork) only
+ * the descriptors are closed.
+ */
+static void
+sbx_release(struct sbx *s)
+{
+	int	 i, mine = s->owner == getpid();
+
+	if (mine && s->pid > 0) {
+		kill(-s->pid, SIGKILL);
+		kill(s->pid, SIGKILL);
+		while (waitpid(s->pid, NULL, 0) == -1 && errno == EINTR)
+			;
+	}
+	if (mine && s->pasta > 0) {
+		kill(s->pasta, SIGKILL);
+		while (waitpid(s->pasta, NULL, 0) == -1 && errno == EINTR)
+			;
+	}
+	for (i = 0; i < 4; i++)
+		close_fd(&s->rd[i]);
+	close_fd(&s->go);
+	close_fd(&s->cmdfd);
+	if (mine)
+		cg_remove(&s->cg);
+	else
+		for (i = 0; i < 2; i++)
+			close_fd(&s->cg.procs[i]);
+	sbx_init(s);
+}
+
+/*
+ * Starts bwrap with bash waiting for its command. 0 when it runs (s->errmsg
+ * may still say that its network could not be set up); -1 with s->errmsg.
+ */
+static int
+sbx_start(const struct config *cfg, const char *files_dir,
+    const struct sandbox_io *io, int net, struct sbx *s)
+{
+	char		 size[32], libs[PATH_MAX];
 	struct stat	 st;
 	struct buf	 args;
-	struct cgroups	 cg;
 	struct net_plan	 plan;
-	struct quota_usage qu;
 	int		 po[2] = { -1, -1 }, pe[2] = { -1, -1 }, ps[2] = { -1, -1 };
-	int		 pf[2] = { -1, -1 }, sync[2] = { -1, -1 };
-	int		 sec = -1, cmdfd = -1, argfd = -1, status = 0, open_fds, i;
-	int		 root = -1, net = cfg->sandbox_network && net_choice != 0;
-	int		 pasta_died = 0;
-	size_t		 total = 0, nsetup = 0;
-	long long	 quota = quota_limit(cfg), room = -1, fsize, free0 = -1, fr;
-	double		 t0 = now_ms(), deadline, last_walk = 0;
-	const char	*bash_argv_cwd = cwd && *cwd ? cwd : "/workspace";
-	pid_t		 pid = -1, pasta = -1;
-	ssize_t		 r;
+	int		 pf[2] = { -1, -1 }, sync[2] = { -1, -1 }, go[2] = { -1, -1 };
+	int		 sec = -1, argfd = -1, ok = -1, i;
+	long long	 fsize = cfg->sandbox_file_size_mb * 1024 * 1024;
+	pid_t		 pid;
 
-	memset(&cg, 0, sizeof(cg));
-	cg.procs[0] = cg.procs[1] = -1;
-	for (i = 0; i < 4; i++)
-		pfd[i].fd = -1;
+	sbx_init(s);
+	s->owner = getpid();
+	s->net = net;
+	s->cfg = cfg;
+	s->born = now_ms();
+	snprintf(s->dir, sizeof(s->dir), "%s", files_dir);
 	memset(&plan, 0, sizeof(plan));
 	plan.resolv_fd = -1;
 	buf_init(&args, ARGS_MAX);
-	setup[0] = '\0';
-	if (sandbox_unavailable(cfg) != NULL) {
-		snprintf(res->errmsg, sizeof(res->errmsg), "%.250s", sandbox_unavailable(cfg));
-		res->failed = 1;
-		goto out;
-	}
-	/*
-	 * The workspace before the command: the room left under
-	 * SESSION_DISK_QUOTA_MB (and setuid bits dropped, when it is walked:
-	 * files also arrive through the files API or code-server; inside, the
-	 * mount is nosuid anyway).
-	 */
-	if ((root = open(files_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
-		snprintf(res->errmsg, sizeof(res->errmsg), "the session workspace is "
-		    "unavailable: %s", strerror(errno));
-		res->failed = 1;
-		goto out;
-	}
-	/* (Over the quota per the cache: files may have been deleted since.) */
-	if (!usage_cached(files_dir, &qu) || quota_over(cfg, &qu))
-		quota_usage(root, 1, &qu);
-	res->suid_stripped = qu.stripped;
-	res->disk_quota = quota;
-	fsize = cfg->sandbox_file_size_mb * 1024 * 1024;
-	if (quota > 0) {
-		room = qu.truncated ? 0 : quota - qu.bytes;
-		/* Over the quota a command can still read and delete. */
-		if (room < fsize) {
-			fsize = room > FSIZE_FLOOR ? room : FSIZE_FLOOR;
-			res->disk_room = fsize;
-		}
-		free0 = fs_free(root);
-	}
-	res->disk_before = qu.bytes;
-
 	if ((sec = seccomp_fd()) == -1 ||
-	    (cmdfd = memfd_with("cw-command", command, strlen(command))) == -1 ||
+	    (s->cmdfd = memfd_with("cw-command", "", 0)) == -1 ||
 	    pipe2(po, O_CLOEXEC) == -1 || pipe2(pe, O_CLOEXEC) == -1 ||
 	    pipe2(ps, O_CLOEXEC) == -1 || pipe2(pf, O_CLOEXEC) == -1 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) == -1 ||
 	    (net && (pipe2(sync, O_CLOEXEC) == -1 || net_plan(&plan) == -1))) {
-		snprintf(res->errmsg, sizeof(res->errmsg), "cannot set up the sandbox: %s",
+		snprintf(s->errmsg, sizeof(s->errmsg), "cannot set up the sandbox: %s",
 		    strerror(errno));
-		res->failed = 1;
 		goto out;
 	}
 	snprintf(size, sizeof(size), "%lld", cfg->sandbox_tmp_size_mb * 1024 * 1024);
@@ -1118,16 +1156,14 @@ sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
 	}
 	/* (At most a few KiB: paths are below PATH_MAX.) */
 	if ((argfd = memfd_with("cw-args", args.p, args.len)) == -1) {
-		snprintf(res->errmsg, sizeof(res->errmsg), "cannot set up the sandbox: "
+		snprintf(s->errmsg, sizeof(s->errmsg), "cannot set up the sandbox: "
 		    "%s", strerror(errno));
-		res->failed = 1;
 		goto out;
 	}
 
-	cg_setup(cfg, &cg);
+	cg_setup(cfg, &s->cg);
 	if ((pid = fork()) == -1) {
-		snprintf(res->errmsg, sizeof(res->errmsg), "fork: %s", strerror(errno));
-		res->failed = 1;
+		snprintf(s->errmsg, sizeof(s->errmsg), "fork: %s", strerror(errno));
 		goto out;
 	}
 	if (pid == 0) {
@@ -1136,14 +1172,13 @@ sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
 		char	 why[256], fdnum[16];
 		/*
 		 * bwrap stops reading --args at the first non-option, so the
-		 * command line itself stays in argv: the fixed wrapper and the
-		 * working directory inside the sandbox, nothing else.
+		 * command line itself stays in argv: the fixed wrapper only.
 		 */
 		const char *bw[] = { cfg->sandbox_bwrap, "--args", fdnum, "--",
 		    "/bin/bash", "--noprofile", "--norc", "-c", wrapper, "bash",
-		    bash_argv_cwd, NULL };
+		    NULL };
 		int	 devnull = open("/dev/null", O_RDONLY), k;
-		int	 hi[8], errfd;
+		int	 hi[9], errfd;
 		double	 t;
 
 		setsid();
@@ -1159,8 +1194,8 @@ sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
 			sigprocmask(SIG_SETMASK, &none, NULL);
 		}
 		for (k = 0; k < 2; k++)
-			if (cg.procs[k] != -1)
-				dprintf(cg.procs[k], "%ld", (long)getpid());
+			if (s->cg.procs[k] != -1)
+				dprintf(s->cg.procs[k], "%ld", (long)getpid());
 		errfd = pf[1];
 		if (net) {
 			/* Before anything can use it: lo, the rules, then pasta. */
@@ -1187,14 +1222,15 @@ sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
 		hi[2] = fcntl(pe[1], F_DUPFD, 20);
 		hi[3] = fcntl(ps[1], F_DUPFD, 20);
 		hi[4] = fcntl(sec, F_DUPFD, 20);
-		hi[5] = fcntl(cmdfd, F_DUPFD, 20);
+		hi[5] = fcntl(s->cmdfd, F_DUPFD, 20);
 		hi[6] = fcntl(argfd, F_DUPFD, 20);
 		hi[7] = net ? fcntl(plan.resolv_fd, F_DUPFD, 20) : -1;
+		hi[8] = fcntl(go[1], F_DUPFD, 20);
 		errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 20);
 		if (dup2(hi[0], 0) == -1 || dup2(hi[1], 1) == -1 ||
 		    dup2(hi[2], 2) == -1 || dup2(hi[3], STATE_FD) == -1 ||
 		    dup2(hi[4], SECCOMP_FD) == -1 || dup2(hi[5], CMD_FD) == -1 ||
-		    dup2(hi[6], ARGS_FD) == -1 ||
+		    dup2(hi[6], ARGS_FD) == -1 || dup2(hi[8], GO_FD) == -1 ||
 		    (net && dup2(hi[7], RESOLV_FD) == -1))
 			child_fail(errfd, "cannot pass descriptors", strerror(errno));
 		/* Nothing else crosses: not the FastCGI or Redis sockets, not curl. */
@@ -1202,12 +1238,14 @@ sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
 			fcntl(20, F_SETFD, FD_CLOEXEC);
 			errfd = 20;
 		}
-		syscall(SYS_close_range, (unsigned)(net ? RESOLV_FD : ARGS_FD) + 1,
-		    19U, 0U);
+		if (!net)
+			close(RESOLV_FD);
+		syscall(SYS_close_range, (unsigned)GO_FD + 1, 19U, 0U);
 		syscall(SYS_close_range, 21U, ~0U, 0U);
 		setlim(RLIMIT_CPU, (rlim_t)cfg->sandbox_cpu_seconds);
 		setlim(RLIMIT_AS, (rlim_t)cfg->sandbox_memory_mb * 1024 * 1024);
 		setlim(RLIMIT_NPROC, (rlim_t)cfg->sandbox_max_procs);
+		/* (The wrapper lowers it to the room under the disk quota.) */
 		setlim(RLIMIT_FSIZE, (rlim_t)fsize);
 		setlim(RLIMIT_NOFILE, (rlim_t)cfg->sandbox_open_files);
 		setlim(RLIMIT_CORE, 0);
@@ -1216,35 +1254,254 @@ sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
 		execve(bw[0], (char *const *)bw, clean_env);
 		child_fail(errfd, "cannot execute bubblewrap", strerror(errno));
 	}
-	close(po[1]);
-	close(pe[1]);
-	close(ps[1]);
-	po[1] = pe[1] = ps[1] = -1;
+	s->pid = pid;
+	close_fd(&po[1]);
+	close_fd(&pe[1]);
+	close_fd(&ps[1]);
+	close_fd(&go[1]);
 	if (net) {
 		struct pollfd	 sp = { .fd = sync[0], .events = POLLIN };
 		char		 c;
 
-		close(sync[1]);
-		sync[1] = -1;
+		close_fd(&sync[1]);
 		/* The child has its netns and rules (or has failed: EOF). */
 		if (poll(&sp, 1, NET_READY_MS) == 1 && read(sync[0], &c, 1) == 1 &&
-		    (pasta = pasta_start(cfg, pid, pf[1])) == -1)
-			snprintf(res->errmsg, sizeof(res->errmsg), "cannot start %s: %s",
+		    (s->pasta = pasta_start(cfg, pid, pf[1])) == -1)
+			snprintf(s->errmsg, sizeof(s->errmsg), "cannot start %s: %s",
 			    cfg->sandbox_pasta, strerror(errno));
 	}
-	close(pf[1]);
-	pf[1] = -1;
+	/* The parent's ends, owned by s from here on. */
+	s->rd[0] = po[0];
+	s->rd[1] = pe[0];
+	s->rd[2] = ps[0];
+	s->rd[3] = pf[0];
+	s->go = go[0];
+	po[0] = pe[0] = ps[0] = pf[0] = go[0] = -1;
+	ok = 0;
+out:
+	for (i = 0; i < 2; i++) {
+		close_fd(&po[i]);
+		close_fd(&pe[i]);
+		close_fd(&ps[i]);
+		close_fd(&pf[i]);
+		close_fd(&sync[i]);
+		close_fd(&go[i]);
+	}
+	close_fd(&sec);
+	close_fd(&argfd);
+	close_fd(&plan.resolv_fd);
+	buf_free(&args);
+	if (ok == -1) {
+		char	 msg[sizeof(s->errmsg)];
 
-	deadline = t0 + (io != NULL && io->timeout_ms > 0 ?
+		memcpy(msg, s->errmsg, sizeof(msg));
+		sbx_release(s);
+		memcpy(s->errmsg, msg, sizeof(msg));
+	}
+	return ok;
+}
+
+/*
+ * Hands the command over: its text into the memfd, then the working
+ * directory and the file-size cap (KiB, 0: as started) to GO_FD. -1 when
+ * the sandbox is gone (a standby that died while it waited).
+ */
+static int
+sbx_go(struct sbx *s, const char *cwd, const char *command, long long fsize_kb)
+{
+	char		 hdr[4096 + 64];
+	size_t		 len = strlen(command), off = 0, n, k;
+	ssize_t		 w;
+
+	if (cwd == NULL || *cwd == '\0' || strlen(cwd) >= 4096)
+		cwd = "/workspace";
+	while (off < len) {
+		if ((w = pwrite(s->cmdfd, command + off, len - off, (off_t)off)) <= 0) {
+			if (w == -1 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	n = strlen(cwd) + 1;
+	memcpy(hdr, cwd, n);
+	n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "%lld", fsize_kb) + 1;
+	for (off = 0; off < n; off += k) {
+		if ((w = send(s->go, hdr + off, n - off, MSG_NOSIGNAL)) <= 0) {
+			if (w == -1 && errno == EINTR) {
+				k = 0;
+				continue;
+			}
+			return -1;
+		}
+		k = (size_t)w;
+	}
+	close_fd(&s->go);
+	return 0;
+}
+
+/* ---- the standby: the next command's sandbox, started ahead ---------------------- */
+
+#define STANDBY_MAX_MS	60000.0	/* older: dropped, the command starts its own */
+
+static struct sbx standby;
+static int	 have_standby;
+
+void
+sandbox_standby_drop(void)
+{
+	if (!have_standby)
+		return;
+	have_standby = 0;
+	sbx_release(&standby);
+}
+
+/* Takes the standby when it fits this command; else drops it. */
+static int
+standby_take(const struct config *cfg, const char *files_dir, int net,
+    struct sbx *s)
+{
+	pid_t	 w;
+
+	if (!have_standby)
+		return 0;
+	have_standby = 0;
+	if (standby.owner != getpid() || standby.cfg != cfg || standby.net != net ||
+	    strcmp(standby.dir, files_dir) != 0 ||
+	    now_ms() - standby.born > STANDBY_MAX_MS) {
+		sbx_release(&standby);
+		return 0;
+	}
+	if ((w = waitpid(standby.pid, NULL, WNOHANG)) != 0) {
+		if (w == standby.pid)
+			standby.pid = 0;	/* reaped: its pid may be reused */
+		sbx_release(&standby);
+		return 0;
+	}
+	*s = standby;
+	sbx_init(&standby);
+	return 1;
+}
+
+static void
+standby_start(const struct config *cfg, const char *files_dir, int net)
+{
+	if (!cfg->sandbox_prewarm || net || sandbox_unavailable(cfg) != NULL)
+		return;
+	if (have_standby && standby.owner == getpid() && standby.cfg == cfg &&
+	    standby.net == net && strcmp(standby.dir, files_dir) == 0 &&
+	    now_ms() - standby.born < STANDBY_MAX_MS / 2)
+		return;
+	sandbox_standby_drop();
+	if (sbx_start(cfg, files_dir, NULL, net, &standby) == 0)
+		have_standby = 1;
+}
+
+void
+sandbox_prewarm(const struct config *cfg, const char *files_dir)
+{
+	standby_start(cfg, files_dir, cfg->sandbox_network && net_choice != 0);
+}
+
+/* ---- running a command ------------------------------------------------------------ */
+
+int
+sandbox_run(const struct config *cfg, const char *files_dir, const char *cwd,
+    const char *command, int (*should_abort)(void *), void *arg_,
+    struct sandbox_result *res)
+{
+	return sandbox_run_io(cfg, files_dir, cwd, command, should_abort, arg_,
+	    NULL, res);
+}
+
+int
+sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
+    const char *command, int (*should_abort)(void *), void *arg_,
+    struct sandbox_io *io, struct sandbox_result *res)
+{
+	char		 chunk[65536], setup[SETUP_MAX];
+	struct pollfd	 pfd[4];
+	struct quota_usage qu;
+	struct sbx	 s;
+	int		 status = 0, open_fds, i, started = 0;
+	int		 root = -1, net = cfg->sandbox_network && net_choice != 0;
+	int		 pasta_died = 0;
+	size_t		 total = 0, nsetup = 0;
+	long long	 quota = quota_limit(cfg), room = -1, fsize, free0 = -1, fr;
+	double		 t0 = now_ms(), deadline, last_walk = 0;
+	pid_t		 pid = -1, pasta = -1;
+	ssize_t		 r;
+
+	sbx_init(&s);
+	for (i = 0; i < 4; i++)
+		pfd[i].fd = -1;
+	setup[0] = '\0';
+	if (sandbox_unavailable(cfg) != NULL) {
+		snprintf(res->errmsg, sizeof(res->errmsg), "%.250s", sandbox_unavailable(cfg));
+		res->failed = 1;
+		goto out;
+	}
+	/*
+	 * The workspace before the command: the room left under
+	 * SESSION_DISK_QUOTA_MB (and setuid bits dropped, when it is walked:
+	 * files also arrive through the files API or code-server; inside, the
+	 * mount is nosuid anyway).
+	 */
+	if ((root = open(files_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		snprintf(res->errmsg, sizeof(res->errmsg), "the session workspace is "
+		    "unavailable: %s", strerror(errno));
+		res->failed = 1;
+		goto out;
+	}
+	/* (Over the quota per the cache: files may have been deleted since.) */
+	if (!usage_cached(files_dir, &qu) || quota_over(cfg, &qu))
+		quota_usage(root, 1, &qu);
+	res->suid_stripped = qu.stripped;
+	res->disk_quota = quota;
+	fsize = cfg->sandbox_file_size_mb * 1024 * 1024;
+	if (quota > 0) {
+		room = qu.truncated ? 0 : quota - qu.bytes;
+		/* Over the quota a command can still read and delete. */
+		if (room < fsize) {
+			fsize = room > FSIZE_FLOOR ? room : FSIZE_FLOOR;
+			res->disk_room = fsize;
+		}
+		free0 = fs_free(root);
+	}
+	res->disk_before = qu.bytes;
+
+	/*
+	 * The standby of this workspace when there is one (MCP servers get
+	 * their own: another stdin, another bind), else a sandbox started now;
+	 * a standby that died while it waited is replaced the same way.
+	 */
+	if (io != NULL || !standby_take(cfg, files_dir, net, &s) ||
+	    sbx_go(&s, cwd, command, res->disk_room / 1024) == -1) {
+		sbx_release(&s);
+		if (sbx_start(cfg, files_dir, io, net, &s) == -1 ||
+		    sbx_go(&s, cwd, command, res->disk_room / 1024) == -1) {
+			snprintf(res->errmsg, sizeof(res->errmsg), "%s", s.errmsg[0] ?
+			    s.errmsg : "the sandbox stopped before its command");
+			res->failed = 1;
+			goto out;
+		}
+	}
+	started = 1;
+	pid = s.pid;
+	pasta = s.pasta;
+	s.pasta = -1;		/* ours from here on, like pid */
+	if (s.errmsg[0] != '\0')
+		snprintf(res->errmsg, sizeof(res->errmsg), "%s", s.errmsg);
+
+	deadline = now_ms() + (io != NULL && io->timeout_ms > 0 ?
 	    (double)io->timeout_ms : (double)cfg->sandbox_timeout * 1000.0);
 	/* pfd owns the read ends from here on. */
-	pfd[0].fd = po[0];
-	pfd[1].fd = pe[0];
-	pfd[2].fd = ps[0];
-	pfd[3].fd = pf[0];
-	po[0] = pe[0] = ps[0] = pf[0] = -1;
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
+		pfd[i].fd = s.rd[i];
 		pfd[i].events = POLLIN;
+		s.rd[i] = -1;
+	}
 	open_fds = 3;
 	while (open_fds > 0) {
 		if (now_ms() >= deadline) {
@@ -1287,8 +1544,7 @@ sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
 				continue;
 			r = read(pfd[i].fd, chunk, sizeof(chunk));
 			if (r <= 0) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
+				close_fd(&pfd[i].fd);
 				if (i < 3)
 					open_fds--;
 				continue;
@@ -1333,6 +1589,7 @@ sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
 	kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
+	s.pid = 0;		/* reaped */
 	if (pasta > 0) {
 		kill(pasta, SIGKILL);
 		while (waitpid(pasta, NULL, 0) == -1 && errno == EINTR)
@@ -1366,11 +1623,11 @@ sandbox_run_io(const struct config *cfg, const char *files_dir, const char *cwd,
 		res->exit_code = 128 + WTERMSIG(status);
 	if (res->timed_out || res->cancelled)
 		res->exit_code = res->timed_out ? 124 : 130;
-	res->oom_killed = cg_oom_kills(&cg) > 0;
+	res->oom_killed = cg_oom_kills(&s.cg) > 0;
 out:
-	cg_remove(&cg);
+	sbx_release(&s);
 	/* After: setuid bits dropped again, and the use to report. */
-	if (root >= 0 && pid > 0) {
+	if (root >= 0 && started) {
 		quota_usage(root, 1, &qu);
 		usage_remember(files_dir, &qu);
 		res->suid_stripped += qu.stripped;
@@ -1381,25 +1638,10 @@ out:
 	}
 	res->duration_ms = now_ms() - t0;
 	for (i = 0; i < 4; i++)
-		if (pfd[i].fd >= 0)
-			close(pfd[i].fd);
-	for (i = 0; i < 2; i++) {
-		if (po[i] >= 0) close(po[i]);
-		if (pe[i] >= 0) close(pe[i]);
-		if (ps[i] >= 0) close(ps[i]);
-		if (pf[i] >= 0) close(pf[i]);
-		if (sync[i] >= 0) close(sync[i]);
-	}
-	if (sec >= 0)
-		close(sec);
-	if (cmdfd >= 0)
-		close(cmdfd);
-	if (argfd >= 0)
-		close(argfd);
-	if (plan.resolv_fd >= 0)
-		close(plan.resolv_fd);
-	if (root >= 0)
-		close(root);
-	buf_free(&args);
+		close_fd(&pfd[i].fd);
+	close_fd(&root);
+	/* The next command of this workspace finds its sandbox started. */
+	if (io == NULL && started && !res->failed)
+		standby_start(cfg, files_dir, net);
 	return res->failed ? -1 : 0;
 }

@@ -75,6 +75,17 @@ const char *sandbox_unavailable(const struct config *);
  */
 void	sandbox_set_network(int);
 /*
+ * The standby (SANDBOX_PREWARM): a sandbox of files_dir started before its
+ * command is known, bash inside waiting for it, so the next command there
+ * skips bubblewrap's start. At most one per process; sandbox_run takes it
+ * when the workspace and the network match (and starts the next one after
+ * each command), else drops it. Not for SANDBOX_NETWORK sandboxes (pasta)
+ * nor for sandbox_run_io. A runner starts one when a run begins and drops
+ * it when the run ends; one older than a minute is not used.
+ */
+void	sandbox_prewarm(const struct config *, const char *files_dir);
+void	sandbox_standby_drop(void);
+/*
  * Runs command with cwd (inside the sandbox) in files_dir. should_abort
  * (may be NULL) is polled; non-zero kills the command (cancel).
  */
