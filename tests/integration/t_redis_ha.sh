@@ -296,6 +296,13 @@ fake_script '{"turns":[{"text":"Answer across a manual failover.","hold":"f2"}]}
 post_msg "$SID5" "across the manual failover"
 RUN5=$RUN_ID
 check "4: the second run is streaming (held)" wait_for "$W" fake_held 1
+# What the run wrote so far must be on the replica before a forced failover:
+# after a resync the master streams to its replica only once the replica's
+# first REPLCONF ACK arrives (up to a second later), and SENTINEL FAILOVER
+# does not wait for that (CI: the session created in that second was lost).
+# An operator's planned failover waits the same way.
+check "4: the rejoined replica acknowledged every write so far (WAIT)" \
+	eval '[ "$(rc "$PR" WAIT 1 10000)" = 1 ]'
 log_mark
 # The sentinels accept a forced failover once they count the rejoined replica
 # as good (their view of it refreshes every few seconds; -NOGOODSLAVE until
