@@ -21,7 +21,8 @@
 #          trj FILTER: jq -r FILTER over TR.
 # Background runs (permission tests):
 #          run_bg SID BLOCKS_JSON [TIMEOUT]: script + post + SSE in the
-#          background (EV, RUN_ID, SSE_BG_PID); ev_wait TYPE [N] [SECONDS]
+#          background (EV, RUN_ID, SSE_BG_PID); run_bg_scripted SID [TIMEOUT]
+#          the same for a fake script already set; ev_wait TYPE [N] [SECONDS]
 #          (until EV holds N events of TYPE); run_bg_wait [SECONDS] (until the
 #          final event); ev_nth TYPE N (data of the N-th TYPE event).
 #          perm_post SID RID JSON (-> HTTP_STATUS).
@@ -177,8 +178,13 @@ editor1() {
 
 # ---- background runs -------------------------------------------------------------
 run_bg() {
-	local sid=$1 b=$2 to=${3:-30} mark
-	script_tools "$b" || return 1
+	script_tools "$2" || return 1
+	run_bg_scripted "$1" "${3:-30}"
+}
+
+# run_bg_scripted SID [TIMEOUT]: run_bg for a fake script already set.
+run_bg_scripted() {
+	local sid=$1 to=${2:-30} mark
 	mark=$(events_mark "$sid")
 	post_msg "$sid" "please run the tools"
 	EV_N=$((EV_N + 1))

@@ -43,15 +43,7 @@ held_run() {
 	fake_script "$(jq -cn --argjson b "$2" --arg g "$3" \
 		'{turns: [{hold: $g, content: ([{type: "text", text: "Calling tools."}] + $b)},
 		          {text: "done"}]}')" || return 1
-	local mark
-	mark=$(events_mark "$1")
-	post_msg "$1" "please run the tools"
-	EV_N=$((EV_N + 1))
-	EV=$T/ev.$EV_N.jsonl
-	: >"$EV"
-	[ "$HTTP_STATUS" = 202 ] || return 1
-	sse_bg "$EV" --session "$1" --last-event-id "$mark" --until "$FINAL_EVENTS" \
-		--run-id "$RUN_ID" --timeout 30
+	run_bg_scripted "$1" 30
 }
 
 # fput SID PATH FILE: PUT FILE's bytes to PATH through the files API.
