@@ -33,7 +33,19 @@ runner_bwrap() {
 		pgrep -P "$r" -x bwrap 2>/dev/null
 	done
 }
-has_standby() { [ -n "$(runner_bwrap)" ]; }
+# has_standby: the runner's sandbox is up to its bash (waiting for a command).
+has_standby() {
+	local b c g
+	for b in $(runner_bwrap); do
+		for c in $(pgrep -P "$b"); do
+			[ "$(cat "/proc/$c/comm" 2>/dev/null)" = bash ] && return 0
+			for g in $(pgrep -P "$c"); do
+				[ "$(cat "/proc/$g/comm" 2>/dev/null)" = bash ] && return 0
+			done
+		done
+	done
+	return 1
+}
 no_standby() { [ -z "$(runner_bwrap)" ]; }
 
 # held_run SID BLOCKS_JSON GATE: the first turn (the tool calls) waits at
@@ -60,7 +72,7 @@ check "1: no sandbox before the run" no_standby
 held_run "$SA" "$(blocks "$(bash_block 'cat /workspace/mark; cut -d" " -f22 /proc/1/stat')")" gate1 ||
 	cw_bail "cannot start the run: $HTTP_STATUS"
 check "1: the model's turn is held in the fake" wait_for 15 fake_held 1
-check "1: while the model answers, the runner has a sandbox started (bwrap)" \
+check "1: while the model answers, the runner has a sandbox started (bwrap, bash waiting in it)" \
 	wait_for 10 has_standby
 # (Clock ticks since boot, the unit of /proc/PID/stat's start time.)
 RELEASED=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", $1 * hz }' /proc/uptime)
