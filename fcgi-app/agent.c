@@ -1560,6 +1560,8 @@ static void
 finish(struct run_ctx *c, const char *status, const char *event,
     json_object *d)
 {
+	/* First its standby: once a run has ended, no sandbox of it is left. */
+	sandbox_standby_drop();
 	json_object_object_add(d, "run_id", json_object_new_string(c->run_id));
 	json_object_object_add(d, "usage", usage_json(c->in, c->out,
 	    c->cache_write, c->cache_read, c->cost));
