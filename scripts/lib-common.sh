@@ -146,11 +146,17 @@ cw_port_in_use() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# cw_free_port: prints a random TCP port that nothing listens on.
+# cw_free_port: prints a random TCP port that nothing listens on, below the
+# kernel's ephemeral range (ip_local_port_range): a port in that range can be
+# taken as the source port of any outgoing connection before our server binds
+# it (seen in CI: nginx's bind() failed with EADDRINUSE).
 cw_free_port() {
-	local p i
+	local p i lo=32768 span
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	span=$((lo - 10000))
+	[ "$span" -ge 1000 ] || span=20000
 	for i in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % span))
 		if ! cw_port_in_use "$p"; then
 			printf '%s\n' "$p"
 			return 0

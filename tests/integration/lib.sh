@@ -257,13 +257,31 @@ trap cw_cleanup EXIT
 trap 'exit 1' INT TERM
 
 # ---- ports, secrets, TLS -------------------------------------------------------
-# Two distinct free TCP ports, picked by the kernel.
+# Two distinct free TCP ports below the kernel's ephemeral range (a port in
+# it can become the source port of an outgoing connection before nginx binds
+# it: EADDRINUSE), each checked by binding it.
 cw_free_ports() {
 	if command -v python3 >/dev/null 2>&1 &&
-		python3 -c 'import socket
-a = socket.socket(); a.bind(("127.0.0.1", 0))
-b = socket.socket(); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])' 2>/dev/null; then
+		python3 -c 'import random, socket
+try:
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except Exception:
+    lo = 32768
+hi = lo if lo - 10000 >= 1000 else 30000
+got = []
+while len(got) < 2:
+    p = random.randrange(10000, hi)
+    if p in got:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("0.0.0.0", p))
+        got.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(got[0], got[1])' 2>/dev/null; then
 		return 0
 	fi
 	# Fallback: random ports not in /proc/net/tcp{,6}.

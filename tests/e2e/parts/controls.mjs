@@ -28,6 +28,10 @@ export default async function controls(h) {
     await login(page);
     sid = await createSession(page, `E2E controls ${h.RUN}`);
     await badge.waitFor();
+    // The picker shows the session's model at once and the others once
+    // /api/models has answered (CI: counted before that, under load).
+    await page.waitForFunction(() => document.querySelectorAll('.model-mode-bar select.model-picker option').length > 1,
+      null, { timeout: 10000 }).catch(() => {});
     const checks = { mode: await badge.inputValue(), model: await picker.inputValue(), models: await picker.locator('option').count() };
     return explain(checks.mode === 'default' && checks.model !== '' && checks.models > 1, checks);
   });
