@@ -107,15 +107,19 @@ static int
 append_durable(struct run_ctx *c, const char *type, json_object *data,
     const char *final_status)
 {
+	static unsigned long	 seq;
 	const struct config	*cfg = c->app->cfg;
 	int64_t			 now, first_fail = 0;
 	long			 delay = 50;
 	int			 rv, tries = 0;
+	char			 tok[48];
 
+	/* Unique in the session's stream: this lock's fence, this append. */
+	snprintf(tok, sizeof(tok), "%lld.%lu", c->fence, ++seq);
 	for (;;) {
 		rv = final_status == NULL ?
-		    events_append(c->app->store, c->sid, c->fence, cfg, type, data,
-		    NULL) :
+		    events_append_tok(c->app->store, c->sid, c->fence, cfg, type,
+		    data, NULL, tok) :
 		    sched_finish(c->app->store, cfg, c->sid, c->fence, c->run_id,
 		    final_status, type, data);
 		if (rv == 0) {

@@ -40,12 +40,27 @@ const char events_lua_append[EVENTS_LUA_APPEND_CAP] =
  * events, so a late writer never recreates its stream: the event is
  * dropped ("0-0") and the run stops at its next cancel check.
  */
+/*
+ * With a token (ARGV[6]; "" for none) the session's record keeps "evtok"
+ * = "<token> <id>" of the newest such append. An append whose token is
+ * that one returns its id and appends nothing: it is a retry of one that
+ * ran but whose reply was lost (Redis restarted, the connection broke; the
+ * store's own resend on a dead connection is such a retry too), and the
+ * event is not made twice. The stream's entries stay (type, data).
+ */
 static const char append_body[] =
     "if ARGV[1] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[1] then "
     "return false end "
     "if redis.call('HEXISTS', KEYS[4], 'owner') == 0 then return '0-0' end "
-    "return cw_append(KEYS[1], KEYS[3], tonumber(ARGV[2]), tonumber(ARGV[5]), "
-    "ARGV[3], ARGV[4])";
+    "local tok = ARGV[6] "
+    "if tok ~= '' then "
+    "local last = redis.call('HGET', KEYS[4], 'evtok') "
+    "if last and string.sub(last, 1, #tok + 1) == tok .. ' ' then "
+    "return string.sub(last, #tok + 2) end end "
+    "local id = cw_append(KEYS[1], KEYS[3], tonumber(ARGV[2]), "
+    "tonumber(ARGV[5]), ARGV[3], ARGV[4]) "
+    "if tok ~= '' then redis.call('HSET', KEYS[4], 'evtok', tok .. ' ' .. id) end "
+    "return id";
 
 void
 events_keys(const char *sid, struct events_keys *k)
@@ -58,6 +73,14 @@ int
 events_append(struct store *s, const char *sid, long long fence,
     const struct config *cfg, const char *type, json_object *data,
     char *id_out)
+{
+	return events_append_tok(s, sid, fence, cfg, type, data, id_out, NULL);
+}
+
+int
+events_append_tok(struct store *s, const char *sid, long long fence,
+    const struct config *cfg, const char *type, json_object *data,
+    char *id_out, const char *tok)
 {
 	struct events_keys	 k;
 	redisReply		*r;
@@ -88,6 +111,7 @@ events_append(struct store *s, const char *sid, long long fence,
 	argv[argc++] = type;
 	argv[argc++] = js;
 	argv[argc++] = mb;
+	argv[argc++] = tok != NULL ? tok : "";
 	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	if ((r = store_cmd(s, argc, argv, lens)) == NULL)

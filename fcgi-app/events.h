@@ -39,6 +39,15 @@ extern const char events_lua_append[EVENTS_LUA_APPEND_CAP];
 int	events_append(struct store *, const char *sid, long long fence,
 	    const struct config *, const char *type, json_object *data,
 	    char *id_out);
+/*
+ * events_append with a token unique to this append (the fence holder's
+ * appends only): the session's record keeps the token and id of the newest
+ * one, so sending the same append again (its reply was lost: it may have
+ * been made) returns that id and appends nothing twice.
+ */
+int	events_append_tok(struct store *, const char *sid, long long fence,
+	    const struct config *, const char *type, json_object *data,
+	    char *id_out, const char *tok);
 /* A run's final event: sched_finish() (the run's state moves with it). */
 /* Last id in the stream into out ("0-0" when empty); -1 on error. */
 int	events_last_id(struct store *, const char *sid, char *out, size_t cap);

@@ -274,12 +274,17 @@ static const char sched_lua[] =
 
 /*
  * ARGV[6..]: run_id, sid, user, kind. {0, ev, state, ahead, ready} | {1,
- * cur} | {2}; ready: runs waiting for a runner (the pool's signal).
+ * cur} | {2}; ready: runs waiting for a runner (the pool's signal). Sent
+ * again with the same run_id (its reply was lost), it answers as the first
+ * time and queues nothing twice.
  */
 static const char queue_body[] =
 "local c = cw_ctx(ARGV) "
 "local rid, sid, user, kind = ARGV[6], ARGV[7], ARGV[8], ARGV[9] "
 "if not cw_has_session(sid) then return {2, '', '', 0} end "
+"if redis.call('HEXISTS', RP .. rid, 'session') == 1 then "
+"  local q = redis.call('HMGET', RP .. rid, 'first_event_id', 'q_state', 'q_ahead') "
+"  return {0, q[1] or '0-0', q[2] or '', tonumber(q[3]) or 0, #cw_undelivered(1000)} end "
 "local cur = cw_guard(c, sid) "
 "if cur and redis.call('LLEN', '" CW_KP "sq:' .. sid) >= c.qmax then "
 "  return {1, cur, '', 0} end "
@@ -614,16 +619,24 @@ call_arg(struct call *k, const char *a)
 		k->argv[k->argc++] = a != NULL ? a : "";
 }
 
+/* Sends the call; it stays whole, to be sent again. */
 static redisReply *
-call_run(struct store *st, struct call *k)
+call_send(struct store *st, struct call *k)
 {
-	redisReply	*r;
-	int		 i;
+	int	 i;
 
 	call_ctx(k);
 	for (i = 0; i < k->argc; i++)
 		k->lens[i] = strlen(k->argv[i]);
-	r = store_cmd(st, k->argc, k->argv, k->lens);
+	return store_cmd(st, k->argc, k->argv, k->lens);
+}
+
+/* Sends the call once and ends it (frees the script). */
+static redisReply *
+call_run(struct store *st, struct call *k)
+{
+	redisReply	*r = call_send(st, k);
+
 	free(k->script);
 	k->script = NULL;
 	return r;
@@ -705,7 +718,11 @@ sched_queue(struct store *s, const struct config *cfg, const char *sid,
 	call_arg(&k, sid);
 	call_arg(&k, user);
 	call_arg(&k, kind);
-	r = call_run(s, &k);
+	/* A lost reply (the script may have run): once more, it is idempotent. */
+	if ((r = call_send(s, &k)) == NULL && s->last == STORE_ERR_CONN)
+		r = call_send(s, &k);
+	free(k.script);
+	k.script = NULL;
 	if (reply_int(r, &code) == 0 && r->type == REDIS_REPLY_ARRAY) {
 		if (code == 0 && r->elements == 5) {
 			rc = 0;

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -410,12 +412,76 @@ ask_once(struct store *s, const char *host, int port, int argc,
 	return r;
 }
 
-/* Is this failure one where Redis cannot have run the command? */
+/*
+ * Has the server closed this idle connection (a restart, a failover, its
+ * idle timeout)? Asked before a command goes out, so such a connection is
+ * replaced while nothing has been sent on it. Unsolicited bytes (nothing
+ * is outstanding on a synchronous connection) mean it is out of step:
+ * replaced too.
+ */
 static int
-stale_connection(const redisContext *c)
+conn_closed(const redisContext *c)
 {
-	return c->err == REDIS_ERR_EOF ||
-	    (c->err == REDIS_ERR_IO && (errno == EPIPE || errno == ECONNRESET));
+	ssize_t	 n;
+	char	 b;
+
+	if (c->fd < 0)
+		return 1;
+	n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n >= 0)
+		return 1;
+	return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+/* Commands that only read: running one twice changes nothing. */
+static int
+read_only(int argc, const char **argv)
+{
+	static const char *const ro[] = { "GET", "MGET", "HGET", "HGETALL",
+	    "HMGET", "HEXISTS", "HLEN", "EXISTS", "TTL", "PTTL", "TYPE",
+	    "STRLEN", "LRANGE", "LLEN", "LINDEX", "SMEMBERS", "SISMEMBER",
+	    "SCARD", "ZRANGE", "ZRANGEBYSCORE", "ZREVRANGE", "ZSCORE", "ZCARD",
+	    "ZCOUNT", "XRANGE", "XREVRANGE", "XLEN", "XINFO", "XPENDING",
+	    "XREAD", "SCAN", "PING", "INFO", "DBSIZE", "TIME", "ROLE" };
+	size_t	 i;
+
+	if (argc < 1 || argv[0] == NULL)
+		return 0;
+	for (i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
+		if (strcasecmp(argv[0], ro[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The connection broke under a command (errno as it failed): may it go
+ * out again on a new one? When Redis cannot have run it (EPIPE: the peer
+ * closed before the command was whole), or when running it twice does no
+ * harm (a read). A reply that never came (EOF, a reset while reading) may
+ * follow a write that ran: that one is not sent again blindly, the caller
+ * sees the error (an event append carries a token for its own retries,
+ * events_append_tok; queueing a run is idempotent by its id, sched_queue).
+ * A timeout is not a broken connection: never sent again.
+ */
+static int
+may_resend(const redisContext *c, int err, int argc, const char **argv)
+{
+	if (c->err == REDIS_ERR_IO && err == EPIPE)
+		return 1;
+	return (c->err == REDIS_ERR_EOF ||
+	    (c->err == REDIS_ERR_IO && err == ECONNRESET)) &&
+	    read_only(argc, argv);
+}
+
+/* Before a command: a connection the server closed is dropped (store_close). */
+static void
+drop_if_closed(struct store *s)
+{
+	if (s->c != NULL && conn_closed(s->c)) {
+		log_kv(LOG_DEBUG, "redis connection closed by the server; "
+		    "reconnecting", NULL);
+		store_close(s);
+	}
 }
 
 /*
@@ -436,10 +502,11 @@ cmd_raw(struct store *s, int argc, const char **argv, const size_t *lens)
 	redisReply	*r;
 	time_t		 now;
 	char		 host[REDISURL_HOST_MAX];
-	int		 attempt, fresh, rk, port;
+	int		 attempt, fresh, rk, port, err;
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		fresh = 0;
+		drop_if_closed(s);
 		if (s->c == NULL) {
 			if (store_connect(s) == -1) {
 				s->last = STORE_ERR_CONN;
@@ -461,6 +528,7 @@ cmd_raw(struct store *s, int argc, const char **argv, const size_t *lens)
 			}
 		}
 		r = redisCommandArgv(s->c, argc, argv, lens);
+		err = errno;
 		if (r != NULL) {
 			if (r->type != REDIS_REPLY_ERROR) {
 				s->last = STORE_OK;
@@ -546,7 +614,7 @@ cmd_raw(struct store *s, int argc, const char **argv, const size_t *lens)
 		s->last = STORE_ERR_CONN;
 		log_kv(LOG_WARNING, "redis command failed", "s:error", s->errstr,
 		    NULL);
-		if (fresh || !stale_connection(s->c)) {
+		if (fresh || !may_resend(s->c, err, argc, argv)) {
 			store_close(s);
 			return NULL;
 		}
@@ -689,6 +757,26 @@ store_follow_moved(struct store *s, const char *e)
 }
 
 /*
+ * may_resend for a pipeline. Of several commands the first ones may have
+ * run before the peer closed (EPIPE proves nothing then): only reads.
+ */
+static int
+pipe_may_resend(const redisContext *c, int err, int n,
+    const struct store_pcmd *cmds)
+{
+	int	 i;
+
+	if (n == 1)
+		return may_resend(c, err, cmds[0].argc, cmds[0].argv);
+	if (!may_resend(c, err, 1, (const char *[]){ "GET" }))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!read_only(cmds[i].argc, cmds[i].argv))
+			return 0;
+	return 1;
+}
+
+/*
  * Pipeline: every command written, then every reply read, one round trip.
  * A reply saying the server ran nothing (NOSCRIPT, a redirect, not the
  * master) is followed by that command alone through store_cmd, which
@@ -703,12 +791,13 @@ store_pipe(struct store *s, int n, const struct store_pcmd *cmds,
 	char		 hex[41];
 	redisReply	*r;
 	void		*rp;
-	int		 i, attempt, fresh, ok = 1, got;
+	int		 i, attempt, fresh, ok = 1, got, err;
 
 	for (i = 0; i < n; i++)
 		out[i] = NULL;
 	for (attempt = 0; attempt < 2; attempt++) {
 		fresh = 0;
+		drop_if_closed(s);
 		if (s->c == NULL) {
 			if (store_connect(s) == -1) {
 				s->last = STORE_ERR_CONN;
@@ -726,15 +815,18 @@ store_pipe(struct store *s, int n, const struct store_pcmd *cmds,
 				redisAppendCommandArgv(s->c, cmds[i].argc,
 				    cmds[i].argv, cmds[i].lens);
 		}
+		err = 0;
 		for (got = 0; got < n; got++) {
 			rp = NULL;
-			if (redisGetReply(s->c, &rp) != REDIS_OK || rp == NULL)
+			if (redisGetReply(s->c, &rp) != REDIS_OK || rp == NULL) {
+				err = errno;
 				break;
+			}
 			out[got] = rp;
 		}
 		if (got == n)
 			break;
-		/* Connection lost: nothing usable; once more if it was stale. */
+		/* Connection lost: nothing usable; once more if nothing ran. */
 		for (i = 0; i < got; i++) {
 			freeReplyObject(out[i]);
 			out[i] = NULL;
@@ -743,7 +835,7 @@ store_pipe(struct store *s, int n, const struct store_pcmd *cmds,
 		s->last = STORE_ERR_CONN;
 		log_kv(LOG_WARNING, "redis command failed", "s:error", s->errstr,
 		    NULL);
-		if (fresh || got > 0 || !stale_connection(s->c)) {
+		if (fresh || got > 0 || !pipe_may_resend(s->c, err, n, cmds)) {
 			store_close(s);
 			return -1;
 		}
