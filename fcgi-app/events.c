@@ -44,9 +44,8 @@ const char events_lua_append[EVENTS_LUA_APPEND_CAP] =
  * With a token (ARGV[6]; "" for none) the session's record keeps "evtok"
  * = "<token> <id>" of the newest such append. An append whose token is
  * that one returns its id and appends nothing: it is a retry of one that
- * ran but whose reply was lost (Redis restarted, the connection broke; the
- * store's own resend on a dead connection is such a retry too), and the
- * event is not made twice. The stream's entries stay (type, data).
+ * ran but whose reply was lost (Redis restarted, the connection broke), and
+ * the event is not made twice. The stream's entries stay (type, data).
  */
 static const char append_body[] =
     "if ARGV[1] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[1] then "

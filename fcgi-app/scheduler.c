@@ -631,14 +631,21 @@ call_send(struct store *st, struct call *k)
 	return store_cmd(st, k->argc, k->argv, k->lens);
 }
 
-/* Sends the call once and ends it (frees the script). */
+/* Ends the call: frees its script. */
+static void
+call_end(struct call *k)
+{
+	free(k->script);
+	k->script = NULL;
+}
+
+/* Sends the call once and ends it. */
 static redisReply *
 call_run(struct store *st, struct call *k)
 {
 	redisReply	*r = call_send(st, k);
 
-	free(k->script);
-	k->script = NULL;
+	call_end(k);
 	return r;
 }
 
@@ -721,8 +728,7 @@ sched_queue(struct store *s, const struct config *cfg, const char *sid,
 	/* A lost reply (the script may have run): once more, it is idempotent. */
 	if ((r = call_send(s, &k)) == NULL && s->last == STORE_ERR_CONN)
 		r = call_send(s, &k);
-	free(k.script);
-	k.script = NULL;
+	call_end(&k);
 	if (reply_int(r, &code) == 0 && r->type == REDIS_REPLY_ARRAY) {
 		if (code == 0 && r->elements == 5) {
 			rc = 0;

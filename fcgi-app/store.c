@@ -454,6 +454,17 @@ read_only(int argc, const char **argv)
 }
 
 /*
+ * Did the connection break (errno as the command failed): the server closed
+ * it or reset it? A timeout is not a broken connection.
+ */
+static int
+conn_broken(const redisContext *c, int err)
+{
+	return c->err == REDIS_ERR_EOF ||
+	    (c->err == REDIS_ERR_IO && (err == EPIPE || err == ECONNRESET));
+}
+
+/*
  * The connection broke under a command (errno as it failed): may it go
  * out again on a new one? When Redis cannot have run it (EPIPE: the peer
  * closed before the command was whole), or when running it twice does no
@@ -468,9 +479,7 @@ may_resend(const redisContext *c, int err, int argc, const char **argv)
 {
 	if (c->err == REDIS_ERR_IO && err == EPIPE)
 		return 1;
-	return (c->err == REDIS_ERR_EOF ||
-	    (c->err == REDIS_ERR_IO && err == ECONNRESET)) &&
-	    read_only(argc, argv);
+	return conn_broken(c, err) && read_only(argc, argv);
 }
 
 /* Before a command: a connection the server closed is dropped (store_close). */
@@ -768,7 +777,7 @@ pipe_may_resend(const redisContext *c, int err, int n,
 
 	if (n == 1)
 		return may_resend(c, err, cmds[0].argc, cmds[0].argv);
-	if (!may_resend(c, err, 1, (const char *[]){ "GET" }))
+	if (!conn_broken(c, err))
 		return 0;
 	for (i = 0; i < n; i++)
 		if (!read_only(cmds[i].argc, cmds[i].argv))

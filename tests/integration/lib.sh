@@ -284,13 +284,14 @@ while len(got) < 2:
 print(got[0], got[1])' 2>/dev/null; then
 		return 0
 	fi
-	# Fallback: random ports not in /proc/net/tcp{,6}.
+	# Fallback: random ports below 30000 (under the ephemeral range) not in
+	# /proc/net/tcp{,6}.
 	local p q used
 	used=$(awk 'NR > 1 { split($2, a, ":"); print strtonum("0x" a[2]) }' \
 		/proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)
 	while :; do
-		p=$((20000 + RANDOM % 40000))
-		q=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % 20000))
+		q=$((10000 + RANDOM % 20000))
 		[ "$p" != "$q" ] || continue
 		printf '%s\n' "$used" | grep -qx -e "$p" -e "$q" && continue
 		echo "$p $q"
