@@ -504,7 +504,6 @@ static const char account_script[] =
     "redis.pcall('EXPIRE', KEYS[3], ARGV[2]); t = tonumber(ARGV[2]) end end end "
     "return {found, u[1], u[2], u[3], u[4], u[5], rev, c, t}";
 
-#define AUTH_EXTRA_MAX	4
 
 /* A string element of the account reply (NULL when nil). */
 static const char *
@@ -553,17 +552,41 @@ account_fetch_keys(struct app *app, const struct auth_claims *claims, int rate,
 	return 0;
 }
 
+/* account_script's command for claims (with the rate-limit key when rate). */
+static void
+account_cmd(const struct auth_claims *claims, int rate, char *ukey,
+    size_t ukeysz, char *rkey, size_t rkeysz, char *lkey, size_t lkeysz,
+    const char **argv, struct store_pcmd *cmd)
+{
+	snprintf(ukey, ukeysz, CW_KP "user:%s", claims->sub);
+	snprintf(rkey, rkeysz, CW_KP "revoked:%s", claims->jti);
+	snprintf(lkey, lkeysz, CW_KP "rl:api:%s", claims->sub);
+	argv[0] = "EVAL";
+	argv[1] = account_script;
+	argv[2] = rate ? "3" : "2";
+	argv[3] = ukey;
+	argv[4] = rkey;
+	argv[5] = rate ? lkey : claims->gen;
+	argv[6] = rate ? claims->gen : "60";
+	argv[7] = "60";
+	cmd->argc = rate ? 8 : 7;
+	cmd->argv = argv;
+	cmd->lens = NULL;
+}
+
 /*
  * Runs account_script for claims (with the rate-limit hit when rate) and
- * the extra commands in the same round trip. Fills u like users_get()
- * (claims copied in), *revoked, *count and *ttl. 0, or -1 Redis unavailable.
- * eout[i] (when nextra > 0) gets the extra replies, owned by the caller.
+ * the extra commands in the same round trip, or takes their replies from
+ * pre (fetched ahead by the worker; extra are then pre's own commands).
+ * Fills u like users_get() (claims copied in), *revoked, *count and *ttl.
+ * 0, or -1 Redis unavailable. eout[i] (when nextra > 0) gets the extra
+ * replies, owned by the caller.
  */
 static int
 account_fetch(struct app *app, const struct auth_claims *claims, int rate,
     int nextra, const struct store_pcmd *extra, redisReply **eout,
-    struct auth_user *u, int *found, int *revoked, long long *count,
-    long long *ttl)
+    struct auth_pre *pre, struct auth_user *u, int *found, int *revoked,
+    long long *count, long long *ttl)
 {
 	struct store_pcmd	 cmds[1 + AUTH_EXTRA_MAX];
 	redisReply		*out[1 + AUTH_EXTRA_MAX], *r;
@@ -575,33 +598,41 @@ account_fetch(struct app *app, const struct auth_claims *claims, int rate,
 	memset(u, 0, sizeof(*u));
 	snprintf(u->name, sizeof(u->name), "%s", claims->sub);
 	u->claims = *claims;
-	snprintf(ukey, sizeof(ukey), CW_KP "user:%s", claims->sub);
-	snprintf(rkey, sizeof(rkey), CW_KP "revoked:%s", claims->jti);
-	snprintf(lkey, sizeof(lkey), CW_KP "rl:api:%s", claims->sub);
-	argv[0] = "EVAL";
-	argv[1] = account_script;
-	argv[2] = rate ? "3" : "2";
-	argv[3] = ukey;
-	argv[4] = rkey;
-	argv[5] = rate ? lkey : claims->gen;
-	argv[6] = rate ? claims->gen : "60";
-	argv[7] = "60";
-	cmds[0].argc = rate ? 8 : 7;
-	cmds[0].argv = argv;
-	cmds[0].lens = NULL;
 	if (nextra > AUTH_EXTRA_MAX)
 		nextra = AUTH_EXTRA_MAX;
-	for (i = 0; i < nextra; i++)
-		cmds[1 + i] = extra[i];
-	if (nextra == 0)
-		out[0] = store_cmd(app->store, cmds[0].argc, argv, NULL);
-	else
-		store_pipe(app->store, 1 + nextra, cmds, out);
+	if (pre != NULL) {
+		for (i = 0; i < 1 + nextra; i++) {
+			out[i] = pre->out[i];
+			pre->out[i] = NULL;
+		}
+		pre->state = AUTH_PRE_USED;
+		/*
+		 * An error reply (the script did not run: -TRYAGAIN, -OOM, ...):
+		 * asked again here, as if nothing had been fetched ahead. A
+		 * broken connection is not: the script may have counted.
+		 */
+		if (out[0] == NULL && !pre->failed) {
+			for (i = 1; i < 1 + nextra; i++)
+				if (out[i] != NULL)
+					freeReplyObject(out[i]);
+			return account_fetch(app, claims, rate, nextra, extra,
+			    eout, NULL, u, found, revoked, count, ttl);
+		}
+	} else {
+		account_cmd(claims, rate, ukey, sizeof(ukey), rkey, sizeof(rkey),
+		    lkey, sizeof(lkey), argv, &cmds[0]);
+		for (i = 0; i < nextra; i++)
+			cmds[1 + i] = extra[i];
+		if (nextra == 0)
+			out[0] = store_cmd(app->store, cmds[0].argc, argv, NULL);
+		else
+			store_pipe(app->store, 1 + nextra, cmds, out);
+	}
 	for (i = 0; i < nextra; i++)
 		eout[i] = out[1 + i];
 	r = out[0];
 	rc = -1;
-	if (r == NULL && store_error_is(app->store, "TRYAGAIN"))
+	if (r == NULL && pre == NULL && store_error_is(app->store, "TRYAGAIN"))
 		return account_fetch_keys(app, claims, rate, u, found, revoked,
 		    count, ttl);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 9)
@@ -676,8 +707,8 @@ check_account(struct app *app, const struct auth_claims *claims,
 	long long	 count, ttl;
 	int		 found, revoked;
 
-	if (account_fetch(app, claims, 0, 0, NULL, NULL, u, &found, &revoked,
-	    &count, &ttl) == -1)
+	if (account_fetch(app, claims, 0, 0, NULL, NULL, NULL, u, &found,
+	    &revoked, &count, &ttl) == -1)
 		return -1;
 	return check_fields(claims, u, found, revoked, why);
 }
@@ -709,6 +740,8 @@ authenticate(struct http_req *r, struct app *app, struct auth_user *u,
 	char		 tok[AUTH_TOKEN_MAX + 1];
 	struct auth_claims claims;
 	struct store_pcmd extra[AUTH_EXTRA_MAX];
+	const struct store_pcmd *ex = extra;
+	struct auth_pre	*pre = r->pre;
 	int		 src, rv, found, revoked, nextra = 0, i;
 
 	memset(u, 0, sizeof(*u));
@@ -716,16 +749,27 @@ authenticate(struct http_req *r, struct app *app, struct auth_user *u,
 	*neout = 0;
 	*count = 0;
 	*ttl = 0;
-	if ((src = auth_token_from(r, tok, sizeof(tok))) == 0)
-		return 0;
-	if (auth_jwt_verify(app->cfg->secret_key, tok, time(NULL), &claims,
-	    why) == -1)
-		return 0;
-	if (prep != NULL && (nextra = prep(claims.sub, arg, extra)) < 0)
-		nextra = 0;
-	if (nextra > AUTH_EXTRA_MAX)
-		nextra = AUTH_EXTRA_MAX;
-	if (account_fetch(app, &claims, rate, nextra, extra, eout, u, &found,
+	/* Fetched ahead for exactly this call (auth_prefetch)? */
+	if (pre != NULL && (pre->state != AUTH_PRE_FETCHED || pre->prep != prep ||
+	    pre->arg != arg || rate != 1))
+		pre = NULL;
+	if (pre != NULL) {
+		src = pre->src;
+		claims = pre->claims;
+		nextra = pre->ncmds - 1;
+		ex = pre->cmds + 1;
+	} else {
+		if ((src = auth_token_from(r, tok, sizeof(tok))) == 0)
+			return 0;
+		if (auth_jwt_verify(app->cfg->secret_key, tok, time(NULL),
+		    &claims, why) == -1)
+			return 0;
+		if (prep != NULL && (nextra = prep(claims.sub, arg, extra)) < 0)
+			nextra = 0;
+		if (nextra > AUTH_EXTRA_MAX)
+			nextra = AUTH_EXTRA_MAX;
+	}
+	if (account_fetch(app, &claims, rate, nextra, ex, eout, pre, u, &found,
 	    &revoked, count, ttl) == -1)
 		rv = -1;
 	else
@@ -880,4 +924,49 @@ int
 auth_require(struct http_req *r, struct app *app, struct auth_user *u)
 {
 	return auth_require_with(r, app, u, NULL, NULL, NULL);
+}
+
+int
+auth_prefetch(struct http_req *r, struct app *app, struct auth_pre *pre,
+    auth_prep_fn prep, void *arg)
+{
+	char		 tok[AUTH_TOKEN_MAX + 1];
+	const char	*why;
+	int		 nextra = 0;
+
+	/* The scratch area (the prep's argument) is the caller's. */
+	memset(pre, 0, offsetof(struct auth_pre, scratch));
+	if ((pre->src = auth_token_from(r, tok, sizeof(tok))) == 0 ||
+	    csrf_refusal(r, pre->src == 2) != NULL ||
+	    auth_jwt_verify(app->cfg->secret_key, tok, time(NULL), &pre->claims,
+	    &why) == -1)
+		return 0;
+	if (prep != NULL && (nextra = prep(pre->claims.sub, arg,
+	    pre->cmds + 1)) < 0)
+		nextra = 0;
+	if (nextra > AUTH_EXTRA_MAX)
+		nextra = AUTH_EXTRA_MAX;
+	/* auth_require_with counts the hit when CSRF passed, as here. */
+	account_cmd(&pre->claims, 1, pre->ukey, sizeof(pre->ukey), pre->rkey,
+	    sizeof(pre->rkey), pre->lkey, sizeof(pre->lkey), pre->argv,
+	    &pre->cmds[0]);
+	pre->prep = prep;
+	pre->arg = arg;
+	pre->ncmds = 1 + nextra;
+	pre->state = AUTH_PRE_READY;
+	r->pre = pre;
+	return pre->ncmds;
+}
+
+void
+auth_pre_release(struct auth_pre *pre)
+{
+	int	 i;
+
+	for (i = 0; i < 1 + AUTH_EXTRA_MAX; i++)
+		if (pre->out[i] != NULL) {
+			freeReplyObject(pre->out[i]);
+			pre->out[i] = NULL;
+		}
+	pre->state = AUTH_PRE_NONE;
 }

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "store.h"
+
 #define AUTH_COOKIE		"cw_token"
 #define AUTH_LEEWAY_S		30
 #define AUTH_TOKEN_MAX		4096
@@ -91,6 +93,47 @@ struct redisReply;
 typedef int (*auth_prep_fn)(const char *name, void *arg, struct store_pcmd *cmds);
 int	auth_require_with(struct http_req *, struct app *, struct auth_user *,
 	    auth_prep_fn prep, void *arg, struct redisReply **out);
+#define AUTH_EXTRA_MAX		4
+
+/*
+ * An authentication fetched ahead of its handler (worker.c's batches): the
+ * worker reads several requests that wait on kept connections, prepares
+ * each one's auth_require_with round trip (auth_prefetch: token, CSRF,
+ * signature, prep's commands), sends them all in one pipeline, and hands
+ * each reply set to its request (r->pre). auth_require_with, called by the
+ * handler with the same prep and arg, then takes those replies instead of
+ * sending the commands itself; anything else (another prep, no prefetch)
+ * goes the usual way. The answer is the same either way: only where the
+ * round trip happens changes. Owned by the worker's batch slot; the
+ * scratch area holds the route's prep argument (h_sessions.c's query).
+ */
+enum auth_pre_state { AUTH_PRE_NONE, AUTH_PRE_READY, AUTH_PRE_FETCHED,
+	AUTH_PRE_USED };
+#define AUTH_PRE_SCRATCH	1024
+struct auth_pre {
+	enum auth_pre_state	 state;
+	int			 failed;	/* the batch's connection broke */
+	int			 src;		/* auth_token_from: 1 bearer, 2 cookie */
+	int			 ncmds;		/* 1 (the account script) + prep's */
+	auth_prep_fn		 prep;
+	void			*arg;
+	struct auth_claims	 claims;
+	char			 ukey[256], rkey[128], lkey[256];
+	const char		*argv[8];
+	struct store_pcmd	 cmds[1 + AUTH_EXTRA_MAX];
+	struct redisReply	*out[1 + AUTH_EXTRA_MAX];
+	_Alignas(16) unsigned char scratch[AUTH_PRE_SCRATCH];
+};
+/*
+ * Prepares pre for r as auth_require_with(r, app, u, prep, arg, ...) would
+ * send it: the number of commands to send (pre->cmds), 0 when nothing is
+ * to be fetched ahead (no token, a bad signature, a CSRF refusal: the
+ * handler answers those itself).
+ */
+int	auth_prefetch(struct http_req *, struct app *, struct auth_pre *,
+	    auth_prep_fn prep, void *arg);
+/* Frees the replies nobody took; pre is back to AUTH_PRE_NONE. */
+void	auth_pre_release(struct auth_pre *);
 /* Same without the rate limit or CSRF (used by /api/auth/check). */
 int	auth_identify(struct http_req *, struct app *, struct auth_user *);
 /*

@@ -640,7 +640,7 @@ int
 h_sessions(struct http_req *r, struct app *app)
 {
 	struct auth_user	 u;
-	struct list_query	 q;
+	struct list_query	 q, *qp;
 	redisReply		*index = NULL;
 
 	if (r->method == HTTP_POST) {
@@ -648,11 +648,32 @@ h_sessions(struct http_req *r, struct app *app)
 			return 0;
 		return create(r, app, &u);
 	}
-	/* GET: the page's index read in the authentication's round trip. */
-	list_query_parse(r, &q);
-	if (auth_require_with(r, app, &u, list_prep, &q, &index) == -1)
+	/*
+	 * GET: the page's index read in the authentication's round trip,
+	 * which the worker may have made already (h_sessions_prefetch).
+	 */
+	if (r->pre != NULL && r->pre->state == AUTH_PRE_FETCHED &&
+	    r->pre->prep == list_prep) {
+		qp = r->pre->arg;
+	} else {
+		list_query_parse(r, &q);
+		qp = &q;
+	}
+	if (auth_require_with(r, app, &u, list_prep, qp, &index) == -1)
 		return 0;
-	return list(r, app, &u, &q, index);
+	return list(r, app, &u, qp, index);
+}
+
+int
+h_sessions_prefetch(struct http_req *r, struct app *app,
+    struct auth_pre *pre)
+{
+	struct list_query	*q = (struct list_query *)(void *)pre->scratch;
+
+	_Static_assert(sizeof(struct list_query) <= AUTH_PRE_SCRATCH,
+	    "a list query fits in a prefetch's scratch area");
+	list_query_parse(r, q);
+	return auth_prefetch(r, app, pre, list_prep, q);
 }
 
 /*

@@ -23,6 +23,12 @@ int	h_auth_check(struct http_req *, struct app *);
 
 /* h_sessions.c */
 int	h_sessions(struct http_req *, struct app *);
+/*
+ * GET /api/sessions's authentication and page read, prepared for the
+ * worker's batch (auth_prefetch): the number of commands in pre->cmds.
+ */
+struct auth_pre;
+int	h_sessions_prefetch(struct http_req *, struct app *, struct auth_pre *);
 int	h_session(struct http_req *, struct app *);
 int	h_models(struct http_req *, struct app *);
 int	h_mcp_servers(struct http_req *, struct app *);

@@ -53,6 +53,8 @@ enum http_uri_err {
 struct FCGX_Request;
 struct config;
 
+struct auth_pre;
+
 struct http_req {
 	struct FCGX_Request	*fcgi;		/* NULL in unit tests */
 	/* Without libfcgi (the stream loop): "NAME=value" params, NULL-ended. */
@@ -76,6 +78,9 @@ struct http_req {
 	struct buf		 body;
 	const char		*content_type_out;
 	int			 sent;		/* headers written (streaming) */
+
+	/* Its authentication, fetched ahead by the worker (auth.h), or NULL. */
+	struct auth_pre		*pre;
 
 	/* For the request's log line, where known ("" otherwise). */
 	char			 log_user[128];	/* the authenticated user */

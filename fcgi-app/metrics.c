@@ -533,6 +533,10 @@ render_ops(struct buf *b, const struct snapshot *sn, const struct scoreboard *sb
 	    "Anthropic API reported, by kind (cache_write: cache creation).",
 	    "type", tokens, &c[M_TOKENS_INPUT], 4);
 
+	counter(b, "claude_web_", "api_batched_requests_total", "API requests "
+	    "whose Redis round trip carried other requests' too (one pipeline "
+	    "for the requests an api worker found waiting together).",
+	    c[M_API_BATCHED]);
 	buf_printf(b, "# HELP claude_web_event_streams Event streams (SSE) open "
 	    "now.\n# TYPE claude_web_event_streams gauge\n"
 	    "claude_web_event_streams %d\n", metrics_streams_open(sb));

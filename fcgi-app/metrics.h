@@ -45,6 +45,8 @@ enum metrics_counter {
 	M_WORKER_RESTARTS_RUNNER,
 	M_WORKER_CRASHES,
 	M_REQUEST_TIMEOUTS,
+	/* api requests whose Redis round trip carried others' too (worker.c). */
+	M_API_BATCHED,
 	/* Runs by outcome: the run's one final event, written by a runner. */
 	M_RUNS_FINISHED,
 	M_RUNS_ERROR,

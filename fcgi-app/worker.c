@@ -15,9 +15,11 @@
 #include <fcgiapp.h>
 
 #include "app.h"
+#include "auth.h"
 #include "config.h"
 #include "cors.h"
 #include "fcgiproto.h"
+#include "handlers.h"
 #include "metrics.h"
 #include "http.h"
 #include "log.h"
@@ -265,6 +267,7 @@ struct kept {
 	FCGX_Request		 f;
 	int			 open;
 	volatile sig_atomic_t	 shed;	/* shut down by on_alarm: never read */
+	volatile sig_atomic_t	 busy;	/* its request is read, not answered */
 	unsigned long		 requests; /* served on it; 0 = fresh from accept */
 	long long		 last_ms;  /* accepted or last answered */
 };
@@ -280,7 +283,7 @@ now_ms(void)
 
 
 static struct kept		 kept[KEPT_MAX];
-static volatile sig_atomic_t	 serving = -1;	/* index being served */
+static volatile sig_atomic_t	 serving = -1;	/* first slot of the batch being served */
 static volatile sig_atomic_t	 shed;
 /*
  * The shed timer is lazy: armed at the start of a request when it is not
@@ -342,7 +345,7 @@ on_alarm(int sig)
 		 * cache, so a request it sent on one is retried. A fresh one
 		 * (nothing served on it yet) carries a request nginx would fail.
 		 */
-		if (i == serving || !kept[i].open || kept[i].requests == 0)
+		if (kept[i].busy || !kept[i].open || kept[i].requests == 0)
 			continue;
 		fd = kept[i].f.ipcFd;
 		if (fd >= 0) {
@@ -389,63 +392,124 @@ accept_one(int fd)
 	return i;
 }
 
-/* One request from kept[i] (readable); 0, or -1 when the worker should go. */
+/*
+ * Batches. A poll that finds several kept connections with a request
+ * waiting reads those requests one after the other; the authentication and
+ * page read of each GET /api/sessions among them is prepared
+ * (h_sessions_prefetch) and all of those go to Redis in one pipeline, then
+ * each request is handled and answered in the order read. Any other
+ * request ends a batch (it is read last, so the ones after it stay unread
+ * in their sockets, where the slow-request timer can still hand them back
+ * to nginx; they are the next batch). Under load a list request so costs a
+ * share of one Redis round trip instead of a whole one, and the worker no
+ * longer sits idle waiting on Redis once per request; a request alone costs
+ * what it did. Every request read is answered, also when the worker
+ * recycles or quits meanwhile.
+ */
+#define BATCH_MAX	16
+
+struct inflight {
+	int		 slot;
+	int		 st;	/* req_from_fcgi's status */
+	struct timespec	 t0;
+	struct http_req	 r;
+	struct auth_pre	 pre;
+};
+static struct inflight	 batch[BATCH_MAX];
+
+/* Reads the request waiting on kept[i] into b; -1 when there is none. */
 static int
-serve_one(const struct worker_args *wa, struct app *app, int i,
-    unsigned long *served)
+serve_read(const struct worker_args *wa, int i, struct inflight *b, int first)
 {
 	FCGX_Request	*f = &kept[i].f;
-	struct http_req	 r;
-	struct timespec	 t0;
-	const char	*user, *sid, *run;
 	long long	 t;
-	int		 st, k, armed;
+	int		 k, armed;
 
+	if (!kept[i].open)
+		return -1;
 	if (kept[i].shed) {
 		kept_close(i);
-		return 0;
+		return -1;
 	}
 	/* The start first: on_alarm reads it once serving says so. */
-	t = now_ms();
-	if (t - worker_base_ms > (1LL << 30))	/* sig_atomic_t: an int */
-		worker_base_ms = t;
-	serve_start = (sig_atomic_t)(t - worker_base_ms);
-	serving = i;
+	if (first) {
+		t = now_ms();
+		if (t - worker_base_ms > (1LL << 30))	/* sig_atomic_t: an int */
+			worker_base_ms = t;
+		serve_start = (sig_atomic_t)(t - worker_base_ms);
+	}
+	kept[i].busy = 1;
+	serving = serving < 0 ? i : serving;
 	if (FCGX_Accept_r(f) < 0) {
 		/* nginx closed it (or sent garbage): libfcgi closed the fd. */
-		serving = -1;
+		kept[i].busy = 0;
 		kept[i].open = 0;
 		f->ipcFd = -1;
-		return 0;
+		return -1;
 	}
 	/* The timer only matters when other kept connections wait on us. */
 	armed = 0;
 	for (k = 0; k < KEPT_MAX && !armed; k++)
-		armed = k != i && kept[k].open;
-	shed = 0;
+		armed = !kept[k].busy && kept[k].open;
+	if (first)
+		shed = 0;
 	if (armed && !timer_armed) {
 		timer_armed = 1;
 		set_timer_ms(SHED_AFTER_MS);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	http_req_init(&r, wa->cfg);
-	st = req_from_fcgi(&r, f);
-	scoreboard_begin_request(wa->slot, r.method_str, r.request_id);
-	if (st == 0)
-		worker_handle(&r, app);
-	scoreboard_set_route(wa->slot, r.route ? r.route : "");
-	send_response(&r, f);
+	b->slot = i;
+	clock_gettime(CLOCK_MONOTONIC, &b->t0);
+	http_req_init(&b->r, wa->cfg);
+	b->st = req_from_fcgi(&b->r, f);
+	return 0;
+}
+
+/*
+ * The commands b's request would send first, prepared ahead (auth.h): only
+ * a plain GET /api/sessions of the api pool (no Origin: CORS answers
+ * nothing before the handler). The number of commands, 0 for none.
+ */
+static int
+prefetch(struct inflight *b, struct app *app)
+{
+	struct http_req	*r = &b->r;
+
+	if (b->st != 0 || app->pool != POOL_API || r->method != HTTP_GET ||
+	    r->request_uri == NULL || http_header(r, "Origin") != NULL ||
+	    http_uri_parse(r->request_uri, strlen(r->request_uri),
+	    &r->uri) != URI_OK || r->uri.nsegs != 2 ||
+	    strcmp(r->uri.segs[0], "api") != 0 ||
+	    strcmp(r->uri.segs[1], "sessions") != 0)
+		return 0;
+	return h_sessions_prefetch(r, app, &b->pre);
+}
+
+/* Handles and answers b's request; 0, or -1 when the worker should go. */
+static int
+serve_finish(const struct worker_args *wa, struct app *app,
+    struct inflight *b, unsigned long *served)
+{
+	struct http_req	*r = &b->r;
+	int		 i = b->slot, k;
+	FCGX_Request	*f = &kept[i].f;
+	const char	*user, *sid, *run;
+
+	scoreboard_begin_request(wa->slot, r->method_str, r->request_id);
+	if (b->st == 0)
+		worker_handle(r, app);
+	scoreboard_set_route(wa->slot, r->route ? r->route : "");
+	send_response(r, f);
 	(void)worker_quitting();	/* a pending SIGUSR1 reopens the log first */
 	/* Log before finishing: the params r points into die with it. */
-	log_ids(&r, &user, &sid, &run);
-	log_kv(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
-	    "s:request_id", r.request_id, "s:method", r.method_str,
-	    "s:route", r.route ? r.route : "(invalid)",
-	    "i:status", (long long)r.status,
-	    "d:duration_ms", elapsed_ms(&t0), "s:user", user,
+	log_ids(r, &user, &sid, &run);
+	log_kv(r->status >= 500 ? LOG_ERROR : LOG_INFO, "request",
+	    "s:request_id", r->request_id, "s:method", r->method_str,
+	    "s:route", r->route ? r->route : "(invalid)",
+	    "i:status", (long long)r->status,
+	    "d:duration_ms", elapsed_ms(&b->t0), "s:user", user,
 	    "s:session", sid, "s:run_id", run, NULL);
 	FCGX_Finish_r(f);
-	serving = -1;
+	kept[i].busy = 0;
 	kept[i].requests++;
 	kept[i].last_ms = now_ms();
 	if (f->ipcFd < 0)	/* nginx did not ask to keep it */
@@ -454,8 +518,9 @@ serve_one(const struct worker_args *wa, struct app *app, int i,
 	for (k = 0; k < KEPT_MAX; k++)
 		if (kept[k].open && kept[k].shed)
 			kept_close(k);
-	metrics_observe(r.route_idx, r.method, r.status, elapsed_ms(&t0));
-	http_req_free(&r);
+	metrics_observe(r->route_idx, r->method, r->status, elapsed_ms(&b->t0));
+	auth_pre_release(&b->pre);
+	http_req_free(r);
 	scoreboard_end_request(wa->slot);
 	(*served)++;
 	if (wa->cfg->max_requests > 0 &&
@@ -465,6 +530,65 @@ serve_one(const struct worker_args *wa, struct app *app, int i,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Serves the requests waiting on kept[ready[0..n)], in batches; 0, or -1
+ * when the worker should go (after answering every request it read).
+ */
+static int
+serve_ready(const struct worker_args *wa, struct app *app, const int *ready,
+    int n, unsigned long *served)
+{
+	struct store_pcmd	 cmds[BATCH_MAX * (1 + AUTH_EXTRA_MAX)];
+	redisReply		*out[BATCH_MAX * (1 + AUTH_EXTRA_MAX)];
+	struct auth_pre		*p;
+	int			 k = 0, j, nb, nc, np, broke, shared, going = 0;
+
+	while (k < n && !going) {
+		nb = nc = 0;
+		while (k < n && nb < BATCH_MAX) {
+			if (serve_read(wa, ready[k++], &batch[nb], nb == 0) == -1)
+				continue;
+			np = prefetch(&batch[nb], app);
+			for (j = 0; j < np; j++)
+				cmds[nc++] = batch[nb].pre.cmds[j];
+			nb++;
+			if (np == 0)
+				break;
+		}
+		if (nc > 0) {
+			scoreboard_begin_request(wa->slot, batch[0].r.method_str,
+			    batch[0].r.request_id);
+			broke = store_pipe(app->store, nc, cmds, out) == -1 &&
+			    app->store->last == STORE_ERR_CONN;
+			for (j = nc = shared = 0; j < nb; j++) {
+				p = &batch[j].pre;
+				if (p->state != AUTH_PRE_READY)
+					continue;
+				for (np = 0; np < p->ncmds; np++)
+					p->out[np] = out[nc++];
+				p->failed = broke;
+				p->state = AUTH_PRE_FETCHED;
+				shared++;
+			}
+			if (shared > 1)
+				metrics_add(M_API_BATCHED, (uint64_t)shared);
+		}
+		for (j = 0; j < nb; j++)
+			if (serve_finish(wa, app, &batch[j], served) == -1)
+				going = 1;
+		serving = -1;
+	}
+	return going ? -1 : 0;
+}
+
+/* One request from kept[i] (readable); 0, or -1 when the worker should go. */
+static int
+serve_one(const struct worker_args *wa, struct app *app, int i,
+    unsigned long *served)
+{
+	return serve_ready(wa, app, &i, 1, served);
 }
 
 /*
@@ -581,10 +705,10 @@ void
 worker_serve_fcgi(const struct worker_args *wa, struct app *app)
 {
 	struct pollfd		 pfd[KEPT_MAX + 1];
-	int			 map[KEPT_MAX + 1];
+	int			 map[KEPT_MAX + 1], ready[KEPT_MAX];
 	struct sigaction	 sa;
 	unsigned long		 served = 0;
-	int			 i, n, nfds, nkept, fl, going = 0;
+	int			 i, n, nfds, nkept, nready, lready, fl, going = 0;
 
 	listen_fd = wa->listen_fd;
 	dead_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -632,22 +756,22 @@ worker_serve_fcgi(const struct worker_args *wa, struct app *app)
 		scoreboard_heartbeat(wa->slot);
 		if (n <= 0)
 			continue;
+		nready = 0;
+		lready = 0;
 		for (i = 0; i < nfds; i++) {
 			if (pfd[i].revents == 0)
 				continue;
-			if (map[i] == -1) {
-				if (!quit_requested && serve_fresh(wa, app,
-				    &served) == -1) {
-					going = 1;
-					break;
-				}
-				continue;
-			}
-			if (serve_one(wa, app, map[i], &served) == -1) {
-				going = 1;
-				break;
-			}
+			if (map[i] == -1)
+				lready = 1;
+			else
+				ready[nready++] = map[i];
 		}
+		if (nready > 0 && serve_ready(wa, app, ready, nready,
+		    &served) == -1)
+			going = 1;
+		else if (lready && !quit_requested && serve_fresh(wa, app,
+		    &served) == -1)
+			going = 1;
 	}
 	drain_kept(wa, app, &served);
 	scoreboard_set_state(wa->slot, SB_QUITTING);
