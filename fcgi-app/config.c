@@ -900,7 +900,7 @@ config_load(struct config *c, const char *envfile, struct buf *problems)
 	if (c->runner_max < c->runner_min_spare)
 		problem(problems, "RUNNER_MAX: must be at least RUNNER_MIN_SPARE (%d)",
 		    c->runner_min_spare);
-	get_ll(&ef, "MAX_REQUESTS", 10000, 0, 1000000000, &c->max_requests,
+	get_ll(&ef, "MAX_REQUESTS", 100000, 0, 1000000000, &c->max_requests,
 	    problems);
 	get_ll(&ef, "REQUEST_TIMEOUT", 60, 1, 86400, &c->request_timeout,
 	    problems);

@@ -474,8 +474,12 @@ prefetch(struct inflight *b, struct app *app)
 {
 	struct http_req	*r = &b->r;
 
-	if (b->st != 0 || app->pool != POOL_API || r->method != HTTP_GET ||
-	    r->request_uri == NULL || http_header(r, "Origin") != NULL ||
+	/* The path's spelling first: every other request leaves at once. */
+	if (b->st != 0 || r->method != HTTP_GET || r->request_uri == NULL ||
+	    strncmp(r->request_uri, "/api/sessions", 13) != 0 ||
+	    (r->request_uri[13] != '\0' && r->request_uri[13] != '?'))
+		return 0;
+	if (app->pool != POOL_API || http_header(r, "Origin") != NULL ||
 	    http_uri_parse(r->request_uri, strlen(r->request_uri),
 	    &r->uri) != URI_OK || r->uri.nsegs != 2 ||
 	    strcmp(r->uri.segs[0], "api") != 0 ||
