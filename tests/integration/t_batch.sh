@@ -140,7 +140,7 @@ cw_stop_redis TERM
 cw_start_redis || cw_bail "could not restart redis"
 b3=$(batched)
 check "the clients were at it across the restart, and batches formed again after it" \
-	wait_for 30 eval 'kill -0 "$cpid" 2>/dev/null && more_batches "$b3"'
+	wait_for 30 eval "kill -0 $cpid 2>/dev/null && more_batches $b3"
 touch "$T/stop"
 wait "$cpid" || cw_bail "batch_client failed: $(cat "$T/res3.json")"
 diag "during the restart: $(jq -c '{sent, ok, "503"}' "$T/res3.json")"
